@@ -1,0 +1,132 @@
+# hubrt — build, test, bench, install.  `make help` lists the targets.
+#
+# Sources are picked up by folder: runtime/ kernels/ tokenizer/ models/ go into
+# libhubrt; tools/run-model.c + tools/cli_*.c make run-model; every
+# tests/test_*.c is one test binary; every bench/bench-*.c one bench binary.
+# Files named *_avx2.c / *_avx512.c get their ISA flags (and only they do when
+# PORTABLE=1), so the fast paths are chosen at run time from CPUID.
+
+CC      ?= gcc
+CXX     ?= g++
+PREFIX  ?= /usr/local
+BUILD   ?= build
+PORTABLE ?= 0
+
+PKGS      := libcjson libpcre2-8 libutf8proc openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsentencepiece
+
+ifeq ($(PORTABLE),1)
+ARCH := -march=x86-64 -mtune=generic
+else
+ARCH := -march=native
+endif
+
+OPT      ?= -O2
+SAN      ?=
+WARN     := -Wall -Wextra -Werror
+CPPFLAGS := -I. -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS)
+CFLAGS   := -std=c11 $(OPT) -g $(ARCH) $(WARN) -fPIC -fopenmp -fvisibility=hidden $(SAN)
+CXXFLAGS := -std=c++17 $(OPT) -g $(ARCH) $(WARN) -fPIC -fvisibility=hidden $(SAN)
+LDLIBS   := $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
+AVX2_FLAGS   := -mavx2 -mfma -mf16c
+AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni
+
+LIB_C   := $(sort $(wildcard runtime/*.c kernels/*.c tokenizer/*.c models/*.c))
+LIB_CC  := $(sort $(wildcard tokenizer/*.cc))
+LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
+CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c))
+CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
+TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/test_*.c)))
+TESTS_CXX := $(BUILD)/tests/test_header_cxx
+BENCHES := $(patsubst bench/%.c,$(BUILD)/%,$(sort $(wildcard bench/bench-*.c)))
+TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(sort $(wildcard tools/tool-*.c)))
+
+.PHONY: all deps test asan bench install uninstall clean help fuzz
+
+# Library (static + shared), the CLI and the helper tools.
+all: $(BUILD)/libhubrt.a $(BUILD)/libhubrt.so $(BUILD)/run-model $(TOOLS)
+
+help:
+	@echo "make deps      install the Debian packages hubrt needs (root or sudo)"
+	@echo "make           build build/libhubrt.{a,so} and build/run-model (PORTABLE=1: generic x86-64)"
+	@echo "make test      build and run the test suite"
+	@echo "make asan      the test suite under AddressSanitizer + UBSan (in build-asan/)"
+	@echo "make bench     build the benchmarks (build/bench-*)"
+	@echo "make install   PREFIX=... header, libraries, hubrt.pc, run-model"
+
+# Debian packages: compiler, pkg-config, OpenBLAS (OpenMP build), cJSON,
+# sentencepiece, PCRE2, utf8proc.
+DEB_PACKAGES := build-essential g++ pkg-config libopenblas-openmp-dev libcjson-dev \
+                libsentencepiece-dev libpcre2-dev libutf8proc-dev
+deps:
+	$(if $(shell [ `id -u` = 0 ] || echo sudo),sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES)
+
+$(BUILD)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libhubrt.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libhubrt.so: $(LIB_OBJ)
+	$(CXX) -shared -o $@ $^ -Wl,--version-script=include/hubrt.map $(LDLIBS)
+
+$(BUILD)/run-model: $(CLI_OBJ) $(BUILD)/libhubrt.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
+
+$(BUILD)/tool-%: $(BUILD)/obj/tools/tool-%.o $(BUILD)/libhubrt.a
+	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libhubrt.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
+
+# The public header compiled as C++ (test_header.c compiles it as C99).
+$(TESTS_CXX): tests/test_header.c include/hubrt.h
+	@mkdir -p $(dir $@)
+	$(CXX) -x c++ -std=c++11 $(WARN) $(CPPFLAGS) $(SAN) -o $@ $< -x none $(BUILD)/libhubrt.a $(LDLIBS)
+
+$(BUILD)/bench-%: $(BUILD)/obj/bench/bench-%.o $(BUILD)/libhubrt.a
+	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
+
+# Runs every test binary from the repo root; the last line is the summary.
+test: all $(TESTS) $(TESTS_CXX)
+	HUBRT_BUILD=$(BUILD) tests/run.sh $(TESTS) $(TESTS_CXX)
+
+# The same suite under AddressSanitizer + UBSan, in its own build folder.
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: $(BENCHES)
+
+install: all
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' hubrt.pc.in > $(BUILD)/hubrt.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/hubrt.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libhubrt.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libhubrt.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/hubrt.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(BUILD)/run-model $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The public header must compile as strict C99 too.
+$(BUILD)/obj/tests/test_header.o: CFLAGS += -std=c99 -pedantic

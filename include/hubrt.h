@@ -1,0 +1,258 @@
+/*
+ * hubrt.h — the public API of hubrt, a CPU inference runtime that runs
+ * Hugging Face hub-format model directories (config.json, *.safetensors,
+ * tokenizer files) as they are, with no conversion step.
+ *
+ * Usage:
+ *
+ *     hubrt_load_params lp = hubrt_load_default_params();
+ *     hubrt_model *m = hubrt_model_load("path/to/model-dir", &lp);
+ *     if (!m) { fprintf(stderr, "%s\n", hubrt_last_error()); return 1; }
+ *     hubrt_session *s = hubrt_session_new(m, 0);
+ *     hubrt_sample_params sp = hubrt_sample_default_params();
+ *     sp.temperature = 0;                      // greedy
+ *     hubrt_generate(s, "Once upon a time", &sp, print_piece, NULL, NULL);
+ *     hubrt_session_free(s);
+ *     hubrt_model_free(m);
+ *
+ * Errors: functions return a hubrt_status (negative on failure), a count
+ * (>= 0) or a pointer (NULL on failure). On failure a message naming the
+ * problem and where (file, tensor, field) is readable with hubrt_last_error()
+ * from the same thread. The library never prints to stdout/stderr unless
+ * asked (verbose) and never exits the process.
+ *
+ * Thread safety: a loaded hubrt_model is read-only after hubrt_model_load()
+ * and may be shared by any number of threads; each thread uses its own
+ * hubrt_session. A session is not thread-safe. The library runs its own
+ * OpenMP team inside each call (n_threads in the load params).
+ *
+ * Ownership: every object returned by *_load / *_new is freed by the
+ * matching *_free. Strings returned as const char * belong to the library
+ * and live as long as the object they came from.
+ */
+#ifndef HUBRT_H
+#define HUBRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUBRT_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define HUBRT_API __attribute__((visibility("default")))
+#else
+#define HUBRT_API
+#endif
+
+/* ---- status codes ------------------------------------------------------ */
+
+typedef enum hubrt_status {
+    HUBRT_OK = 0,
+    HUBRT_ERR_INVALID_ARG = -1,     /* a NULL or out-of-range argument */
+    HUBRT_ERR_IO = -2,              /* a file missing or unreadable */
+    HUBRT_ERR_FORMAT = -3,          /* a malformed file (safetensors, JSON, ...) */
+    HUBRT_ERR_UNSUPPORTED = -4,     /* a valid input hubrt does not run */
+    HUBRT_ERR_NOMEM = -5,           /* an allocation failed */
+    HUBRT_ERR_NOT_IMPLEMENTED = -6, /* not built yet */
+    HUBRT_ERR_RANGE = -7,           /* token id outside the vocab, input longer than the context */
+    HUBRT_ERR_INVALID_UTF8 = -8     /* text that is not valid UTF-8 */
+} hubrt_status;
+
+/* The message of the last failure on this thread ("" if none). */
+HUBRT_API const char *hubrt_last_error(void);
+/* A short constant name for a status ("HUBRT_ERR_FORMAT"). */
+HUBRT_API const char *hubrt_status_name(int status);
+
+/* ---- tensor element types (every safetensors dtype) --------------------- */
+
+typedef enum hubrt_dtype {
+    HUBRT_DTYPE_BOOL, HUBRT_DTYPE_U8, HUBRT_DTYPE_I8, HUBRT_DTYPE_F8_E5M2,
+    HUBRT_DTYPE_F8_E4M3, HUBRT_DTYPE_I16, HUBRT_DTYPE_U16, HUBRT_DTYPE_F16,
+    HUBRT_DTYPE_BF16, HUBRT_DTYPE_I32, HUBRT_DTYPE_U32, HUBRT_DTYPE_F32,
+    HUBRT_DTYPE_F64, HUBRT_DTYPE_I64, HUBRT_DTYPE_U64,
+    HUBRT_DTYPE_COUNT
+} hubrt_dtype;
+
+/* The safetensors spelling of a dtype ("BF16"), or NULL if out of range. */
+HUBRT_API const char *hubrt_dtype_name(hubrt_dtype dtype);
+
+/* ---- loading a model ---------------------------------------------------- */
+
+typedef struct hubrt_model hubrt_model;     /* weights + config + tokenizer */
+typedef struct hubrt_session hubrt_session; /* KV cache + scratch for one sequence */
+
+typedef enum hubrt_quant {
+    HUBRT_QUANT_NONE = 0, /* weights used in their stored dtype, f32 compute (exact) */
+    HUBRT_QUANT_Q8 = 1,   /* int8 blocks of 32 with an f32 scale (opt-in, lossy) */
+    HUBRT_QUANT_Q4 = 2    /* int4 blocks of 32 with an f32 scale (opt-in, lossy) */
+} hubrt_quant;
+
+typedef enum hubrt_weight_storage {
+    HUBRT_STORAGE_AUTO = 0, /* the measured default */
+    HUBRT_STORAGE_MMAP = 1, /* tensors are views into the read-only file map */
+    HUBRT_STORAGE_COPY = 2  /* weights copied into 2 MiB-aligned huge-page memory */
+} hubrt_weight_storage;
+
+typedef struct hubrt_load_params {
+    int n_threads;                /* 0 = number of physical cores */
+    hubrt_quant quant;            /* HUBRT_QUANT_NONE by default */
+    hubrt_weight_storage storage; /* HUBRT_STORAGE_AUTO by default */
+    int tokenizer_only;           /* 1: load only the tokenizer files (no weights) */
+    int no_tokenizer;             /* 1: do not load a tokenizer (ids only) */
+    int verbose;                  /* 1: progress lines on stderr */
+} hubrt_load_params;
+
+/* Defaults: all threads of the physical cores, stored dtype, auto storage. */
+HUBRT_API hubrt_load_params hubrt_load_default_params(void);
+
+/*
+ * Loads a hub-format directory, or "org/name" looked up offline in the local
+ * Hugging Face cache ($HF_HOME/hub, else ~/.cache/huggingface/hub). Validates
+ * every file before use. Returns NULL on failure (see hubrt_last_error()).
+ * params may be NULL for the defaults.
+ */
+HUBRT_API hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params);
+/* Frees the model; NULL is allowed. Free its sessions first. */
+HUBRT_API void hubrt_model_free(hubrt_model *model);
+
+/* What a loaded model is. Strings belong to the model. */
+typedef struct hubrt_model_info {
+    const char *family;        /* "bert", "gpt2" or "llama" (Mistral and Qwen2 run as llama) */
+    const char *architecture;  /* config.json architectures[0], e.g. "LlamaForCausalLM" */
+    const char *dir;           /* the resolved directory */
+    int32_t vocab_size, hidden_size, n_layers, n_heads, n_kv_heads, head_dim;
+    int32_t intermediate_size, max_positions;
+    int64_t n_params;          /* elements stored in the weight files */
+    int64_t n_tensors;         /* tensors stored in the weight files */
+    int64_t dtype_bytes[HUBRT_DTYPE_COUNT]; /* bytes stored per dtype */
+    int32_t n_files;           /* weight files; see hubrt_model_file() */
+} hubrt_model_info;
+
+HUBRT_API int hubrt_model_get_info(const hubrt_model *model, hubrt_model_info *info);
+/* The i-th weight file's name (relative to the dir) and size in bytes. */
+HUBRT_API const char *hubrt_model_file(const hubrt_model *model, int i, int64_t *size_bytes);
+
+/* ---- tokenizer ---------------------------------------------------------- */
+
+/*
+ * Encodes UTF-8 text into ids (add_special: BOS/[CLS]/[SEP] as the
+ * tokenizer's post-processor adds them). Returns the number of ids n >= 0;
+ * at most max_ids are written, so when n > max_ids call again with a
+ * larger buffer. Invalid UTF-8 gives HUBRT_ERR_INVALID_UTF8.
+ */
+HUBRT_API int hubrt_tokenize(const hubrt_model *model, const char *text, int add_special,
+                   int32_t *ids, int max_ids);
+/* Like hubrt_tokenize for a text pair (BERT-style); type_ids may be NULL. */
+HUBRT_API int hubrt_tokenize_pair(const hubrt_model *model, const char *text, const char *pair,
+                        int add_special, int32_t *ids, int32_t *type_ids, int max_ids);
+/*
+ * Decodes ids into UTF-8 text (skip_special: drop special tokens). Returns
+ * the text length in bytes; at most cap bytes including a NUL are written
+ * (snprintf-style). Ids outside the vocab give HUBRT_ERR_RANGE.
+ */
+HUBRT_API int hubrt_detokenize(const hubrt_model *model, const int32_t *ids, int n, int skip_special,
+                     char *buf, size_t cap);
+/* The vocabulary size of the tokenizer (may differ from the model's). */
+HUBRT_API int hubrt_vocab_size(const hubrt_model *model);
+/* The token string of an id (as in the vocab), or NULL if out of range. */
+HUBRT_API const char *hubrt_token_text(const hubrt_model *model, int32_t id);
+/* The id of an exact token string (e.g. "[MASK]"), or -1. */
+HUBRT_API int32_t hubrt_token_id(const hubrt_model *model, const char *token);
+
+/* Streaming detokenizer: feed ids one at a time, get only complete UTF-8. */
+typedef struct hubrt_detok_stream hubrt_detok_stream;
+HUBRT_API hubrt_detok_stream *hubrt_detok_stream_new(const hubrt_model *model, int skip_special);
+/* Appends the text that id completes to buf (NUL-terminated); returns its length. */
+HUBRT_API int hubrt_detok_stream_push(hubrt_detok_stream *stream, int32_t id, char *buf, size_t cap);
+HUBRT_API void hubrt_detok_stream_free(hubrt_detok_stream *stream);
+
+/* ---- forward passes ----------------------------------------------------- */
+
+/* A session for one sequence; max_tokens 0 = the model's context length. */
+HUBRT_API hubrt_session *hubrt_session_new(hubrt_model *model, int max_tokens);
+HUBRT_API void hubrt_session_free(hubrt_session *session);
+/* Forgets the cached tokens (the KV cache is kept allocated). */
+HUBRT_API void hubrt_session_reset(hubrt_session *session);
+/* Tokens already in the session's KV cache. */
+HUBRT_API int hubrt_session_n_past(const hubrt_session *session);
+
+/*
+ * Causal LMs: appends n ids to the session (prefill when n > 1, decode when
+ * n == 1). logits [n][vocab] and last_logits [vocab] are optional outputs.
+ * Fails with HUBRT_ERR_RANGE on ids outside the vocab or when the context
+ * would overflow; the session is unchanged then.
+ */
+HUBRT_API int hubrt_forward(hubrt_session *session, const int32_t *ids, int n, float *logits,
+                  float *last_logits);
+
+/*
+ * Encoders (BERT): one bidirectional pass over n ids (type_ids may be NULL
+ * for all zeros). Optional outputs: hidden [n][hidden_size] (last_hidden_state),
+ * pooled [hidden_size] (needs a pooler in the checkpoint), logits [n][vocab]
+ * (needs an MLM head).
+ */
+HUBRT_API int hubrt_encode(hubrt_model *model, const int32_t *ids, const int32_t *type_ids, int n,
+                 float *hidden, float *pooled, float *logits);
+
+typedef enum hubrt_pooling {
+    HUBRT_POOLING_DEFAULT = 0, /* sentence-transformers config if present, else mean */
+    HUBRT_POOLING_MEAN = 1,
+    HUBRT_POOLING_CLS = 2
+} hubrt_pooling;
+
+/* Sentence embedding of text into out[dim]; returns hidden_size or an error. */
+HUBRT_API int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize,
+                float *out, int dim);
+
+/* ---- generation --------------------------------------------------------- */
+
+typedef struct hubrt_sample_params {
+    float temperature;     /* 0 = greedy */
+    int32_t top_k;         /* 0 = off */
+    float top_p;           /* 1 = off */
+    float min_p;           /* 0 = off */
+    float repeat_penalty;  /* 1 = off */
+    int32_t repeat_last_n; /* window of the repetition penalty; -1 = all */
+    uint64_t seed;         /* same seed, same text */
+    int32_t max_new_tokens;
+    const char *stop;      /* stop string or NULL */
+    int ignore_eos;        /* 1: do not stop on EOS */
+} hubrt_sample_params;
+
+/* Defaults from nothing: greedy, 128 new tokens, seed 0. */
+HUBRT_API hubrt_sample_params hubrt_sample_default_params(void);
+
+typedef enum hubrt_stop_reason {
+    HUBRT_STOP_EOS = 0, HUBRT_STOP_LENGTH = 1, HUBRT_STOP_STRING = 2, HUBRT_STOP_CALLBACK = 3
+} hubrt_stop_reason;
+
+typedef struct hubrt_generation {
+    int32_t n_prompt, n_new;
+    hubrt_stop_reason stop_reason;
+    double prefill_seconds, decode_seconds;
+} hubrt_generation;
+
+/* Called with each complete UTF-8 piece; return non-zero to stop. */
+typedef int (*hubrt_token_callback)(const char *piece, int32_t id, void *user);
+
+/*
+ * Tokenizes prompt (with special tokens), prefills it into the session and
+ * samples until EOS, the stop string or max_new_tokens. on_token may be
+ * NULL; out (may be NULL) receives counts, the stop reason and timings.
+ */
+HUBRT_API int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sample_params *params,
+                   hubrt_token_callback on_token, void *user, hubrt_generation *out);
+/* The same from prompt ids. */
+HUBRT_API int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n,
+                       const hubrt_sample_params *params, hubrt_token_callback on_token,
+                       void *user, hubrt_generation *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HUBRT_H */

@@ -1,0 +1,102 @@
+/*
+ * kernels/kernels.h — the compute kernels models are built from.
+ *
+ * Conventions
+ *  - Activations are f32, row-major. Weight matrices are in the hub's
+ *    nn.Linear layout W[out][in] (hk_weight), stored f32, bf16 or f16 (or
+ *    quantised int8/int4 blocks of 32 when the user opts in).
+ *  - Every kernel is "team-callable": it may be called by all threads of an
+ *    OpenMP parallel region at once (each thread passes the same arguments;
+ *    the kernel divides the work among the team and ends with a barrier), or
+ *    by a single thread outside any parallel region (it then runs serially).
+ *    This lets the executor keep one OpenMP team for a whole forward pass.
+ *  - Every kernel has a scalar reference twin (hk_ref_*) in kernels/ref_*.c;
+ *    fast paths (AVX2+FMA, AVX-512, AVX-512 BF16/VNNI) are chosen once from
+ *    CPUID; HUBRT_ISA=scalar|avx2|avx512 forces a path.
+ *  - Kernels trust their arguments: models validate shapes and ids first.
+ */
+#ifndef HUBRT_KERNELS_H
+#define HUBRT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum hk_wtype {
+    HK_F32, HK_F16, HK_BF16,
+    HK_Q8, /* blocks of 32 int8 + one f32 scale per block */
+    HK_Q4  /* blocks of 32 int4 + one f32 scale per block */
+} hk_wtype;
+
+/* A weight matrix W[rows=out][cols=in]; built once at load, read-only after. */
+typedef struct hk_weight {
+    hk_wtype type;
+    int rows, cols;
+    const void *data;  /* the stored elements (a view or owned) */
+    void *owned;       /* memory this weight owns (repacked/quantised), or NULL */
+    size_t owned_size;
+} hk_weight;
+
+/* A view of a stored [out][in] matrix (no copy). dtype: HK_F32/F16/BF16. */
+void hk_weight_view(hk_weight *w, hk_wtype type, int rows, int cols, const void *data);
+/*
+ * From a stored [in][out] matrix (GPT-2 Conv1D): an owned [out][in] copy in
+ * the same dtype. Returns 0, or -1 when out of memory.
+ */
+int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, const void *data_in_out);
+/* Quantises w (any float type) into an owned HK_Q8/HK_Q4 copy; 0 or -1. */
+int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
+void hk_weight_free(hk_weight *w); /* frees what it owns */
+
+/* y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL). */
+void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y);
+
+/* Attention over a KV cache laid out [n_kv_heads][kv_stride][head_dim] (f32). */
+typedef struct hk_attn_params {
+    int n_q;            /* query rows */
+    int n_heads, n_kv_heads, head_dim; /* n_kv_heads divides n_heads */
+    int q_pos0;         /* absolute position of query row 0 */
+    int n_kv;           /* keys 0..n_kv-1 are valid in the cache */
+    int kv_stride;      /* positions reserved per kv head in the cache */
+    int causal;         /* 1: query i sees key j only if j <= q_pos0 + i */
+    int window;         /* > 0: also only if j > q_pos0 + i - window */
+    const uint8_t *key_mask; /* [n_kv] 0 = padding key, never attended; or NULL */
+    float scale;        /* usually 1/sqrt(head_dim) */
+} hk_attn_params;
+
+/* out[n_q][n_heads*head_dim] = softmax(q·kᵀ·scale + mask)·v, per head (GQA). */
+void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+                  const hk_attn_params *p);
+
+/* Norms over rows of d: y[n][d]; w, b are f32 (models widen them at load). */
+void hk_layernorm(const float *x, int n, int d, const float *w, const float *b, float eps, float *y);
+void hk_rmsnorm(const float *x, int n, int d, const float *w, float eps, float *y);
+
+/*
+ * RoPE in HF's rotate-half layout, in place on x[n][n_heads*head_dim]; row i
+ * is at position pos0 + i. inv_freq[head_dim/2] carries theta and any
+ * rope_scaling (see hk_rope_inv_freq).
+ */
+void hk_rope(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq);
+/* inv_freq[i] = 1 / theta^(2i/head_dim) (rotary_dim = head_dim). */
+void hk_rope_inv_freq(float *inv_freq, int head_dim, float theta);
+
+/* Elementwise, in place over n values. */
+void hk_gelu(float *x, size_t n);      /* erf form (BERT "gelu") */
+void hk_gelu_tanh(float *x, size_t n); /* tanh form ("gelu_new", "gelu_pytorch_tanh") */
+void hk_silu(float *x, size_t n);
+void hk_tanh(float *x, size_t n);
+/* out[i] = silu(gate[i]) * up[i]  (LLaMA's MLP); out may alias gate. */
+void hk_silu_mul(const float *gate, const float *up, float *out, size_t n);
+/* out[i] = a[i] + b[i]; out may alias a. */
+void hk_add(const float *a, const float *b, float *out, size_t n);
+/* Softmax over each row of d, in place: x[n][d]. */
+void hk_softmax(float *x, int n, int d);
+/* out[n][d] = table[ids[i]] widened to f32; table is [rows][d] of type. */
+void hk_embedding(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out);
+/* Widens n stored values (f32/f16/bf16) to f32. */
+void hk_to_f32(hk_wtype type, const void *src, float *dst, size_t n);
+
+/* The ISA the fast paths use: "scalar", "avx2", "avx512". */
+const char *hk_isa_name(void);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * runtime/config.h — config.json as a struct: every field that changes the math.
+ *
+ * hubrt_config_load() reads DIR/config.json with cJSON, picks the family from
+ * model_type (and architectures), fills defaults the way transformers does,
+ * and refuses nonsense (zero heads, negative sizes, strings where numbers
+ * belong, unknown architectures — listing the supported ones).
+ */
+#ifndef HUBRT_CONFIG_H
+#define HUBRT_CONFIG_H
+
+#include <stdint.h>
+
+typedef enum hubrt_family { HUBRT_FAMILY_BERT, HUBRT_FAMILY_GPT2, HUBRT_FAMILY_LLAMA } hubrt_family;
+
+typedef enum hubrt_act {
+    HUBRT_ACT_GELU,      /* erf GELU ("gelu") */
+    HUBRT_ACT_GELU_TANH, /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast" */
+    HUBRT_ACT_SILU,      /* "silu", "swish" */
+    HUBRT_ACT_RELU
+} hubrt_act;
+
+typedef enum hubrt_rope_type { HUBRT_ROPE_DEFAULT, HUBRT_ROPE_LINEAR, HUBRT_ROPE_LLAMA3 } hubrt_rope_type;
+
+typedef struct hubrt_config {
+    hubrt_family family;
+    char model_type[32];     /* "bert", "gpt2", "llama", "mistral", "qwen2" */
+    char architecture[64];   /* architectures[0] ("" if absent) */
+    int vocab_size;
+    int hidden_size;         /* n_embd for GPT-2 */
+    int n_layers;            /* num_hidden_layers / n_layer */
+    int n_heads;             /* num_attention_heads / n_head */
+    int n_kv_heads;          /* num_key_value_heads, default n_heads */
+    int head_dim;            /* config head_dim, default hidden_size / n_heads */
+    int intermediate_size;   /* n_inner for GPT-2, default 4 * hidden */
+    int max_positions;       /* max_position_embeddings / n_positions */
+    hubrt_act act;           /* hidden_act / activation_function */
+    float norm_eps;          /* layer_norm_eps / layer_norm_epsilon / rms_norm_eps */
+    float rope_theta;        /* default 10000 */
+    hubrt_rope_type rope_type;
+    float rope_factor;       /* rope_scaling.factor */
+    float rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
+    int rope_original_max_positions;                   /* llama3 */
+    int tie_word_embeddings; /* default: 1 for bert/gpt2, 0 for llama (transformers' default) */
+    int attention_bias;      /* llama attention_bias; 1 for qwen2 q/k/v */
+    int mlp_bias;
+    int sliding_window;      /* 0 = none (qwen2: only when use_sliding_window) */
+    int type_vocab_size;     /* BERT, default 2 */
+    int bos_token_id, pad_token_id; /* -1 if absent */
+    int eos_token_ids[8];    /* from config.json, then generation_config.json */
+    int n_eos;
+} hubrt_config;
+
+/* Reads and validates DIR/config.json (+ generation_config.json for EOS). 0 or a status. */
+int hubrt_config_load(const char *dir, hubrt_config *cfg);
+/* Parses config.json text (name is used in messages). 0 or a status. */
+int hubrt_config_parse(const char *json, const char *name, hubrt_config *cfg);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * tests/test_header.c — the public header compiles as strict C99 (and, built
+ * by the Makefile with -x c++, as C++), and its basic contract holds.
+ */
+#include "include/hubrt.h"
+#include "tests/test.h"
+
+#include <string.h>
+
+int main(void)
+{
+    hubrt_load_params lp = hubrt_load_default_params();
+    TEST_CHECK(lp.n_threads == 0 && lp.quant == HUBRT_QUANT_NONE, "default load params");
+    TEST_CHECK(hubrt_model_load(NULL, &lp) == NULL, "NULL path must fail");
+    TEST_CHECK(strlen(hubrt_last_error()) > 0, "a failure leaves a message");
+    TEST_CHECK(!strcmp(hubrt_status_name(HUBRT_ERR_FORMAT), "HUBRT_ERR_FORMAT"), "status names");
+    hubrt_model_free(NULL); /* must be a no-op */
+    hubrt_session_free(NULL);
+    hubrt_sample_params sp = hubrt_sample_default_params();
+    TEST_CHECK(sp.temperature == 0.0f && sp.max_new_tokens > 0, "default sample params");
+    return test_finish();
+}

@@ -1,0 +1,39 @@
+/*
+ * tools/cli.h — the run-model commands and their shared helpers.
+ *
+ * Each command lives in tools/cli_<command>.c and returns the process exit
+ * status: 0 success, 1 error (one line on stderr naming the problem),
+ * 2 usage error. Only tools/ may exit or print.
+ */
+#ifndef HUBRT_CLI_H
+#define HUBRT_CLI_H
+
+#include <stdint.h>
+
+#include "include/hubrt.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+int cli_generate(int argc, char **argv);
+int cli_embed(int argc, char **argv);
+int cli_fill_mask(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_detokenize(int argc, char **argv);
+int cli_logits(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+
+/* "run-model <cmd>: message" on stderr; returns CLI_ERROR. */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Usage error: the message, then "see run-model <cmd> --help"; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Parses "1,2,3" into a malloc'd array (*n ids). Returns 0, or -1 with a
+ * message on stderr naming the bad item.
+ */
+int cli_parse_ids(const char *cmd, const char *text, int32_t **ids, int *n);
+/* Parses a whole-string int/float option value; 0 or -1 (message printed). */
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long min, long max, long *out);
+int cli_parse_float(const char *cmd, const char *opt, const char *text, double *out);
+
+#endif
