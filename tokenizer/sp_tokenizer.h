@@ -1,0 +1,96 @@
+/*
+ * tokenizer/sp_tokenizer.h — the sentencepiece backend (internal), for
+ * directories whose only tokenizer file is tokenizer.model / spiece.model.
+ *
+ * A thin C layer over tokenizer/sentencepiece_c.{h,cc} (libsentencepiece).
+ * It does the raw sentencepiece steps only: encode(text) is exactly
+ * SentencePieceProcessor::EncodeAsIds (no BOS/EOS), decode is
+ * SentencePieceProcessor::DecodeIds. Adding BOS/EOS per tokenizer_config.json
+ * (add_bos_token — default true for LlamaTokenizer —, add_eos_token; T5 adds
+ * </s>), splitting out special-token literals the way the slow transformers
+ * tokenizers do, and so on belong to the caller (tokenizer/tokenizer.c),
+ * which finds what it needs here: bos/eos/unk/pad ids, piece text, id lookup.
+ *
+ * Every function validates its arguments; failures return a negative
+ * hubrt_status (or NULL) with hubrt_set_error() called. A loaded hubrt_sp is
+ * read-only and may be used from several threads at once.
+ */
+#ifndef HUBRT_SP_TOKENIZER_H
+#define HUBRT_SP_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hubrt_sp hubrt_sp;
+
+/* Loads a sentencepiece .model file. NULL + hubrt_last_error() on failure
+ * (HUBRT_ERR_IO: missing/unreadable, HUBRT_ERR_FORMAT: not a valid model). */
+hubrt_sp *hubrt_sp_load(const char *path);
+/* NULL is allowed. */
+void hubrt_sp_free(hubrt_sp *sp);
+
+/* Number of pieces (ids are 0 .. vocab_size-1). */
+int hubrt_sp_vocab_size(const hubrt_sp *sp);
+
+/* Special ids from the model's trainer spec, or -1 when the model has none
+ * (ALBERT's spiece.model: no BOS/EOS; LLaMA: unk 0, bos 1, eos 2, pad -1). */
+int32_t hubrt_sp_bos_id(const hubrt_sp *sp);
+int32_t hubrt_sp_eos_id(const hubrt_sp *sp);
+int32_t hubrt_sp_unk_id(const hubrt_sp *sp);
+int32_t hubrt_sp_pad_id(const hubrt_sp *sp);
+
+/* Piece kinds; 0 for ids out of range. */
+int hubrt_sp_is_control(const hubrt_sp *sp, int32_t id); /* <s>, </s>, <pad>, ... */
+int hubrt_sp_is_unknown(const hubrt_sp *sp, int32_t id); /* <unk> */
+int hubrt_sp_is_byte(const hubrt_sp *sp, int32_t id);    /* <0x41> (byte fallback) */
+/* Special = control or unknown, i.e. the ids transformers' slow
+ * tokenizers list in all_special_ids (bos, eos, unk, pad). */
+int hubrt_sp_is_special(const hubrt_sp *sp, int32_t id);
+
+/* The piece string of an id as stored in the model ("▁Hello", "<0x0A>",
+ * "<s>"); NUL-terminated, owned by sp. NULL (+ HUBRT_ERR_RANGE) if out of range. */
+const char *hubrt_sp_piece(const hubrt_sp *sp, int32_t id);
+/* The id of an exact piece string, or -1 when the model has no such piece. */
+int32_t hubrt_sp_piece_to_id(const hubrt_sp *sp, const char *piece, size_t len);
+
+/*
+ * Encodes len bytes of UTF-8 text (embedded NULs allowed) with sentencepiece
+ * (normalisation, dummy prefix, BPE/unigram, byte fallback), no BOS/EOS.
+ * Returns the number of ids n >= 0; at most max_ids are written (ids may be
+ * NULL when max_ids is 0), so call again with a larger buffer if n > max_ids.
+ * Invalid UTF-8 gives HUBRT_ERR_INVALID_UTF8 (sentencepiece itself would
+ * silently map each bad byte to U+FFFD).
+ */
+int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids);
+/* The same into a malloc'd array (*ids, free() it; NULL when n == 0). */
+int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int32_t **ids);
+
+/*
+ * Decodes ids into UTF-8 text, snprintf-style: returns the full length in
+ * bytes, writes at most cap bytes including a NUL (buf may be NULL if cap 0).
+ * skip_special = 1: sentencepiece's own DecodeIds — control pieces (<s>, </s>)
+ * produce nothing, <unk> produces " ⁇ ", byte pieces are joined into UTF-8
+ * (invalid sequences become U+FFFD), the dummy-prefix space is removed.
+ * skip_special = 0: as transformers' slow LlamaTokenizer.convert_tokens_to_string
+ * (legacy): control/unknown pieces are written as their piece text ("<s>"),
+ * the runs between them decoded by sentencepiece, and a space goes before a
+ * special piece that is not the first token.
+ * Ids outside the vocab give HUBRT_ERR_RANGE.
+ */
+int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special,
+                    char *buf, size_t cap);
+
+/*
+ * The raw bytes one id stands for, for streaming detokenizers: "▁" becomes
+ * " ", a byte piece <0xNN> is that single byte (possibly part of a UTF-8
+ * character), a control piece is empty, <unk> is " ⁇ ". No dummy-prefix
+ * stripping (the caller drops the first space of the text if it wants to).
+ * Returns the length, snprintf-style (NUL-terminated when cap > 0), or
+ * HUBRT_ERR_RANGE.
+ */
+int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap);
+
+/* Whether the model's normalizer adds the "▁" dummy prefix (LLaMA, ALBERT: 1). */
+int hubrt_sp_add_dummy_prefix(const hubrt_sp *sp);
+
+#endif
