@@ -71,10 +71,11 @@ int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int3
  * skip_special = 1: sentencepiece's own DecodeIds — control pieces (<s>, </s>)
  * produce nothing, <unk> produces " ⁇ ", byte pieces are joined into UTF-8
  * (invalid sequences become U+FFFD), the dummy-prefix space is removed.
- * skip_special = 0: as transformers' slow LlamaTokenizer.convert_tokens_to_string
- * (legacy): control/unknown pieces are written as their piece text ("<s>"),
- * the runs between them decoded by sentencepiece, and a space goes before a
- * special piece that is not the first token.
+ * skip_special = 0: as transformers' slow tokenizers' _decode (LlamaTokenizer,
+ * spaces_between_special_tokens): special pieces (hubrt_sp_is_special) are
+ * written as their piece text, each run of other ids between them is decoded
+ * by sentencepiece, and the parts are joined with single spaces:
+ * [1, ▁Hello, ▁world, 2] -> "<s> Hello world </s>".
  * Ids outside the vocab give HUBRT_ERR_RANGE.
  */
 int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special,

@@ -1,0 +1,76 @@
+/*
+ * tokenizer/sentencepiece_c.h — a small extern "C" wrapper over
+ * libsentencepiece's SentencePieceProcessor (tokenizer/sentencepiece_c.cc is
+ * the only C++ in the tree).
+ *
+ * Nothing thrown inside libsentencepiece (or std::bad_alloc) crosses this
+ * boundary: every entry point catches everything and reports failure through
+ * its return value, with a message in err[errcap] where one is taken.
+ * The wrapper does not touch hubrt's error state; tokenizer/sp_tokenizer.c
+ * turns its messages into hubrt_set_error() calls.
+ *
+ * A loaded spc_model is only read by encode/decode (SentencePieceProcessor's
+ * const methods), so one model may serve several threads.
+ */
+#ifndef HUBRT_SENTENCEPIECE_C_H
+#define HUBRT_SENTENCEPIECE_C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spc_model spc_model;
+
+/* Loads a serialized ModelProto (a .model file). NULL on failure, with the
+ * reason in err (always NUL-terminated when errcap > 0). */
+spc_model *spc_load(const char *path, char *err, size_t errcap);
+/* The same from bytes in memory. */
+spc_model *spc_load_bytes(const void *data, size_t size, char *err, size_t errcap);
+void spc_free(spc_model *m);
+
+int spc_vocab_size(const spc_model *m);
+/* -1 when the model defines none. */
+int spc_bos_id(const spc_model *m);
+int spc_eos_id(const spc_model *m);
+int spc_unk_id(const spc_model *m);
+int spc_pad_id(const spc_model *m);
+
+/* 0 for ids outside [0, vocab_size). */
+int spc_is_control(const spc_model *m, int id);
+int spc_is_unknown(const spc_model *m, int id);
+int spc_is_byte(const spc_model *m, int id);
+int spc_is_unused(const spc_model *m, int id);
+
+/* The piece string of id (owned by m, NUL-terminated, *len its length when
+ * len != NULL), or NULL when out of range. */
+const char *spc_id_to_piece(const spc_model *m, int id, size_t *len);
+/* The id of an exact piece, or -1 (sentencepiece itself answers unk). */
+int spc_piece_to_id(const spc_model *m, const char *piece, size_t len);
+/* 1 if encoding adds the "▁" dummy prefix, 0 if not. */
+int spc_add_dummy_prefix(const spc_model *m);
+
+/*
+ * Encodes len bytes of text. Returns the id count n >= 0 and writes the first
+ * min(n, cap) ids into ids[]; when heap != NULL and n > cap, *heap receives a
+ * malloc'd array of all n ids instead (caller frees; *heap is NULL otherwise).
+ * Returns -1 on failure with err set, -2 when out of memory.
+ */
+int spc_encode(const spc_model *m, const char *text, size_t len, int32_t *ids, int cap,
+               int32_t **heap, char *err, size_t errcap);
+
+/*
+ * Decodes n ids (each must be in range) into a malloc'd NUL-terminated
+ * string (*out, caller frees) of *out_len bytes. Returns 0, -1 on failure
+ * (err set), -2 when out of memory.
+ */
+int spc_decode(const spc_model *m, const int32_t *ids, size_t n, char **out, size_t *out_len,
+               char *err, size_t errcap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * tokenizer/sp_tokenizer.c — the sentencepiece backend (tokenizer.model /
+ * spiece.model) behind tokenizer/sp_tokenizer.h.
+ *
+ * All sentencepiece work goes through the C++ wrapper
+ * tokenizer/sentencepiece_c.{h,cc}; this file adds argument checks, strict
+ * UTF-8 validation (sentencepiece would quietly turn bad bytes into U+FFFD),
+ * snprintf-style buffers and hubrt_set_error() messages that name the file.
+ */
+#include "tokenizer/sp_tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/error.h"
+#include "tokenizer/sentencepiece_c.h"
+
+struct hubrt_sp {
+    spc_model *m;
+    int vocab;
+    int32_t bos, eos, unk, pad;
+    unsigned char *special; /* [vocab] 1 = control or unknown */
+    char *name;             /* the file's base name, for messages */
+};
+
+/* Returns 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points above U+10FFFF), else 0 with *bad at the first bad byte. */
+static int utf8_valid(const unsigned char *s, size_t len, size_t *bad)
+{
+    size_t i = 0;
+    while (i < len) {
+        /* ASCII fast path, 8 bytes at a time. */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull) break;
+            i += 8;
+        }
+        if (i >= len) break;
+        unsigned c = s[i];
+        if (c < 0x80) { i++; continue; }
+        size_t n;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) n = 1;
+        else if (c == 0xE0) { n = 2; lo = 0xA0; }
+        else if (c == 0xED) { n = 2; hi = 0x9F; }
+        else if (c >= 0xE1 && c <= 0xEF) n = 2;
+        else if (c == 0xF0) { n = 3; lo = 0x90; }
+        else if (c >= 0xF1 && c <= 0xF3) n = 3;
+        else if (c == 0xF4) { n = 3; hi = 0x8F; }
+        else { *bad = i; return 0; }
+        if (i + n >= len) { *bad = i; return 0; } /* truncated sequence */
+        if (s[i + 1] < lo || s[i + 1] > hi) { *bad = i; return 0; }
+        for (size_t k = 2; k <= n; k++)
+            if ((s[i + k] & 0xC0) != 0x80) { *bad = i; return 0; }
+        i += n + 1;
+    }
+    return 1;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+hubrt_sp *hubrt_sp_load(const char *path)
+{
+    if (!path || !*path) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: no model path given");
+        return NULL;
+    }
+    char err[512];
+    err[0] = 0;
+    spc_model *m = spc_load(path, err, sizeof err);
+    if (!m) {
+        /* Tell a missing file from a bad one. */
+        hubrt_status st = strncmp(err, "cannot open", 11) == 0 || strncmp(err, "read error", 10) == 0
+                              ? HUBRT_ERR_IO
+                              : strncmp(err, "out of memory", 13) == 0 ? HUBRT_ERR_NOMEM
+                                                                       : HUBRT_ERR_FORMAT;
+        hubrt_set_error(st, "%s: %s", path, err);
+        return NULL;
+    }
+    hubrt_sp *sp = calloc(1, sizeof *sp);
+    int vocab = spc_vocab_size(m);
+    if (!sp || vocab <= 0 || !(sp->special = calloc((size_t)vocab, 1)) ||
+        !(sp->name = strdup(base_name(path)))) {
+        if (sp) free(sp->special);
+        free(sp);
+        spc_free(m);
+        hubrt_set_error(vocab <= 0 ? HUBRT_ERR_FORMAT : HUBRT_ERR_NOMEM,
+                        "%s: %s", path, vocab <= 0 ? "sentencepiece model has no pieces" : "out of memory");
+        return NULL;
+    }
+    sp->m = m;
+    sp->vocab = vocab;
+    sp->bos = spc_bos_id(m);
+    sp->eos = spc_eos_id(m);
+    sp->unk = spc_unk_id(m);
+    sp->pad = spc_pad_id(m);
+    /* Ids the model defines but does not have count as undefined. */
+    if (sp->bos >= vocab) sp->bos = -1;
+    if (sp->eos >= vocab) sp->eos = -1;
+    if (sp->unk >= vocab) sp->unk = -1;
+    if (sp->pad >= vocab) sp->pad = -1;
+    for (int i = 0; i < vocab; i++)
+        sp->special[i] = (unsigned char)(spc_is_control(m, i) || spc_is_unknown(m, i));
+    return sp;
+}
+
+void hubrt_sp_free(hubrt_sp *sp)
+{
+    if (!sp) return;
+    spc_free(sp->m);
+    free(sp->special);
+    free(sp->name);
+    free(sp);
+}
+
+int hubrt_sp_vocab_size(const hubrt_sp *sp)
+{
+    if (!sp) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: no tokenizer");
+    return sp->vocab;
+}
+
+int32_t hubrt_sp_bos_id(const hubrt_sp *sp) { return sp ? sp->bos : -1; }
+int32_t hubrt_sp_eos_id(const hubrt_sp *sp) { return sp ? sp->eos : -1; }
+int32_t hubrt_sp_unk_id(const hubrt_sp *sp) { return sp ? sp->unk : -1; }
+int32_t hubrt_sp_pad_id(const hubrt_sp *sp) { return sp ? sp->pad : -1; }
+
+static int in_range(const hubrt_sp *sp, int32_t id) { return sp && id >= 0 && id < sp->vocab; }
+
+int hubrt_sp_is_control(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_control(sp->m, id); }
+int hubrt_sp_is_unknown(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_unknown(sp->m, id); }
+int hubrt_sp_is_byte(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_byte(sp->m, id); }
+int hubrt_sp_is_special(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && sp->special[id]; }
+int hubrt_sp_add_dummy_prefix(const hubrt_sp *sp) { return sp ? spc_add_dummy_prefix(sp->m) : 0; }
+
+const char *hubrt_sp_piece(const hubrt_sp *sp, int32_t id)
+{
+    if (!in_range(sp, id)) {
+        hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d is outside the vocabulary [0, %d)",
+                        sp ? sp->name : "sentencepiece", (int)id, sp ? sp->vocab : 0);
+        return NULL;
+    }
+    return spc_id_to_piece(sp->m, id, NULL);
+}
+
+int32_t hubrt_sp_piece_to_id(const hubrt_sp *sp, const char *piece, size_t len)
+{
+    if (!sp || (!piece && len)) return -1;
+    return spc_piece_to_id(sp->m, piece, len);
+}
+
+static int encode_checks(const hubrt_sp *sp, const char *text, size_t len)
+{
+    if (!sp || (!text && len))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
+    if (len > (size_t)INT32_MAX)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: text of %zu bytes is too long", sp->name, len);
+    size_t bad = 0;
+    if (len && !utf8_valid((const unsigned char *)text, len, &bad))
+        return hubrt_set_error(HUBRT_ERR_INVALID_UTF8,
+                               "%s: input is not valid UTF-8 (byte 0x%02X at offset %zu)", sp->name,
+                               (unsigned)(unsigned char)text[bad], bad);
+    return HUBRT_OK;
+}
+
+int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
+{
+    int st = encode_checks(sp, text, len);
+    if (st < 0) return st;
+    if (max_ids < 0 || (max_ids > 0 && !ids))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad id buffer", sp->name);
+    char err[256] = "";
+    int n = spc_encode(sp->m, text, len, ids, max_ids, NULL, err, sizeof err);
+    if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    if (n < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    return n;
+}
+
+int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int32_t **ids)
+{
+    if (ids) *ids = NULL;
+    if (!ids) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
+    int st = encode_checks(sp, text, len);
+    if (st < 0) return st;
+    /* A first guess of one id per 2 bytes fits nearly all text; the wrapper
+     * allocates the exact size itself when it does not. */
+    int cap = (int)(len / 2 + 16);
+    int32_t *buf = malloc((size_t)cap * sizeof *buf);
+    if (!buf) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    int32_t *heap = NULL;
+    char err[256] = "";
+    int n = spc_encode(sp->m, text, len, buf, cap, &heap, err, sizeof err);
+    if (n < 0) {
+        free(buf);
+        if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    }
+    if (heap) {
+        free(buf);
+        buf = heap;
+    }
+    if (n == 0) {
+        free(buf);
+        buf = NULL;
+    }
+    *ids = buf;
+    return n;
+}
+
+/* Appends src[0..n) to out (cap bytes) at *pos, keeping count past the end. */
+static void put(char *out, size_t cap, size_t *pos, const char *src, size_t n)
+{
+    if (*pos < cap) {
+        size_t room = cap - *pos;
+        memcpy(out + *pos, src, n < room ? n : room);
+    }
+    *pos += n;
+}
+
+/* sentencepiece's DecodeIds of ids[0..n) appended at *pos. */
+static int decode_run(const hubrt_sp *sp, const int32_t *ids, int n, char *buf, size_t cap, size_t *pos)
+{
+    if (n == 0) return HUBRT_OK;
+    char *text = NULL;
+    size_t len = 0;
+    char err[256] = "";
+    int rc = spc_decode(sp->m, ids, (size_t)n, &text, &len, err, sizeof err);
+    if (rc == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
+    if (rc < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    put(buf, cap, pos, text, len);
+    free(text);
+    return HUBRT_OK;
+}
+
+int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special, char *buf, size_t cap)
+{
+    if (!sp || n < 0 || (!ids && n > 0) || (!buf && cap > 0))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
+    for (int i = 0; i < n; i++)
+        if (!in_range(sp, ids[i]))
+            return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
+                                   sp->name, (int)ids[i], i, sp->vocab);
+    size_t pos = 0;
+    int st;
+    if (skip_special) {
+        st = decode_run(sp, ids, n, buf, cap, &pos);
+        if (st < 0) return st;
+    } else {
+        /* Specials as text, the runs between them decoded, joined by " ". */
+        int start = 0, parts = 0;
+        for (int i = 0; i <= n; i++) {
+            if (i < n && !sp->special[ids[i]]) continue;
+            if (i > start) {
+                if (parts++) put(buf, cap, &pos, " ", 1);
+                st = decode_run(sp, ids + start, i - start, buf, cap, &pos);
+                if (st < 0) return st;
+            }
+            if (i < n) {
+                size_t plen = 0;
+                const char *p = spc_id_to_piece(sp->m, ids[i], &plen);
+                if (!p) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: id %d has no piece", sp->name, (int)ids[i]);
+                if (parts++) put(buf, cap, &pos, " ", 1);
+                put(buf, cap, &pos, p, plen);
+            }
+            start = i + 1;
+        }
+    }
+    if (pos > (size_t)INT32_MAX)
+        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
+    if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
+    return (int)pos;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap)
+{
+    if (!in_range(sp, id))
+        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d is outside the vocabulary [0, %d)",
+                               sp ? sp->name : "sentencepiece", (int)id, sp ? sp->vocab : 0);
+    if (!buf && cap > 0) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: NULL buffer");
+    size_t pos = 0;
+    size_t plen = 0;
+    const char *p = spc_id_to_piece(sp->m, id, &plen);
+    if (!p) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: id %d has no piece", sp->name, (int)id);
+    if (spc_is_unknown(sp->m, id)) {
+        put(buf, cap, &pos, " \xE2\x81\x87 ", 5); /* " ⁇ ", sentencepiece's unk surface */
+    } else if (spc_is_control(sp->m, id)) {
+        /* nothing */
+    } else if (spc_is_byte(sp->m, id) && plen == 6 && hexval(p[3]) >= 0 && hexval(p[4]) >= 0) {
+        char b = (char)(hexval(p[3]) * 16 + hexval(p[4])); /* "<0xNN>" */
+        put(buf, cap, &pos, &b, 1);
+    } else {
+        for (size_t i = 0; i < plen;) {
+            if (i + 3 <= plen && memcmp(p + i, "\xE2\x96\x81", 3) == 0) {
+                put(buf, cap, &pos, " ", 1);
+                i += 3;
+            } else {
+                put(buf, cap, &pos, p + i, 1);
+                i++;
+            }
+        }
+    }
+    if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
+    return (int)pos;
+}
