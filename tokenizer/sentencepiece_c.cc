@@ -43,7 +43,10 @@ spc_model *load_serialized(const std::string &bytes, char *err, size_t errcap)
     std::unique_ptr<spc_model> m(new spc_model);
     sentencepiece::util::Status st = m->proc.LoadFromSerializedProto(bytes);
     if (!st.ok()) {
-        set_err(err, errcap, "not a valid sentencepiece model (%s)", st.ToString().c_str());
+        std::string why = st.ToString();
+        if (why.find("ParseFromArray") != std::string::npos)
+            why = "protobuf parse failed: corrupt, truncated or not a .model file";
+        set_err(err, errcap, "not a valid sentencepiece model (%s)", why.c_str());
         return nullptr;
     }
     m->vocab = m->proc.GetPieceSize();
