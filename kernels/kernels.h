@@ -34,6 +34,7 @@ typedef struct hk_weight {
     const void *data;  /* the stored elements (a view or owned) */
     void *owned;       /* memory this weight owns (repacked/quantised), or NULL */
     size_t owned_size;
+    const float *scales; /* HK_Q8/HK_Q4: [rows][ceil(cols/32)] block scales, else NULL */
 } hk_weight;
 
 /* A view of a stored [out][in] matrix (no copy). dtype: HK_F32/F16/BF16. */
@@ -98,5 +99,12 @@ void hk_to_f32(hk_wtype type, const void *src, float *dst, size_t n);
 
 /* The ISA the fast paths use: "scalar", "avx2", "avx512". */
 const char *hk_isa_name(void);
+/*
+ * Forces the ISA ("scalar", "avx2", "avx512") at run time, as HUBRT_ISA does
+ * at start-up (tests switch paths in one process). Returns 0, or -1 when the
+ * name is unknown or this CPU lacks it (nothing changes). Not thread-safe:
+ * call it outside parallel regions, between forward passes.
+ */
+int hk_set_isa(const char *name);
 
 #endif

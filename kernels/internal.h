@@ -1,0 +1,129 @@
+/*
+ * kernels/internal.h — what the kernel files share and models never see:
+ * dtype conversions, how a team-callable kernel splits its work among the
+ * OpenMP team, the Q8/Q4 block layout, and the fast-path entry points each
+ * kernels/NAME_avx2.c / NAME_avx512.c file provides (chosen in kernels/kernels.c).
+ */
+#ifndef HUBRT_KERNELS_INTERNAL_H
+#define HUBRT_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <omp.h>
+
+#include "kernels/kernels.h"
+
+#define HK_QBLOCK 32 /* elements per Q8/Q4 block */
+
+/* ISA levels, in increasing order of capability. */
+enum { HK_ISA_SCALAR = 0, HK_ISA_AVX2 = 1, HK_ISA_AVX512 = 2 };
+int hk_isa_level(void);
+
+/* bf16 -> f32 is exact: the bf16 bits are the top half of the f32. */
+static inline float hk_bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* IEEE half -> f32, exact, in portable C (subnormals, inf, NaN included). */
+static inline float hk_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: normalise */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 0x400u));
+            u = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* f32 -> IEEE half, round to nearest even (used by tests and conversions). */
+uint16_t hk_f32_to_f16(float f);
+/* f32 -> bf16, round to nearest even. */
+uint16_t hk_f32_to_bf16(float f);
+
+/* Element j of a stored float row (f32/f16/bf16). */
+static inline float hk_load_elem(hk_wtype t, const void *p, size_t j)
+{
+    switch (t) {
+    case HK_F32: return ((const float *)p)[j];
+    case HK_F16: return hk_f16_to_f32(((const uint16_t *)p)[j]);
+    case HK_BF16: return hk_bf16_to_f32(((const uint16_t *)p)[j]);
+    default: return 0.0f;
+    }
+}
+
+static inline size_t hk_wtype_size(hk_wtype t)
+{
+    return t == HK_F32 ? 4 : 2; /* quantised types have their own layout */
+}
+
+/*
+ * Q8/Q4 layout (owned memory, see hk_weight_quantize): nb = ceil(cols/32)
+ * blocks per row, the last one zero-padded.
+ *   Q8: data = int8 q[rows][nb*32]; value = q * scale
+ *   Q4: data = uint8 q[rows][nb*16]; byte j of a block holds element j in its
+ *       low nibble and element j+16 in its high nibble; value = (nib - 8) * scale
+ *   scales = f32 [rows][nb] (hk_weight.scales)
+ */
+static inline int hk_qblocks(int cols) { return (cols + HK_QBLOCK - 1) / HK_QBLOCK; }
+
+/*
+ * Team work split: the calling thread's share [*lo, *hi) of [0, n) in
+ * chunks of `align` (so vector kernels keep aligned starts). Works inside a
+ * parallel region (each thread its part) and outside (one thread, all).
+ */
+static inline void hk_team_range(size_t n, size_t align, size_t *lo, size_t *hi)
+{
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    size_t chunks = (n + align - 1) / align;
+    size_t c0 = chunks * (size_t)t / (size_t)nt, c1 = chunks * (size_t)(t + 1) / (size_t)nt;
+    *lo = c0 * align < n ? c0 * align : n;
+    *hi = c1 * align < n ? c1 * align : n;
+}
+
+/* ---- fast-path entry points (a range of output rows/columns each) ---- */
+
+/* y[o] = dot(x, W[o]) (+bias[o]) for o in [o0, o1); x is [cols] f32. */
+typedef void (*hk_gemv_fn)(const float *x, const hk_weight *w, const float *bias,
+                           float *y, int o0, int o1);
+/*
+ * GEMM slice: y[i][o] for i in [0,n), o in [o0,o1); x is [n][cols], y has
+ * row stride w->rows. (+bias)
+ */
+typedef void (*hk_gemm_fn)(const float *x, int n, const hk_weight *w, const float *bias,
+                           float *y, int o0, int o1);
+
+/* Quantised GEMV works on the activation quantised once per call. */
+typedef struct hk_qact {
+    int nb;               /* blocks of 32 */
+    int8_t *q;            /* [nb*32] activation quantised to int8 */
+    float *d;             /* [nb] its scale per block */
+    int32_t *sum;         /* [nb] sum of q over the block (for offset tricks) */
+} hk_qact;
+typedef void (*hk_qgemv_fn)(const hk_qact *xa, const hk_weight *w, const float *bias,
+                            float *y, int o0, int o1);
+
+void hk_quantize_act_ref(const float *x, int cols, hk_qact *xa);
+
+/* AVX2 (kernels/NAME_avx2.c) */
+void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+/* AVX-512 (kernels/NAME_avx512.c) */
+void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+
+#endif

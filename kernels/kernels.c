@@ -1,0 +1,425 @@
+/*
+ * kernels/kernels.c — the public hk_* entry points: ISA choice (once, from
+ * CPUID and HUBRT_ISA), weight views/repacking/quantisation, and the team
+ * split of every kernel (see "team-callable" in kernels.h).
+ *
+ * Each entry point takes the calling thread's share of the work with
+ * hk_team_range() (all of it outside a parallel region), runs the fast path
+ * of the chosen ISA (or the scalar reference) on it, and ends with an
+ * `omp barrier` (a no-op outside a region) so the next kernel sees the
+ * whole result.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <cblas.h>
+
+#include "kernels/ref.h"
+#include "runtime/error.h"
+
+/* ---------------- ISA choice ---------------- */
+
+static int g_isa = -1;      /* the level in use; -1 until first asked */
+static int g_isa_max = -1;  /* what the CPU supports */
+
+static int cpu_level(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return HK_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return HK_ISA_AVX2;
+    return HK_ISA_SCALAR;
+}
+
+static int isa_from_name(const char *s)
+{
+    if (!s) return -1;
+    if (!strcmp(s, "scalar")) return HK_ISA_SCALAR;
+    if (!strcmp(s, "avx2")) return HK_ISA_AVX2;
+    if (!strcmp(s, "avx512")) return HK_ISA_AVX512;
+    return -1;
+}
+
+/* Several threads may race here on first use; they all compute the same value. */
+int hk_isa_level(void)
+{
+    int l = __atomic_load_n(&g_isa, __ATOMIC_ACQUIRE);
+    if (l >= 0) return l;
+    int max = cpu_level();
+    __atomic_store_n(&g_isa_max, max, __ATOMIC_RELEASE);
+    l = isa_from_name(getenv("HUBRT_ISA"));
+    if (l < 0 || l > max) l = max; /* unknown or unsupported: the best we have */
+    __atomic_store_n(&g_isa, l, __ATOMIC_RELEASE);
+    return l;
+}
+
+int hk_cpu_has_vnni(void)
+{
+    __builtin_cpu_init();
+    return hk_isa_level() >= HK_ISA_AVX512 && __builtin_cpu_supports("avx512vnni");
+}
+
+const char *hk_isa_name(void)
+{
+    static const char *names[] = {"scalar", "avx2", "avx512"};
+    return names[hk_isa_level()];
+}
+
+int hk_set_isa(const char *name)
+{
+    hk_isa_level();
+    int l = isa_from_name(name);
+    if (l < 0 || l > g_isa_max) return -1;
+    __atomic_store_n(&g_isa, l, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ---------------- conversions ---------------- */
+
+uint16_t hk_f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+uint16_t hk_f32_to_f16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);       /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);      /* overflow -> inf */
+    if (a < 0x38800000u) {                                         /* subnormal or zero */
+        if (a < 0x33000000u) return (uint16_t)sign;
+        uint32_t man = (a & 0x7fffffu) | 0x800000u;
+        int shift = 113 - (int)(a >> 23) + 13;                       /* 14..24 */
+        uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t r = ((a >> 13) - (112u << 10)), rem = a & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+}
+
+/* ---------------- weights ---------------- */
+
+void hk_weight_view(hk_weight *w, hk_wtype type, int rows, int cols, const void *data)
+{
+    memset(w, 0, sizeof *w);
+    w->type = type;
+    w->rows = rows;
+    w->cols = cols;
+    w->data = data;
+}
+
+static void *alloc64(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
+    return p;
+}
+
+int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, const void *data_in_out)
+{
+    memset(w, 0, sizeof *w);
+    if (type != HK_F32 && type != HK_F16 && type != HK_BF16) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_from_transposed: dtype %d is not f32/f16/bf16", (int)type);
+        return -1;
+    }
+    size_t es = hk_wtype_size(type), r = (size_t)rows, c = (size_t)cols;
+    void *dst = alloc64(r * c * es);
+    if (!dst) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory transposing a %dx%d weight", rows, cols);
+        return -1;
+    }
+    /* dst[o][i] = src[i][o], in tiles so both sides stay in cache. */
+    const char *src = (const char *)data_in_out;
+    for (size_t i0 = 0; i0 < c; i0 += 64)
+        for (size_t o0 = 0; o0 < r; o0 += 64)
+            for (size_t i = i0; i < i0 + 64 && i < c; i++)
+                for (size_t o = o0; o < o0 + 64 && o < r; o++)
+                    memcpy((char *)dst + (o * c + i) * es, src + (i * r + o) * es, es);
+    w->type = type;
+    w->rows = rows;
+    w->cols = cols;
+    w->data = dst;
+    w->owned = dst;
+    w->owned_size = r * c * es;
+    return 0;
+}
+
+int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
+{
+    memset(dst, 0, sizeof *dst);
+    if ((qtype != HK_Q8 && qtype != HK_Q4) ||
+        (src->type != HK_F32 && src->type != HK_F16 && src->type != HK_BF16)) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_quantize: cannot quantise dtype %d to %d",
+                        (int)src->type, (int)qtype);
+        return -1;
+    }
+    size_t rows = (size_t)src->rows, cols = (size_t)src->cols, nb = (size_t)hk_qblocks(src->cols);
+    size_t qbytes = rows * nb * (qtype == HK_Q8 ? HK_QBLOCK : HK_QBLOCK / 2);
+    qbytes = (qbytes + 63) & ~(size_t)63;
+    size_t total = qbytes + rows * nb * sizeof(float);
+    char *mem = alloc64(total);
+    if (!mem) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory quantising a %dx%d weight", src->rows, src->cols);
+        return -1;
+    }
+    float *scales = (float *)(mem + qbytes);
+    size_t es = hk_wtype_size(src->type);
+    for (size_t o = 0; o < rows; o++) {
+        const char *row = (const char *)src->data + o * cols * es;
+        for (size_t b = 0; b < nb; b++) {
+            float v[HK_QBLOCK], amax = 0, vmax = 0;
+            for (size_t e = 0; e < HK_QBLOCK; e++) {
+                size_t c = b * HK_QBLOCK + e;
+                v[e] = c < cols ? hk_load_elem(src->type, row, c) : 0.0f;
+                if (fabsf(v[e]) > amax) { amax = fabsf(v[e]); vmax = v[e]; }
+            }
+            if (qtype == HK_Q8) {
+                float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+                int8_t *q = (int8_t *)mem + (o * nb + b) * HK_QBLOCK;
+                for (int e = 0; e < HK_QBLOCK; e++) {
+                    int t = (int)lrintf(v[e] * id);
+                    q[e] = (int8_t)(t > 127 ? 127 : t < -127 ? -127 : t);
+                }
+                scales[o * nb + b] = d;
+            } else { /* the largest magnitude maps to -8 exactly (as ggml's Q4_0) */
+                float d = vmax / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
+                uint8_t *q = (uint8_t *)mem + (o * nb + b) * (HK_QBLOCK / 2);
+                for (int e = 0; e < 16; e++) {
+                    int lo = (int)lrintf(v[e] * id) + 8, hi = (int)lrintf(v[e + 16] * id) + 8;
+                    lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
+                    hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
+                    q[e] = (uint8_t)(lo | (hi << 4));
+                }
+                scales[o * nb + b] = d;
+            }
+        }
+    }
+    dst->type = qtype;
+    dst->rows = src->rows;
+    dst->cols = src->cols;
+    dst->data = mem;
+    dst->owned = mem;
+    dst->owned_size = total;
+    dst->scales = scales;
+    return 0;
+}
+
+void hk_weight_free(hk_weight *w)
+{
+    if (!w) return;
+    free(w->owned);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---------------- matmul ---------------- */
+
+/* Rows of x at or above which f32/f16/bf16 matmul takes the GEMM path. */
+#define GEMM_MIN_ROWS 4
+
+/* The fast GEMV for w at the chosen ISA, or NULL (scalar reference). */
+static hk_gemv_fn gemv_for(const hk_weight *w)
+{
+    (void)w;
+    return NULL;
+}
+
+/* Our own GEMM for w when it beats the alternatives, or NULL. */
+static hk_gemm_fn hk_gemm_impl(const hk_weight *w)
+{
+    (void)w;
+    return NULL;
+}
+
+static hk_qgemv_fn hk_qgemv_impl(void)
+{
+    return hk_ref_qgemv;
+}
+
+static void hk_quantize_act(const float *x, int cols, hk_qact *xa)
+{
+    hk_quantize_act_ref(x, cols, xa);
+}
+
+/* Quantised matmul: each thread quantises x itself (cheap, cols work) so no
+ * shared scratch or extra barrier is needed. */
+static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias, float *y, size_t o0, size_t o1)
+{
+    int nb = hk_qblocks(w->cols);
+    size_t bytes = (size_t)nb * (HK_QBLOCK + 2 * sizeof(float));
+    _Alignas(64) unsigned char stackbuf[16384];
+    int on_stack = bytes <= sizeof stackbuf;
+    unsigned char *buf = on_stack ? stackbuf : alloc64(bytes);
+    if (!buf) { /* no memory for the int8 activation: dequantise instead */
+        hk_ref_matmul_rows(x, n, w, bias, y, (int)o0, (int)o1);
+        return;
+    }
+    hk_qact xa;
+    xa.q = (int8_t *)buf;
+    xa.d = (float *)(buf + (size_t)nb * HK_QBLOCK);
+    xa.sum = (int32_t *)(xa.d + nb);
+    hk_qgemv_fn fn = hk_qgemv_impl();
+    for (int i = 0; i < n; i++) {
+        hk_quantize_act(x + (size_t)i * (size_t)w->cols, w->cols, &xa);
+        fn(&xa, w, bias, y + (size_t)i * (size_t)w->rows, (int)o0, (int)o1);
+    }
+    if (!on_stack) free(buf);
+}
+
+void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+
+void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
+{
+    size_t lo, hi;
+    if (w->type == HK_Q8 || w->type == HK_Q4) {
+        hk_team_range((size_t)w->rows, 16, &lo, &hi);
+        if (lo < hi) qmatmul(x, n, w, bias, y, lo, hi);
+    } else if (n < GEMM_MIN_ROWS) {
+        hk_team_range((size_t)w->rows, 16, &lo, &hi);
+        hk_gemv_fn fn = gemv_for(w);
+        for (int i = 0; i < n && lo < hi; i++) {
+            if (fn)
+                fn(x + (size_t)i * (size_t)w->cols, w, bias, y + (size_t)i * (size_t)w->rows, (int)lo, (int)hi);
+            else
+                hk_ref_matmul_rows(x + (size_t)i * (size_t)w->cols, 1, w, bias,
+                                   y + (size_t)i * (size_t)w->rows, (int)lo, (int)hi);
+        }
+    } else {
+        hk_team_range((size_t)w->rows, 64, &lo, &hi);
+        if (lo < hi) hk_gemm_slice(x, n, w, bias, y, (int)lo, (int)hi);
+    }
+#pragma omp barrier
+}
+
+/*
+ * GEMM on output columns [o0, o1) for all n rows. f32: OpenBLAS sgemm on
+ * this slice (inside a parallel region OpenBLAS's OpenMP build runs
+ * single-threaded, so the team is not oversubscribed).
+ */
+void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    hk_gemm_fn own = hk_gemm_impl(w);
+    if (own) {
+        own(x, n, w, bias, y, o0, o1);
+        return;
+    }
+    if (w->type == HK_F32 && hk_isa_level() > HK_ISA_SCALAR) {
+        const float *W = (const float *)w->data + (size_t)o0 * (size_t)w->cols;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, o1 - o0, w->cols, 1.0f, x, w->cols,
+                    W, w->cols, 0.0f, y + o0, w->rows);
+        if (bias)
+            for (int i = 0; i < n; i++) {
+                float *yr = y + (size_t)i * (size_t)w->rows;
+                for (int o = o0; o < o1; o++) yr[o] += bias[o];
+            }
+        return;
+    }
+    hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
+}
+
+/* ---------------- attention ---------------- */
+
+void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
+                  const hk_attn_params *p)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)p->n_q * (size_t)p->n_heads, 1, &lo, &hi);
+    if (lo < hi) hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
+#pragma omp barrier
+}
+
+/* ---------------- norms, rope ---------------- */
+
+void hk_layernorm(const float *x, int n, int d, const float *w, const float *b, float eps, float *y)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    if (lo < hi)
+        hk_ref_layernorm(x + lo * (size_t)d, (int)(hi - lo), d, w, b, eps, y + lo * (size_t)d);
+#pragma omp barrier
+}
+
+void hk_rmsnorm(const float *x, int n, int d, const float *w, float eps, float *y)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    if (lo < hi) hk_ref_rmsnorm(x + lo * (size_t)d, (int)(hi - lo), d, w, eps, y + lo * (size_t)d);
+#pragma omp barrier
+}
+
+void hk_rope(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    if (lo < hi)
+        hk_ref_rope(x + lo * (size_t)n_heads * (size_t)head_dim, (int)(hi - lo), n_heads, head_dim,
+                    pos0 + (int)lo, inv_freq);
+#pragma omp barrier
+}
+
+/* ---------------- elementwise ---------------- */
+
+/* Elementwise kernels split in 64-float chunks (whole cache lines per thread). */
+#define ELEMWISE(name, call)                          \
+    void hk_##name(float *x, size_t n)                \
+    {                                                 \
+        size_t lo, hi;                                \
+        hk_team_range(n, 64, &lo, &hi);               \
+        if (lo < hi) call(x + lo, hi - lo);           \
+        _Pragma("omp barrier")                        \
+    }
+ELEMWISE(gelu, hk_ref_gelu)
+ELEMWISE(gelu_tanh, hk_ref_gelu_tanh)
+ELEMWISE(silu, hk_ref_silu)
+ELEMWISE(tanh, hk_ref_tanh)
+
+void hk_silu_mul(const float *gate, const float *up, float *out, size_t n)
+{
+    size_t lo, hi;
+    hk_team_range(n, 64, &lo, &hi);
+    if (lo < hi) hk_ref_silu_mul(gate + lo, up + lo, out + lo, hi - lo);
+#pragma omp barrier
+}
+
+void hk_add(const float *a, const float *b, float *out, size_t n)
+{
+    size_t lo, hi;
+    hk_team_range(n, 64, &lo, &hi);
+    if (lo < hi) hk_ref_add(a + lo, b + lo, out + lo, hi - lo);
+#pragma omp barrier
+}
+
+void hk_softmax(float *x, int n, int d)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    if (lo < hi) hk_ref_softmax(x + lo * (size_t)d, (int)(hi - lo), d);
+#pragma omp barrier
+}
+
+void hk_embedding(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    if (lo < hi) hk_ref_embedding(type, table, d, ids + lo, (int)(hi - lo), out + lo * (size_t)d);
+#pragma omp barrier
+}
+
+void hk_to_f32(hk_wtype type, const void *src, float *dst, size_t n)
+{
+    size_t lo, hi;
+    hk_team_range(n, 64, &lo, &hi);
+    if (lo < hi) hk_ref_to_f32(type, (const char *)src + lo * hk_wtype_size(type), dst + lo, hi - lo);
+#pragma omp barrier
+}

@@ -1,0 +1,483 @@
+/*
+ * tests/test_kernels.c — every kernel's fast paths against its scalar
+ * reference (kernels/ref_*.c), for every ISA this CPU has (switched in
+ * process with hk_set_isa), on random inputs whose sizes are not multiples
+ * of any vector width, and once more called by a 2-thread OpenMP team
+ * (the "team-callable" contract).
+ *
+ * Tolerances (max |fast - ref| over the output, relative to max |ref|
+ * unless noted), all f32 accumulation:
+ *   matmul f32/f16/bf16 weights  2e-5  (bf16/f16 are widened exactly, so
+ *                                       only summation order differs)
+ *   quantised GEMV vs its ref    1e-5  (same integers; scale order differs)
+ *   quantised vs f32 matmul      Q8 2e-2, Q4 2e-1 (reported, see below)
+ *   attention                    2e-5 absolute (outputs are averages of v)
+ *   norms, rope, softmax         1e-5 relative per element + 1e-6 absolute
+ *   gelu/gelu_tanh/silu/tanh     2e-6 absolute + 1e-5 relative
+ *   add, embedding, to_f32       exact
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/ref.h"
+#include "tests/test.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+static void fill(float *p, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
+}
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* max |a-b| / max(max |b|, floor) */
+static double rel_err(const float *a, const float *b, size_t n, double floor)
+{
+    double md = 0, mb = floor;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= md)) md = d; /* NaN propagates as a failure */
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return md / mb;
+}
+/* max over i of |a-b| / (atol + rtol |b|): <= 1 passes */
+static double elem_err(const float *a, const float *b, size_t n, double atol, double rtol)
+{
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (atol + rtol * fabs(b[i]));
+        if (!(e <= w)) w = e;
+    }
+    return w;
+}
+
+static const char *dtname(hk_wtype t)
+{
+    static const char *n[] = {"f32", "f16", "bf16", "q8", "q4"};
+    return n[t];
+}
+
+/* Stores f32 values as dtype t (rounded), and rounds src to what was stored. */
+static void *store_as(hk_wtype t, float *src, size_t n)
+{
+    if (t == HK_F32) {
+        float *p = xmalloc(n * 4);
+        memcpy(p, src, n * 4);
+        return p;
+    }
+    uint16_t *p = xmalloc(n * 2);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = t == HK_BF16 ? hk_f32_to_bf16(src[i]) : hk_f32_to_f16(src[i]);
+        src[i] = t == HK_BF16 ? hk_bf16_to_f32(p[i]) : hk_f16_to_f32(p[i]);
+    }
+    return p;
+}
+
+static int isa_ok;
+
+/* ---------------- matmul ---------------- */
+
+static void test_matmul_case(hk_wtype t, int n, int rows, int cols, int with_bias, int team)
+{
+    size_t wn = (size_t)rows * (size_t)cols;
+    float *wf = xmalloc(wn * 4), *x = xmalloc((size_t)n * cols * 4), *bias = xmalloc((size_t)rows * 4);
+    float *y = xmalloc((size_t)n * rows * 4), *yr = xmalloc((size_t)n * rows * 4);
+    fill(wf, wn, 1.0f);
+    fill(x, (size_t)n * cols, 1.0f);
+    fill(bias, (size_t)rows, 1.0f);
+    void *data = store_as(t, wf, wn);
+    hk_weight w;
+    hk_weight_view(&w, t, rows, cols, data);
+    hk_ref_matmul(x, n, &w, with_bias ? bias : NULL, yr);
+    for (size_t i = 0; i < (size_t)n * rows; i++) y[i] = NAN;
+    if (team) {
+#pragma omp parallel num_threads(2)
+        hk_matmul(x, n, &w, with_bias ? bias : NULL, y);
+    } else {
+        hk_matmul(x, n, &w, with_bias ? bias : NULL, y);
+    }
+    double e = rel_err(y, yr, (size_t)n * rows, 1e-3);
+    TEST_CHECK(e <= 2e-5, "[%s] matmul %s n=%d %dx%d bias=%d team=%d: rel err %.3g > 2e-5",
+               hk_isa_name(), dtname(t), n, rows, cols, with_bias, team, e);
+    /* transposed (Conv1D) storage gives the same result */
+    if (n == 2 && !team) {
+        size_t es = t == HK_F32 ? 4 : 2;
+        char *tr = xmalloc(wn * es);
+        for (int o = 0; o < rows; o++)
+            for (int i = 0; i < cols; i++)
+                memcpy(tr + ((size_t)i * rows + o) * es, (char *)data + ((size_t)o * cols + i) * es, es);
+        hk_weight wt;
+        TEST_CHECK(hk_weight_from_transposed(&wt, t, rows, cols, tr) == 0, "from_transposed");
+        TEST_CHECK(memcmp(wt.data, data, wn * es) == 0, "transposed copy of %s %dx%d differs", dtname(t), rows, cols);
+        hk_weight_free(&wt);
+        free(tr);
+    }
+    free(data);
+    free(wf);
+    free(x);
+    free(bias);
+    free(y);
+    free(yr);
+}
+
+static void test_matmul(void)
+{
+    static const int colsv[] = {1, 7, 33, 100, 4097};
+    static const int rowsv[] = {1, 7, 33, 100};
+    static const int nv[] = {1, 2, 7, 33};
+    for (int t = HK_F32; t <= HK_BF16; t++)
+        for (int ci = 0; ci < 5; ci++)
+            for (int ri = 0; ri < 4; ri++)
+                for (int ni = 0; ni < 4; ni++) {
+                    int cols = colsv[ci], rows = rowsv[ri], n = nv[ni];
+                    if (cols == 4097 && (rows > 33 || n > 7)) continue; /* keep the test fast */
+                    test_matmul_case((hk_wtype)t, n, rows, cols, (ri + ni) & 1, 0);
+                }
+    /* big enough for the GEMM path's blocking, with ragged edges */
+    for (int t = HK_F32; t <= HK_BF16; t++) {
+        test_matmul_case((hk_wtype)t, 37, 150, 300, 1, 0);
+        test_matmul_case((hk_wtype)t, 37, 150, 300, 1, 1);
+        test_matmul_case((hk_wtype)t, 1, 300, 513, 0, 1);
+        test_matmul_case((hk_wtype)t, 3, 300, 513, 1, 1);
+    }
+}
+
+/* ---------------- quantised ---------------- */
+
+static void test_quant_case(hk_wtype qt, hk_wtype src_t, int n, int rows, int cols, int team, int report)
+{
+    size_t wn = (size_t)rows * cols;
+    float *wf = xmalloc(wn * 4), *x = xmalloc((size_t)n * cols * 4), *bias = xmalloc((size_t)rows * 4);
+    float *y = xmalloc((size_t)n * rows * 4), *yr = xmalloc((size_t)n * rows * 4), *yf = xmalloc((size_t)n * rows * 4);
+    fill(wf, wn, 0.5f);
+    fill(x, (size_t)n * cols, 1.0f);
+    fill(bias, (size_t)rows, 1.0f);
+    void *data = store_as(src_t, wf, wn);
+    hk_weight w, q;
+    hk_weight_view(&w, src_t, rows, cols, data);
+    TEST_CHECK(hk_weight_quantize(&q, &w, qt) == 0, "quantize");
+    /* reference: quantise x per row, integer dots (hk_ref_qgemv) */
+    int nb = (cols + 31) / 32;
+    hk_qact xa;
+    xa.q = xmalloc((size_t)nb * 32);
+    xa.d = xmalloc((size_t)nb * 4);
+    xa.sum = xmalloc((size_t)nb * 4);
+    for (int i = 0; i < n; i++) {
+        hk_quantize_act_ref(x + (size_t)i * cols, cols, &xa);
+        hk_ref_qgemv(&xa, &q, bias, yr + (size_t)i * rows, 0, rows);
+    }
+    if (team) {
+#pragma omp parallel num_threads(2)
+        hk_matmul(x, n, &q, bias, y);
+    } else {
+        hk_matmul(x, n, &q, bias, y);
+    }
+    double e = rel_err(y, yr, (size_t)n * rows, 1e-3);
+    TEST_CHECK(e <= 1e-5, "[%s] %s matmul n=%d %dx%d team=%d: rel err vs ref %.3g > 1e-5",
+               hk_isa_name(), dtname(qt), n, rows, cols, team, e);
+    hk_ref_matmul(x, n, &w, bias, yf);
+    double ef = rel_err(y, yf, (size_t)n * rows, 1e-3), lim = qt == HK_Q8 ? 2e-2 : 2e-1;
+    TEST_CHECK(ef <= lim, "[%s] %s vs f32 rel err %.3g > %.3g", hk_isa_name(), dtname(qt), ef, lim);
+    if (report)
+        printf("measured error of %s (from %s, x also int8) vs f32, %dx%d: max|diff|/max|y| = %.4f\n",
+               dtname(qt), dtname(src_t), rows, cols, ef);
+    free(xa.q);
+    free(xa.d);
+    free(xa.sum);
+    hk_weight_free(&q);
+    free(data);
+    free(wf);
+    free(x);
+    free(bias);
+    free(y);
+    free(yr);
+    free(yf);
+}
+
+static void test_quant(int report)
+{
+    static const int colsv[] = {1, 7, 33, 100, 4097};
+    for (int qt = HK_Q8; qt <= HK_Q4; qt++) {
+        for (int ci = 0; ci < 5; ci++) {
+            test_quant_case((hk_wtype)qt, HK_F32, 1, 33, colsv[ci], 0, 0);
+            test_quant_case((hk_wtype)qt, HK_BF16, 2, 7, colsv[ci], 1, 0);
+        }
+        test_quant_case((hk_wtype)qt, HK_F16, 1, 300, 2048, 1, report);
+        test_quant_case((hk_wtype)qt, HK_F32, 3, 100, 513, 0, 0);
+    }
+}
+
+/* ---------------- attention ---------------- */
+
+static void test_attn_case(int n_q, int n_heads, int n_kv_heads, int hd, int q_pos0, int n_kv,
+                           int causal, int window, int use_mask, int team)
+{
+    hk_attn_params p = {0};
+    p.n_q = n_q;
+    p.n_heads = n_heads;
+    p.n_kv_heads = n_kv_heads;
+    p.head_dim = hd;
+    p.q_pos0 = q_pos0;
+    p.n_kv = n_kv;
+    p.kv_stride = n_kv + 3;
+    p.causal = causal;
+    p.window = window;
+    p.scale = 1.0f / sqrtf((float)hd);
+    size_t qn = (size_t)n_q * n_heads * hd, cn = (size_t)n_kv_heads * p.kv_stride * hd;
+    float *q = xmalloc(qn * 4), *k = xmalloc(cn * 4), *v = xmalloc(cn * 4);
+    float *o = xmalloc(qn * 4), *orf = xmalloc(qn * 4);
+    uint8_t *mask = xmalloc((size_t)n_kv);
+    fill(q, qn, 2.0f);
+    /* unused cache slots hold NaN: reading them would show */
+    for (size_t i = 0; i < cn; i++) {
+        size_t pos = (i / hd) % (size_t)p.kv_stride;
+        k[i] = pos < (size_t)n_kv ? frand() * 2.0f : NAN;
+        v[i] = pos < (size_t)n_kv ? frand() : NAN;
+    }
+    for (int j = 0; j < n_kv; j++) mask[j] = (j % 5) != 3;
+    p.key_mask = use_mask ? mask : NULL;
+    hk_ref_attention(q, k, v, orf, &p);
+    if (team) {
+#pragma omp parallel num_threads(2)
+        hk_attention(q, k, v, o, &p);
+    } else {
+        hk_attention(q, k, v, o, &p);
+    }
+    double e = 0;
+    for (size_t i = 0; i < qn; i++) {
+        double d = fabs((double)o[i] - orf[i]);
+        if (!(d <= e)) e = d;
+    }
+    TEST_CHECK(e <= 2e-5, "[%s] attention n_q=%d heads=%d/%d hd=%d pos0=%d n_kv=%d causal=%d window=%d "
+               "mask=%d team=%d: max abs err %.3g > 2e-5", hk_isa_name(), n_q, n_heads, n_kv_heads, hd,
+               q_pos0, n_kv, causal, window, use_mask, team, e);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(orf);
+    free(mask);
+}
+
+static void test_attention(void)
+{
+    static const int gqa[][2] = {{4, 4}, {4, 2}, {8, 2}, {4, 1}}; /* ratios 1, 2, 4, n_heads */
+    static const int hds[] = {64, 33, 7};
+    for (int g = 0; g < 4; g++)
+        for (int hi = 0; hi < 3; hi++) {
+            int H = gqa[g][0], K = gqa[g][1], hd = hds[hi];
+            test_attn_case(1, H, K, hd, 99, 100, 1, 0, 0, 0);      /* decode */
+            test_attn_case(33, H, K, hd, 0, 33, 1, 0, 0, 0);       /* prefill */
+            test_attn_case(7, H, K, hd, 26, 33, 1, 0, 0, 1);       /* prefill after a prefix */
+            test_attn_case(33, H, K, hd, 0, 33, 0, 0, 1, 0);       /* bidirectional + padding */
+            test_attn_case(33, H, K, hd, 0, 33, 1, 8, 0, 1);       /* sliding window */
+            test_attn_case(7, H, K, hd, 93, 100, 1, 16, 1, 0);     /* window + mask */
+        }
+    test_attn_case(1, 4, 2, 64, 4096, 4097, 1, 0, 0, 0);  /* long decode */
+    test_attn_case(1, 4, 2, 64, 4096, 4097, 1, 0, 0, 1);
+    test_attn_case(100, 4, 1, 64, 0, 100, 1, 0, 0, 1);
+    test_attn_case(5, 4, 2, 64, 0, 100, 0, 0, 1, 1);
+    /* every key masked: zeros, not NaN */
+    {
+        hk_attn_params p = {0};
+        p.n_q = 1; p.n_heads = 2; p.n_kv_heads = 1; p.head_dim = 8; p.n_kv = 3; p.kv_stride = 3;
+        p.scale = 0.3f;
+        uint8_t mask[3] = {0, 0, 0};
+        p.key_mask = mask;
+        float q[16], k[24], v[24], o[16];
+        fill(q, 16, 1); fill(k, 24, 1); fill(v, 24, 1);
+        hk_attention(q, k, v, o, &p);
+        int ok = 1;
+        for (int i = 0; i < 16; i++) ok &= o[i] == 0.0f;
+        TEST_CHECK(ok, "[%s] fully masked attention row is not zeros", hk_isa_name());
+    }
+}
+
+/* ---------------- small kernels ---------------- */
+
+static const size_t sizes[] = {1, 7, 33, 100, 4097};
+
+static void test_elementwise(int team)
+{
+    typedef void (*ew)(float *, size_t);
+    static const struct { const char *name; ew fast, ref; float scale; } ops[] = {
+        {"gelu", hk_gelu, hk_ref_gelu, 6}, {"gelu_tanh", hk_gelu_tanh, hk_ref_gelu_tanh, 6},
+        {"silu", hk_silu, hk_ref_silu, 12}, {"tanh", hk_tanh, hk_ref_tanh, 6},
+    };
+    for (size_t s = 0; s < 5; s++) {
+        size_t n = sizes[s];
+        float *a = xmalloc(n * 4), *b = xmalloc(n * 4), *c = xmalloc(n * 4), *r = xmalloc(n * 4);
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+            fill(a, n, ops[k].scale);
+            if (n > 4) { a[0] = 0; a[1] = -30; a[2] = 30; a[3] = 1e-8f; }
+            memcpy(r, a, n * 4);
+            ops[k].ref(r, n);
+            if (team) {
+#pragma omp parallel num_threads(2)
+                ops[k].fast(a, n);
+            } else {
+                ops[k].fast(a, n);
+            }
+            double e = elem_err(a, r, n, 2e-6, 1e-5);
+            TEST_CHECK(e <= 1, "[%s] %s n=%zu team=%d: err %.3g x tolerance", hk_isa_name(), ops[k].name, n, team, e);
+        }
+        fill(a, n, 8); fill(b, n, 3);
+        hk_ref_silu_mul(a, b, r, n);
+        if (team) {
+#pragma omp parallel num_threads(2)
+            hk_silu_mul(a, b, c, n);
+        } else {
+            hk_silu_mul(a, b, c, n);
+        }
+        TEST_CHECK(elem_err(c, r, n, 2e-6, 1e-5) <= 1, "[%s] silu_mul n=%zu", hk_isa_name(), n);
+        memcpy(c, a, n * 4);
+        hk_silu_mul(c, b, c, n); /* aliasing out = gate */
+        TEST_CHECK(elem_err(c, r, n, 2e-6, 1e-5) <= 1, "[%s] silu_mul in place n=%zu", hk_isa_name(), n);
+        hk_ref_add(a, b, r, n);
+        memcpy(c, a, n * 4);
+        if (team) {
+#pragma omp parallel num_threads(2)
+            hk_add(c, b, c, n);
+        } else {
+            hk_add(c, b, c, n);
+        }
+        TEST_CHECK(memcmp(c, r, n * 4) == 0, "[%s] add n=%zu", hk_isa_name(), n);
+        free(a); free(b); free(c); free(r);
+    }
+}
+
+static void test_rows(int team)
+{
+    static const int dims[] = {1, 7, 33, 100, 4097};
+    for (int di = 0; di < 5; di++) {
+        int d = dims[di], n = 5;
+        size_t tot = (size_t)n * d;
+        float *x = xmalloc(tot * 4), *y = xmalloc(tot * 4), *r = xmalloc(tot * 4);
+        float *w = xmalloc((size_t)d * 4), *b = xmalloc((size_t)d * 4);
+        fill(x, tot, 3); fill(w, (size_t)d, 1); fill(b, (size_t)d, 1);
+        for (size_t i = 0; i < tot; i++) x[i] += 0.5f; /* a non-zero mean */
+        hk_ref_layernorm(x, n, d, w, b, 1e-5f, r);
+        if (team) {
+#pragma omp parallel num_threads(2)
+            hk_layernorm(x, n, d, w, b, 1e-5f, y);
+        } else {
+            hk_layernorm(x, n, d, w, b, 1e-5f, y);
+        }
+        TEST_CHECK(elem_err(y, r, tot, 1e-6, 1e-5) <= 1, "[%s] layernorm d=%d team=%d", hk_isa_name(), d, team);
+        hk_ref_rmsnorm(x, n, d, w, 1e-6f, r);
+        if (team) {
+#pragma omp parallel num_threads(2)
+            hk_rmsnorm(x, n, d, w, 1e-6f, y);
+        } else {
+            hk_rmsnorm(x, n, d, w, 1e-6f, y);
+        }
+        TEST_CHECK(elem_err(y, r, tot, 1e-6, 1e-5) <= 1, "[%s] rmsnorm d=%d team=%d", hk_isa_name(), d, team);
+        memcpy(y, x, tot * 4);
+        memcpy(r, x, tot * 4);
+        for (int i = 0; i < d; i += 11) r[i] = y[i] = -INFINITY; /* masked scores */
+        hk_ref_softmax(r, n, d);
+        if (team) {
+#pragma omp parallel num_threads(2)
+            hk_softmax(y, n, d);
+        } else {
+            hk_softmax(y, n, d);
+        }
+        TEST_CHECK(elem_err(y, r, tot, 1e-7, 1e-5) <= 1, "[%s] softmax d=%d team=%d", hk_isa_name(), d, team);
+        free(x); free(y); free(r); free(w); free(b);
+    }
+    /* rope: head dims 64, 128, 6 (rotate-half pairs), positions past 2000 */
+    static const int hds[] = {64, 128, 6};
+    for (int hi = 0; hi < 3; hi++) {
+        int hd = hds[hi], H = 3, n = 7;
+        size_t tot = (size_t)n * H * hd;
+        float *x = xmalloc(tot * 4), *r = xmalloc(tot * 4), inv[64];
+        hk_rope_inv_freq(inv, hd, 10000.0f);
+        fill(x, tot, 2);
+        memcpy(r, x, tot * 4);
+        hk_ref_rope(r, n, H, hd, 2000, inv);
+        if (team) {
+#pragma omp parallel num_threads(2)
+            hk_rope(x, n, H, hd, 2000, inv);
+        } else {
+            hk_rope(x, n, H, hd, 2000, inv);
+        }
+        TEST_CHECK(elem_err(x, r, tot, 1e-6, 1e-5) <= 1, "[%s] rope hd=%d team=%d", hk_isa_name(), hd, team);
+        free(x); free(r);
+    }
+}
+
+static void test_embedding(void)
+{
+    for (int t = HK_F32; t <= HK_BF16; t++) {
+        int d = 33, V = 50, n = 7;
+        float *tab = xmalloc((size_t)V * d * 4), *o = xmalloc((size_t)n * d * 4), *r = xmalloc((size_t)n * d * 4);
+        fill(tab, (size_t)V * d, 1);
+        void *st = store_as((hk_wtype)t, tab, (size_t)V * d);
+        int32_t ids[7] = {0, 49, 3, 3, 17, 48, 1};
+        hk_ref_embedding((hk_wtype)t, st, d, ids, n, r);
+#pragma omp parallel num_threads(2)
+        hk_embedding((hk_wtype)t, st, d, ids, n, o);
+        TEST_CHECK(memcmp(o, r, (size_t)n * d * 4) == 0, "[%s] embedding %s", hk_isa_name(), dtname((hk_wtype)t));
+        int ok = 1;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++) ok &= o[i * d + j] == tab[ids[i] * d + j];
+        TEST_CHECK(ok, "[%s] embedding %s does not widen exactly", hk_isa_name(), dtname((hk_wtype)t));
+        hk_to_f32((hk_wtype)t, st, o, (size_t)n * d);
+        TEST_CHECK(memcmp(o, tab, (size_t)n * d * 4) == 0, "[%s] to_f32 %s", hk_isa_name(), dtname((hk_wtype)t));
+        free(st); free(tab); free(o); free(r);
+    }
+}
+
+static void test_conversions(void)
+{
+    /* f16 round trip of every half value (NaN stays NaN) */
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = hk_f16_to_f32((uint16_t)h);
+        uint16_t back = hk_f32_to_f16(f);
+        if (isnan(f) ? !isnan(hk_f16_to_f32(back)) : back != h) bad++;
+    }
+    TEST_CHECK(bad == 0, "f16 round trip: %d values differ", bad);
+    TEST_CHECK(hk_f16_to_f32(0x3c00) == 1.0f && hk_f16_to_f32(0xc000) == -2.0f &&
+               hk_f16_to_f32(0x0001) == ldexpf(1, -24), "f16 decoding");
+    TEST_CHECK(hk_f32_to_bf16(1.0f) == 0x3f80 && hk_bf16_to_f32(0xbf80) == -1.0f, "bf16");
+}
+
+int main(void)
+{
+    test_conversions();
+    static const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        if (hk_set_isa(isas[i]) != 0) {
+            TEST_SKIP("this CPU has no %s: that path is not tested here", isas[i]);
+            continue;
+        }
+        isa_ok++;
+        test_matmul();
+        test_quant(i == 2);
+        test_attention();
+        test_elementwise(0);
+        test_elementwise(1);
+        test_rows(0);
+        test_rows(1);
+        test_embedding();
+    }
+    return test_finish();
+}
