@@ -9,6 +9,7 @@
 #define HUBRT_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "include/hubrt.h"
 
@@ -35,5 +36,26 @@ int cli_parse_ids(const char *cmd, const char *text, int32_t **ids, int *n);
 /* Parses a whole-string int/float option value; 0 or -1 (message printed). */
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long min, long max, long *out);
 int cli_parse_float(const char *cmd, const char *opt, const char *text, double *out);
+
+/* ---- shared by generate / embed / fill-mask / bench (tools/cli_common.c) ---- */
+/*
+ * Loads a model like hubrt_model_load(); when loading takes more than a
+ * second (and quiet is 0) a progress line goes to stderr, then the time it
+ * took. On failure prints "run-model <cmd>: <hubrt_last_error()>" and
+ * returns NULL. *seconds (may be NULL) receives the load time.
+ */
+hubrt_model *cli_load_model(const char *cmd, const char *path, const hubrt_load_params *lp, int quiet,
+                            double *seconds);
+/* Parses "q8" / "q4" / "none" for --quant; 0 or -1 (message printed). */
+int cli_parse_quant(const char *cmd, const char *text, hubrt_quant *out);
+/* Writes s as a JSON string literal (quotes included); invalid UTF-8 becomes U+FFFD. */
+void cli_json_string(FILE *f, const char *s);
+/* Writes a float as a JSON number (%.9g: round-trips float32; NaN/inf become null). */
+void cli_json_float(FILE *f, double v);
+/* Tokenizes text into a malloc'd array (*n ids); prints the error and returns -1 on failure. */
+int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, int add_special,
+                      int32_t **ids, int *n);
+/* Seconds on the monotonic clock. */
+double cli_now(void);
 
 #endif

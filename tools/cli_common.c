@@ -3,10 +3,12 @@
  * run-model commands.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tools/cli.h"
 
@@ -93,4 +95,144 @@ int cli_parse_ids(const char *cmd, const char *text, int32_t **ids, int *n)
     *ids = out;
     *n = count;
     return 0;
+}
+
+/* ---- model loading with a progress line -------------------------------- */
+
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct load_watch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, printed;
+    const char *path;
+} load_watch;
+
+/* Waits one second for the load to finish; prints a progress line if not. */
+static void *load_watcher(void *arg)
+{
+    load_watch *w = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &until) != 0) break;
+    if (!w->done) {
+        fprintf(stderr, "run-model: loading %s ...\n", w->path);
+        w->printed = 1;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+hubrt_model *cli_load_model(const char *cmd, const char *path, const hubrt_load_params *lp, int quiet,
+                            double *seconds)
+{
+    load_watch w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, path};
+    pthread_t th;
+    int watching = !quiet && pthread_create(&th, NULL, load_watcher, &w) == 0;
+    double t0 = cli_now();
+    hubrt_model *m = hubrt_model_load(path, lp);
+    double dt = cli_now() - t0;
+    if (watching) {
+        pthread_mutex_lock(&w.mu);
+        w.done = 1;
+        pthread_cond_signal(&w.cv);
+        pthread_mutex_unlock(&w.mu);
+        pthread_join(th, NULL);
+        if (w.printed && m) fprintf(stderr, "run-model: loaded in %.2f s\n", dt);
+    }
+    if (seconds) *seconds = dt;
+    if (!m) cli_error(cmd, "%s", hubrt_last_error());
+    return m;
+}
+
+int cli_parse_quant(const char *cmd, const char *text, hubrt_quant *out)
+{
+    if (!strcmp(text, "q8")) *out = HUBRT_QUANT_Q8;
+    else if (!strcmp(text, "q4")) *out = HUBRT_QUANT_Q4;
+    else if (!strcmp(text, "none")) *out = HUBRT_QUANT_NONE;
+    else {
+        fprintf(stderr, "run-model %s: --quant expects q8, q4 or none, got '%s'\n", cmd, text);
+        return -1;
+    }
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+    if (!n) return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))) return 0;
+    return n;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc((int)c, f);
+            p++;
+        } else if (c == '\n') { fputs("\\n", f); p++; }
+        else if (c == '\r') { fputs("\\r", f); p++; }
+        else if (c == '\t') { fputs("\\t", f); p++; }
+        else if (c < 0x20 || c == 0x7f) { fprintf(f, "\\u%04x", c); p++; }
+        else {
+            int n = utf8_len(p);
+            if (n == 0) { fputs("\xEF\xBF\xBD", f); p++; }
+            else { fwrite(p, 1, (size_t)n, f); p += n; }
+        }
+    }
+    fputc('"', f);
+}
+
+void cli_json_float(FILE *f, double v)
+{
+    if (v != v || v > 1e308 || v < -1e308) fputs("null", f);
+    else fprintf(f, "%.9g", v);
+}
+
+int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, int add_special,
+                      int32_t **ids, int *n)
+{
+    int cap = 256;
+    int32_t *buf = NULL;
+    for (;;) {
+        int32_t *g = realloc(buf, (size_t)cap * sizeof *g);
+        if (!g) {
+            free(buf);
+            cli_error(cmd, "out of memory for %d ids", cap);
+            return -1;
+        }
+        buf = g;
+        int k = hubrt_tokenize(m, text, add_special, buf, cap);
+        if (k < 0) {
+            free(buf);
+            cli_error(cmd, "%s", hubrt_last_error());
+            return -1;
+        }
+        if (k <= cap) {
+            *ids = buf;
+            *n = k;
+            return 0;
+        }
+        cap = k;
+    }
 }
