@@ -1,15 +1,214 @@
-/* runtime/api_model.c — loading a model directory (placeholder). */
-#include "runtime/error.h"
+/*
+ * runtime/api_model.c — hubrt_model_load() and friends: the public entry
+ * that turns a hub directory into a loaded model.
+ *
+ * Order: resolve the directory (or org/name in the HF cache) -> config.json
+ * -> weight files -> tokenizer -> the family's weights struct and graph
+ * (models/). tokenizer_only loads skip config and weights (a folder with
+ * only tokenizer files is enough); no_tokenizer skips the tokenizer. A
+ * directory without tokenizer files still loads (ids-only use).
+ */
+#include <dirent.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#define NOT_YET(what) hubrt_set_error(HUBRT_ERR_NOT_IMPLEMENTED, "%s is not implemented yet", what)
+#include "models/models.h"
+#include "runtime/error.h"
+#include "runtime/hf_cache.h"
+#include "runtime/model.h"
+#include "tokenizer/tokenizer.h"
+
+static const char *const DTYPE_NAMES[HUBRT_DTYPE_COUNT] = {
+    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16",
+    "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
+};
+
+const char *hubrt_dtype_name(hubrt_dtype d)
+{
+    return (unsigned)d < HUBRT_DTYPE_COUNT ? DTYPE_NAMES[d] : NULL;
+}
+
+/*
+ * Physical cores we may run on: distinct (package, core) pairs over the
+ * CPUs in our affinity mask. SMT siblings share one core's FMA units and
+ * memory port, so threads beyond this count only add contention.
+ */
+int hubrt_physical_cores(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? (int)n : 1;
+    }
+    int n_cpus = CPU_COUNT(&set);
+    long seen[CPU_SETSIZE];
+    int n_seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n_seen < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        char path[128];
+        long core = -1, pkg = -1;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &core) != 1) core = -1;
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+        f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%ld", &pkg) != 1) pkg = -1;
+            fclose(f);
+        }
+        if (core < 0 || pkg < 0) return n_cpus > 0 ? n_cpus : 1; /* no topology: count CPUs */
+        long key = pkg * 1000000 + core;
+        int dup = 0;
+        for (int i = 0; i < n_seen && !dup; i++) dup = seen[i] == key;
+        if (!dup) seen[n_seen++] = key;
+    }
+    return n_seen > 0 ? n_seen : 1;
+}
 
 hubrt_load_params hubrt_load_default_params(void)
 {
-    hubrt_load_params p = {0};
+    hubrt_load_params p;
+    memset(&p, 0, sizeof p);
+    p.n_threads = 0; /* resolved to the physical cores at load */
+    p.quant = HUBRT_QUANT_NONE;
+    p.storage = HUBRT_STORAGE_AUTO;
     return p;
 }
-hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *p) { (void)path; (void)p; NOT_YET("hubrt_model_load"); return NULL; }
-void hubrt_model_free(hubrt_model *m) { (void)m; }
-int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *i) { (void)m; (void)i; return NOT_YET("hubrt_model_get_info"); }
-const char *hubrt_model_file(const hubrt_model *m, int i, int64_t *s) { (void)m; (void)i; (void)s; NOT_YET("hubrt_model_file"); return NULL; }
-const char *hubrt_dtype_name(hubrt_dtype d) { (void)d; return NULL; }
+
+void hubrt_model_free(hubrt_model *m)
+{
+    if (!m) return;
+    hubrt_family_free(m);
+    if (m->tok) hubrt_tokenizer_free(m->tok);
+    hubrt_weights_close(m->weights);
+    free(m);
+}
+
+static hubrt_model *fail(hubrt_model *m)
+{
+    hubrt_model_free(m);
+    return NULL;
+}
+
+hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
+{
+    if (!path) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: NULL path");
+        return NULL;
+    }
+    hubrt_load_params p = params ? *params : hubrt_load_default_params();
+    if (p.n_threads < 0 || p.n_threads > 4096) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: n_threads %d out of range", p.n_threads);
+        return NULL;
+    }
+    if ((unsigned)p.quant > HUBRT_QUANT_Q4 || (unsigned)p.storage > HUBRT_STORAGE_COPY) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: unknown quant or storage mode");
+        return NULL;
+    }
+    if (p.tokenizer_only && p.no_tokenizer) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: tokenizer_only and no_tokenizer both set");
+        return NULL;
+    }
+    if (p.n_threads == 0) p.n_threads = hubrt_physical_cores();
+
+    hubrt_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    m->params = p;
+    if (hubrt_resolve_model_dir(path, m->dir, sizeof m->dir)) return fail(m);
+
+    if (!p.tokenizer_only) {
+        if (hubrt_config_load(m->dir, &m->cfg)) return fail(m);
+        m->has_config = 1;
+        m->weights = hubrt_weights_open(m->dir, p.storage);
+        if (!m->weights) return fail(m);
+    } else {
+        /* Tokenizer-only folders need no config.json; when one is there and
+         * valid it is kept (EOS ids, family), otherwise it is ignored. */
+        char cpath[PATH_MAX + 16];
+        snprintf(cpath, sizeof cpath, "%s/config.json", m->dir);
+        if (access(cpath, F_OK) == 0 && hubrt_config_load(m->dir, &m->cfg) == 0) m->has_config = 1;
+        hubrt_clear_error();
+    }
+
+    if (!p.no_tokenizer) {
+        m->tok = hubrt_tokenizer_load(m->dir);
+        if (!m->tok) {
+            hubrt_status st = hubrt_error_status();
+            /* No tokenizer files (or no tokenizer code yet) is fine for
+             * ids-only use; a tokenizer file that fails to parse is not. */
+            if (p.tokenizer_only || (st != HUBRT_ERR_IO && st != HUBRT_ERR_NOT_IMPLEMENTED))
+                return fail(m);
+            hubrt_clear_error();
+        }
+    }
+
+    if (!p.tokenizer_only) {
+        int rc = hubrt_family_build(m);
+        if (rc) {
+            if (!hubrt_last_error()[0])
+                hubrt_set_error((hubrt_status)rc, "%s: building the model failed", m->dir);
+            return fail(m);
+        }
+    }
+    return m;
+}
+
+static const char *family_name(hubrt_family f)
+{
+    switch (f) {
+    case HUBRT_FAMILY_BERT: return "bert";
+    case HUBRT_FAMILY_GPT2: return "gpt2";
+    case HUBRT_FAMILY_LLAMA: return "llama";
+    }
+    return "unknown";
+}
+
+int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
+{
+    if (!m || !info) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_get_info: NULL argument");
+    memset(info, 0, sizeof *info);
+    info->dir = m->dir;
+    if (m->has_config) {
+        const hubrt_config *c = &m->cfg;
+        info->family = family_name(c->family);
+        info->architecture = c->architecture;
+        info->vocab_size = c->vocab_size;
+        info->hidden_size = c->hidden_size;
+        info->n_layers = c->n_layers;
+        info->n_heads = c->n_heads;
+        info->n_kv_heads = c->n_kv_heads;
+        info->head_dim = c->head_dim;
+        info->intermediate_size = c->intermediate_size;
+        info->max_positions = c->max_positions;
+    } else {
+        info->family = "";
+        info->architecture = "";
+    }
+    int n = hubrt_weights_count(m->weights);
+    info->n_tensors = n;
+    for (int i = 0; i < n; i++) {
+        const hubrt_tensor *t = hubrt_weights_tensor(m->weights, i);
+        info->n_params += t->n_elements;
+        info->dtype_bytes[t->dtype] += (int64_t)t->n_bytes;
+    }
+    info->n_files = hubrt_weights_n_files(m->weights);
+    return HUBRT_OK;
+}
+
+const char *hubrt_model_file(const hubrt_model *m, int i, int64_t *size_bytes)
+{
+    if (!m || i < 0 || i >= hubrt_weights_n_files(m->weights)) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_file: no file %d", i);
+        return NULL;
+    }
+    return hubrt_weights_file(m->weights, i, size_bytes);
+}

@@ -49,6 +49,13 @@ typedef struct hubrt_config {
     int bos_token_id, pad_token_id; /* -1 if absent */
     int eos_token_ids[8];    /* from config.json, then generation_config.json */
     int n_eos;
+    /* --- added by the loader (additive) --- */
+    int attn_out_bias;       /* o_proj has a bias: llama attention_bias; 0 for qwen2 (q/k/v only) */
+    int max_window_layers;   /* qwen2: layers >= this use the sliding window (when sliding_window > 0) */
+    int gpt2_scale_attn_weights;             /* GPT-2: divide scores by sqrt(head_dim), default 1 */
+    int gpt2_scale_attn_by_inverse_layer_idx; /* GPT-2: also divide by (layer index + 1), default 0 */
+    int n_labels;            /* BertForSequenceClassification: num_labels / len(id2label), default 2 */
+    char torch_dtype[16];    /* config torch_dtype ("" if absent), informational */
 } hubrt_config;
 
 /* Reads and validates DIR/config.json (+ generation_config.json for EOS). 0 or a status. */

@@ -8,10 +8,12 @@
 #include "runtime/error.h"
 
 static _Thread_local char last_error[1024];
+static _Thread_local hubrt_status last_status;
 
 hubrt_status hubrt_set_error(hubrt_status status, const char *fmt, ...)
 {
     va_list ap;
+    last_status = status;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
@@ -32,7 +34,13 @@ void hubrt_error_prefix(const char *prefix)
     last_error[n + 2 + len] = '\0';
 }
 
-void hubrt_clear_error(void) { last_error[0] = '\0'; }
+void hubrt_clear_error(void)
+{
+    last_error[0] = '\0';
+    last_status = HUBRT_OK;
+}
+
+hubrt_status hubrt_error_status(void) { return last_status; }
 
 const char *hubrt_last_error(void) { return last_error; }
 

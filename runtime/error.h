@@ -21,5 +21,7 @@ hubrt_status hubrt_set_error(hubrt_status status, const char *fmt, ...) HUBRT_PR
 /* Prefixes the current message with "prefix: " (to add context going up). */
 void hubrt_error_prefix(const char *prefix);
 void hubrt_clear_error(void);
+/* The status passed to the last hubrt_set_error() on this thread (HUBRT_OK after clear). */
+hubrt_status hubrt_error_status(void);
 
 #endif

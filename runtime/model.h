@@ -26,4 +26,7 @@ struct hubrt_model {
     void *family;                   /* models/<family>.c's state (weights, graph) */
 };
 
+/* Physical cores in this process's affinity mask (what n_threads = 0 means). */
+int hubrt_physical_cores(void);
+
 #endif

@@ -41,6 +41,17 @@ const hubrt_tensor *hubrt_st_tensor(const hubrt_st_file *f, int i);
 const hubrt_tensor *hubrt_st_find(const hubrt_st_file *f, const char *name);
 /* Size of one element in bytes (BOOL = 1). */
 size_t hubrt_dtype_size(hubrt_dtype dtype);
+/* The name the file was opened under (its path), for messages. */
+const char *hubrt_st_name(const hubrt_st_file *f);
+/* Bytes of the whole file (8 + header + data). */
+uint64_t hubrt_st_file_size(const hubrt_st_file *f);
+/*
+ * COPY storage: reads every tensor into one 2 MiB-aligned anonymous buffer
+ * (each tensor 64-byte aligned, madvise(MADV_HUGEPAGE)) with pread, so the
+ * file pages are never mapped, then unmaps the file. Tensor pointers move to
+ * the copy; names and shapes are unchanged. 0 or a status.
+ */
+int hubrt_st_copy_to_memory(hubrt_st_file *f);
 
 /* All weight files of a model directory, with one name lookup over them. */
 typedef struct hubrt_weights hubrt_weights;

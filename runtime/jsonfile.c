@@ -1,0 +1,112 @@
+/*
+ * runtime/jsonfile.c — whole-file reads and depth-checked JSON parsing
+ * (see jsonfile.h for why the depth is checked before cJSON sees the text).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/error.h"
+#include "runtime/jsonfile.h"
+
+char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        hubrt_set_error(HUBRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        hubrt_set_error(HUBRT_ERR_IO, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: file is %lld bytes, over the %zu-byte limit",
+                        path, (long long)st.st_size, max_bytes);
+        close(fd);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = malloc(size + 1);
+    if (!buf) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, size);
+        close(fd);
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            hubrt_set_error(HUBRT_ERR_IO, "%s: read failed: %s", path,
+                            r < 0 ? strerror(errno) : "file shrank while reading");
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[size] = '\0';
+    *len = size;
+    return buf;
+}
+
+/* Deepest [ / { nesting outside strings; stops counting once over limit. */
+static int json_depth_over(const char *s, size_t n, int limit, size_t *where)
+{
+    int depth = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) {
+                *where = i;
+                return 1;
+            }
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+int hubrt_json_parse(const char *text, size_t len, const char *name, cJSON **out)
+{
+    *out = NULL;
+    size_t where = 0;
+    if (json_depth_over(text, len, HUBRT_JSON_MAX_DEPTH, &where))
+        return hubrt_set_error(HUBRT_ERR_FORMAT,
+                               "%s: JSON nested more than %d levels deep (at byte %zu)", name,
+                               HUBRT_JSON_MAX_DEPTH, where);
+    if (memchr(text, '\0', len))
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: JSON contains a NUL byte at byte %zu", name,
+                               (size_t)((const char *)memchr(text, '\0', len) - text));
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)",
+                               name, at, len);
+    }
+    for (const char *p = end; p && p < text + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(root);
+            return hubrt_set_error(HUBRT_ERR_FORMAT,
+                                   "%s: unexpected text after the JSON value at byte %zu", name,
+                                   (size_t)(p - text));
+        }
+    }
+    *out = root;
+    return 0;
+}

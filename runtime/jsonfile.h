@@ -1,0 +1,32 @@
+/*
+ * runtime/jsonfile.h — reading small files whole and parsing JSON safely
+ * (internal). Shared by the safetensors header, the shard index,
+ * config.json and generation_config.json.
+ *
+ * cJSON recurses once per nesting level (its own limit is 1000 levels); we
+ * refuse anything nested deeper than HUBRT_JSON_MAX_DEPTH before parsing, so
+ * a hostile file cannot exhaust the stack, and we refuse trailing garbage.
+ */
+#ifndef HUBRT_JSONFILE_H
+#define HUBRT_JSONFILE_H
+
+#include <stddef.h>
+#include <cJSON.h>
+
+#define HUBRT_JSON_MAX_DEPTH 64
+
+/*
+ * Reads a whole file into a malloc'd NUL-terminated buffer (*len bytes,
+ * without the NUL). Refuses files over max_bytes. NULL + error on failure:
+ * HUBRT_ERR_IO when the file is missing or unreadable.
+ */
+char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len);
+
+/*
+ * Parses len bytes of JSON (name is used in messages). Checks the nesting
+ * depth first and that only whitespace follows the value. 0 and *out, or
+ * HUBRT_ERR_FORMAT with a message naming the file and the byte offset.
+ */
+int hubrt_json_parse(const char *text, size_t len, const char *name, cJSON **out);
+
+#endif
