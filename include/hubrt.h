@@ -179,6 +179,8 @@ HUBRT_API void hubrt_session_free(hubrt_session *session);
 HUBRT_API void hubrt_session_reset(hubrt_session *session);
 /* Tokens already in the session's KV cache. */
 HUBRT_API int hubrt_session_n_past(const hubrt_session *session);
+/* The model a session was created from (borrowed: valid until hubrt_model_free). */
+HUBRT_API hubrt_model *hubrt_session_model(const hubrt_session *session);
 
 /*
  * Causal LMs: appends n ids to the session (prefill when n > 1, decode when
@@ -201,10 +203,26 @@ HUBRT_API int hubrt_encode(hubrt_model *model, const int32_t *ids, const int32_t
 typedef enum hubrt_pooling {
     HUBRT_POOLING_DEFAULT = 0, /* sentence-transformers config if present, else mean */
     HUBRT_POOLING_MEAN = 1,
-    HUBRT_POOLING_CLS = 2
+    HUBRT_POOLING_CLS = 2,
+    HUBRT_POOLING_MAX = 3,     /* element-wise max over the tokens */
+    HUBRT_POOLING_LAST = 4     /* the last token's hidden state */
 } hubrt_pooling;
 
-/* Sentence embedding of text into out[dim]; returns hidden_size or an error. */
+/*
+ * Sentence embedding of text into out[dim] (dim >= hidden_size): text is
+ * tokenized with the special tokens ([CLS] ... [SEP]), run through
+ * hubrt_encode() (encoder models only; a causal LM gives
+ * HUBRT_ERR_UNSUPPORTED), and the last hidden states pooled. Mean pooling
+ * averages over every token, special ones included (no padding in a single
+ * text), like sentence-transformers. Texts longer than the model's positions
+ * keep their first max_positions - 1 ids and the final [SEP].
+ * HUBRT_POOLING_DEFAULT follows a sentence-transformers directory
+ * (modules.json + 1_Pooling/config.json: its pooling mode, and L2
+ * normalisation when it lists a Normalize module; other modules such as
+ * Dense are refused), else mean. normalize = 1 L2-normalises the result.
+ * Returns hidden_size (floats written) or a negative status. Thread-safe
+ * for one model from several threads (each call has its own buffers).
+ */
 HUBRT_API int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize,
                 float *out, int dim);
 
@@ -223,8 +241,18 @@ typedef struct hubrt_sample_params {
     int ignore_eos;        /* 1: do not stop on EOS */
 } hubrt_sample_params;
 
-/* Defaults from nothing: greedy, 128 new tokens, seed 0. */
+/* Defaults from nothing: greedy, no cut-offs, no penalty (window 64 when
+ * set), 128 new tokens, seed 0, no stop string. */
 HUBRT_API hubrt_sample_params hubrt_sample_default_params(void);
+/*
+ * The model's own defaults: hubrt_sample_default_params() overridden by its
+ * generation_config.json the way transformers reads it — greedy unless
+ * do_sample is true; with do_sample, temperature 1 / top_k 50 unless the file
+ * sets temperature, top_k, top_p, min_p; repetition_penalty and
+ * max_new_tokens in either case. No file: the plain defaults. 0 or a status
+ * (HUBRT_ERR_FORMAT naming the field). Reads the file on each call.
+ */
+HUBRT_API int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *params);
 
 typedef enum hubrt_stop_reason {
     HUBRT_STOP_EOS = 0, HUBRT_STOP_LENGTH = 1, HUBRT_STOP_STRING = 2, HUBRT_STOP_CALLBACK = 3
@@ -240,9 +268,27 @@ typedef struct hubrt_generation {
 typedef int (*hubrt_token_callback)(const char *piece, int32_t id, void *user);
 
 /*
- * Tokenizes prompt (with special tokens), prefills it into the session and
- * samples until EOS, the stop string or max_new_tokens. on_token may be
- * NULL; out (may be NULL) receives counts, the stop reason and timings.
+ * Tokenizes prompt (with special tokens when the session is empty, without
+ * when it continues earlier tokens), prefills it into the session in one
+ * hubrt_forward() call and samples one token at a time until an EOS id of
+ * config.json / generation_config.json (unless ignore_eos), the stop string,
+ * max_new_tokens, a full context, or on_token returning non-zero.
+ *
+ * on_token (may be NULL) is called once per new token, in order, with its
+ * id and the text that became final with it: complete UTF-8 only (a token
+ * ending mid-character gives "" and the next token carries the character),
+ * special tokens give "", and with a stop string, text that could still
+ * grow into it is held back; the stop string itself is never passed on. The
+ * last call flushes whatever was held back. The EOS token is passed on (and
+ * counted in n_new) with its text "". piece is valid only during the call.
+ *
+ * out (may be NULL) receives counts, the stop reason and timings:
+ * prefill_seconds is the prompt's forward pass; decode_seconds covers the
+ * n_new - 1 single-token passes plus sampling (not the callback), so decode
+ * speed is (n_new - 1) / decode_seconds. Returns HUBRT_OK or a negative
+ * status; the tokens generated before an error were passed to on_token.
+ * The session keeps the prompt and the generated tokens (except the last
+ * one sampled), so a later call continues the conversation.
  */
 HUBRT_API int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sample_params *params,
                    hubrt_token_callback on_token, void *user, hubrt_generation *out);
