@@ -1,8 +1,304 @@
-/* tools/cli_generate.c — placeholder until the command lands. */
+/*
+ * tools/cli_generate.c — `run-model [generate]`: text from a prompt.
+ *
+ * Streams the continuation to stdout as it is produced (after echoing the
+ * prompt), with load time and prompt / generation speed on stderr; --json
+ * instead prints one object when done (the contract in design.md).
+ * Sampling defaults come from the model's generation_config.json (greedy
+ * unless it says do_sample), then the flags.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "tools/cli.h"
+
+static const char *CMD = "generate";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: run-model [generate] -m DIR (-p TEXT | --ids 1,2,3) [options]\n"
+        "\n"
+        "Generates text from a prompt, streaming it to stdout.\n"
+        "\n"
+        "  -m, --model DIR        hub-format model directory, or org/name in the local HF cache\n"
+        "  -p, --prompt TEXT      prompt text (tokenized with the model's special tokens, e.g. BOS)\n"
+        "      --ids 1,2,3        prompt as token ids instead of text\n"
+        "  -n, --n-predict N      new tokens at most (default: generation_config.json, else 128)\n"
+        "      --temp T           temperature; 0 = greedy (default: greedy unless the model's\n"
+        "                         generation_config.json sets do_sample)\n"
+        "      --top-k K          keep the K most likely tokens (0 = off)\n"
+        "      --top-p P          nucleus: keep the most likely tokens up to mass P (1 = off)\n"
+        "      --min-p P          keep tokens with prob >= P * the top prob (0 = off)\n"
+        "      --repeat-penalty R penalise the ids of the last N tokens (1 = off)\n"
+        "      --repeat-last-n N  window of the repetition penalty (default 64, -1 = all)\n"
+        "      --seed S           sampling seed (default: random; printed with --verbose);\n"
+        "                         --top-k/--top-p/--min-p/--seed without --temp sample at T = 1\n"
+        "      --stop STR         stop when STR appears (STR itself is not printed)\n"
+        "      --ignore-eos       keep going past the end-of-sequence token\n"
+        "  -t, --threads N        threads (default: physical cores)\n"
+        "      --quant q8|q4      quantise weights on load (lossy; default: stored dtype)\n"
+        "      --no-echo          do not print the prompt before the continuation\n"
+        "      --json             print one JSON object when done instead of streaming:\n"
+        "                         {\"prompt_ids\", \"new_ids\", \"text\", \"stop_reason\",\n"
+        "                          \"prefill_tok_s\", \"decode_tok_s\", \"seed\"}\n"
+        "  -v, --verbose          more detail on stderr (seed, sampling settings)\n"
+        "  -q, --quiet            no timings on stderr\n"
+        "  -h, --help             this help\n"
+        "\n"
+        "Exit status: 0 success, 1 error, 2 usage error.\n");
+}
+
+typedef struct gen_out {
+    int json;
+    char *text;       /* --json: the generated text */
+    size_t len, cap;
+    int32_t *ids;     /* every new id */
+    int n_ids, cap_ids;
+    int oom;
+} gen_out;
+
+static int on_token(const char *piece, int32_t id, void *user)
+{
+    gen_out *o = user;
+    if (o->n_ids == o->cap_ids) {
+        int cap = o->cap_ids ? o->cap_ids * 2 : 64;
+        int32_t *g = realloc(o->ids, (size_t)cap * sizeof *g);
+        if (!g) { o->oom = 1; return 1; }
+        o->ids = g;
+        o->cap_ids = cap;
+    }
+    o->ids[o->n_ids++] = id;
+    size_t n = strlen(piece);
+    if (!o->json) {
+        if (n) {
+            fwrite(piece, 1, n, stdout);
+            fflush(stdout);
+        }
+        return 0;
+    }
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap < o->len + n + 1) cap *= 2;
+        char *g = realloc(o->text, cap);
+        if (!g) { o->oom = 1; return 1; }
+        o->text = g;
+        o->cap = cap;
+    }
+    memcpy(o->text + o->len, piece, n + 1);
+    o->len += n;
+    return 0;
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    }
+    return s >> 1; /* fits a JSON double exactly? no, but fits int64 for printing */
+}
+
+static const char *reason_name(hubrt_stop_reason r)
+{
+    switch (r) {
+    case HUBRT_STOP_EOS: return "eos";
+    case HUBRT_STOP_STRING: return "stop";
+    case HUBRT_STOP_CALLBACK: return "stop";
+    default: return "length";
+    }
+}
 
 int cli_generate(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    return cli_error("generate", "not implemented yet");
+    const char *model_path = NULL, *prompt = NULL, *ids_text = NULL, *stop = NULL;
+    long n_predict = -1, top_k = -1, threads = 0, repeat_last_n = -2;
+    double temp = -1, top_p = -1, min_p = -1, repeat_penalty = -1;
+    long long seed = -1;
+    int json = 0, verbose = 0, quiet = 0, ignore_eos = 0, echo = 1;
+    hubrt_quant quant = HUBRT_QUANT_NONE;
+
+    /* argv[0] is "generate" or the program name (generate as default) */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEED_VALUE() \
+        do { if (i + 1 >= argc) return cli_usage(CMD, "%s needs a value", a); } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return CLI_OK; }
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEED_VALUE(); model_path = argv[++i]; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEED_VALUE(); prompt = argv[++i]; }
+        else if (!strcmp(a, "--ids")) { NEED_VALUE(); ids_text = argv[++i]; }
+        else if (!strcmp(a, "--stop")) { NEED_VALUE(); stop = argv[++i]; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            NEED_VALUE();
+            if (cli_parse_int(CMD, a, argv[++i], 0, 1L << 30, &n_predict)) return CLI_USAGE;
+        } else if (!strcmp(a, "--top-k")) {
+            NEED_VALUE();
+            if (cli_parse_int(CMD, a, argv[++i], 0, 1L << 30, &top_k)) return CLI_USAGE;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            NEED_VALUE();
+            if (cli_parse_int(CMD, a, argv[++i], 0, 4096, &threads)) return CLI_USAGE;
+        } else if (!strcmp(a, "--repeat-last-n")) {
+            NEED_VALUE();
+            if (cli_parse_int(CMD, a, argv[++i], -1, 1L << 30, &repeat_last_n)) return CLI_USAGE;
+        } else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) {
+            NEED_VALUE();
+            if (cli_parse_float(CMD, a, argv[++i], &temp)) return CLI_USAGE;
+            if (temp < 0 || temp > 1e6) return cli_usage(CMD, "--temp must be >= 0, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--top-p")) {
+            NEED_VALUE();
+            if (cli_parse_float(CMD, a, argv[++i], &top_p)) return CLI_USAGE;
+            if (!(top_p > 0 && top_p <= 1)) return cli_usage(CMD, "--top-p must be in (0, 1], got '%s'", argv[i]);
+        } else if (!strcmp(a, "--min-p")) {
+            NEED_VALUE();
+            if (cli_parse_float(CMD, a, argv[++i], &min_p)) return CLI_USAGE;
+            if (!(min_p >= 0 && min_p <= 1)) return cli_usage(CMD, "--min-p must be in [0, 1], got '%s'", argv[i]);
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            NEED_VALUE();
+            if (cli_parse_float(CMD, a, argv[++i], &repeat_penalty)) return CLI_USAGE;
+            if (!(repeat_penalty > 0 && repeat_penalty < 1e6))
+                return cli_usage(CMD, "--repeat-penalty must be > 0, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--seed")) {
+            NEED_VALUE();
+            long v;
+            if (cli_parse_int(CMD, a, argv[++i], 0, 0x7fffffffffffffffL, &v)) return CLI_USAGE;
+            seed = v;
+        } else if (!strcmp(a, "--quant")) {
+            NEED_VALUE();
+            if (cli_parse_quant(CMD, argv[++i], &quant)) return CLI_USAGE;
+        } else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
+        else if (!strcmp(a, "--no-echo")) echo = 0;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (a[0] == '-') return cli_usage(CMD, "unknown option '%s'", a);
+        else return cli_usage(CMD, "unexpected argument '%s'", a);
+#undef NEED_VALUE
+    }
+    if (!model_path) return cli_usage(CMD, "-m DIR is required");
+    if (!prompt && !ids_text) return cli_usage(CMD, "a prompt is required (-p TEXT or --ids 1,2,3)");
+    if (prompt && ids_text) return cli_usage(CMD, "give -p or --ids, not both");
+    if (stop && !*stop) return cli_usage(CMD, "--stop needs a non-empty string");
+
+    int32_t *ids = NULL;
+    int n_ids = 0;
+    if (ids_text && cli_parse_ids(CMD, ids_text, &ids, &n_ids)) return CLI_USAGE;
+
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.n_threads = (int)threads;
+    lp.quant = quant;
+    double load_s = 0;
+    hubrt_model *m = cli_load_model(CMD, model_path, &lp, quiet, &load_s);
+    if (!m) {
+        free(ids);
+        return CLI_ERROR;
+    }
+    int rc = CLI_ERROR;
+    hubrt_session *s = NULL;
+    gen_out out = {0};
+    out.json = json;
+
+    if (prompt && cli_tokenize_text(CMD, m, prompt, 1, &ids, &n_ids)) goto done;
+    if (n_ids == 0) {
+        cli_error(CMD, "the prompt gives no tokens");
+        goto done;
+    }
+
+    hubrt_sample_params sp;
+    if (hubrt_sample_model_params(m, &sp) != HUBRT_OK) {
+        cli_error(CMD, "%s", hubrt_last_error());
+        goto done;
+    }
+    int sampling_flag = top_k >= 0 || top_p >= 0 || min_p >= 0 || seed >= 0;
+    if (temp >= 0) sp.temperature = (float)temp;
+    else if (sampling_flag && sp.temperature == 0) sp.temperature = 1.0f;
+    if (top_k >= 0) sp.top_k = (int32_t)top_k;
+    if (top_p >= 0) sp.top_p = (float)top_p;
+    if (min_p >= 0) sp.min_p = (float)min_p;
+    if (repeat_penalty >= 0) sp.repeat_penalty = (float)repeat_penalty;
+    if (repeat_last_n >= -1) sp.repeat_last_n = (int32_t)repeat_last_n;
+    if (n_predict >= 0) sp.max_new_tokens = (int32_t)n_predict;
+    sp.seed = seed >= 0 ? (uint64_t)seed : random_seed();
+    sp.stop = stop;
+    sp.ignore_eos = ignore_eos;
+    if (verbose)
+        fprintf(stderr, "run-model: seed %llu, temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g (last %d), "
+                "max new tokens %d\n", (unsigned long long)sp.seed, (double)sp.temperature, (int)sp.top_k,
+                (double)sp.top_p, (double)sp.min_p, (double)sp.repeat_penalty, (int)sp.repeat_last_n,
+                (int)sp.max_new_tokens);
+
+    /* KV cache for what this run needs, not the whole context window. */
+    hubrt_model_info info;
+    if (hubrt_model_get_info(m, &info) != HUBRT_OK) {
+        cli_error(CMD, "%s", hubrt_last_error());
+        goto done;
+    }
+    long need = (long)n_ids + sp.max_new_tokens;
+    if (info.max_positions > 0 && n_ids > info.max_positions) {
+        cli_error(CMD, "the prompt has %d tokens, more than the model's context of %d", n_ids, info.max_positions);
+        goto done;
+    }
+    if (info.max_positions > 0 && need > info.max_positions) need = info.max_positions;
+    s = hubrt_session_new(m, (int)need);
+    if (!s) {
+        cli_error(CMD, "%s", hubrt_last_error());
+        goto done;
+    }
+
+    if (!json && echo) {
+        /* the prompt as text, then the continuation */
+        if (prompt) fputs(prompt, stdout);
+        else {
+            char buf[4096];
+            int len = hubrt_detokenize(m, ids, n_ids, 1, buf, sizeof buf);
+            if (len >= (int)sizeof buf) {
+                char *big = malloc((size_t)len + 1);
+                if (big && hubrt_detokenize(m, ids, n_ids, 1, big, (size_t)len + 1) >= 0) fputs(big, stdout);
+                free(big);
+            } else if (len > 0) fputs(buf, stdout);
+        }
+        fflush(stdout);
+    }
+
+    hubrt_generation g;
+    int st = hubrt_generate_ids(s, ids, n_ids, &sp, on_token, &out, &g);
+    if (st < 0 || out.oom) {
+        if (!json) fputc('\n', stdout);
+        cli_error(CMD, "%s", out.oom ? "out of memory" : hubrt_last_error());
+        goto done;
+    }
+    double prefill_tok_s = g.prefill_seconds > 0 ? g.n_prompt / g.prefill_seconds : 0;
+    double decode_tok_s = g.n_new > 1 && g.decode_seconds > 0 ? (g.n_new - 1) / g.decode_seconds : 0;
+    if (json) {
+        printf("{\"prompt_ids\": [");
+        for (int i = 0; i < n_ids; i++) printf("%s%d", i ? ", " : "", (int)ids[i]);
+        printf("], \"new_ids\": [");
+        for (int i = 0; i < out.n_ids; i++) printf("%s%d", i ? ", " : "", (int)out.ids[i]);
+        printf("], \"text\": ");
+        cli_json_string(stdout, out.text ? out.text : "");
+        printf(", \"stop_reason\": \"%s\", \"prefill_tok_s\": ", reason_name(g.stop_reason));
+        cli_json_float(stdout, prefill_tok_s);
+        printf(", \"decode_tok_s\": ");
+        cli_json_float(stdout, decode_tok_s);
+        printf(", \"seed\": %llu}\n", (unsigned long long)sp.seed);
+    } else {
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+    if (!quiet)
+        fprintf(stderr, "run-model: load %.2f s | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | stop: %s\n",
+                load_s, g.n_prompt, prefill_tok_s, g.n_new, decode_tok_s, reason_name(g.stop_reason));
+    rc = CLI_OK;
+done:
+    hubrt_session_free(s);
+    hubrt_model_free(m);
+    free(ids);
+    free(out.ids);
+    free(out.text);
+    return rc;
 }
