@@ -14,7 +14,5 @@ int hubrt_generate(hubrt_session *s, const char *pr, const hubrt_sample_params *
 { (void)s; (void)pr; (void)p; (void)cb; (void)u; (void)o; return NOT_YET("hubrt_generate"); }
 int hubrt_generate_ids(hubrt_session *s, const int32_t *ids, int n, const hubrt_sample_params *p, hubrt_token_callback cb, void *u, hubrt_generation *o)
 { (void)s; (void)ids; (void)n; (void)p; (void)cb; (void)u; (void)o; return NOT_YET("hubrt_generate_ids"); }
-int hubrt_embed(hubrt_model *m, const char *t, hubrt_pooling pl, int nz, float *out, int dim)
-{ (void)m; (void)t; (void)pl; (void)nz; (void)out; (void)dim; return NOT_YET("hubrt_embed"); }
 int hubrt_sample_model_params(const hubrt_model *m, hubrt_sample_params *p)
 { (void)m; if (p) *p = hubrt_sample_default_params(); return HUBRT_OK; }

@@ -1,0 +1,238 @@
+/*
+ * runtime/embed.c — sentence embeddings: hubrt_embed().
+ *
+ * text -> ids (with [CLS]/[SEP]) -> hubrt_encode() -> last_hidden_state
+ * [n][hidden] -> pooling (mean over the tokens, [CLS], max or last) ->
+ * optional L2 normalisation.
+ *
+ * A sentence-transformers directory says how it pools: modules.json lists
+ * the modules (Transformer, Pooling, Normalize, ...) and the Pooling
+ * module's folder (usually 1_Pooling/config.json) names the mode. With
+ * HUBRT_POOLING_DEFAULT we follow it, including its Normalize module; a
+ * module that changes the vector in a way we do not run (Dense, ...) is
+ * refused rather than silently skipped.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/error.h"
+#include "runtime/jsonfile.h"
+#include "runtime/model.h"
+
+enum { POOL_MEAN_SQRT_LEN = 100 }; /* sentence-transformers only; not in the public enum */
+
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* Parses a small JSON file; 0 and *out, 1 when the file is missing, or a status. */
+static int load_json(const char *path, const char *name, cJSON **out)
+{
+    if (!file_exists(path)) return 1;
+    size_t len;
+    char *text = hubrt_read_file(path, 1 << 20, &len);
+    if (!text) return hubrt_error_status();
+    int rc = hubrt_json_parse(text, len, name, out);
+    free(text);
+    return rc;
+}
+
+/* 1_Pooling/config.json -> a pooling mode, or a status. */
+static int read_pooling_config(const char *path, const char *name, int *mode)
+{
+    cJSON *root = NULL;
+    int rc = load_json(path, name, &root);
+    if (rc) return rc == 1 ? hubrt_set_error(HUBRT_ERR_IO, "%s: missing", name) : rc;
+    static const struct { const char *key; int mode; } modes[] = {
+        {"pooling_mode_cls_token", HUBRT_POOLING_CLS},
+        {"pooling_mode_mean_tokens", HUBRT_POOLING_MEAN},
+        {"pooling_mode_max_tokens", HUBRT_POOLING_MAX},
+        {"pooling_mode_lasttoken", HUBRT_POOLING_LAST},
+        {"pooling_mode_mean_sqrt_len_tokens", POOL_MEAN_SQRT_LEN},
+        {"pooling_mode_weightedmean_tokens", -1},
+    };
+    int n_on = 0;
+    *mode = HUBRT_POOLING_MEAN;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, modes[i].key);
+        if (cJSON_IsTrue(v)) {
+            n_on++;
+            if (modes[i].mode < 0) {
+                cJSON_Delete(root);
+                return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is not supported", name, modes[i].key);
+            }
+            *mode = modes[i].mode;
+        }
+    }
+    cJSON_Delete(root);
+    if (n_on > 1)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+                               "%s: %d pooling modes at once (concatenated) are not supported", name, n_on);
+    return HUBRT_OK;
+}
+
+/* A module path from modules.json must stay inside the model directory. */
+static int safe_rel_path(const char *p)
+{
+    return p && *p && p[0] != '/' && !strstr(p, "..") && strlen(p) < 256;
+}
+
+/*
+ * The sentence-transformers pooling of dir: *mode (a hubrt_pooling or
+ * POOL_MEAN_SQRT_LEN) and *normalize. *mode stays 0 when dir is not a
+ * sentence-transformers directory. 0 or a status.
+ */
+static int st_config(const char *dir, int *mode, int *normalize)
+{
+    char path[PATH_MAX + 300];
+    *mode = 0;
+    *normalize = 0;
+    snprintf(path, sizeof path, "%s/modules.json", dir);
+    cJSON *mods = NULL;
+    int rc = load_json(path, "modules.json", &mods);
+    if (rc < 0) return rc;
+    if (rc == 1) { /* no modules.json: a lone 1_Pooling/config.json still counts */
+        snprintf(path, sizeof path, "%s/1_Pooling/config.json", dir);
+        if (!file_exists(path)) return HUBRT_OK;
+        return read_pooling_config(path, "1_Pooling/config.json", mode);
+    }
+    if (!cJSON_IsArray(mods)) {
+        cJSON_Delete(mods);
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "modules.json: not a JSON array");
+    }
+    rc = HUBRT_OK;
+    const cJSON *mod;
+    cJSON_ArrayForEach(mod, mods) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(mod, "type");
+        const cJSON *mpath = cJSON_GetObjectItemCaseSensitive(mod, "path");
+        if (!cJSON_IsString(type)) {
+            rc = hubrt_set_error(HUBRT_ERR_FORMAT, "modules.json: a module without a string 'type'");
+            break;
+        }
+        const char *t = type->valuestring;
+        const char *dot = strrchr(t, '.');
+        const char *base = dot ? dot + 1 : t;
+        if (!strcmp(base, "Transformer")) continue;
+        if (!strcmp(base, "Normalize")) { *normalize = 1; continue; }
+        if (!strcmp(base, "Pooling")) {
+            const char *rel = cJSON_IsString(mpath) ? mpath->valuestring : "1_Pooling";
+            if (!safe_rel_path(rel)) {
+                rc = hubrt_set_error(HUBRT_ERR_FORMAT, "modules.json: Pooling path '%.100s' leaves the model directory", rel);
+                break;
+            }
+            char name[300];
+            snprintf(name, sizeof name, "%s/config.json", rel);
+            snprintf(path, sizeof path, "%s/%s/config.json", dir, rel);
+            if ((rc = read_pooling_config(path, name, mode)) != HUBRT_OK) break;
+            continue;
+        }
+        rc = hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+                             "modules.json: module type '%.100s' is not supported (hubrt runs Transformer, Pooling, Normalize)", t);
+        break;
+    }
+    cJSON_Delete(mods);
+    if (rc == HUBRT_OK && *mode == 0) *mode = HUBRT_POOLING_MEAN;
+    return rc;
+}
+
+/* Pools hidden [n][H] into out[H]. */
+static void pool(const float *hidden, int n, int H, int mode, float *out)
+{
+    switch (mode) {
+    case HUBRT_POOLING_CLS:
+        memcpy(out, hidden, (size_t)H * sizeof *out);
+        return;
+    case HUBRT_POOLING_LAST:
+        memcpy(out, hidden + (size_t)(n - 1) * H, (size_t)H * sizeof *out);
+        return;
+    case HUBRT_POOLING_MAX:
+        memcpy(out, hidden, (size_t)H * sizeof *out);
+        for (int t = 1; t < n; t++)
+            for (int j = 0; j < H; j++) out[j] = fmaxf(out[j], hidden[(size_t)t * H + j]);
+        return;
+    default: { /* mean (and mean / sqrt(n)): accumulate in double for long inputs */
+        double *acc = calloc((size_t)H, sizeof *acc);
+        if (!acc) { /* float fallback keeps the call infallible */
+            memset(out, 0, (size_t)H * sizeof *out);
+            for (int t = 0; t < n; t++)
+                for (int j = 0; j < H; j++) out[j] += hidden[(size_t)t * H + j];
+            for (int j = 0; j < H; j++) out[j] /= mode == POOL_MEAN_SQRT_LEN ? sqrtf((float)n) : (float)n;
+            return;
+        }
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < H; j++) acc[j] += hidden[(size_t)t * H + j];
+        double div = mode == POOL_MEAN_SQRT_LEN ? sqrt((double)n) : (double)n;
+        for (int j = 0; j < H; j++) out[j] = (float)(acc[j] / div);
+        free(acc);
+    }
+    }
+}
+
+int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize, float *out, int dim)
+{
+    if (!model || !text || !out)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: %s is NULL",
+                               !model ? "model" : !text ? "text" : "out");
+    if ((int)pooling < HUBRT_POOLING_DEFAULT || (int)pooling > HUBRT_POOLING_LAST)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: unknown pooling %d", (int)pooling);
+    hubrt_model_info info;
+    int rc = hubrt_model_get_info(model, &info);
+    if (rc) return rc;
+    const int H = info.hidden_size;
+    if (H <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_embed: the model has no hidden size (tokenizer only?)");
+    if (dim < H)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: out has room for %d floats, the embedding has %d",
+                               dim, H);
+
+    int mode = pooling, st_norm = 0;
+    if (pooling == HUBRT_POOLING_DEFAULT) {
+        if ((rc = st_config(model->dir, &mode, &st_norm)) != HUBRT_OK) return rc;
+        if (mode == 0) mode = HUBRT_POOLING_MEAN;
+    }
+
+    int cap = 512, n;
+    int32_t *ids = NULL;
+    for (;;) {
+        int32_t *g = realloc(ids, (size_t)cap * sizeof *ids);
+        if (!g) { free(ids); return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for %d ids", cap); }
+        ids = g;
+        n = hubrt_tokenize(model, text, 1, ids, cap);
+        if (n < 0 || n <= cap) break;
+        cap = n;
+    }
+    if (n <= 0) {
+        free(ids);
+        return n < 0 ? n : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: the text gives no tokens");
+    }
+    /* Longer than the model's positions: keep the start and the final id
+     * ([SEP]), as sentence-transformers' truncation does. */
+    if (info.max_positions > 1 && n > info.max_positions) {
+        ids[info.max_positions - 1] = ids[n - 1];
+        n = info.max_positions;
+    }
+    float *hidden = malloc((size_t)n * (size_t)H * sizeof *hidden);
+    if (!hidden) {
+        free(ids);
+        return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for [%d][%d] hidden states", n, H);
+    }
+    rc = hubrt_encode(model, ids, NULL, n, hidden, NULL, NULL);
+    free(ids);
+    if (rc < 0) {
+        free(hidden);
+        return rc;
+    }
+    pool(hidden, n, H, mode, out);
+    free(hidden);
+    if (normalize || st_norm) { /* torch.nn.functional.normalize: x / max(||x||, 1e-12) */
+        double ss = 0;
+        for (int j = 0; j < H; j++) ss += (double)out[j] * out[j];
+        double norm = fmax(sqrt(ss), 1e-12);
+        for (int j = 0; j < H; j++) out[j] = (float)(out[j] / norm);
+    }
+    return H;
+}
