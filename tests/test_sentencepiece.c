@@ -374,6 +374,115 @@ static void test_bad_files(const char *model_path)
     unlink(tmpl);
 }
 
+/* A boolean from tokenizer_config.json, or dflt when absent or null. */
+static int config_bool(const cJSON *cfg, const char *key, int dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
+}
+
+/* The model directories of ../shared/models that hold only tokenizer.model:
+ * transformers' LlamaTokenizer (4.40, legacy=False) gave their reference
+ * input_ids, decoded (specials kept) and decoded_skip_special. */
+static void run_model_dir(const char *shared, const char *name)
+{
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/models/%s/tokenizer_config.json", shared, name);
+    char *cfg_text = read_file(path, &len);
+    snprintf(path, sizeof path, "%s/models/%s/reference/cases.json", shared, name);
+    char *cases_text = read_file(path, &len);
+    cJSON *cfg = cfg_text ? cJSON_Parse(cfg_text) : NULL;
+    cJSON *ref = cases_text ? cJSON_Parse(cases_text) : NULL;
+    snprintf(path, sizeof path, "%s/models/%s/tokenizer.model", shared, name);
+    hubrt_sp *sp = hubrt_sp_load(path);
+    TEST_CHECK(cfg && ref && sp, "%s: tokenizer files and reference readable (%s)", name, hubrt_last_error());
+    if (!cfg || !ref || !sp) {
+        cJSON_Delete(cfg); cJSON_Delete(ref); hubrt_sp_free(sp); free(cfg_text); free(cases_text);
+        return;
+    }
+    hubrt_sp_hf o = {config_bool(cfg, "legacy", 1), config_bool(cfg, "add_prefix_space", 1)};
+    int add_bos = config_bool(cfg, "add_bos_token", 1), add_eos = config_bool(cfg, "add_eos_token", 0);
+    int cases = 0, ok_ids = 0, ok_keep = 0, ok_skip = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(ref, "cases")) {
+        const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(c, "prompt");
+        const cJSON *keep = cJSON_GetObjectItemCaseSensitive(c, "decoded");
+        const cJSON *skip = cJSON_GetObjectItemCaseSensitive(c, "decoded_skip_special");
+        int nw = json_ids(c, "input_ids", want, MAXIDS);
+        if (!cJSON_IsString(prompt) || !cJSON_IsString(keep) || !cJSON_IsString(skip) || nw < 0) {
+            TEST_CHECK(0, "%s: unreadable reference case", name);
+            continue;
+        }
+        cases++;
+        int n = 0;
+        if (add_bos) got[n++] = hubrt_sp_bos_id(sp);
+        int k = hubrt_sp_hf_encode(sp, &o, prompt->valuestring, strlen(prompt->valuestring), 1, got + n,
+                                   MAXIDS - n - 1);
+        if (k >= 0) n += k;
+        if (add_eos) got[n++] = hubrt_sp_eos_id(sp);
+        int m = k >= 0 && same_ids(got, n, want, nw);
+        ok_ids += m;
+        TEST_CHECK(m, "%s: input_ids of '%.40s' differ", name, prompt->valuestring);
+        int dl = hubrt_sp_hf_decode(sp, &o, want, nw, 0, dec, sizeof dec);
+        m = dl >= 0 && !strcmp(dec, keep->valuestring);
+        ok_keep += m;
+        TEST_CHECK(m, "%s: decoded '%.50s' vs '%.50s'", name, dl >= 0 ? dec : hubrt_last_error(), keep->valuestring);
+        dl = hubrt_sp_hf_decode(sp, &o, want, nw, 1, dec, sizeof dec);
+        m = dl >= 0 && !strcmp(dec, skip->valuestring);
+        ok_skip += m;
+        TEST_CHECK(m, "%s: decoded_skip_special '%.50s' vs '%.50s'", name, dl >= 0 ? dec : hubrt_last_error(),
+                   skip->valuestring);
+    }
+    TEST_CHECK(cases > 0, "%s: no reference cases", name);
+    printf("models/%-21s cases %d: input_ids %d/%d, decoded %d/%d, decoded_skip_special %d/%d\n", name, cases,
+           ok_ids, cases, ok_keep, cases, ok_skip, cases);
+    cJSON_Delete(cfg);
+    cJSON_Delete(ref);
+    hubrt_sp_free(sp);
+    free(cfg_text);
+    free(cases_text);
+}
+
+/* legacy = 0 vs 1 on texts where transformers' two paths differ. */
+static void test_hf_paths(const hubrt_sp *sp)
+{
+    hubrt_sp_hf legacy = {1, 1}, modern = {0, 1};
+    int32_t a[64], b[64];
+    /* plain text: both equal sentencepiece's own encode */
+    int na = hubrt_sp_hf_encode(sp, &legacy, "Hello world", 11, 1, a, 64);
+    int nb = hubrt_sp_hf_encode(sp, &modern, "Hello world", 11, 1, b, 64);
+    TEST_CHECK(na == 2 && same_ids(a, na, b, nb) && a[0] == 15043, "Hello world: legacy and not agree");
+    /* a piece after a special literal (not first): legacy adds the dummy
+     * prefix again ("Hello <s>." -> ▁. 869), legacy=False does not (. 29889) */
+    na = hubrt_sp_hf_encode(sp, &legacy, ".", 1, 0, a, 64);
+    nb = hubrt_sp_hf_encode(sp, &modern, ".", 1, 0, b, 64);
+    TEST_CHECK(na == 1 && a[0] == 869, "legacy '.' after a special is ▁. (869), got %d ids, %d", na, a[0]);
+    TEST_CHECK(nb == 1 && b[0] == 29889, "legacy=False '.' after a special is . (29889), got %d ids, %d", nb, b[0]);
+    /* "Hello " before a special: the trailing space stays ▁ (29871) */
+    na = hubrt_sp_hf_encode(sp, &modern, "Hello ", 6, 1, a, 64);
+    TEST_CHECK(na == 2 && a[0] == 15043 && a[1] == 29871, "'Hello ' -> ▁Hello ▁ (%d ids)", na);
+    /* a literal ▁ in the text is a space for legacy=False */
+    na = hubrt_sp_hf_encode(sp, &modern, "a\xE2\x96\x81" "b", 5, 1, a, 64);
+    nb = hubrt_sp_hf_encode(sp, &modern, "a b", 3, 1, b, 64);
+    TEST_CHECK(na > 0 && same_ids(a, na, b, nb), "▁ in the text reads as a space");
+    TEST_CHECK(hubrt_sp_hf_encode(sp, &modern, "", 0, 1, a, 64) == 0, "empty text -> no ids");
+    TEST_CHECK(hubrt_sp_hf_encode(sp, &modern, "\xC3", 1, 1, a, 64) == HUBRT_ERR_INVALID_UTF8, "invalid UTF-8");
+    int32_t hs[] = {1, 15043, 1, 869};
+    char buf[128];
+    TEST_CHECK(hubrt_sp_hf_decode(sp, &legacy, hs, 4, 0, buf, sizeof buf) > 0, "decode legacy");
+    /* convert_tokens_to_string (legacy): a space before a special that follows
+     * text, each run decoded alone (so its leading ▁ is dropped) */
+    TEST_CHECK(!strcmp(buf, "<s> Hello<s>."), "legacy decode of [<s>, ▁Hello, <s>, ▁.]: '%s'", buf);
+    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, hs, 4, 0, buf, sizeof buf) > 0 && !strcmp(buf, "<s> Hello<s> ."),
+               "legacy=False decode keeps the ▁ of runs: '%s'", buf);
+    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, hs, 4, 1, buf, sizeof buf) > 0 && !strcmp(buf, "Hello ."),
+               "skip-special decode: '%s'", buf);
+    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, hs, 0, 1, buf, sizeof buf) == 0 && !buf[0], "decode of nothing");
+    int32_t bad[] = {32000};
+    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, bad, 1, 1, buf, sizeof buf) == HUBRT_ERR_RANGE, "range");
+}
+
 int main(void)
 {
     const char *shared = test_shared_dir();
@@ -389,6 +498,7 @@ int main(void)
     TEST_CHECK(llama != NULL, "load %s: %s", path, hubrt_last_error());
     if (llama) {
         test_llama_api(llama);
+        test_hf_paths(llama);
         snprintf(cases, sizeof cases, "%s/tokenizers/llama-2/cases_sentencepiece.jsonl", shared);
         run_cases(llama, cases, "llama-2 tokenizer.model", 1);
         hubrt_sp_free(llama);
@@ -407,6 +517,11 @@ int main(void)
         run_cases(albert, cases, "albert-spiece spiece.model", 0);
         hubrt_sp_free(albert);
     }
+
+    run_model_dir(shared, "llama-tiny-f16-sharded");
+    run_model_dir(shared, "mistral-tiny-swa");
+    run_model_dir(shared, "stories260K");
+    run_model_dir(shared, "llama-tiny"); /* has tokenizer.json too; its tokenizer.model must agree */
 
     snprintf(path, sizeof path, "%s/tokenizers/llama-2/tokenizer.model", shared);
     test_bad_files(path);

@@ -24,7 +24,8 @@
 struct spc_model {
     sentencepiece::SentencePieceProcessor proc;
     int vocab = 0;
-    int dummy_prefix = 0;
+    int dummy_prefix = 0;      /* NormalizerSpec.add_dummy_prefix as loaded */
+    int remove_extra_ws = 0;   /* NormalizerSpec.remove_extra_whitespaces */
 };
 
 namespace {
@@ -38,9 +39,98 @@ void set_err(char *err, size_t errcap, const char *fmt, const char *a = "", cons
  * limit is 2 GB. */
 const long kMaxModelBytes = 1L << 30;
 
-spc_model *load_serialized(const std::string &bytes, char *err, size_t errcap)
+/* Minimal protobuf wire-format reading, enough to find ModelProto field 3
+ * (normalizer_spec) and its bool fields: the generated proto headers are not
+ * installed by libsentencepiece-dev. Returns false on malformed input. */
+bool read_varint(const std::string &b, size_t *i, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *i < b.size(); shift += 7) {
+        unsigned char c = (unsigned char)b[(*i)++];
+        *v |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) return true;
+    }
+    return false;
+}
+
+/* Calls fn(field, wire_type, begin, end, varint) for each field of msg[from, to). */
+template <class F> bool walk_fields(const std::string &msg, size_t from, size_t to, F fn)
+{
+    size_t i = from;
+    while (i < to) {
+        size_t begin = i;
+        uint64_t key, v = 0;
+        if (!read_varint(msg, &i, &key)) return false;
+        int wt = (int)(key & 7);
+        if (wt == 0) {
+            if (!read_varint(msg, &i, &v)) return false;
+        } else if (wt == 1) {
+            i += 8;
+        } else if (wt == 2) {
+            if (!read_varint(msg, &i, &v) || v > to - i) return false;
+            i += v;
+        } else if (wt == 5) {
+            i += 4;
+        } else {
+            return false;
+        }
+        if (i > to) return false;
+        fn((uint64_t)(key >> 3), wt, begin, i, v);
+    }
+    return true;
+}
+
+void put_varint(std::string *out, uint64_t v)
+{
+    while (v >= 0x80) {
+        out->push_back((char)(v | 0x80));
+        v >>= 7;
+    }
+    out->push_back((char)v);
+}
+
+/* Reads add_dummy_prefix / remove_extra_whitespaces (proto2 defaults: true)
+ * and, when no_dummy, rewrites the bytes with add_dummy_prefix = false
+ * appended to normalizer_spec (the last value of a field wins), which is
+ * what transformers' LlamaTokenizer does for legacy = False. */
+void normalizer_flags(std::string *bytes, bool no_dummy, int *dummy, int *remove_ws)
+{
+    *dummy = 1;
+    *remove_ws = 1;
+    std::string out;
+    bool seen = false;
+    bool ok = walk_fields(*bytes, 0, bytes->size(), [&](uint64_t f, int wt, size_t b, size_t e, uint64_t len) {
+        if (f == 3 && wt == 2 && !seen) {
+            seen = true;
+            size_t body = e - len;
+            walk_fields(*bytes, body, e, [&](uint64_t g, int wt2, size_t, size_t, uint64_t v) {
+                if (g == 3 && wt2 == 0) *dummy = v != 0;
+                if (g == 4 && wt2 == 0) *remove_ws = v != 0;
+            });
+            if (no_dummy) {
+                out.push_back((char)0x1A); /* field 3, length-delimited */
+                put_varint(&out, len + 2);
+                out.append(*bytes, body, len);
+                out.push_back((char)0x18); /* field 3 varint: add_dummy_prefix */
+                out.push_back((char)0x00);
+                return;
+            }
+        }
+        if (no_dummy) out.append(*bytes, b, e - b);
+    });
+    if (no_dummy && ok) {
+        if (!seen) { /* no normalizer_spec at all: add one holding only the flag */
+            out.append("\x1A\x02\x18\x00", 4);
+        }
+        bytes->swap(out);
+    }
+}
+
+spc_model *load_serialized(std::string bytes, bool no_dummy, char *err, size_t errcap)
 {
     std::unique_ptr<spc_model> m(new spc_model);
+    normalizer_flags(&bytes, no_dummy, &m->dummy_prefix, &m->remove_extra_ws);
+    if (no_dummy) m->dummy_prefix = 0;
     sentencepiece::util::Status st = m->proc.LoadFromSerializedProto(bytes);
     if (!st.ok()) {
         std::string why = st.ToString();
@@ -54,11 +144,6 @@ spc_model *load_serialized(const std::string &bytes, char *err, size_t errcap)
         set_err(err, errcap, "sentencepiece model has no pieces");
         return nullptr;
     }
-    /* The dummy prefix is a NormalizerSpec field, but the proto headers are
-     * not installed by libsentencepiece-dev; ask the model instead. */
-    std::vector<std::string> pieces;
-    if (m->proc.Encode("a", &pieces).ok() && !pieces.empty())
-        m->dummy_prefix = pieces[0].compare(0, 3, "\xE2\x96\x81") == 0;
     return m.release();
 }
 
@@ -68,7 +153,7 @@ bool valid_id(const spc_model *m, int id) { return m && id >= 0 && id < m->vocab
 
 extern "C" {
 
-spc_model *spc_load(const char *path, char *err, size_t errcap)
+spc_model *spc_load(const char *path, int flags, char *err, size_t errcap)
 {
     try {
         if (!path) {
@@ -101,7 +186,7 @@ spc_model *spc_load(const char *path, char *err, size_t errcap)
             set_err(err, errcap, "file is empty");
             return nullptr;
         }
-        return load_serialized(bytes, err, errcap);
+        return load_serialized(std::move(bytes), (flags & SPC_NO_DUMMY_PREFIX) != 0, err, errcap);
     } catch (const std::bad_alloc &) {
         set_err(err, errcap, "out of memory");
     } catch (const std::exception &e) {
@@ -112,14 +197,15 @@ spc_model *spc_load(const char *path, char *err, size_t errcap)
     return nullptr;
 }
 
-spc_model *spc_load_bytes(const void *data, size_t size, char *err, size_t errcap)
+spc_model *spc_load_bytes(const void *data, size_t size, int flags, char *err, size_t errcap)
 {
     try {
         if (!data || size == 0) {
             set_err(err, errcap, "empty model data");
             return nullptr;
         }
-        return load_serialized(std::string(static_cast<const char *>(data), size), err, errcap);
+        return load_serialized(std::string(static_cast<const char *>(data), size),
+                               (flags & SPC_NO_DUMMY_PREFIX) != 0, err, errcap);
     } catch (const std::bad_alloc &) {
         set_err(err, errcap, "out of memory");
     } catch (const std::exception &e) {
@@ -162,6 +248,7 @@ int spc_is_unused(const spc_model *m, int id)
 { if (!valid_id(m, id)) return 0; SPC_QUERY(m->proc.IsUnused(id) ? 1 : 0, 0) }
 
 int spc_add_dummy_prefix(const spc_model *m) { return m ? m->dummy_prefix : 0; }
+int spc_remove_extra_whitespaces(const spc_model *m) { return m ? m->remove_extra_ws : 0; }
 
 const char *spc_id_to_piece(const spc_model *m, int id, size_t *len)
 {
@@ -247,6 +334,47 @@ int spc_decode(const spc_model *m, const int32_t *ids, size_t n, char **out, siz
                 return -1;
             }
             v[i] = ids[i];
+        }
+        std::string text;
+        sentencepiece::util::Status st = m->proc.Decode(v, &text);
+        if (!st.ok()) {
+            set_err(err, errcap, "sentencepiece decode failed: %s", st.ToString().c_str());
+            return -1;
+        }
+        char *s = static_cast<char *>(std::malloc(text.size() + 1));
+        if (!s) return -2;
+        std::memcpy(s, text.data(), text.size());
+        s[text.size()] = 0;
+        *out = s;
+        if (out_len) *out_len = text.size();
+        return 0;
+    } catch (const std::bad_alloc &) {
+        return -2;
+    } catch (const std::exception &e) {
+        set_err(err, errcap, "sentencepiece decode failed: %s", e.what());
+    } catch (...) {
+        set_err(err, errcap, "sentencepiece decode failed with an unknown exception");
+    }
+    return -1;
+}
+
+int spc_decode_pieces(const spc_model *m, const char *const *pieces, const size_t *lens, size_t n,
+                      char **out, size_t *out_len, char *err, size_t errcap)
+{
+    if (out) *out = nullptr;
+    if (out_len) *out_len = 0;
+    if (!m || (!pieces && n) || (!lens && n) || !out) {
+        set_err(err, errcap, "invalid argument");
+        return -1;
+    }
+    try {
+        std::vector<absl::string_view> v(n);
+        for (size_t i = 0; i < n; i++) {
+            if (!pieces[i] && lens[i]) {
+                set_err(err, errcap, "invalid argument");
+                return -1;
+            }
+            v[i] = absl::string_view(pieces[i] ? pieces[i] : "", lens[i]);
         }
         std::string text;
         sentencepiece::util::Status st = m->proc.Decode(v, &text);

@@ -24,11 +24,15 @@ extern "C" {
 
 typedef struct spc_model spc_model;
 
+/* spc_load flags. SPC_NO_DUMMY_PREFIX: load with NormalizerSpec.add_dummy_prefix
+ * forced off, as transformers' LlamaTokenizer/T5Tokenizer do when legacy=False. */
+enum { SPC_NO_DUMMY_PREFIX = 1 };
+
 /* Loads a serialized ModelProto (a .model file). NULL on failure, with the
  * reason in err (always NUL-terminated when errcap > 0). */
-spc_model *spc_load(const char *path, char *err, size_t errcap);
+spc_model *spc_load(const char *path, int flags, char *err, size_t errcap);
 /* The same from bytes in memory. */
-spc_model *spc_load_bytes(const void *data, size_t size, char *err, size_t errcap);
+spc_model *spc_load_bytes(const void *data, size_t size, int flags, char *err, size_t errcap);
 void spc_free(spc_model *m);
 
 int spc_vocab_size(const spc_model *m);
@@ -49,8 +53,11 @@ int spc_is_unused(const spc_model *m, int id);
 const char *spc_id_to_piece(const spc_model *m, int id, size_t *len);
 /* The id of an exact piece, or -1 (sentencepiece itself answers unk). */
 int spc_piece_to_id(const spc_model *m, const char *piece, size_t len);
-/* 1 if encoding adds the "▁" dummy prefix, 0 if not. */
+/* NormalizerSpec flags as loaded: the "▁" dummy prefix (0 after
+ * SPC_NO_DUMMY_PREFIX), and the removal of leading/repeated whitespace (which
+ * also makes decoding drop leading spaces). */
 int spc_add_dummy_prefix(const spc_model *m);
+int spc_remove_extra_whitespaces(const spc_model *m);
 
 /*
  * Encodes len bytes of text. Returns the id count n >= 0 and writes the first
@@ -68,6 +75,12 @@ int spc_encode(const spc_model *m, const char *text, size_t len, int32_t *ids, i
  */
 int spc_decode(const spc_model *m, const int32_t *ids, size_t n, char **out, size_t *out_len,
                char *err, size_t errcap);
+
+/* Like spc_decode for piece strings (pieces[i] of lens[i] bytes), as
+ * SentencePieceProcessor::Decode(pieces): a string that is not a piece is
+ * written as it is. */
+int spc_decode_pieces(const spc_model *m, const char *const *pieces, const size_t *lens, size_t n,
+                      char **out, size_t *out_len, char *err, size_t errcap);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@
 
 struct hubrt_sp {
     spc_model *m;
+    spc_model *nd;          /* the same model without the dummy prefix (== m when it has none) */
+    int unk_len;            /* ids nd gives for the unk piece's text ("<unk>" -> < unk >) */
     int vocab;
     int32_t bos, eos, unk, pad;
     unsigned char *special; /* [vocab] 1 = control or unknown */
@@ -72,7 +74,18 @@ hubrt_sp *hubrt_sp_load(const char *path)
     }
     char err[512];
     err[0] = 0;
-    spc_model *m = spc_load(path, err, sizeof err);
+    spc_model *m = spc_load(path, 0, err, sizeof err);
+    /* The dummy-prefix-free twin for transformers' legacy=False paths. */
+    spc_model *nd = NULL;
+    if (m && spc_add_dummy_prefix(m)) {
+        nd = spc_load(path, SPC_NO_DUMMY_PREFIX, err, sizeof err);
+        if (!nd) {
+            spc_free(m);
+            m = NULL;
+        }
+    } else {
+        nd = m;
+    }
     if (!m) {
         /* Tell a missing file from a bad one. */
         hubrt_status st = strncmp(err, "cannot open", 11) == 0 || strncmp(err, "read error", 10) == 0
@@ -88,12 +101,14 @@ hubrt_sp *hubrt_sp_load(const char *path)
         !(sp->name = strdup(base_name(path)))) {
         if (sp) free(sp->special);
         free(sp);
+        if (nd != m) spc_free(nd);
         spc_free(m);
         hubrt_set_error(vocab <= 0 ? HUBRT_ERR_FORMAT : HUBRT_ERR_NOMEM,
                         "%s: %s", path, vocab <= 0 ? "sentencepiece model has no pieces" : "out of memory");
         return NULL;
     }
     sp->m = m;
+    sp->nd = nd;
     sp->vocab = vocab;
     sp->bos = spc_bos_id(m);
     sp->eos = spc_eos_id(m);
@@ -106,12 +121,19 @@ hubrt_sp *hubrt_sp_load(const char *path)
     if (sp->pad >= vocab) sp->pad = -1;
     for (int i = 0; i < vocab; i++)
         sp->special[i] = (unsigned char)(spc_is_control(m, i) || spc_is_unknown(m, i));
+    sp->unk_len = -1;
+    if (sp->unk >= 0) {
+        size_t ulen = 0;
+        const char *u = spc_id_to_piece(nd, sp->unk, &ulen);
+        if (u) sp->unk_len = spc_encode(nd, u, ulen, NULL, 0, NULL, err, sizeof err);
+    }
     return sp;
 }
 
 void hubrt_sp_free(hubrt_sp *sp)
 {
     if (!sp) return;
+    if (sp->nd != sp->m) spc_free(sp->nd);
     spc_free(sp->m);
     free(sp->special);
     free(sp->name);
@@ -136,6 +158,7 @@ int hubrt_sp_is_unknown(const hubrt_sp *sp, int32_t id) { return in_range(sp, id
 int hubrt_sp_is_byte(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_byte(sp->m, id); }
 int hubrt_sp_is_special(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && sp->special[id]; }
 int hubrt_sp_add_dummy_prefix(const hubrt_sp *sp) { return sp ? spc_add_dummy_prefix(sp->m) : 0; }
+int hubrt_sp_remove_extra_whitespaces(const hubrt_sp *sp) { return sp ? spc_remove_extra_whitespaces(sp->m) : 0; }
 
 const char *hubrt_sp_piece(const hubrt_sp *sp, int32_t id)
 {
@@ -311,6 +334,143 @@ int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap)
             }
         }
     }
+    if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
+    return (int)pos;
+}
+
+/* ---- transformers' slow LlamaTokenizer --------------------------------- */
+
+#define SPIECE_UNDERLINE "\xE2\x96\x81" /* "▁", 3 bytes */
+
+int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len,
+                       int first, int32_t *ids, int max_ids)
+{
+    int st = encode_checks(sp, text, len);
+    if (st < 0) return st;
+    if (!opts || max_ids < 0 || (max_ids > 0 && !ids))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad argument", sp->name);
+    if (len == 0) return 0;
+    if (opts->legacy) return hubrt_sp_encode(sp, text, len, ids, max_ids);
+
+    /* "<unk>" + "▁" + text with "▁" -> " ": at most len + 8 + unk bytes. */
+    size_t ulen = 0;
+    const char *u = sp->unk >= 0 ? spc_id_to_piece(sp->nd, sp->unk, &ulen) : NULL;
+    if (!u) ulen = 0;
+    char *t = malloc(ulen + 3 + len + 1);
+    if (!t) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    size_t tl = ulen; /* the unk text goes first; skipped below when not needed */
+    if (ulen) memcpy(t, u, ulen);
+    if (first && opts->add_prefix_space) {
+        memcpy(t + tl, SPIECE_UNDERLINE, 3);
+        tl += 3;
+    }
+    for (size_t i = 0; i < len;) {
+        if (i + 3 <= len && !memcmp(text + i, SPIECE_UNDERLINE, 3)) {
+            t[tl++] = ' ';
+            i += 3;
+        } else {
+            t[tl++] = text[i++];
+        }
+    }
+    const char *body = t + ulen;
+    size_t blen = tl - ulen;
+    int trick = sp->unk_len > 0 && ulen > 0 &&
+                ((blen >= 3 && !memcmp(body, SPIECE_UNDERLINE, 3)) || (blen && body[0] == ' '));
+    char err[256] = "";
+    int32_t *heap = NULL;
+    int n;
+    if (!trick) {
+        n = spc_encode(sp->nd, body, blen, ids, max_ids, NULL, err, sizeof err);
+    } else {
+        /* Encode "<unk>" + text and drop the pieces "<unk>" itself gives, so
+         * that sentencepiece never sees the text at a sentence start. */
+        int32_t small[64];
+        n = spc_encode(sp->nd, t, tl, small, 64, &heap, err, sizeof err);
+        if (n >= 0) {
+            const int32_t *all = heap ? heap : small;
+            int skip = n >= sp->unk_len ? sp->unk_len : 0;
+            for (int i = skip; i < n && i - skip < max_ids; i++) ids[i - skip] = all[i];
+            n -= skip;
+        }
+    }
+    free(heap);
+    free(t);
+    if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    if (n < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    return n;
+}
+
+/* sentencepiece Decode(pieces) of tokens[from, to) through model mdl, appended at *pos. */
+static int decode_pieces(const hubrt_sp *sp, spc_model *mdl, const char **tok, const size_t *tlen, int from,
+                         int to, char *buf, size_t cap, size_t *pos)
+{
+    if (to <= from) return HUBRT_OK;
+    char *text = NULL;
+    size_t len = 0;
+    char err[256] = "";
+    int rc = spc_decode_pieces(mdl, tok + from, tlen + from, (size_t)(to - from), &text, &len, err, sizeof err);
+    if (rc == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
+    if (rc < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    put(buf, cap, pos, text, len);
+    free(text);
+    return HUBRT_OK;
+}
+
+int hubrt_sp_hf_decode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const int32_t *ids, int n,
+                       int skip_special, char *buf, size_t cap)
+{
+    if (!sp || !opts || n < 0 || (!ids && n > 0) || (!buf && cap > 0))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
+    for (int i = 0; i < n; i++)
+        if (!in_range(sp, ids[i]))
+            return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
+                                   sp->name, (int)ids[i], i, sp->vocab);
+    /* convert_ids_to_tokens(skip_special_tokens) */
+    const char **tok = malloc(((size_t)n + 1) * sizeof *tok);
+    size_t *tlen = malloc(((size_t)n + 1) * sizeof *tlen);
+    unsigned char *spec = malloc((size_t)n + 1);
+    if (!tok || !tlen || !spec) {
+        free(tok); free(tlen); free(spec);
+        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
+    }
+    int nt = 0;
+    for (int i = 0; i < n; i++) {
+        if (skip_special && sp->special[ids[i]]) continue;
+        tok[nt] = spc_id_to_piece(sp->m, ids[i], &tlen[nt]);
+        spec[nt] = sp->special[ids[i]];
+        if (!tok[nt]) { tok[nt] = ""; tlen[nt] = 0; }
+        nt++;
+    }
+    /* convert_tokens_to_string */
+    spc_model *mdl = opts->legacy ? sp->m : sp->nd;
+    size_t pos = 0;
+    int st = HUBRT_OK;
+    if (nt > 0 && opts->add_prefix_space && tlen[0] >= 3 && !memcmp(tok[0], SPIECE_UNDERLINE, 3)) {
+        tok[0] += 3;
+        tlen[0] -= 3;
+    }
+    int run = 0, prev_special = 0;
+    for (int i = 0; i < nt && st == HUBRT_OK; i++) {
+        if (spec[i]) {
+            if (!prev_special && i != 0 && opts->legacy) put(buf, cap, &pos, " ", 1);
+            st = decode_pieces(sp, mdl, tok, tlen, run, i, buf, cap, &pos);
+            put(buf, cap, &pos, tok[i], tlen[i]);
+            prev_special = 1;
+            run = i + 1;
+        } else {
+            if (prev_special && i == 1 && opts->add_prefix_space &&
+                !(tlen[i] >= 3 && !memcmp(tok[i], SPIECE_UNDERLINE, 3)))
+                put(buf, cap, &pos, " ", 1);
+            prev_special = 0;
+        }
+    }
+    if (st == HUBRT_OK) st = decode_pieces(sp, mdl, tok, tlen, run, nt, buf, cap, &pos);
+    free(tok);
+    free(tlen);
+    free(spec);
+    if (st < 0) return st;
+    if (pos > (size_t)INT32_MAX)
+        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
     if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
     return (int)pos;
 }

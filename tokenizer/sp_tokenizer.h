@@ -93,5 +93,43 @@ int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap);
 
 /* Whether the model's normalizer adds the "▁" dummy prefix (LLaMA, ALBERT: 1). */
 int hubrt_sp_add_dummy_prefix(const hubrt_sp *sp);
+/* Whether it removes leading/repeated whitespace (ALBERT, stories260K: 1; LLaMA-2: 0). */
+int hubrt_sp_remove_extra_whitespaces(const hubrt_sp *sp);
+
+/* ---- transformers' slow LlamaTokenizer on top of sentencepiece ----------
+ *
+ * What transformers (4.40) does with a tokenizer.model directory, for the
+ * caller to reproduce `input_ids` and `decode()` exactly. The caller reads
+ * tokenizer_config.json, splits the text on special-token literals (<s>,
+ * </s>, <unk>: PreTrainedTokenizer.tokenize), calls hubrt_sp_hf_encode for
+ * each non-empty piece of text between them (first = 1 only for a piece at
+ * the very start of the text), and adds BOS (add_bos_token, default true)
+ * / EOS (add_eos_token, default false) itself.
+ *
+ *   legacy = 1: each piece is sentencepiece-encoded as is (dummy prefix on
+ *   every piece).
+ *   legacy = 0: "▁" in the text becomes " "; the first piece gets a "▁"
+ *   prefix when add_prefix_space; pieces are encoded with the dummy prefix
+ *   turned off, through transformers' "<unk>"-prefix trick.
+ */
+typedef struct hubrt_sp_hf {
+    int legacy;           /* tokenizer_config "legacy"; absent or null -> 1 */
+    int add_prefix_space; /* tokenizer_config "add_prefix_space"; absent -> 1 */
+} hubrt_sp_hf;
+
+/* Encodes one piece of text without special literals; no BOS/EOS. Same
+ * return contract as hubrt_sp_encode. Empty text gives 0 ids. */
+int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len,
+                       int first, int32_t *ids, int max_ids);
+/*
+ * transformers' decode(ids, skip_special_tokens) for a tokenizer without
+ * added tokens beyond the vocabulary (LlamaTokenizer.convert_tokens_to_string;
+ * clean_up_tokenization_spaces is the caller's). skip_special drops the
+ * hubrt_sp_is_special ids. Same return contract as hubrt_sp_decode.
+ * Llama-2 vocab, legacy 0: [1, ▁The, ▁quick] -> "<s> The quick" (keep) and
+ * "The quick" (skip); with a remove_extra_whitespaces model "<s>The quick".
+ */
+int hubrt_sp_hf_decode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const int32_t *ids, int n,
+                       int skip_special, char *buf, size_t cap);
 
 #endif
