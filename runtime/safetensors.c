@@ -91,10 +91,7 @@ static int json_uint(const cJSON *v, uint64_t *out)
 static const char *json_kind(const cJSON *v)
 {
     if (!v) return "missing";
-    if (cJSON_IsNumber(v)) {
-        if (v->valuedouble < 0) return "negative";
-        return "not an integer";
-    }
+    if (cJSON_IsNumber(v)) return "a number";
     if (cJSON_IsString(v)) return "a string";
     if (cJSON_IsNull(v)) return "null";
     if (cJSON_IsBool(v)) return "a boolean";
@@ -192,6 +189,9 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
             if (cJSON_IsNumber(v) && v->valuedouble > (double)ST_MAX_EXACT)
                 return hubrt_set_error(HUBRT_ERR_FORMAT,
                                        "%s: tensor '%s': shape[%d] = %g: shape product overflows",
+                                       fname, tname, k, v->valuedouble);
+            if (cJSON_IsNumber(v))
+                return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is not an integer (%g)",
                                        fname, tname, k, v->valuedouble);
             return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is %s, not a non-negative integer",
                                    fname, tname, k, json_kind(v));
@@ -632,6 +632,8 @@ static void sb_put(sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
+static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
 static void sb_printf(sbuf *b, const char *fmt, ...) HUBRT_PRINTF(2, 3);
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
@@ -665,7 +667,7 @@ int hubrt_st_write_f32(const char *path, const hubrt_st_out *tensors, int n)
         return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_st_write_f32: bad arguments");
     sbuf hb = {0};
     uint64_t off = 0;
-    sb_put(&hb, "{\"__metadata__\":{\"format\":\"pt\"}", 32);
+    sb_puts(&hb, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < n; i++) {
         const hubrt_st_out *t = &tensors[i];
         if (!t->name || !*t->name || !strcmp(t->name, "__metadata__") || t->ndim < 0 ||
@@ -693,7 +695,7 @@ int hubrt_st_write_f32(const char *path, const hubrt_st_out *tensors, int n)
         }
         sb_put(&hb, ",", 1);
         sb_json_string(&hb, t->name);
-        sb_put(&hb, ":{\"dtype\":\"F32\",\"shape\":[", 25);
+        sb_puts(&hb, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < t->ndim; d++) sb_printf(&hb, d ? ",%" PRId64 : "%" PRId64, t->shape[d]);
         sb_printf(&hb, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + el * 4);
         off += el * 4;

@@ -1,8 +1,187 @@
-/* tools/cli_info.c — placeholder until the command lands. */
+/*
+ * tools/cli_info.c — `run-model info -m DIR [--json]`: what a model
+ * directory holds — family, architecture, the config values that shape the
+ * math, tensor and parameter counts (elements stored in the weight files),
+ * bytes per dtype, and the weight files with their sizes.
+ *
+ * The weights are loaded as read-only maps (no copy) and no tokenizer is
+ * loaded, so info is fast and works on weights-only directories.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/model.h"
 #include "tools/cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: run-model info -m DIR [--json]\n"
+            "\n"
+            "Describes a hub-format model directory (or org/name in the local Hugging Face\n"
+            "cache): family, architecture, key config values, tensor count, parameter count\n"
+            "(elements stored in the weight files), bytes per dtype, weight files and sizes.\n"
+            "\n"
+            "  -m, --model DIR   the model directory or org/name\n"
+            "  --json            one JSON object: {\"family\", \"architecture\", \"model_type\",\n"
+            "                    \"params\", \"tensors\", \"dtypes\": {\"F32\": bytes, ...},\n"
+            "                    \"files\": [{\"name\", \"bytes\"}...], \"config\": {...}, \"dir\"}\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Exit status: 0 success, 1 error (one line on stderr), 2 usage error.\n");
+}
+
+/* A JSON string literal (UTF-8 passed through, controls escaped). */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p == '\n') fputs("\\n", stdout);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+static const char *act_name(hubrt_act a)
+{
+    switch (a) {
+    case HUBRT_ACT_GELU: return "gelu";
+    case HUBRT_ACT_GELU_TANH: return "gelu_tanh";
+    case HUBRT_ACT_SILU: return "silu";
+    case HUBRT_ACT_RELU: return "relu";
+    }
+    return "?";
+}
+
+static const char *rope_name(hubrt_rope_type r)
+{
+    switch (r) {
+    case HUBRT_ROPE_DEFAULT: return "default";
+    case HUBRT_ROPE_LINEAR: return "linear";
+    case HUBRT_ROPE_LLAMA3: return "llama3";
+    }
+    return "?";
+}
+
+static void print_json(const hubrt_model *m, const hubrt_model_info *in)
+{
+    const hubrt_config *c = &m->cfg;
+    printf("{\"family\": ");
+    json_str(in->family);
+    printf(", \"architecture\": ");
+    json_str(in->architecture);
+    printf(", \"model_type\": ");
+    json_str(c->model_type);
+    printf(", \"params\": %lld, \"tensors\": %lld, \"dtypes\": {", (long long)in->n_params,
+           (long long)in->n_tensors);
+    int first = 1;
+    for (int d = 0; d < HUBRT_DTYPE_COUNT; d++) {
+        if (!in->dtype_bytes[d]) continue;
+        printf("%s\"%s\": %lld", first ? "" : ", ", hubrt_dtype_name((hubrt_dtype)d),
+               (long long)in->dtype_bytes[d]);
+        first = 0;
+    }
+    printf("}, \"files\": [");
+    for (int i = 0; i < in->n_files; i++) {
+        int64_t size = 0;
+        const char *name = hubrt_model_file(m, i, &size);
+        printf("%s{\"name\": ", i ? ", " : "");
+        json_str(name);
+        printf(", \"bytes\": %lld}", (long long)size);
+    }
+    printf("], \"config\": {\"vocab_size\": %d, \"hidden_size\": %d, \"n_layers\": %d, "
+           "\"n_heads\": %d, \"n_kv_heads\": %d, \"head_dim\": %d, \"intermediate_size\": %d, "
+           "\"max_positions\": %d, \"act\": \"%s\", \"norm_eps\": %.7g, ",
+           in->vocab_size, in->hidden_size, in->n_layers, in->n_heads, in->n_kv_heads, in->head_dim,
+           in->intermediate_size, in->max_positions, act_name(c->act), (double)c->norm_eps);
+    if (c->family == HUBRT_FAMILY_LLAMA)
+        printf("\"rope_theta\": %.7g, \"rope_scaling\": \"%s\", \"rope_factor\": %.7g, "
+               "\"sliding_window\": %d, ",
+               (double)c->rope_theta, rope_name(c->rope_type), (double)c->rope_factor,
+               c->sliding_window);
+    if (c->family == HUBRT_FAMILY_BERT) printf("\"type_vocab_size\": %d, ", c->type_vocab_size);
+    printf("\"tie_word_embeddings\": %s, \"attention_bias\": %s, \"bos_token_id\": %d, "
+           "\"eos_token_ids\": [",
+           c->tie_word_embeddings ? "true" : "false", c->attention_bias ? "true" : "false",
+           c->bos_token_id);
+    for (int i = 0; i < c->n_eos; i++) printf("%s%d", i ? ", " : "", c->eos_token_ids[i]);
+    printf("]}, \"dir\": ");
+    json_str(in->dir);
+    printf("}\n");
+}
+
+static void print_text(const hubrt_model *m, const hubrt_model_info *in)
+{
+    const hubrt_config *c = &m->cfg;
+    printf("model:        %s\n", in->dir);
+    printf("family:       %s (model_type %s, architecture %s)\n", in->family, c->model_type,
+           in->architecture[0] ? in->architecture : "-");
+    printf("shape:        %d layers, hidden %d, %d heads (%d kv, head_dim %d), ffn %d\n",
+           in->n_layers, in->hidden_size, in->n_heads, in->n_kv_heads, in->head_dim,
+           in->intermediate_size);
+    printf("vocab:        %d, max positions %d\n", in->vocab_size, in->max_positions);
+    printf("activation:   %s, norm eps %g\n", act_name(c->act), (double)c->norm_eps);
+    if (c->family == HUBRT_FAMILY_LLAMA) {
+        printf("rope:         theta %g, scaling %s", (double)c->rope_theta, rope_name(c->rope_type));
+        if (c->rope_type != HUBRT_ROPE_DEFAULT) printf(" x%g", (double)c->rope_factor);
+        printf("\n");
+        if (c->sliding_window) printf("window:       %d (sliding-window attention)\n", c->sliding_window);
+    }
+    printf("embeddings:   %s\n", c->tie_word_embeddings ? "tied" : "untied");
+    printf("eos ids:     ");
+    for (int i = 0; i < c->n_eos; i++) printf(" %d", c->eos_token_ids[i]);
+    printf("%s\n", c->n_eos ? "" : " none");
+    printf("parameters:   %lld in %lld tensors\n", (long long)in->n_params, (long long)in->n_tensors);
+    for (int d = 0; d < HUBRT_DTYPE_COUNT; d++)
+        if (in->dtype_bytes[d])
+            printf("  %-6s      %lld bytes\n", hubrt_dtype_name((hubrt_dtype)d),
+                   (long long)in->dtype_bytes[d]);
+    printf("files:\n");
+    for (int i = 0; i < in->n_files; i++) {
+        int64_t size = 0;
+        const char *name = hubrt_model_file(m, i, &size);
+        printf("  %-40s %lld bytes\n", name, (long long)size);
+    }
+}
 
 int cli_info(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    return cli_error("info", "not implemented yet");
+    const char *dir = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (i + 1 >= argc) return cli_usage("info", "%s needs a directory", a);
+            dir = argv[++i];
+        } else if (a[0] == '-') {
+            return cli_usage("info", "unknown option '%s'", a);
+        } else {
+            return cli_usage("info", "unexpected argument '%s'", a);
+        }
+    }
+    if (!dir) return cli_usage("info", "-m DIR is required");
+
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.no_tokenizer = 1;
+    lp.storage = HUBRT_STORAGE_MMAP; /* describe the files; no need to copy weights */
+    hubrt_model *m = hubrt_model_load(dir, &lp);
+    if (!m) return cli_error("info", "%s", hubrt_last_error());
+    hubrt_model_info in;
+    if (hubrt_model_get_info(m, &in) != HUBRT_OK) {
+        int rc = cli_error("info", "%s", hubrt_last_error());
+        hubrt_model_free(m);
+        return rc;
+    }
+    if (json) print_json(m, &in);
+    else print_text(m, &in);
+    hubrt_model_free(m);
+    if (fflush(stdout) != 0) return cli_error("info", "cannot write the output");
+    return CLI_OK;
 }
