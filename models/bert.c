@@ -1,0 +1,269 @@
+/*
+ * models/bert.c — BertModel, BertForMaskedLM, BertForSequenceClassification.
+ *
+ * Names come with or without the "bert." prefix (base-model checkpoints);
+ * heads are "cls.predictions.*" (MLM) and "classifier.*". Tensors the model
+ * does not use (the NSP head cls.seq_relationship.*, a pooler when no output
+ * needs it) are ignored.
+ *
+ * The forward pass, as in transformers' modeling_bert.py (post-LN encoder):
+ *   x = LayerNorm(word[ids] + position[i] + token_type[type_ids])      [n][D]
+ *   per layer:
+ *     q, k, v = x·Wᵀ + b                                                [n][D]
+ *     a = softmax(q·kᵀ/sqrt(hd) + padding mask)·v   (bidirectional)
+ *     x1 = LayerNorm(a·Woᵀ + bo + x)
+ *     x = LayerNorm(gelu(x1·Wiᵀ + bi)·Wdᵀ + bd + x1)
+ *   last_hidden_state = x
+ *   pooler_output = tanh(x[0]·Wpᵀ + bp)                                 [D]
+ *   MLM logits = LayerNorm(gelu(x·Wtᵀ + bt))·wordᵀ + cls.predictions.bias [n][vocab]
+ *   classifier logits = pooler_output·Wcᵀ + bc                          [labels]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "models/family.h"
+#include "runtime/error.h"
+
+typedef struct bert_layer {
+    const hk_weight *wq, *wk, *wv, *wo;   /* [D][D] */
+    const float *bq, *bk, *bv, *bo;       /* [D] */
+    const float *ln1_w, *ln1_b;           /* attention.output.LayerNorm */
+    const hk_weight *wi, *wd;             /* [F][D] intermediate, [D][F] output */
+    const float *bi, *bd;
+    const float *ln2_w, *ln2_b;           /* output.LayerNorm */
+} bert_layer;
+
+static const hk_weight *mat(fam_ctx *c, const char *name, int rows, int cols)
+{
+    const hubrt_tensor *t = fam_find(c, name, 1);
+    return t ? fam_matrix(c, t, rows, cols) : NULL;
+}
+
+static const float *vec(fam_ctx *c, const char *name, int len, int *err)
+{
+    const hubrt_tensor *t = fam_find(c, name, 1);
+    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    const float *v = fam_vector(c, t, 0, len);
+    if (!v) *err = 1;
+    return v;
+}
+
+static const float *vec_exact(fam_ctx *c, const char *name, int len, int *err)
+{
+    const hubrt_tensor *t = fam_find_exact(c, name, 1);
+    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    const float *v = fam_vector(c, t, 0, len);
+    if (!v) *err = 1;
+    return v;
+}
+
+int hubrt_bert_build(fam_ctx *c)
+{
+    static const char *const prefixes[] = {"bert.", "", NULL};
+    c->prefixes = prefixes;
+    const hubrt_config *cfg = &c->m->cfg;
+    hubrt_family_state *fs = c->fs;
+    hubrt_graph *g = &fs->graph;
+    const int D = cfg->hidden_size, H = cfg->n_heads, F = cfg->intermediate_size;
+    const int V = cfg->vocab_size, L = cfg->n_layers, P = cfg->max_positions;
+    const int T = cfg->type_vocab_size;
+    if (D % H != 0)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: hidden_size %d not divisible by "
+                               "num_attention_heads %d", c->m->dir, D, H);
+    if (P <= 0)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: max_position_embeddings missing", c->m->dir);
+    const int hd = D / H;
+    int err = 0;
+    char name[160];
+
+    fs->causal = 0;
+    fs->vocab = V;
+    fs->hidden = D;
+    fs->n_layers = L;
+    fs->n_kv_heads = H;
+    fs->head_dim = hd;
+    fs->max_positions = P;
+    fs->type_vocab = T > 0 ? T : 0;
+
+    /* embeddings */
+    const hubrt_tensor *wt = fam_find(c, "embeddings.word_embeddings.weight", 1);
+    if (!wt || fam_check(wt, V, D) != 0) return HUBRT_ERR_FORMAT;
+    const hubrt_tensor *pt = fam_find(c, "embeddings.position_embeddings.weight", 1);
+    if (!pt || fam_check(pt, P, D) != 0) return HUBRT_ERR_FORMAT;
+    const hubrt_tensor *tt = NULL;
+    if (T > 0) {
+        tt = fam_find(c, "embeddings.token_type_embeddings.weight", 1);
+        if (!tt || fam_check(tt, T, D) != 0) return HUBRT_ERR_FORMAT;
+    }
+    const float *eln_w = vec(c, "embeddings.LayerNorm.weight", D, &err);
+    const float *eln_b = vec(c, "embeddings.LayerNorm.bias", D, &err);
+    if (err) return HUBRT_ERR_FORMAT;
+
+    int x = hg_rows_buf(g, D), tmp = hg_rows_buf(g, D);
+    hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "word_emb");
+    nd.table_type = fam_wtype(wt); nd.table = wt->data; nd.d = D; nd.ids = HG_IDS_TOKENS;
+    hg_add(g, &nd);
+    nd = hg_node_make(HG_EMBED, tmp, -1, -1, "pos_emb");
+    nd.table_type = fam_wtype(pt); nd.table = pt->data; nd.d = D; nd.ids = HG_IDS_POSITIONS;
+    hg_add(g, &nd);
+    nd = hg_node_make(HG_ADD, x, x, tmp, "emb_add");
+    hg_add(g, &nd);
+    if (tt) {
+        int tmp2 = hg_rows_buf(g, D);
+        nd = hg_node_make(HG_EMBED, tmp2, -1, -1, "type_emb");
+        nd.table_type = fam_wtype(tt); nd.table = tt->data; nd.d = D; nd.ids = HG_IDS_TYPES;
+        hg_add(g, &nd);
+        nd = hg_node_make(HG_ADD, x, x, tmp2, "emb_add2");
+        hg_add(g, &nd);
+    }
+    int x0 = hg_rows_buf(g, D);
+    nd = hg_node_make(HG_LAYERNORM, x0, x, -1, "emb_ln");
+    nd.vec0 = eln_w; nd.vec1 = eln_b; nd.eps = cfg->norm_eps;
+    hg_add(g, &nd);
+    x = x0;
+
+    hg_op act = fam_act_op(cfg->act);
+    for (int l = 0; l < L; l++) {
+        bert_layer ly;
+        memset(&ly, 0, sizeof ly);
+#define LNAME(s) (snprintf(name, sizeof name, "encoder.layer.%d." s, l), name)
+        if (!(ly.wq = mat(c, LNAME("attention.self.query.weight"), D, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wk = mat(c, LNAME("attention.self.key.weight"), D, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wv = mat(c, LNAME("attention.self.value.weight"), D, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wo = mat(c, LNAME("attention.output.dense.weight"), D, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wi = mat(c, LNAME("intermediate.dense.weight"), F, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wd = mat(c, LNAME("output.dense.weight"), D, F))) return HUBRT_ERR_FORMAT;
+        ly.bq = vec(c, LNAME("attention.self.query.bias"), D, &err);
+        ly.bk = vec(c, LNAME("attention.self.key.bias"), D, &err);
+        ly.bv = vec(c, LNAME("attention.self.value.bias"), D, &err);
+        ly.bo = vec(c, LNAME("attention.output.dense.bias"), D, &err);
+        ly.ln1_w = vec(c, LNAME("attention.output.LayerNorm.weight"), D, &err);
+        ly.ln1_b = vec(c, LNAME("attention.output.LayerNorm.bias"), D, &err);
+        ly.bi = vec(c, LNAME("intermediate.dense.bias"), F, &err);
+        ly.bd = vec(c, LNAME("output.dense.bias"), D, &err);
+        ly.ln2_w = vec(c, LNAME("output.LayerNorm.weight"), D, &err);
+        ly.ln2_b = vec(c, LNAME("output.LayerNorm.bias"), D, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+#undef LNAME
+        char nm[32];
+#define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
+        int q = hg_rows_buf(g, D), k = hg_rows_buf(g, D), v = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, q, x, -1, "query"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, k, x, -1, "key"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, v, x, -1, "value"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
+        /* K, V in the attention kernel's [heads][n_cap][hd] layout, in the arena */
+        int kc = hg_rows_buf(g, D), vc = hg_rows_buf(g, D);
+        nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
+        nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
+        int a = hg_rows_buf(g, D);
+        nd = NODE(HG_ATTENTION, a, q, kc, "attention");
+        nd.c = vc;
+        nd.n_heads = H; nd.n_kv_heads = H; nd.head_dim = hd;
+        nd.causal = 0;
+        nd.scale = 1.0f / sqrtf((float)hd);
+        hg_add(g, &nd);
+        int o = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, o, a, -1, "attn_out"); nd.w = ly.wo; nd.vec0 = ly.bo; hg_add(g, &nd);
+        nd = NODE(HG_ADD, o, o, x, "residual1"); hg_add(g, &nd);
+        int x1 = hg_rows_buf(g, D);
+        nd = NODE(HG_LAYERNORM, x1, o, -1, "attn_ln");
+        nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps;
+        hg_add(g, &nd);
+        int f = hg_rows_buf(g, F);
+        nd = NODE(HG_MATMUL, f, x1, -1, "intermediate"); nd.w = ly.wi; nd.vec0 = ly.bi; hg_add(g, &nd);
+        nd = NODE(act, f, f, -1, "act"); hg_add(g, &nd);
+        int dn = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, dn, f, -1, "output"); nd.w = ly.wd; nd.vec0 = ly.bd; hg_add(g, &nd);
+        nd = NODE(HG_ADD, dn, dn, x1, "residual2"); hg_add(g, &nd);
+        int x2 = hg_rows_buf(g, D);
+        nd = NODE(HG_LAYERNORM, x2, dn, -1, "out_ln");
+        nd.vec0 = ly.ln2_w; nd.vec1 = ly.ln2_b; nd.eps = cfg->norm_eps;
+        hg_add(g, &nd);
+        x = x2;
+#undef NODE
+    }
+
+    /* last_hidden_state */
+    int hid = hg_ext_buf(g, HG_EXT_HIDDEN, D);
+    nd = hg_node_make(HG_COPY, hid, x, -1, "hidden_out");
+    nd.need = 1u << HG_EXT_HIDDEN;
+    hg_add(g, &nd);
+
+    /* heads */
+    int seq_cls = strcmp(cfg->architecture, "BertForSequenceClassification") == 0;
+    const hubrt_tensor *pool_w = fam_find(c, "pooler.dense.weight", seq_cls);
+    if (seq_cls && !pool_w) return HUBRT_ERR_FORMAT;
+    int pooled = -1;
+    const hubrt_tensor *cls_w = seq_cls ? fam_find_exact(c, "classifier.weight", 1) : NULL;
+    if (seq_cls && !cls_w) return HUBRT_ERR_FORMAT;
+    if (pool_w) {
+        const hk_weight *wp = fam_matrix(c, pool_w, D, D);
+        if (!wp) return HUBRT_ERR_FORMAT;
+        const float *bp = vec(c, "pooler.dense.bias", D, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        fs->has_pooler = 1;
+        unsigned need = (1u << HG_EXT_POOLED) | (seq_cls ? 1u << HG_EXT_LOGITS : 0);
+        pooled = hg_fixed_buf(g, D);
+        nd = hg_node_make(HG_MATMUL, pooled, x, -1, "pooler");
+        nd.w = wp; nd.vec0 = bp; nd.rows = HG_ROWS_FIRST; nd.need = need;
+        hg_add(g, &nd);
+        nd = hg_node_make(HG_TANH, pooled, pooled, -1, "pooler_tanh");
+        nd.rows = HG_ROWS_FIRST; nd.need = need;
+        hg_add(g, &nd);
+        int pout = hg_ext_buf(g, HG_EXT_POOLED, D);
+        nd = hg_node_make(HG_COPY, pout, pooled, -1, "pooled_out");
+        nd.rows = HG_ROWS_FIRST; nd.need = 1u << HG_EXT_POOLED;
+        hg_add(g, &nd);
+    }
+    if (seq_cls) {
+        if (cls_w->ndim != 2 || cls_w->shape[0] < 1 || cls_w->shape[0] > 65536)
+            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': expected [labels, %d]",
+                                   cls_w->file, cls_w->name, D);
+        int labels = (int)cls_w->shape[0];
+        const hk_weight *wc = fam_matrix(c, cls_w, labels, D);
+        if (!wc) return HUBRT_ERR_FORMAT;
+        const float *bc = vec_exact(c, "classifier.bias", labels, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        int lo = hg_ext_buf(g, HG_EXT_LOGITS, labels);
+        nd = hg_node_make(HG_MATMUL, lo, pooled, -1, "classifier");
+        nd.w = wc; nd.vec0 = bc; nd.rows = HG_ROWS_FIRST; nd.need = 1u << HG_EXT_LOGITS;
+        hg_add(g, &nd);
+        fs->n_logits = labels;
+        fs->logits_per_sequence = 1;
+        return 0;
+    }
+    if (fam_find_exact(c, "cls.predictions.transform.dense.weight", 0)) {
+        const hk_weight *wt2 = mat(c, "cls.predictions.transform.dense.weight", D, D);
+        if (!wt2) return HUBRT_ERR_FORMAT;
+        const float *bt = vec_exact(c, "cls.predictions.transform.dense.bias", D, &err);
+        const float *tln_w = vec_exact(c, "cls.predictions.transform.LayerNorm.weight", D, &err);
+        const float *tln_b = vec_exact(c, "cls.predictions.transform.LayerNorm.bias", D, &err);
+        const float *dec_b = vec_exact(c, "cls.predictions.bias", V, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        const hubrt_tensor *dec_t = wt;
+        if (!cfg->tie_word_embeddings) {
+            dec_t = fam_find_exact(c, "cls.predictions.decoder.weight", 1);
+            if (!dec_t) return HUBRT_ERR_FORMAT;
+        }
+        const hk_weight *wdec = fam_matrix(c, dec_t, V, D);
+        if (!wdec) return HUBRT_ERR_FORMAT;
+        unsigned need = 1u << HG_EXT_LOGITS;
+        int t1 = hg_rows_buf(g, D), t2 = hg_rows_buf(g, D);
+        nd = hg_node_make(HG_MATMUL, t1, x, -1, "mlm_transform");
+        nd.w = wt2; nd.vec0 = bt; nd.need = need;
+        hg_add(g, &nd);
+        nd = hg_node_make(act, t1, t1, -1, "mlm_act");
+        nd.need = need;
+        hg_add(g, &nd);
+        nd = hg_node_make(HG_LAYERNORM, t2, t1, -1, "mlm_ln");
+        nd.vec0 = tln_w; nd.vec1 = tln_b; nd.eps = cfg->norm_eps; nd.need = need;
+        hg_add(g, &nd);
+        int lo = hg_ext_buf(g, HG_EXT_LOGITS, V);
+        nd = hg_node_make(HG_MATMUL, lo, t2, -1, "mlm_decoder");
+        nd.w = wdec; nd.vec0 = dec_b; nd.need = need;
+        hg_add(g, &nd);
+        fs->n_logits = V;
+    }
+    return 0;
+}

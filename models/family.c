@@ -1,0 +1,282 @@
+/*
+ * models/family.c — picks the family from config.json and builds it
+ * (hubrt_family_build), and the shared helpers that map hub tensors to
+ * checked kernel weights (models/family.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#include "models/family.h"
+#include "runtime/error.h"
+
+/* ---- ownership ----------------------------------------------------------- */
+
+static int push_ptr(void ***arr, int *n, int *cap, void *p)
+{
+    if (*n == *cap) {
+        int nc = *cap ? 2 * *cap : 64;
+        void **na = realloc(*arr, (size_t)nc * sizeof *na);
+        if (!na) return -1;
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = p;
+    return 0;
+}
+
+void *fam_alloc(fam_ctx *c, size_t bytes)
+{
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory (%zu bytes)", c->m->dir, bytes);
+        return NULL;
+    }
+    if (push_ptr(&c->fs->blocks, &c->fs->n_blocks, &c->fs->cap_blocks, p) != 0) {
+        free(p);
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->m->dir);
+        return NULL;
+    }
+    return p;
+}
+
+static hk_weight *new_weight(fam_ctx *c)
+{
+    hk_weight *w = calloc(1, sizeof *w);
+    if (!w || push_ptr((void ***)&c->fs->weights, &c->fs->n_weights, &c->fs->cap_weights, w) != 0) {
+        free(w);
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->m->dir);
+        return NULL;
+    }
+    return w;
+}
+
+/* ---- tensors ------------------------------------------------------------- */
+
+const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required)
+{
+    char full[256];
+    for (int i = 0; c->prefixes[i]; i++) {
+        snprintf(full, sizeof full, "%s%s", c->prefixes[i], name);
+        const hubrt_tensor *t = hubrt_weights_find(c->m->weights, full);
+        if (t) return t;
+    }
+    if (required) {
+        snprintf(full, sizeof full, "%s%s", c->prefixes[0], name);
+        if (c->prefixes[1])
+            hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files "
+                            "(also tried '%s%s')", c->m->dir, full, c->prefixes[1], name);
+        else
+            hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
+                            c->m->dir, full);
+    }
+    return NULL;
+}
+
+const hubrt_tensor *fam_find_exact(fam_ctx *c, const char *name, int required)
+{
+    const hubrt_tensor *t = hubrt_weights_find(c->m->weights, name);
+    if (!t && required)
+        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
+                        c->m->dir, name);
+    return t;
+}
+
+static void shape_str(const hubrt_tensor *t, char *buf, size_t cap)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, cap - o, "[");
+    for (int i = 0; i < t->ndim && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+int fam_check(const hubrt_tensor *t, int64_t d0, int64_t d1)
+{
+    const char *file = t->file ? t->file : "?";
+    if (t->dtype != HUBRT_DTYPE_F32 && t->dtype != HUBRT_DTYPE_F16 && t->dtype != HUBRT_DTYPE_BF16) {
+        const char *dn = hubrt_dtype_name(t->dtype);
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s is not a float "
+                               "type (F32, F16 or BF16 expected)", file, t->name, dn ? dn : "?");
+    }
+    int ndim = d1 < 0 ? 1 : 2;
+    int ok = t->ndim == ndim && t->shape[0] == d0 && (ndim == 1 || t->shape[1] == d1);
+    if (!ok) {
+        char got[128];
+        shape_str(t, got, sizeof got);
+        int transposed = ndim == 2 && t->ndim == 2 && t->shape[0] == d1 && t->shape[1] == d0;
+        if (ndim == 1)
+            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected [%lld]",
+                                   file, t->name, got, (long long)d0);
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected [%lld, %lld]%s",
+                               file, t->name, got, (long long)d0, (long long)d1,
+                               transposed ? " (stored transposed?)" : "");
+    }
+    return 0;
+}
+
+hk_wtype fam_wtype(const hubrt_tensor *t)
+{
+    return t->dtype == HUBRT_DTYPE_F16 ? HK_F16 : t->dtype == HUBRT_DTYPE_BF16 ? HK_BF16 : HK_F32;
+}
+
+/* Replaces *w by its quantised copy when the load params ask for it. */
+static int maybe_quantize(fam_ctx *c, hk_weight *w, const char *name)
+{
+    hubrt_quant q = c->m->params.quant;
+    if (q == HUBRT_QUANT_NONE) return 0;
+    hk_weight src = *w, dst;
+    memset(&dst, 0, sizeof dst);
+    if (hk_weight_quantize(&dst, &src, q == HUBRT_QUANT_Q8 ? HK_Q8 : HK_Q4) != 0)
+        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory quantising",
+                               c->m->dir, name);
+    hk_weight_free(&src);
+    *w = dst;
+    return 0;
+}
+
+const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int cols)
+{
+    if (fam_check(t, rows, cols) != 0) return NULL;
+    hk_weight *w = new_weight(c);
+    if (!w) return NULL;
+    hk_weight_view(w, fam_wtype(t), rows, cols, t->data);
+    if (maybe_quantize(c, w, t->name) != 0) return NULL;
+    return w;
+}
+
+const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
+                                   int col0, int out)
+{
+    if (fam_check(t, in, total_out) != 0) return NULL;
+    if (col0 < 0 || out <= 0 || col0 + out > total_out) {
+        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': column slice out of range", t->file, t->name);
+        return NULL;
+    }
+    hk_wtype type = fam_wtype(t);
+    size_t es = type == HK_F32 ? 4 : 2;
+    const unsigned char *src = t->data;
+    const void *slice = src;
+    unsigned char *tmp = NULL;
+    if (out != total_out) { /* gather the [in][out] slice into a contiguous block */
+        tmp = malloc((size_t)in * (size_t)out * es);
+        if (!tmp) {
+            hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
+            return NULL;
+        }
+        for (int i = 0; i < in; i++)
+            memcpy(tmp + (size_t)i * (size_t)out * es,
+                   src + ((size_t)i * (size_t)total_out + (size_t)col0) * es, (size_t)out * es);
+        slice = tmp;
+    }
+    hk_weight *w = new_weight(c);
+    if (!w) { free(tmp); return NULL; }
+    int rc = hk_weight_from_transposed(w, type, out, in, slice);
+    free(tmp);
+    if (rc != 0) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
+        return NULL;
+    }
+    if (maybe_quantize(c, w, t->name) != 0) return NULL;
+    return w;
+}
+
+const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len)
+{
+    if (off < 0 || len <= 0 || off + len > t->n_elements) {
+        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': slice out of range", t->file, t->name);
+        return NULL;
+    }
+    float *v = fam_alloc(c, (size_t)len * sizeof(float));
+    if (!v) return NULL;
+    hk_wtype type = fam_wtype(t);
+    size_t es = type == HK_F32 ? 4 : 2;
+    hk_to_f32(type, (const unsigned char *)t->data + (size_t)off * es, v, (size_t)len);
+    return v;
+}
+
+const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err)
+{
+    const hubrt_tensor *t = fam_find(c, name, 0);
+    if (!t) return NULL;
+    if (fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    const float *v = fam_vector(c, t, 0, len);
+    if (!v) *err = 1;
+    return v;
+}
+
+hg_op fam_act_op(hubrt_act act)
+{
+    switch (act) {
+    case HUBRT_ACT_GELU: return HG_GELU;
+    case HUBRT_ACT_GELU_TANH: return HG_GELU_TANH;
+    case HUBRT_ACT_SILU: return HG_SILU;
+    case HUBRT_ACT_RELU: return HG_RELU;
+    }
+    return HG_GELU;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+void hubrt_family_free(hubrt_model *m)
+{
+    hubrt_family_state *fs = hubrt_family_of(m);
+    if (!fs) return;
+    hubrt_graph_free(&fs->graph);
+    for (int i = 0; i < fs->n_weights; i++) {
+        hk_weight_free(fs->weights[i]);
+        free(fs->weights[i]);
+    }
+    free(fs->weights);
+    for (int i = 0; i < fs->n_blocks; i++) free(fs->blocks[i]);
+    free(fs->blocks);
+    free(fs->enc_arena);
+    free(fs->enc_ints);
+    free(fs->enc_offsets);
+    free(fs);
+    m->family = NULL;
+}
+
+int hubrt_family_build(hubrt_model *m)
+{
+    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_family_build: NULL model");
+    if (!m->has_config || !m->weights) return 0; /* tokenizer-only: nothing to build */
+    const hubrt_config *cfg = &m->cfg;
+    if (cfg->vocab_size <= 0 || cfg->hidden_size <= 0 || cfg->n_layers <= 0 || cfg->n_heads <= 0 ||
+        cfg->n_kv_heads <= 0 || cfg->head_dim <= 0 || cfg->intermediate_size <= 0 ||
+        cfg->n_heads % cfg->n_kv_heads != 0)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: inconsistent sizes (vocab %d, "
+                               "hidden %d, layers %d, heads %d, kv heads %d, head_dim %d, ffn %d)",
+                               m->dir, cfg->vocab_size, cfg->hidden_size, cfg->n_layers, cfg->n_heads,
+                               cfg->n_kv_heads, cfg->head_dim, cfg->intermediate_size);
+    /* keep every product well inside int / size_t */
+    if ((int64_t)cfg->n_heads * cfg->head_dim > (1 << 20) || cfg->hidden_size > (1 << 20) ||
+        cfg->intermediate_size > (1 << 22) || cfg->vocab_size > (1 << 26) || cfg->n_layers > 4096)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: sizes too large", m->dir);
+
+    hubrt_family_state *fs = calloc(1, sizeof *fs);
+    if (!fs) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", m->dir);
+    atomic_flag_clear(&fs->enc_busy);
+    hubrt_graph_init(&fs->graph);
+    m->family = fs;
+    fs->n_threads = m->params.n_threads > 0 ? m->params.n_threads : omp_get_num_procs();
+    if (fs->n_threads < 1) fs->n_threads = 1;
+
+    fam_ctx c = {m, fs, NULL};
+    int rc;
+    switch (cfg->family) {
+    case HUBRT_FAMILY_BERT: rc = hubrt_bert_build(&c); break;
+    case HUBRT_FAMILY_GPT2: rc = hubrt_gpt2_build(&c); break;
+    case HUBRT_FAMILY_LLAMA: rc = hubrt_llama_build(&c); break;
+    default:
+        rc = hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: unknown model family", m->dir);
+    }
+    if (rc == 0 && fs->graph.failed)
+        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory building the graph", m->dir);
+    if (rc != 0) {
+        hubrt_family_free(m);
+        return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * models/family.h — what the three families share (internal): the state a
+ * loaded model keeps in m->family, and the helpers that turn hub tensor
+ * names into checked kernel weights.
+ *
+ * Each family file (bert.c, gpt2.c, llama.c) looks its tensors up by the
+ * hub's names (trying the checkpoint prefixes it may have been saved with),
+ * checks dtype and shape, wraps matrices as hk_weight views in their stored
+ * dtype (GPT-2's Conv1D [in, out] matrices become owned [out, in] copies;
+ * with quant on, matrices become owned Q8/Q4 copies), widens the small
+ * vectors (norm weights, biases) to f32, and appends its graph.
+ */
+#ifndef HUBRT_MODELS_FAMILY_H
+#define HUBRT_MODELS_FAMILY_H
+
+#include <stdatomic.h>
+
+#include "kernels/kernels.h"
+#include "models/models.h"
+#include "runtime/graph.h"
+
+typedef struct hubrt_family_state {
+    hubrt_graph graph;
+    int causal;          /* 1: decoder with a KV cache (hubrt_forward); 0: encoder (hubrt_encode) */
+    int vocab;           /* rows of the token embedding: ids must be < vocab */
+    int hidden;          /* width of the residual stream */
+    int n_layers, n_kv_heads, head_dim; /* the KV cache's shape (causal) */
+    int max_positions;   /* context: learned positions cap it; RoPE models use the config's */
+    int type_vocab;      /* BERT token types (0 elsewhere) */
+    int n_logits;        /* width of an HG_EXT_LOGITS row: vocab (LM / MLM), labels, or 0 */
+    int logits_per_sequence; /* 1: logits is one row for the whole input (sequence classification) */
+    int has_pooler;
+    int n_threads;
+    /* owned resources */
+    hk_weight **weights; /* every hk_weight the graph points at */
+    int n_weights, cap_weights;
+    void **blocks;       /* f32 vectors, inv_freq, ... */
+    int n_blocks, cap_blocks;
+    /* hubrt_encode's cached workspace (encoders): taken with enc_busy */
+    atomic_flag enc_busy;
+    float *enc_arena;
+    int32_t *enc_ints;   /* positions [n_cap], zero type ids [n_cap] */
+    size_t *enc_offsets; /* the arena plan for enc_cap rows */
+    int enc_cap;
+} hubrt_family_state;
+
+/* The state of a loaded model (NULL for tokenizer-only models). */
+static inline hubrt_family_state *hubrt_family_of(const hubrt_model *m)
+{
+    return m ? (hubrt_family_state *)m->family : NULL;
+}
+
+/* ---- helpers for family files (models/family.c) ------------------------ */
+
+typedef struct fam_ctx {
+    hubrt_model *m;
+    hubrt_family_state *fs;
+    const char *const *prefixes; /* tried in order, e.g. {"model.", "", NULL} */
+} fam_ctx;
+
+/*
+ * The tensor prefix+name for the first prefix that has it. Missing: NULL,
+ * and when required an error naming the tensor and the directory.
+ */
+const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required);
+/* Same without prefixes (e.g. "lm_head.weight", "cls.predictions.bias"). */
+const hubrt_tensor *fam_find_exact(fam_ctx *c, const char *name, int required);
+/* Checks t is f32/f16/bf16 with shape [d0] (d1 < 0) or [d0, d1]; 0 or a status. */
+int fam_check(const hubrt_tensor *t, int64_t d0, int64_t d1);
+/* The hk_wtype of a checked float tensor. */
+hk_wtype fam_wtype(const hubrt_tensor *t);
+/* A [rows][cols] matrix (checked) as a weight: a view, or quantised per the load params. */
+const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
+/*
+ * Conv1D: columns [col0, col0 + out) of a stored [in][total_out] matrix as an
+ * owned [out][in] weight (quantised per the load params).
+ */
+const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
+                                   int col0, int out);
+/* Elements [off, off + len) of a checked float tensor widened to f32 (owned); NULL on OOM. */
+const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len);
+/* Optional vector: NULL without error when absent; else checked [len]. Sets *err on failure. */
+const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err);
+/* Owned zeroed memory freed with the model. */
+void *fam_alloc(fam_ctx *c, size_t bytes);
+/* The in-place activation op for a config act (HG_GELU, ...). */
+hg_op fam_act_op(hubrt_act act);
+
+int hubrt_bert_build(fam_ctx *c);
+int hubrt_gpt2_build(fam_ctx *c);
+int hubrt_llama_build(fam_ctx *c);
+
+#endif

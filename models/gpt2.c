@@ -1,0 +1,183 @@
+/*
+ * models/gpt2.c — GPT2LMHeadModel / GPT2Model.
+ *
+ * GPT-2 stores its projections as Conv1D weights W[in][out] (y = x·W + b),
+ * transposed compared with nn.Linear; c_attn fuses q, k and v into one
+ * [D][3D] matrix. At load each is split and turned into owned [out][in]
+ * kernel weights (same dtype), so the forward pass uses the same matmul as
+ * everything else. Names come with or without the "transformer." prefix.
+ *
+ * The forward pass, as in transformers' modeling_gpt2.py:
+ *   x = wte[ids] + wpe[pos0 + i]                               [n][D]
+ *   per layer:
+ *     h = LayerNorm(x; ln_1)
+ *     q, k, v = h·c_attn + b  (split in three)                 [n][D] each
+ *     K[l], V[l] <- k, v;  a = softmax(q·Kᵀ/sqrt(hd), causal)·V
+ *     x = x + a·c_proj + b
+ *     h = LayerNorm(x; ln_2)
+ *     x = x + gelu_new(h·c_fc + b)·mlp.c_proj + b
+ *   logits = LayerNorm(x; ln_f) · wteᵀ                          [rows][vocab] (lm_head tied)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "models/family.h"
+#include "runtime/error.h"
+
+typedef struct gpt2_layer {
+    const float *ln1_w, *ln1_b;          /* [D] */
+    const hk_weight *wq, *wk, *wv, *wo;  /* [D][D] each (from c_attn [D][3D], c_proj [D][D]) */
+    const float *bq, *bk, *bv, *bo;      /* [D] */
+    const float *ln2_w, *ln2_b;
+    const hk_weight *wfc, *wproj;        /* [F][D] (c_fc [D][F]), [D][F] (c_proj [F][D]) */
+    const float *bfc, *bproj;            /* [F], [D] */
+} gpt2_layer;
+
+static const float *vec(fam_ctx *c, const char *name, int len, int *err)
+{
+    const hubrt_tensor *t = fam_find(c, name, 1);
+    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    const float *v = fam_vector(c, t, 0, len);
+    if (!v) *err = 1;
+    return v;
+}
+
+int hubrt_gpt2_build(fam_ctx *c)
+{
+    static const char *const prefixes[] = {"transformer.", "", NULL};
+    c->prefixes = prefixes;
+    const hubrt_config *cfg = &c->m->cfg;
+    hubrt_family_state *fs = c->fs;
+    hubrt_graph *g = &fs->graph;
+    const int D = cfg->hidden_size, H = cfg->n_heads, F = cfg->intermediate_size;
+    const int V = cfg->vocab_size, L = cfg->n_layers, P = cfg->max_positions;
+    if (D % H != 0)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: n_embd %d not divisible by n_head %d",
+                               c->m->dir, D, H);
+    if (P <= 0)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: n_positions missing", c->m->dir);
+    const int hd = D / H;
+    int err = 0;
+    char name[160];
+
+    fs->causal = 1;
+    fs->vocab = V;
+    fs->hidden = D;
+    fs->n_layers = L;
+    fs->n_kv_heads = H;
+    fs->head_dim = hd;
+    fs->max_positions = P;
+    fs->n_logits = V;
+
+    const hubrt_tensor *wte = fam_find(c, "wte.weight", 1);
+    if (!wte || fam_check(wte, V, D) != 0) return HUBRT_ERR_FORMAT;
+    const hubrt_tensor *wpe = fam_find(c, "wpe.weight", 1);
+    if (!wpe || fam_check(wpe, P, D) != 0) return HUBRT_ERR_FORMAT;
+    const hubrt_tensor *head_t = wte;
+    if (!cfg->tie_word_embeddings) {
+        head_t = fam_find_exact(c, "lm_head.weight", 1);
+        if (!head_t) return HUBRT_ERR_FORMAT;
+    }
+    const hk_weight *lm_head = fam_matrix(c, head_t, V, D);
+    if (!lm_head) return HUBRT_ERR_FORMAT;
+    const float *lnf_w = vec(c, "ln_f.weight", D, &err);
+    const float *lnf_b = vec(c, "ln_f.bias", D, &err);
+    if (err) return HUBRT_ERR_FORMAT;
+
+    /* x = wte[ids] + wpe[positions] */
+    int x = hg_rows_buf(g, D), pe = hg_rows_buf(g, D);
+    hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "wte");
+    nd.table_type = fam_wtype(wte); nd.table = wte->data; nd.d = D; nd.ids = HG_IDS_TOKENS;
+    hg_add(g, &nd);
+    nd = hg_node_make(HG_EMBED, pe, -1, -1, "wpe");
+    nd.table_type = fam_wtype(wpe); nd.table = wpe->data; nd.d = D; nd.ids = HG_IDS_POSITIONS;
+    hg_add(g, &nd);
+    nd = hg_node_make(HG_ADD, x, x, pe, "embed_add");
+    hg_add(g, &nd);
+
+    hg_op act = fam_act_op(cfg->act);
+    for (int l = 0; l < L; l++) {
+        gpt2_layer ly;
+        memset(&ly, 0, sizeof ly);
+#define LNAME(s) (snprintf(name, sizeof name, "h.%d." s, l), name)
+        ly.ln1_w = vec(c, LNAME("ln_1.weight"), D, &err);
+        ly.ln1_b = vec(c, LNAME("ln_1.bias"), D, &err);
+        ly.ln2_w = vec(c, LNAME("ln_2.weight"), D, &err);
+        ly.ln2_b = vec(c, LNAME("ln_2.bias"), D, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        const hubrt_tensor *t;
+        if (!(t = fam_find(c, LNAME("attn.c_attn.weight"), 1))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wq = fam_matrix_conv1d(c, t, D, 3 * D, 0, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wk = fam_matrix_conv1d(c, t, D, 3 * D, D, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wv = fam_matrix_conv1d(c, t, D, 3 * D, 2 * D, D))) return HUBRT_ERR_FORMAT;
+        if (!(t = fam_find(c, LNAME("attn.c_attn.bias"), 1)) || fam_check(t, 3 * D, -1) != 0)
+            return HUBRT_ERR_FORMAT;
+        if (!(ly.bq = fam_vector(c, t, 0, D)) || !(ly.bk = fam_vector(c, t, D, D)) ||
+            !(ly.bv = fam_vector(c, t, 2 * D, D)))
+            return HUBRT_ERR_NOMEM;
+        if (!(t = fam_find(c, LNAME("attn.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wo = fam_matrix_conv1d(c, t, D, D, 0, D))) return HUBRT_ERR_FORMAT;
+        ly.bo = vec(c, LNAME("attn.c_proj.bias"), D, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        if (!(t = fam_find(c, LNAME("mlp.c_fc.weight"), 1))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wfc = fam_matrix_conv1d(c, t, D, F, 0, F))) return HUBRT_ERR_FORMAT;
+        ly.bfc = vec(c, LNAME("mlp.c_fc.bias"), F, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        if (!(t = fam_find(c, LNAME("mlp.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wproj = fam_matrix_conv1d(c, t, F, D, 0, D))) return HUBRT_ERR_FORMAT;
+        ly.bproj = vec(c, LNAME("mlp.c_proj.bias"), D, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+#undef LNAME
+
+        char nm[32];
+#define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
+        int h = hg_rows_buf(g, D);
+        nd = NODE(HG_LAYERNORM, h, x, -1, "ln_1");
+        nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps;
+        hg_add(g, &nd);
+        int q = hg_rows_buf(g, D), k = hg_rows_buf(g, D), v = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, q, h, -1, "q"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, k, h, -1, "k"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, v, h, -1, "v"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
+        int kc = hg_kv_buf(g, l, 0, D), vc = hg_kv_buf(g, l, 1, D);
+        nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
+        nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
+        int a = hg_rows_buf(g, D);
+        nd = NODE(HG_ATTENTION, a, q, kc, "attention");
+        nd.c = vc;
+        nd.n_heads = H; nd.n_kv_heads = H; nd.head_dim = hd;
+        nd.causal = 1;
+        nd.scale = cfg->gpt2_scale_attn_weights ? 1.0f / sqrtf((float)hd) : 1.0f;
+        if (cfg->gpt2_scale_attn_by_inverse_layer_idx) nd.scale /= (float)(l + 1);
+        hg_add(g, &nd);
+        int o = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, o, a, -1, "c_proj"); nd.w = ly.wo; nd.vec0 = ly.bo; hg_add(g, &nd);
+        nd = NODE(HG_ADD, x, x, o, "residual1"); hg_add(g, &nd);
+
+        int h2 = hg_rows_buf(g, D);
+        nd = NODE(HG_LAYERNORM, h2, x, -1, "ln_2");
+        nd.vec0 = ly.ln2_w; nd.vec1 = ly.ln2_b; nd.eps = cfg->norm_eps;
+        hg_add(g, &nd);
+        int f = hg_rows_buf(g, F);
+        nd = NODE(HG_MATMUL, f, h2, -1, "c_fc"); nd.w = ly.wfc; nd.vec0 = ly.bfc; hg_add(g, &nd);
+        nd = NODE(act, f, f, -1, "act"); hg_add(g, &nd);
+        int dn = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, dn, f, -1, "mlp.c_proj"); nd.w = ly.wproj; nd.vec0 = ly.bproj; hg_add(g, &nd);
+        nd = NODE(HG_ADD, x, x, dn, "residual2"); hg_add(g, &nd);
+#undef NODE
+    }
+
+    int hf = hg_rows_buf(g, D);
+    nd = hg_node_make(HG_LAYERNORM, hf, x, -1, "ln_f");
+    nd.vec0 = lnf_w; nd.vec1 = lnf_b; nd.eps = cfg->norm_eps;
+    nd.need = 1u << HG_EXT_LOGITS;
+    hg_add(g, &nd);
+    int logits = hg_ext_buf(g, HG_EXT_LOGITS, V);
+    nd = hg_node_make(HG_MATMUL, logits, hf, -1, "lm_head");
+    nd.w = lm_head;
+    nd.rows = HG_ROWS_OUT;
+    nd.need = 1u << HG_EXT_LOGITS;
+    hg_add(g, &nd);
+    return 0;
+}

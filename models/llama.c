@@ -1,0 +1,231 @@
+/*
+ * models/llama.c — LlamaForCausalLM, and the models that share its layout:
+ * MistralForCausalLM (sliding-window attention) and Qwen2ForCausalLM (q/k/v
+ * biases; its sliding window only with use_sliding_window, which
+ * runtime/config.c folds into cfg.sliding_window).
+ *
+ * The forward pass, as in transformers' modeling_llama.py:
+ *   x = embed_tokens[ids]                                   [n][D]
+ *   per layer:
+ *     h = RMSNorm(x) * input_layernorm                       [n][D]
+ *     q = h·Wqᵀ (+bq)  k = h·Wkᵀ (+bk)  v = h·Wvᵀ (+bv)     [n][H*hd], [n][KV*hd]
+ *     q, k = RoPE(q, k) at positions pos0 + i (rotate-half)
+ *     K[l], V[l] <- k, v at pos0 + i (the session's cache)
+ *     a = softmax(q·Kᵀ/sqrt(hd), causal [+ window]) · V      [n][H*hd] (GQA: KV heads shared)
+ *     x = x + a·Woᵀ (+bo)
+ *     h = RMSNorm(x) * post_attention_layernorm
+ *     x = x + (silu(h·Wgᵀ) * (h·Wuᵀ))·Wdᵀ                    SwiGLU MLP
+ *   logits = RMSNorm(x) * norm · lm_headᵀ                   [rows][vocab] (lm_head = embed when tied)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "models/family.h"
+#include "runtime/error.h"
+
+/* One decoder layer's weights ([out][in] matrices; f32 vectors). */
+typedef struct llama_layer {
+    const float *attn_norm;               /* [D] input_layernorm.weight */
+    const hk_weight *wq, *wk, *wv, *wo;   /* [H*hd][D], [KV*hd][D] x2, [D][H*hd] */
+    const float *bq, *bk, *bv, *bo;       /* biases or NULL */
+    const float *mlp_norm;                /* [D] post_attention_layernorm.weight */
+    const hk_weight *wg, *wu, *wd;        /* [F][D], [F][D], [D][F] */
+    const float *bg, *bu, *bd;
+} llama_layer;
+
+/* inv_freq[hd/2] with rope_scaling applied the way transformers does it. */
+static void rope_frequencies(const hubrt_config *cfg, int hd, float *inv)
+{
+    hk_rope_inv_freq(inv, hd, cfg->rope_theta);
+    if (cfg->rope_type == HUBRT_ROPE_LINEAR && cfg->rope_factor > 0) {
+        for (int i = 0; i < hd / 2; i++) inv[i] /= cfg->rope_factor;
+    } else if (cfg->rope_type == HUBRT_ROPE_LLAMA3 && cfg->rope_factor > 0) {
+        /* _compute_llama3_parameters: long wavelengths slowed by factor, short
+         * ones kept, a smooth ramp between low_freq and high_freq wavelengths */
+        float factor = cfg->rope_factor;
+        float lo = cfg->rope_low_freq_factor > 0 ? cfg->rope_low_freq_factor : 1.0f;
+        float hi = cfg->rope_high_freq_factor > 0 ? cfg->rope_high_freq_factor : 4.0f;
+        float old_ctx = cfg->rope_original_max_positions > 0 ? (float)cfg->rope_original_max_positions : 8192.0f;
+        float low_wavelen = old_ctx / lo, high_wavelen = old_ctx / hi;
+        for (int i = 0; i < hd / 2; i++) {
+            float f = inv[i];
+            float wavelen = 2.0f * (float)M_PI / f;
+            float scaled = wavelen > low_wavelen ? f / factor : f;
+            if (!(wavelen < high_wavelen) && !(wavelen > low_wavelen)) {
+                float smooth = (old_ctx / wavelen - lo) / (hi - lo);
+                scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
+            }
+            inv[i] = scaled;
+        }
+    }
+}
+
+/* A [rows][cols] matrix named prefix+name, required. */
+static const hk_weight *mat(fam_ctx *c, const char *name, int rows, int cols)
+{
+    const hubrt_tensor *t = fam_find(c, name, 1);
+    return t ? fam_matrix(c, t, rows, cols) : NULL;
+}
+
+/* A [len] vector, required (need) or absent-means-NULL. */
+static const float *vec(fam_ctx *c, const char *name, int len, int need, int *err)
+{
+    if (!need) return NULL;
+    const hubrt_tensor *t = fam_find(c, name, 1);
+    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    const float *v = fam_vector(c, t, 0, len);
+    if (!v) *err = 1;
+    return v;
+}
+
+int hubrt_llama_build(fam_ctx *c)
+{
+    static const char *const prefixes[] = {"model.", "", NULL};
+    c->prefixes = prefixes;
+    const hubrt_config *cfg = &c->m->cfg;
+    hubrt_family_state *fs = c->fs;
+    hubrt_graph *g = &fs->graph;
+    const int D = cfg->hidden_size, H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim;
+    const int F = cfg->intermediate_size, V = cfg->vocab_size, L = cfg->n_layers;
+    if (hd % 2 != 0)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d is odd (RoPE needs pairs)",
+                               c->m->dir, hd);
+    /* llama attention_bias: q/k/v/o; qwen2: q/k/v only (config.c sets attn_out_bias) */
+    int qkv_bias = cfg->attention_bias, o_bias = cfg->attn_out_bias;
+    int err = 0;
+    char name[160];
+
+    fs->causal = 1;
+    fs->vocab = V;
+    fs->hidden = D;
+    fs->n_layers = L;
+    fs->n_kv_heads = KV;
+    fs->head_dim = hd;
+    fs->max_positions = cfg->max_positions > 0 ? cfg->max_positions : 2048;
+    fs->n_logits = V;
+
+    /* embeddings and head */
+    const hubrt_tensor *emb = fam_find(c, "embed_tokens.weight", 1);
+    if (!emb || fam_check(emb, V, D) != 0) return HUBRT_ERR_FORMAT;
+    const hubrt_tensor *head_t = emb;
+    if (!cfg->tie_word_embeddings) {
+        head_t = fam_find_exact(c, "lm_head.weight", 1);
+        if (!head_t) return HUBRT_ERR_FORMAT;
+    }
+    const hk_weight *lm_head = fam_matrix(c, head_t, V, D);
+    if (!lm_head) return HUBRT_ERR_FORMAT;
+    const float *final_norm = vec(c, "norm.weight", D, 1, &err);
+    if (err) return HUBRT_ERR_FORMAT;
+
+    float *inv_freq = fam_alloc(c, (size_t)(hd / 2) * sizeof(float));
+    if (!inv_freq) return HUBRT_ERR_NOMEM;
+    rope_frequencies(cfg, hd, inv_freq);
+
+    /* graph: residual stream x lives for the whole pass */
+    int x = hg_rows_buf(g, D);
+    hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "embed");
+    nd.table_type = fam_wtype(emb);
+    nd.table = emb->data;
+    nd.d = D;
+    nd.ids = HG_IDS_TOKENS;
+    hg_add(g, &nd);
+
+    for (int l = 0; l < L; l++) {
+        llama_layer ly;
+        memset(&ly, 0, sizeof ly);
+#define LNAME(s) (snprintf(name, sizeof name, "layers.%d." s, l), name)
+        ly.attn_norm = vec(c, LNAME("input_layernorm.weight"), D, 1, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        if (!(ly.wq = mat(c, LNAME("self_attn.q_proj.weight"), H * hd, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wk = mat(c, LNAME("self_attn.k_proj.weight"), KV * hd, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wv = mat(c, LNAME("self_attn.v_proj.weight"), KV * hd, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wo = mat(c, LNAME("self_attn.o_proj.weight"), D, H * hd))) return HUBRT_ERR_FORMAT;
+        ly.bq = vec(c, LNAME("self_attn.q_proj.bias"), H * hd, qkv_bias, &err);
+        ly.bk = vec(c, LNAME("self_attn.k_proj.bias"), KV * hd, qkv_bias, &err);
+        ly.bv = vec(c, LNAME("self_attn.v_proj.bias"), KV * hd, qkv_bias, &err);
+        ly.bo = vec(c, LNAME("self_attn.o_proj.bias"), D, o_bias, &err);
+        ly.mlp_norm = vec(c, LNAME("post_attention_layernorm.weight"), D, 1, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+        if (!(ly.wg = mat(c, LNAME("mlp.gate_proj.weight"), F, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wu = mat(c, LNAME("mlp.up_proj.weight"), F, D))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wd = mat(c, LNAME("mlp.down_proj.weight"), D, F))) return HUBRT_ERR_FORMAT;
+        ly.bg = vec(c, LNAME("mlp.gate_proj.bias"), F, cfg->mlp_bias, &err);
+        ly.bu = vec(c, LNAME("mlp.up_proj.bias"), F, cfg->mlp_bias, &err);
+        ly.bd = vec(c, LNAME("mlp.down_proj.bias"), D, cfg->mlp_bias, &err);
+        if (err) return HUBRT_ERR_FORMAT;
+#undef LNAME
+
+        char nm[32];
+#define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
+        /* attention block */
+        int h = hg_rows_buf(g, D);
+        nd = NODE(HG_RMSNORM, h, x, -1, "attn_norm");
+        nd.vec0 = ly.attn_norm;
+        nd.eps = cfg->norm_eps;
+        hg_add(g, &nd);
+        int q = hg_rows_buf(g, H * hd), k = hg_rows_buf(g, KV * hd), v = hg_rows_buf(g, KV * hd);
+        nd = NODE(HG_MATMUL, q, h, -1, "q_proj"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, k, h, -1, "k_proj"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, v, h, -1, "v_proj"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
+        nd = NODE(HG_ROPE, q, q, -1, "rope_q");
+        nd.n_heads = H; nd.head_dim = hd; nd.inv_freq = inv_freq;
+        hg_add(g, &nd);
+        nd = NODE(HG_ROPE, k, k, -1, "rope_k");
+        nd.n_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
+        hg_add(g, &nd);
+        int kc = hg_kv_buf(g, l, 0, KV * hd), vc = hg_kv_buf(g, l, 1, KV * hd);
+        nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = KV; nd.head_dim = hd; hg_add(g, &nd);
+        nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = KV; nd.head_dim = hd; hg_add(g, &nd);
+        int a = hg_rows_buf(g, H * hd);
+        nd = NODE(HG_ATTENTION, a, q, kc, "attention");
+        nd.c = vc;
+        nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = hd;
+        nd.causal = 1;
+        /* Mistral: every layer; Qwen2: layers >= max_window_layers (0 for mistral) */
+        nd.window = cfg->sliding_window > 0 && l >= cfg->max_window_layers ? cfg->sliding_window : 0;
+        nd.scale = 1.0f / sqrtf((float)hd);
+        hg_add(g, &nd);
+        int o = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, o, a, -1, "o_proj"); nd.w = ly.wo; nd.vec0 = ly.bo; hg_add(g, &nd);
+        nd = NODE(HG_ADD, x, x, o, "residual1"); hg_add(g, &nd);
+
+        /* MLP block */
+        int h2 = hg_rows_buf(g, D);
+        nd = NODE(HG_RMSNORM, h2, x, -1, "mlp_norm");
+        nd.vec0 = ly.mlp_norm;
+        nd.eps = cfg->norm_eps;
+        hg_add(g, &nd);
+        int gt = hg_rows_buf(g, F), up = hg_rows_buf(g, F);
+        nd = NODE(HG_MATMUL, gt, h2, -1, "gate_proj"); nd.w = ly.wg; nd.vec0 = ly.bg; hg_add(g, &nd);
+        nd = NODE(HG_MATMUL, up, h2, -1, "up_proj"); nd.w = ly.wu; nd.vec0 = ly.bu; hg_add(g, &nd);
+        if (cfg->act == HUBRT_ACT_SILU) {
+            nd = NODE(HG_SILU_MUL, gt, gt, up, "silu_mul");
+            hg_add(g, &nd);
+        } else {
+            nd = NODE(fam_act_op(cfg->act), gt, gt, -1, "act");
+            hg_add(g, &nd);
+            nd = NODE(HG_MUL, gt, gt, up, "mul");
+            hg_add(g, &nd);
+        }
+        int dn = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, dn, gt, -1, "down_proj"); nd.w = ly.wd; nd.vec0 = ly.bd; hg_add(g, &nd);
+        nd = NODE(HG_ADD, x, x, dn, "residual2"); hg_add(g, &nd);
+#undef NODE
+    }
+
+    /* head: only when the caller wants logits (all rows or just the last) */
+    int hf = hg_rows_buf(g, D);
+    nd = hg_node_make(HG_RMSNORM, hf, x, -1, "final_norm");
+    nd.vec0 = final_norm;
+    nd.eps = cfg->norm_eps;
+    nd.need = 1u << HG_EXT_LOGITS;
+    hg_add(g, &nd);
+    int logits = hg_ext_buf(g, HG_EXT_LOGITS, V);
+    nd = hg_node_make(HG_MATMUL, logits, hf, -1, "lm_head");
+    nd.w = lm_head;
+    nd.rows = HG_ROWS_OUT;
+    nd.need = 1u << HG_EXT_LOGITS;
+    hg_add(g, &nd);
+    return 0;
+}

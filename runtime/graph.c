@@ -1,0 +1,324 @@
+/*
+ * runtime/graph.c — building, planning and running a hubrt_graph (see
+ * runtime/graph.h for the model: nodes are kernel calls over buffers).
+ *
+ * The executor keeps one OpenMP team for the whole pass. Kernels from
+ * kernels/kernels.h divide their work and end with a barrier; the few small
+ * ops implemented here (KV store, copy, mul, relu) do the same.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#include "runtime/graph.h"
+
+void hubrt_graph_init(hubrt_graph *g) { memset(g, 0, sizeof *g); }
+
+void hubrt_graph_free(hubrt_graph *g)
+{
+    if (!g) return;
+    free(g->bufs);
+    free(g->nodes);
+    memset(g, 0, sizeof *g);
+}
+
+static int add_buf(hubrt_graph *g, hg_buf_kind kind, int width)
+{
+    if (g->failed || width <= 0) { g->failed = 1; return -1; }
+    if (g->n_bufs == g->cap_bufs) {
+        int cap = g->cap_bufs ? 2 * g->cap_bufs : 64;
+        hg_buf *nb = realloc(g->bufs, (size_t)cap * sizeof *nb);
+        if (!nb) { g->failed = 1; return -1; }
+        g->bufs = nb;
+        g->cap_bufs = cap;
+    }
+    hg_buf *b = &g->bufs[g->n_bufs];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->width = width;
+    b->first = b->last = -1;
+    return g->n_bufs++;
+}
+
+int hg_rows_buf(hubrt_graph *g, int width) { return add_buf(g, HG_BUF_ROWS, width); }
+int hg_fixed_buf(hubrt_graph *g, int width) { return add_buf(g, HG_BUF_FIXED, width); }
+
+int hg_ext_buf(hubrt_graph *g, hg_ext ext, int width)
+{
+    int id = add_buf(g, HG_BUF_EXT, width);
+    if (id >= 0) g->bufs[id].ext = ext;
+    return id;
+}
+
+int hg_kv_buf(hubrt_graph *g, int layer, int is_v, int width)
+{
+    int id = add_buf(g, HG_BUF_KV, width);
+    if (id >= 0) { g->bufs[id].layer = layer; g->bufs[id].is_v = is_v; }
+    return id;
+}
+
+hg_node hg_node_make(hg_op op, int out, int a, int b, const char *name)
+{
+    hg_node n;
+    memset(&n, 0, sizeof n);
+    n.op = op;
+    n.out = out;
+    n.a = a;
+    n.b = b;
+    n.c = -1;
+    if (name) {
+        strncpy(n.name, name, sizeof n.name - 1);
+        n.name[sizeof n.name - 1] = 0;
+    }
+    return n;
+}
+
+static void touch(hubrt_graph *g, int buf, int node)
+{
+    if (buf < 0 || buf >= g->n_bufs) return;
+    hg_buf *b = &g->bufs[buf];
+    if (b->first < 0) b->first = node;
+    b->last = node;
+}
+
+int hg_add(hubrt_graph *g, const hg_node *node)
+{
+    if (g->failed) return -1;
+    int ids[4] = {node->out, node->a, node->b, node->c};
+    for (int i = 0; i < 4; i++)
+        if (ids[i] < -1 || ids[i] >= g->n_bufs) { g->failed = 1; return -1; }
+    if (node->out < 0) { g->failed = 1; return -1; }
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 128;
+        hg_node *nn = realloc(g->nodes, (size_t)cap * sizeof *nn);
+        if (!nn) { g->failed = 1; return -1; }
+        g->nodes = nn;
+        g->cap_nodes = cap;
+    }
+    int idx = g->n_nodes++;
+    g->nodes[idx] = *node;
+    for (int i = 0; i < 4; i++) touch(g, ids[i], idx);
+    return idx;
+}
+
+/* Floats a buffer takes in an arena for n_cap rows, rounded up to 64 bytes. */
+static size_t buf_floats(const hg_buf *b, int n_cap)
+{
+    size_t f = (size_t)b->width * (b->kind == HG_BUF_ROWS ? (size_t)n_cap : 1);
+    return (f + 15) & ~(size_t)15;
+}
+
+static int in_arena(const hg_buf *b) { return b->kind == HG_BUF_ROWS || b->kind == HG_BUF_FIXED; }
+
+size_t hubrt_graph_unplanned_size(const hubrt_graph *g, int n_cap)
+{
+    size_t total = 0;
+    for (int i = 0; i < g->n_bufs; i++)
+        if (in_arena(&g->bufs[i]) && g->bufs[i].first >= 0) total += buf_floats(&g->bufs[i], n_cap);
+    return total;
+}
+
+/*
+ * Greedy placement: biggest buffers first, each at the lowest offset where it
+ * overlaps no already placed buffer whose lifetime intersects its own.
+ */
+size_t hubrt_graph_plan(const hubrt_graph *g, int n_cap, size_t *offsets)
+{
+    if (n_cap <= 0 || g->failed) return (size_t)-1;
+    for (int i = 0; i < g->n_bufs; i++) {
+        offsets[i] = 0;
+        if (in_arena(&g->bufs[i]) && (size_t)g->bufs[i].width > SIZE_MAX / 4096 / (size_t)n_cap)
+            return (size_t)-1;
+    }
+    int n = g->n_bufs;
+    int *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    int *placed = malloc((size_t)(n ? n : 1) * sizeof *placed);
+    if (!order || !placed) { free(order); free(placed); return (size_t)-1; }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (in_arena(&g->bufs[i]) && g->bufs[i].first >= 0) order[m++] = i;
+    /* insertion sort by size, descending (a few hundred buffers at most) */
+    for (int i = 1; i < m; i++) {
+        int v = order[i], j = i;
+        size_t sv = buf_floats(&g->bufs[v], n_cap);
+        while (j > 0 && buf_floats(&g->bufs[order[j - 1]], n_cap) < sv) { order[j] = order[j - 1]; j--; }
+        order[j] = v;
+    }
+    size_t total = 0;
+    int n_placed = 0;
+    for (int i = 0; i < m; i++) {
+        const hg_buf *b = &g->bufs[order[i]];
+        size_t size = buf_floats(b, n_cap), off = 0;
+        /* retry until a pass finds no conflict at off */
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int k = 0; k < n_placed; k++) {
+                const hg_buf *o = &g->bufs[placed[k]];
+                if (o->last < b->first || b->last < o->first) continue; /* never live together */
+                size_t osz = buf_floats(o, n_cap);
+                if (off < offsets[placed[k]] + osz && offsets[placed[k]] < off + size) {
+                    off = offsets[placed[k]] + osz;
+                    moved = 1;
+                }
+            }
+        }
+        offsets[order[i]] = off;
+        placed[n_placed++] = order[i];
+        if (off + size > total) total = off + size;
+    }
+    free(order);
+    free(placed);
+    return total;
+}
+
+const char *hg_op_name(hg_op op)
+{
+    static const char *names[HG_OP_COUNT] = {
+        "embed", "add", "mul", "layernorm", "rmsnorm", "matmul", "rope", "kv_store",
+        "attention", "gelu", "gelu_tanh", "silu", "relu", "tanh", "silu_mul", "copy"};
+    return (op >= 0 && op < HG_OP_COUNT) ? names[op] : "?";
+}
+
+/* ---- executor ------------------------------------------------------------ */
+
+/* The part [*i0, *i1) of n items this thread does. */
+static void share(size_t n, size_t *i0, size_t *i1)
+{
+    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+    *i0 = n * t / nt;
+    *i1 = n * (t + 1) / nt;
+}
+
+/* Base pointer of a buffer for this run. */
+static float *buf_ptr(const hubrt_graph *g, const hg_run *r, int id)
+{
+    if (id < 0) return NULL;
+    const hg_buf *b = &g->bufs[id];
+    switch (b->kind) {
+    case HG_BUF_ROWS:
+    case HG_BUF_FIXED: return r->arena + r->offsets[id];
+    case HG_BUF_EXT: return r->ext[b->ext];
+    case HG_BUF_KV: return (b->is_v ? r->kv_v : r->kv_k) + (size_t)b->layer * r->kv_layer_floats;
+    }
+    return NULL;
+}
+
+/* Positions reserved per kv head in a KV buffer (arena K/V of encoders: n_cap). */
+static int kv_stride_of(const hubrt_graph *g, const hg_run *r, int id)
+{
+    return g->bufs[id].kind == HG_BUF_KV ? r->kv_stride : r->n_cap;
+}
+
+static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
+{
+    int n = r->n;
+    /* input row selection and the number of rows worked on */
+    int row0 = 0, rows = n;
+    hg_rows mode = nd->rows;
+    if (mode == HG_ROWS_OUT) mode = r->logits_all ? HG_ROWS_ALL : HG_ROWS_LAST;
+    if (mode == HG_ROWS_FIRST) { row0 = 0; rows = 1; }
+    if (mode == HG_ROWS_LAST) { row0 = n - 1; rows = 1; }
+    float *out = buf_ptr(g, r, nd->out);
+    float *a = buf_ptr(g, r, nd->a);
+    float *b = buf_ptr(g, r, nd->b);
+    int wa = nd->a >= 0 ? g->bufs[nd->a].width : 0;
+    int wo = g->bufs[nd->out].width;
+    /* A row-selecting node reads row row0 of a [n][w] input. */
+    if (a && nd->a >= 0 && g->bufs[nd->a].kind != HG_BUF_FIXED) a += (size_t)row0 * (size_t)wa;
+    size_t len = (size_t)rows * (size_t)wo; /* elementwise length */
+    size_t i0, i1;
+
+    switch (nd->op) {
+    case HG_EMBED: {
+        const int32_t *ids = nd->ids == HG_IDS_TOKENS ? r->ids
+                           : nd->ids == HG_IDS_TYPES ? r->type_ids : r->positions;
+        hk_embedding(nd->table_type, nd->table, nd->d, ids + row0, rows, out);
+        break;
+    }
+    case HG_ADD: hk_add(a, b, out, len); break;
+    case HG_MUL:
+        share(len, &i0, &i1);
+        for (size_t i = i0; i < i1; i++) out[i] = a[i] * b[i];
+#pragma omp barrier
+        break;
+    case HG_LAYERNORM: hk_layernorm(a, rows, wo, nd->vec0, nd->vec1, nd->eps, out); break;
+    case HG_RMSNORM: hk_rmsnorm(a, rows, wo, nd->vec0, nd->eps, out); break;
+    case HG_MATMUL: hk_matmul(a, rows, nd->w, nd->vec0, out); break;
+    case HG_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, r->pos0 + row0, nd->inv_freq); break;
+    case HG_KV_STORE: {
+        /* a [n][n_kv_heads*head_dim] -> out[kvh][pos0 + i][head_dim] */
+        int hd = nd->head_dim, stride = kv_stride_of(g, r, nd->out);
+        size_t items = (size_t)rows * (size_t)nd->n_kv_heads;
+        share(items, &i0, &i1);
+        for (size_t it = i0; it < i1; it++) {
+            size_t i = it / (size_t)nd->n_kv_heads, h = it % (size_t)nd->n_kv_heads;
+            float *dst = out + (h * (size_t)stride + (size_t)r->pos0 + (size_t)row0 + i) * (size_t)hd;
+            memcpy(dst, a + i * (size_t)wa + h * (size_t)hd, (size_t)hd * sizeof(float));
+        }
+#pragma omp barrier
+        break;
+    }
+    case HG_ATTENTION: {
+        hk_attn_params p;
+        memset(&p, 0, sizeof p);
+        p.n_q = rows;
+        p.n_heads = nd->n_heads;
+        p.n_kv_heads = nd->n_kv_heads;
+        p.head_dim = nd->head_dim;
+        p.q_pos0 = r->pos0 + row0;
+        p.n_kv = r->pos0 + n;
+        p.kv_stride = kv_stride_of(g, r, nd->b);
+        p.causal = nd->causal;
+        p.window = nd->window;
+        p.key_mask = r->key_mask;
+        p.scale = nd->scale;
+        hk_attention(a, b, buf_ptr(g, r, nd->c), out, &p);
+        break;
+    }
+    case HG_GELU: hk_gelu(out, len); break;
+    case HG_GELU_TANH: hk_gelu_tanh(out, len); break;
+    case HG_SILU: hk_silu(out, len); break;
+    case HG_TANH: hk_tanh(out, len); break;
+    case HG_RELU:
+        share(len, &i0, &i1);
+        for (size_t i = i0; i < i1; i++) out[i] = out[i] > 0 ? out[i] : 0;
+#pragma omp barrier
+        break;
+    case HG_SILU_MUL: hk_silu_mul(a, b, out, len); break;
+    case HG_COPY:
+        share(len, &i0, &i1);
+        if (i1 > i0) memcpy(out + i0, a + i0, (i1 - i0) * sizeof(float));
+#pragma omp barrier
+        break;
+    case HG_OP_COUNT: break;
+    }
+}
+
+static int node_wanted(const hg_node *nd, const hg_run *r)
+{
+    if (!nd->need) return 1;
+    for (int e = 0; e < HG_EXT_COUNT; e++)
+        if ((nd->need & (1u << e)) && r->ext[e]) return 1;
+    return 0;
+}
+
+void hubrt_graph_run(const hubrt_graph *g, const hg_run *r)
+{
+    int nt = r->n_threads > 0 ? r->n_threads : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int master = omp_get_thread_num() == 0;
+        double t0 = (r->profile && master) ? omp_get_wtime() : 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const hg_node *nd = &g->nodes[i];
+            if (!node_wanted(nd, r)) continue;
+            run_node(g, r, nd);
+            if (r->profile && master) { /* every node ends with a barrier */
+                double t1 = omp_get_wtime();
+                r->profile[i] += t1 - t0;
+                t0 = t1;
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+/*
+ * runtime/session.c — sessions (KV cache + activation arena for one
+ * sequence), hubrt_forward for causal LMs and hubrt_encode for encoders.
+ *
+ * Everything a pass needs is allocated when the session is created: the KV
+ * cache [layer][n_kv_heads][max_tokens][head_dim] (f32, K and V; pages are
+ * touched only as positions fill), the arena planned for n_cap rows, and the
+ * position ids. A prompt longer than n_cap is run as several passes (the KV
+ * cache makes that exact). Inputs are validated before anything changes, so
+ * a failed call leaves the session as it was.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/family.h"
+#include "runtime/error.h"
+#include "runtime/session.h"
+
+/* Rows per pass: long prompts are split into passes of this many tokens. */
+#define SESSION_MAX_ROWS 512
+
+struct hubrt_session {
+    hubrt_model *model;
+    hubrt_family_state *fs;
+    int max_tokens;          /* KV cache capacity (context) */
+    int n_past;              /* tokens in the cache */
+    int n_cap;               /* rows per pass */
+    float *kv_k, *kv_v;      /* [L][KV][max_tokens][hd] */
+    size_t kv_layer_floats;
+    float *arena;
+    size_t *offsets;         /* [n_bufs] arena plan */
+    int32_t *positions;      /* [n_cap] */
+    double *profile;         /* [n_nodes] seconds, or NULL */
+    long profile_passes;
+};
+
+static int check_model(const hubrt_model *m, hubrt_family_state **fs, const char *fn)
+{
+    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL model", fn);
+    *fs = hubrt_family_of(m);
+    if (!*fs)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: the model has no weights loaded "
+                               "(tokenizer-only)", fn);
+    return 0;
+}
+
+hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
+{
+    hubrt_family_state *fs;
+    if (check_model(m, &fs, "hubrt_session_new") != 0) return NULL;
+    if (!fs->causal) {
+        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_session_new: %s is an encoder; use "
+                        "hubrt_encode()", m->cfg.architecture[0] ? m->cfg.architecture : "the model");
+        return NULL;
+    }
+    if (max_tokens < 0 || max_tokens > fs->max_positions) {
+        hubrt_set_error(HUBRT_ERR_RANGE, "hubrt_session_new: max_tokens %d outside [0, %d] "
+                        "(the model's context)", max_tokens, fs->max_positions);
+        return NULL;
+    }
+    if (max_tokens == 0) max_tokens = fs->max_positions;
+    hubrt_session *s = calloc(1, sizeof *s);
+    if (!s) { hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory"); return NULL; }
+    s->model = m;
+    s->fs = fs;
+    s->max_tokens = max_tokens;
+    s->n_cap = max_tokens < SESSION_MAX_ROWS ? max_tokens : SESSION_MAX_ROWS;
+    s->kv_layer_floats = (size_t)fs->n_kv_heads * (size_t)max_tokens * (size_t)fs->head_dim;
+    size_t kv_floats = s->kv_layer_floats * (size_t)fs->n_layers;
+    if (kv_floats / (size_t)fs->n_layers != s->kv_layer_floats || kv_floats > SIZE_MAX / 8) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: KV cache too large");
+        free(s);
+        return NULL;
+    }
+    s->offsets = malloc((size_t)(fs->graph.n_bufs ? fs->graph.n_bufs : 1) * sizeof *s->offsets);
+    size_t arena = s->offsets ? hubrt_graph_plan(&fs->graph, s->n_cap, s->offsets) : (size_t)-1;
+    if (arena != (size_t)-1) {
+        /* malloc, not calloc-and-touch: KV pages become resident only when used */
+        s->kv_k = malloc(kv_floats * sizeof(float));
+        s->kv_v = malloc(kv_floats * sizeof(float));
+        s->arena = malloc((arena ? arena : 16) * sizeof(float));
+        s->positions = malloc((size_t)s->n_cap * sizeof(int32_t));
+    }
+    if (arena == (size_t)-1 || !s->kv_k || !s->kv_v || !s->arena || !s->positions) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory (KV cache of %zu MB "
+                        "for %d tokens)", 2 * kv_floats * sizeof(float) >> 20, max_tokens);
+        hubrt_session_free(s);
+        return NULL;
+    }
+    const char *prof = getenv("HUBRT_PROFILE");
+    if (prof && *prof && strcmp(prof, "0") != 0 && hubrt_session_set_profile(s, 1) != 0) {
+        hubrt_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void hubrt_session_free(hubrt_session *s)
+{
+    if (!s) return;
+    free(s->kv_k);
+    free(s->kv_v);
+    free(s->arena);
+    free(s->offsets);
+    free(s->positions);
+    free(s->profile);
+    free(s);
+}
+
+void hubrt_session_reset(hubrt_session *s)
+{
+    if (s) s->n_past = 0;
+}
+
+int hubrt_session_n_past(const hubrt_session *s) { return s ? s->n_past : 0; }
+
+static int check_ids(const int32_t *ids, int n, int vocab, const char *fn, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return hubrt_set_error(HUBRT_ERR_RANGE, "%s: %s %d at position %d is outside the "
+                                   "vocabulary [0, %d)", fn, what, (int)ids[i], i, vocab);
+    return 0;
+}
+
+int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, float *last_logits)
+{
+    static const char fn[] = "hubrt_forward";
+    if (!s || !ids || n <= 0)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
+                               !s ? "NULL session" : !ids ? "NULL ids" : "n must be >= 1");
+    hubrt_family_state *fs = s->fs;
+    int rc = check_ids(ids, n, fs->vocab, fn, "token id");
+    if (rc) return rc;
+    if (n > s->max_tokens - s->n_past)
+        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: %d new tokens after %d cached exceed the "
+                               "session's context of %d tokens", fn, n, s->n_past, s->max_tokens);
+
+    const int vocab = fs->n_logits;
+    hg_run r;
+    memset(&r, 0, sizeof r);
+    r.arena = s->arena;
+    r.offsets = s->offsets;
+    r.n_cap = s->n_cap;
+    r.kv_k = s->kv_k;
+    r.kv_v = s->kv_v;
+    r.kv_layer_floats = s->kv_layer_floats;
+    r.kv_stride = s->max_tokens;
+    r.n_threads = fs->n_threads;
+    r.positions = s->positions;
+    r.type_ids = s->positions; /* no token types in causal LMs */
+    r.profile = s->profile;
+    for (int done = 0; done < n;) {
+        int rows = n - done < s->n_cap ? n - done : s->n_cap;
+        int last_chunk = done + rows == n;
+        r.n = rows;
+        r.pos0 = s->n_past;
+        r.ids = ids + done;
+        for (int i = 0; i < rows; i++) s->positions[i] = s->n_past + i;
+        r.ext[HG_EXT_LOGITS] = NULL;
+        r.logits_all = 0;
+        if (logits) {
+            r.ext[HG_EXT_LOGITS] = logits + (size_t)done * (size_t)vocab;
+            r.logits_all = 1;
+        } else if (last_logits && last_chunk) {
+            r.ext[HG_EXT_LOGITS] = last_logits;
+        }
+        hubrt_graph_run(&fs->graph, &r);
+        s->n_past += rows;
+        done += rows;
+        if (s->profile) s->profile_passes++;
+    }
+    if (logits && last_logits)
+        memcpy(last_logits, logits + (size_t)(n - 1) * (size_t)vocab, (size_t)vocab * sizeof(float));
+    return HUBRT_OK;
+}
+
+/* ---- encoders ------------------------------------------------------------ */
+
+int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
+                        const uint8_t *mask, int n, float *hidden, float *pooled, float *logits)
+{
+    static const char fn[] = "hubrt_encode";
+    hubrt_family_state *fs;
+    int rc = check_model(m, &fs, fn);
+    if (rc) return rc;
+    if (fs->causal)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is a causal LM; use a session and "
+                               "hubrt_forward()", fn, m->cfg.architecture);
+    if (!ids || n <= 0)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn, !ids ? "NULL ids" : "n must be >= 1");
+    if (n > fs->max_positions)
+        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: %d tokens exceed the model's %d positions",
+                               fn, n, fs->max_positions);
+    if ((rc = check_ids(ids, n, fs->vocab, fn, "token id"))) return rc;
+    if (type_ids) {
+        if (fs->type_vocab <= 0) {
+            for (int i = 0; i < n; i++)
+                if (type_ids[i] != 0)
+                    return hubrt_set_error(HUBRT_ERR_RANGE, "%s: the model has no token types", fn);
+        } else if ((rc = check_ids(type_ids, n, fs->type_vocab, fn, "token type id"))) {
+            return rc;
+        }
+    }
+    if (pooled && !fs->has_pooler)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: pooled output asked for but the "
+                               "checkpoint has no pooler", fn);
+    if (logits && fs->n_logits <= 0)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: logits asked for but the checkpoint "
+                               "has no MLM or classification head", fn);
+
+    /* the model's cached workspace (planned once for max_positions rows), or a
+     * private one for n rows when another thread is using it */
+    int own = !atomic_flag_test_and_set(&fs->enc_busy);
+    float *arena = NULL;
+    int32_t *ints = NULL;
+    size_t *offsets = NULL;
+    int cap = n;
+    if (own && !fs->enc_arena) {
+        size_t *off = malloc((size_t)fs->graph.n_bufs * sizeof *off);
+        size_t need = off ? hubrt_graph_plan(&fs->graph, fs->max_positions, off) : (size_t)-1;
+        if (need != (size_t)-1) {
+            fs->enc_arena = malloc((need ? need : 16) * sizeof(float));
+            fs->enc_ints = malloc((size_t)fs->max_positions * 2 * sizeof(int32_t));
+        }
+        if (need == (size_t)-1 || !fs->enc_arena || !fs->enc_ints) {
+            free(off);
+            free(fs->enc_arena);
+            free(fs->enc_ints);
+            fs->enc_arena = NULL;
+            fs->enc_ints = NULL;
+        } else {
+            fs->enc_offsets = off;
+            fs->enc_cap = fs->max_positions;
+            for (int i = 0; i < fs->enc_cap; i++) { fs->enc_ints[i] = i; fs->enc_ints[fs->enc_cap + i] = 0; }
+        }
+    }
+    if (own && fs->enc_arena) {
+        arena = fs->enc_arena;
+        ints = fs->enc_ints;
+        offsets = fs->enc_offsets;
+        cap = fs->enc_cap;
+    } else {
+        offsets = malloc((size_t)fs->graph.n_bufs * sizeof *offsets);
+        size_t need = offsets ? hubrt_graph_plan(&fs->graph, cap, offsets) : (size_t)-1;
+        if (need != (size_t)-1) {
+            arena = malloc((need ? need : 16) * sizeof(float));
+            ints = malloc((size_t)cap * 2 * sizeof(int32_t));
+            if (ints) for (int i = 0; i < cap; i++) { ints[i] = i; ints[cap + i] = 0; }
+        }
+        if (!arena || !ints) {
+            free(arena);
+            free(ints);
+            free(offsets);
+            if (own) atomic_flag_clear(&fs->enc_busy);
+            return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", fn);
+        }
+    }
+    int private_ws = arena != fs->enc_arena;
+
+    hg_run r;
+    memset(&r, 0, sizeof r);
+    r.n = n;
+    r.pos0 = 0;
+    r.ids = ids;
+    r.positions = ints;
+    r.type_ids = type_ids ? type_ids : ints + cap;
+    r.key_mask = mask;
+    r.ext[HG_EXT_LOGITS] = logits;
+    r.ext[HG_EXT_HIDDEN] = hidden;
+    r.ext[HG_EXT_POOLED] = pooled;
+    r.logits_all = 1;
+    r.arena = arena;
+    r.offsets = offsets;
+    r.n_cap = cap;
+    r.n_threads = fs->n_threads;
+    hubrt_graph_run(&fs->graph, &r);
+
+    if (private_ws) { free(arena); free(ints); free(offsets); }
+    if (own) atomic_flag_clear(&fs->enc_busy);
+    return HUBRT_OK;
+}
+
+int hubrt_encode(hubrt_model *m, const int32_t *ids, const int32_t *type_ids, int n,
+                 float *hidden, float *pooled, float *logits)
+{
+    return hubrt_encode_masked(m, ids, type_ids, NULL, n, hidden, pooled, logits);
+}
+
+/* ---- introspection and profile ------------------------------------------ */
+
+int hubrt_model_n_logits(const hubrt_model *m)
+{
+    hubrt_family_state *fs = hubrt_family_of(m);
+    return fs ? fs->n_logits : 0;
+}
+
+int hubrt_model_is_causal(const hubrt_model *m)
+{
+    hubrt_family_state *fs = hubrt_family_of(m);
+    return fs ? fs->causal : -1;
+}
+
+int hubrt_model_has_pooler(const hubrt_model *m)
+{
+    hubrt_family_state *fs = hubrt_family_of(m);
+    return fs ? fs->has_pooler : 0;
+}
+
+int hubrt_session_set_profile(hubrt_session *s, int on)
+{
+    if (!s) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_set_profile: NULL session");
+    free(s->profile);
+    s->profile = NULL;
+    s->profile_passes = 0;
+    if (on) {
+        s->profile = calloc((size_t)(s->fs->graph.n_nodes ? s->fs->graph.n_nodes : 1), sizeof(double));
+        if (!s->profile) return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_set_profile: out of memory");
+    }
+    return 0;
+}
+
+int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
+{
+    if (!s || (!buf && cap))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: NULL argument");
+    if (!s->profile)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: profiling is "
+                               "off (HUBRT_PROFILE=1 or hubrt_session_set_profile)");
+    const hubrt_graph *g = &s->fs->graph;
+    double per_op[HG_OP_COUNT] = {0}, total = 0;
+    int count[HG_OP_COUNT] = {0};
+    for (int i = 0; i < g->n_nodes; i++) {
+        per_op[g->nodes[i].op] += s->profile[i];
+        count[g->nodes[i].op]++;
+        total += s->profile[i];
+    }
+    size_t o = 0;
+#define OUT(...) do { int k_ = snprintf(buf ? buf + (o < cap ? o : cap) : NULL, o < cap ? cap - o : 0, __VA_ARGS__); \
+                      if (k_ > 0) o += (size_t)k_; } while (0)
+    OUT("profile: %ld passes, %.3f ms in all, %d nodes, %d threads\n", s->profile_passes,
+        total * 1e3, g->n_nodes, s->fs->n_threads);
+    OUT("%-12s %6s %12s %7s\n", "op", "nodes", "ms", "share");
+    for (int op = 0; op < HG_OP_COUNT; op++) {
+        if (!count[op]) continue;
+        OUT("%-12s %6d %12.3f %6.1f%%\n", hg_op_name((hg_op)op), count[op], per_op[op] * 1e3,
+            total > 0 ? 100.0 * per_op[op] / total : 0.0);
+    }
+    /* the ten costliest nodes */
+    int top[10], n_top = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        int j = n_top < 10 ? n_top++ : 9;
+        if (n_top == 10 && j == 9 && s->profile[i] <= s->profile[top[9]]) continue;
+        top[j] = i;
+        while (j > 0 && s->profile[top[j - 1]] < s->profile[top[j]]) {
+            int t = top[j]; top[j] = top[j - 1]; top[j - 1] = t; j--;
+        }
+    }
+    OUT("%-24s %12s\n", "costliest nodes", "ms");
+    for (int i = 0; i < n_top; i++)
+        OUT("%-24s %12.3f\n", g->nodes[top[i]].name, s->profile[top[i]] * 1e3);
+#undef OUT
+    return o > (size_t)0x7fffffff ? 0x7fffffff : (int)o;
+}
