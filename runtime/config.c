@@ -68,10 +68,21 @@ static const char *kind(const cJSON *v)
     return "null";
 }
 
-/* A present, non-null field (null means "use the default" in transformers). */
+/*
+ * A present, non-null field (null means "use the default" in transformers).
+ * A key given twice takes its last value, as Python's json.load does.
+ */
+static const cJSON *field_raw(const cJSON *root, const char *key)
+{
+    const cJSON *v = NULL;
+    for (const cJSON *e = root ? root->child : NULL; e; e = e->next)
+        if (e->string && !strcmp(e->string, key)) v = e;
+    return v;
+}
+
 static const cJSON *field(const cJSON *root, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    const cJSON *v = field_raw(root, key);
     return v && !cJSON_IsNull(v) ? v : NULL;
 }
 
@@ -421,7 +432,7 @@ static int parse_root(const cJSON *root, const char *name, hubrt_config *cfg)
     /* Sliding window: mistral's default is 4096 (null = off); qwen2 uses it
      * only with use_sliding_window, on layers >= max_window_layers. */
     if (!strcmp(mt, "mistral")) {
-        const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
+        const cJSON *sw = field_raw(root, "sliding_window");
         if (sw && cJSON_IsNull(sw)) cfg->sliding_window = 0;
         else if ((rc = get_int(root, name, "sliding_window", 0, 4096, 1, CAP_POSITIONS,
                                &cfg->sliding_window)))
