@@ -115,6 +115,7 @@ void hubrt_session_reset(hubrt_session *s)
 }
 
 int hubrt_session_n_past(const hubrt_session *s) { return s ? s->n_past : 0; }
+hubrt_model *hubrt_session_model(const hubrt_session *s) { return s ? s->model : NULL; }
 
 static int check_ids(const int32_t *ids, int n, int vocab, const char *fn, const char *what)
 {
