@@ -181,8 +181,9 @@ static int run_jsonl(const hubrt_model *m, int add_special)
             }
         }
         if (!cJSON_IsObject(obj)) {
+            rc = cli_error(cmd, "stdin line %ld: %s (expected {\"text\": \"...\"})", lineno,
+                           obj ? "not a JSON object" : "not valid JSON");
             cJSON_Delete(obj);
-            rc = cli_error(cmd, "stdin line %ld: not a JSON object (expected {\"text\": \"...\"})", lineno);
             break;
         }
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "text");
