@@ -1,0 +1,307 @@
+/*
+ * runtime/generate.c — the generation loop behind hubrt_generate() and
+ * hubrt_generate_ids(), and the sampling defaults (built-in and from a
+ * model's generation_config.json).
+ *
+ * Flow: prefill the prompt in one hubrt_forward() call, then sample a token,
+ * stream its text, check the stop conditions, and feed it back one token at
+ * a time. Text goes through hubrt_detok_stream, primed with the prompt so
+ * word-initial spaces come out right and never emitting half a UTF-8
+ * character. With a stop string, text that could still become the stop
+ * string is held back until it cannot, so the stop string itself is never
+ * emitted.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/error.h"
+#include "runtime/jsonfile.h"
+#include "runtime/model.h"
+#include "runtime/sampler.h"
+
+#define PIECE_CAP 65536 /* one token's text; tokens are far shorter */
+
+hubrt_sample_params hubrt_sample_default_params(void)
+{
+    hubrt_sample_params p;
+    memset(&p, 0, sizeof p);
+    p.temperature = 0.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.repeat_penalty = 1.0f;
+    p.repeat_last_n = 64;
+    p.seed = 0;
+    p.max_new_tokens = 128;
+    p.stop = NULL;
+    p.ignore_eos = 0;
+    return p;
+}
+
+/* A number field of generation_config.json into *out when present. */
+static int json_num(const cJSON *root, const char *key, const char *file, double lo, double hi, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: '%s' must be a number in [%g, %g]", file, key, lo, hi);
+    *out = v->valuedouble;
+    return 1;
+}
+
+int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *params)
+{
+    if (!model || !params) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_sample_model_params: NULL argument");
+    hubrt_sample_params p = hubrt_sample_default_params();
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/generation_config.json", model->dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) { /* no file: the built-in defaults (greedy, as transformers) */
+        *params = p;
+        return HUBRT_OK;
+    }
+    fclose(f);
+    size_t len;
+    char *text = hubrt_read_file(path, 1 << 20, &len);
+    if (!text) return hubrt_error_status();
+    cJSON *root = NULL;
+    int rc = hubrt_json_parse(text, len, "generation_config.json", &root);
+    free(text);
+    if (rc) return rc;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "generation_config.json: not a JSON object");
+    }
+    /* transformers: sampling only with do_sample; its defaults then are
+     * temperature 1, top_k 50, top_p 1. Without do_sample: greedy. */
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
+    int do_sample = cJSON_IsTrue(ds);
+    double v;
+    int r = 0;
+    if (do_sample) {
+        p.temperature = 1.0f;
+        p.top_k = 50;
+        if ((r = json_num(root, "temperature", "generation_config.json", 0, 1e6, &v)) > 0) p.temperature = (float)v;
+        if (r >= 0 && (r = json_num(root, "top_k", "generation_config.json", 0, 1e9, &v)) > 0) p.top_k = (int32_t)v;
+        if (r >= 0 && (r = json_num(root, "top_p", "generation_config.json", 0, 1, &v)) > 0) p.top_p = v > 0 ? (float)v : 1.0f;
+        if (r >= 0 && (r = json_num(root, "min_p", "generation_config.json", 0, 1, &v)) > 0) p.min_p = (float)v;
+    }
+    if (r >= 0 && (r = json_num(root, "repetition_penalty", "generation_config.json", 1e-6, 1e6, &v)) > 0)
+        p.repeat_penalty = (float)v;
+    if (r >= 0 && (r = json_num(root, "max_new_tokens", "generation_config.json", 0, 1e9, &v)) > 0)
+        p.max_new_tokens = (int32_t)v;
+    cJSON_Delete(root);
+    if (r < 0) return r;
+    *params = p;
+    return HUBRT_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Text generated but not yet handed to the callback (stop-string hold-back). */
+typedef struct pending {
+    char *buf;
+    size_t len, cap;
+} pending;
+
+static int pending_append(pending *p, const char *s, size_t n)
+{
+    if (p->len + n + 1 > p->cap) {
+        size_t cap = p->cap ? p->cap : 256;
+        while (cap < p->len + n + 1) cap *= 2;
+        char *b = realloc(p->buf, cap);
+        if (!b) return hubrt_set_error(HUBRT_ERR_NOMEM, "generate: out of memory for text");
+        p->buf = b;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, s, n);
+    p->len += n;
+    p->buf[p->len] = 0;
+    return HUBRT_OK;
+}
+
+/*
+ * How many bytes of pending text are safe to emit: everything before a stop
+ * match (*found = 1), else everything before the earliest suffix that is a
+ * prefix of stop (it may still grow into the stop string).
+ */
+static size_t safe_prefix(const pending *p, const char *stop, int *found)
+{
+    *found = 0;
+    if (!stop || !*stop || p->len == 0) return p->len;
+    const char *hit = strstr(p->buf, stop);
+    if (hit) {
+        *found = 1;
+        return (size_t)(hit - p->buf);
+    }
+    size_t sl = strlen(stop);
+    size_t start = p->len >= sl ? p->len - sl + 1 : 0;
+    for (size_t j = start; j < p->len; j++)
+        if (!strncmp(p->buf + j, stop, p->len - j)) return j;
+    return p->len;
+}
+
+static int is_eos(const hubrt_model *m, int32_t id)
+{
+    for (int i = 0; i < m->cfg.n_eos && i < (int)(sizeof m->cfg.eos_token_ids / sizeof m->cfg.eos_token_ids[0]); i++)
+        if (m->cfg.eos_token_ids[i] == id) return 1;
+    return 0;
+}
+
+int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const hubrt_sample_params *params,
+                       hubrt_token_callback on_token, void *user, hubrt_generation *out)
+{
+    hubrt_generation gen;
+    memset(&gen, 0, sizeof gen);
+    gen.n_prompt = n;
+    gen.stop_reason = HUBRT_STOP_LENGTH;
+    if (out) *out = gen;
+    if (!session || !ids || n <= 0)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: %s",
+                               !session ? "session is NULL" : !ids ? "ids is NULL" : "the prompt has no ids");
+    hubrt_sample_params defaults = hubrt_sample_default_params();
+    if (!params) params = &defaults;
+    int rc = hubrt_sampler_check_params(params);
+    if (rc) return rc;
+    hubrt_model *m = hubrt_session_model(session);
+    hubrt_model_info info;
+    if (!m || (rc = hubrt_model_get_info(m, &info)) != HUBRT_OK)
+        return m ? rc : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: session has no model");
+    const int V = info.vocab_size;
+
+    float *logits = malloc((size_t)(V > 0 ? V : 1) * sizeof *logits);
+    char *piece = malloc(PIECE_CAP);
+    hubrt_sampler *smp = hubrt_sampler_new(params, V);
+    pending pend = {0};
+    hubrt_detok_stream *ds = NULL;
+    if (!logits || !piece) {
+        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_generate_ids: out of memory for %d logits", V);
+        goto done;
+    }
+    if (!smp) { rc = hubrt_error_status(); goto done; }
+
+    /* Text: a tokenizer is needed only for pieces and stop strings. */
+    ds = hubrt_detok_stream_new(m, 1);
+    if (!ds) {
+        if (params->stop && *params->stop) { rc = hubrt_error_status(); goto done; }
+        hubrt_clear_error();
+    } else {
+        /* Prime with the prompt (output dropped) so the first new piece is
+         * decoded as a continuation, e.g. " Lily" rather than "Lily". */
+        for (int i = 0; i < n; i++)
+            if (hubrt_detok_stream_push(ds, ids[i], piece, PIECE_CAP) < 0) hubrt_clear_error();
+    }
+    for (int i = 0; i < n; i++) hubrt_sampler_accept(smp, ids[i]);
+
+    double t0 = now_s();
+    rc = hubrt_forward(session, ids, n, NULL, logits);
+    gen.prefill_seconds = now_s() - t0;
+    if (rc < 0) goto done;
+    rc = HUBRT_OK;
+    if (params->max_new_tokens == 0) goto done;
+
+    for (;;) {
+        double ts = now_s();
+        int32_t id = hubrt_sampler_sample(smp, logits);
+        if (gen.n_new > 0) gen.decode_seconds += now_s() - ts;
+        if (id < 0) { rc = id; break; }
+        hubrt_sampler_accept(smp, id);
+        gen.n_new++;
+
+        int eos = !params->ignore_eos && is_eos(m, id);
+        int plen = 0;
+        piece[0] = 0;
+        if (ds) {
+            plen = hubrt_detok_stream_push(ds, id, piece, PIECE_CAP);
+            if (plen < 0) { rc = plen; break; }
+            if (plen >= PIECE_CAP) plen = PIECE_CAP - 1;
+        }
+        if ((rc = pending_append(&pend, piece, (size_t)plen)) != HUBRT_OK) break;
+        int found;
+        size_t emit = safe_prefix(&pend, params->stop, &found);
+        int last = found || eos || gen.n_new >= params->max_new_tokens;
+        if (last && !found) emit = pend.len; /* flush what was held back */
+        if (found) gen.stop_reason = HUBRT_STOP_STRING;
+        else if (eos) gen.stop_reason = HUBRT_STOP_EOS;
+        else gen.stop_reason = HUBRT_STOP_LENGTH;
+
+        if (on_token) {
+            char saved = pend.buf ? pend.buf[emit] : 0;
+            if (pend.buf) pend.buf[emit] = 0;
+            int stop = on_token(pend.buf ? pend.buf : "", id, user);
+            if (pend.buf) pend.buf[emit] = saved;
+            if (stop && !last) { gen.stop_reason = HUBRT_STOP_CALLBACK; last = 1; }
+        }
+        if (pend.buf) {
+            memmove(pend.buf, pend.buf + emit, pend.len - emit + 1);
+            pend.len -= emit;
+        }
+        if (last) break;
+
+        ts = now_s();
+        rc = hubrt_forward(session, &id, 1, NULL, logits);
+        gen.decode_seconds += now_s() - ts;
+        if (rc == HUBRT_ERR_RANGE) { /* the context is full: stop like max tokens */
+            hubrt_clear_error();
+            rc = HUBRT_OK;
+            gen.stop_reason = HUBRT_STOP_LENGTH;
+            break;
+        }
+        if (rc < 0) break;
+        rc = HUBRT_OK;
+    }
+done:
+    if (out) *out = gen;
+    hubrt_detok_stream_free(ds);
+    hubrt_sampler_free(smp);
+    free(pend.buf);
+    free(piece);
+    free(logits);
+    return rc;
+}
+
+int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sample_params *params,
+                   hubrt_token_callback on_token, void *user, hubrt_generation *out)
+{
+    if (out) memset(out, 0, sizeof *out);
+    if (!session || !prompt)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: %s is NULL", !session ? "session" : "prompt");
+    hubrt_model *m = hubrt_session_model(session);
+    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: session has no model");
+    /* BOS and friends only at the start of a conversation. */
+    int add_special = hubrt_session_n_past(session) == 0;
+    int cap = 256;
+    int32_t *ids = NULL;
+    int n;
+    for (;;) {
+        int32_t *grown = realloc(ids, (size_t)cap * sizeof *ids);
+        if (!grown) {
+            free(ids);
+            return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_generate: out of memory for %d prompt ids", cap);
+        }
+        ids = grown;
+        n = hubrt_tokenize(m, prompt, add_special, ids, cap);
+        if (n < 0 || n <= cap) break;
+        cap = n;
+    }
+    if (n < 0) {
+        free(ids);
+        return n;
+    }
+    if (n == 0) {
+        free(ids);
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG,
+                               "hubrt_generate: the prompt gives no tokens (and the tokenizer adds no BOS)");
+    }
+    int rc = hubrt_generate_ids(session, ids, n, params, on_token, user, out);
+    free(ids);
+    return rc;
+}
