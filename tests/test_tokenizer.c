@@ -1,0 +1,254 @@
+/*
+ * tests/test_tokenizer.c — tokenizer conformance against Hugging Face.
+ *
+ * For every set in ../shared/tokenizers, every case of cases.jsonl must give
+ * exactly the reference `ids` (with special tokens), `ids_no_special` and
+ * `decoded` (decode of `ids` skipping special tokens). LLaMA's
+ * cases_sentencepiece.jsonl is run through tokenizer.model alone. Then the
+ * tokenizers of ../shared/models/ must reproduce each reference case's
+ * input_ids (pairs through the pair encoding). Prints per-set match counts.
+ */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/error.h"
+#include "tests/test.h"
+#include "tokenizer/tokenizer.h"
+
+/* Decodes the JSON string value of "key" in a one-line object (keeps NULs). */
+static char *json_str_field(const char *line, const char *key, size_t *len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ') p++;
+    if (*p != '"') return NULL;
+    p++;
+    size_t cap = strlen(p) + 1, n = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    while (*p && *p != '"') {
+        if (*p != '\\') { out[n++] = *p++; continue; }
+        p++;
+        char c = *p++;
+        switch (c) {
+        case 'n': out[n++] = '\n'; break;
+        case 't': out[n++] = '\t'; break;
+        case 'r': out[n++] = '\r'; break;
+        case 'b': out[n++] = '\b'; break;
+        case 'f': out[n++] = '\f'; break;
+        case 'u': {
+            unsigned cp = (unsigned)strtoul((char[5]){ p[0], p[1], p[2], p[3], 0 }, NULL, 16);
+            p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && p[0] == '\\' && p[1] == 'u') {
+                unsigned lo = (unsigned)strtoul((char[5]){ p[2], p[3], p[4], p[5], 0 }, NULL, 16);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                p += 6;
+            }
+            if (cp < 0x80) out[n++] = (char)cp;
+            else if (cp < 0x800) { out[n++] = (char)(0xC0 | (cp >> 6)); out[n++] = (char)(0x80 | (cp & 0x3F)); }
+            else if (cp < 0x10000) {
+                out[n++] = (char)(0xE0 | (cp >> 12));
+                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[n++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[n++] = (char)(0xF0 | (cp >> 18));
+                out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[n++] = (char)(0x80 | (cp & 0x3F));
+            }
+            break;
+        }
+        default: out[n++] = c; break;
+        }
+    }
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
+static int ids_equal(const cJSON *arr, const hubrt_tok_encoding *e)
+{
+    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != e->n) return 0;
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) if ((int32_t)it->valuedouble != e->ids[i++]) return 0;
+    return 1;
+}
+
+static void print_ids(const char *what, const int32_t *v, size_t n)
+{
+    fprintf(stderr, "    %s:", what);
+    for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", (int)v[i]);
+    fprintf(stderr, n > 40 ? " ...\n" : "\n");
+}
+
+static int verbose;
+
+/* Runs one cases file; returns 0 when every case matched. */
+static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) { TEST_SKIP("%s: cannot open %s", label, file); return; }
+    char *line = NULL;
+    size_t cap = 0;
+    int total = 0, ok_ids = 0, ok_nosp = 0, ok_dec = 0, shown = 0;
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *j = cJSON_Parse(line);
+        size_t tlen = 0, dlen = 0;
+        char *text = json_str_field(line, "text", &tlen);
+        char *dec = json_str_field(line, "decoded", &dlen);
+        if (!j || !text) {
+            TEST_CHECK(0, "%s: unreadable case line", label);
+            cJSON_Delete(j); free(text); free(dec);
+            continue;
+        }
+        total++;
+        const char *cid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+        hubrt_tok_encoding e1, e2;
+        int r1 = hubrt_tokenizer_encode(tok, text, tlen, NULL, 0, 1, &e1);
+        int m1 = r1 == 0 && ids_equal(cJSON_GetObjectItem(j, "ids"), &e1);
+        int r2 = hubrt_tokenizer_encode(tok, text, tlen, NULL, 0, 0, &e2);
+        int m2 = r2 == 0 && ids_equal(cJSON_GetObjectItem(j, "ids_no_special"), &e2);
+        ok_ids += m1;
+        ok_nosp += m2;
+        int md = 0;
+        char *out = NULL;
+        size_t olen = 0;
+        if (dec) {
+            /* decode the reference ids, so a decode check does not depend on encode */
+            const cJSON *ref = cJSON_GetObjectItem(j, "ids");
+            int n = cJSON_GetArraySize(ref);
+            int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
+            for (int i = 0; ids && i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(ref, i)->valuedouble;
+            if (ids && hubrt_tokenizer_decode(tok, ids, (size_t)n, 1, &out, &olen) == 0)
+                md = olen == dlen && memcmp(out, dec, dlen) == 0;
+            free(ids);
+        }
+        ok_dec += md;
+        if ((!m1 || !m2 || (dec && !md)) && (verbose || shown < 5)) {
+            shown++;
+            fprintf(stderr, "  %s %s mismatch (ids %d, no_special %d, decoded %d): text=\"%.*s\"\n", label,
+                    cid ? cid : "?", m1, m2, md, (int)(tlen > 80 ? 80 : tlen), text);
+            if (r1) fprintf(stderr, "    error: %s\n", hubrt_last_error());
+            else if (!m1) print_ids("got", e1.ids, e1.n);
+            if (!m1 && !r1) {
+                char *ref = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "ids"));
+                fprintf(stderr, "    want: %.300s\n", ref);
+                free(ref);
+            }
+            if (dec && !md) fprintf(stderr, "    decoded got \"%.*s\" want \"%.*s\"\n", (int)olen, out ? out : "",
+                                    (int)dlen, dec);
+        }
+        if (!r1) hubrt_tok_encoding_free(&e1);
+        if (!r2) hubrt_tok_encoding_free(&e2);
+        free(out);
+        free(text);
+        free(dec);
+        cJSON_Delete(j);
+    }
+    free(line);
+    fclose(f);
+    printf("%s: ids %d/%d, ids_no_special %d/%d, decoded %d/%d\n", label, ok_ids, total, ok_nosp, total, ok_dec, total);
+    TEST_CHECK(total > 0, "%s: no cases", label);
+    TEST_CHECK(ok_ids == total, "%s: ids %d/%d", label, ok_ids, total);
+    TEST_CHECK(ok_nosp == total, "%s: ids_no_special %d/%d", label, ok_nosp, total);
+    TEST_CHECK(ok_dec == total, "%s: decoded %d/%d", label, ok_dec, total);
+}
+
+static void run_set(const char *shared, const char *name)
+{
+    char dir[1024], file[1200];
+    snprintf(dir, sizeof dir, "%s/tokenizers/%s", shared, name);
+    hubrt_tokenizer *tok = hubrt_tokenizer_load(dir);
+    TEST_CHECK(tok != NULL, "%s: load failed: %s", name, hubrt_last_error());
+    if (!tok) return;
+    snprintf(file, sizeof file, "%s/cases.jsonl", dir);
+    run_cases(name, tok, file);
+    hubrt_tokenizer_free(tok);
+}
+
+static void run_models(const char *shared)
+{
+    static const char *models[] = { "bert-tiny", "gpt2-tiny", "qwen2-tiny", "llama-tiny", "llama-tiny-f16-sharded",
+                                    "mistral-tiny-swa", "stories260K" };
+    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+        char dir[1024], file[1200];
+        snprintf(dir, sizeof dir, "%s/models/%s", shared, models[k]);
+        snprintf(file, sizeof file, "%s/reference/cases.json", dir);
+        FILE *f = fopen(file, "r");
+        if (!f) { TEST_SKIP("%s: no reference/cases.json", models[k]); continue; }
+        fclose(f);
+        hubrt_tokenizer *tok = hubrt_tokenizer_load(dir);
+        TEST_CHECK(tok != NULL, "%s: tokenizer load failed: %s", models[k], hubrt_last_error());
+        if (!tok) continue;
+        size_t n;
+        FILE *g = fopen(file, "rb");
+        fseek(g, 0, SEEK_END);
+        n = (size_t)ftell(g);
+        fseek(g, 0, SEEK_SET);
+        char *txt = malloc(n + 1);
+        n = fread(txt, 1, n, g);
+        txt[n] = 0;
+        fclose(g);
+        cJSON *root = cJSON_Parse(txt);
+        free(txt);
+        const cJSON *cases = cJSON_GetObjectItem(root, "cases"), *c;
+        int total = 0, ok = 0;
+        cJSON_ArrayForEach(c, cases) {
+            const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(c, "prompt"));
+            const char *pair = cJSON_GetStringValue(cJSON_GetObjectItem(c, "text_pair"));
+            if (!prompt) continue;
+            total++;
+            hubrt_tok_encoding e;
+            int r = hubrt_tokenizer_encode(tok, prompt, strlen(prompt), pair, pair ? strlen(pair) : 0, 1, &e);
+            int m = r == 0 && ids_equal(cJSON_GetObjectItem(c, "input_ids"), &e);
+            const cJSON *tt = cJSON_GetObjectItem(c, "token_type_ids");
+            if (m && pair && cJSON_IsArray(tt)) {
+                int i = 0;
+                const cJSON *it;
+                cJSON_ArrayForEach(it, tt) if ((int32_t)it->valuedouble != e.type_ids[i++]) m = 0;
+            }
+            ok += m;
+            if (!m) {
+                fprintf(stderr, "  %s case %d mismatch: \"%.60s\"%s\n", models[k], total - 1, prompt, r ? hubrt_last_error() : "");
+                if (!r) print_ids("got", e.ids, e.n);
+            }
+            if (!r) hubrt_tok_encoding_free(&e);
+        }
+        printf("model %s (%s): input_ids %d/%d\n", models[k], hubrt_tokenizer_source(tok), ok, total);
+        TEST_CHECK(total > 0 && ok == total, "%s: input_ids %d/%d", models[k], ok, total);
+        cJSON_Delete(root);
+        hubrt_tokenizer_free(tok);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    verbose = argc > 1 && !strcmp(argv[1], "-v");
+    const char *only = argc > 2 ? argv[2] : NULL;
+    const char *shared = test_shared_dir();
+    if (!shared) {
+        TEST_SKIP("../shared is missing: tokenizer conformance not run");
+        return test_finish();
+    }
+    static const char *sets[] = { "bert-base-uncased", "bert-base-multilingual-cased", "gpt2", "llama-2",
+                                  "falcon-7b", "t5-small", "albert-spiece" };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        if (!only || !strcmp(only, sets[i])) run_set(shared, sets[i]);
+    if (!only || !strcmp(only, "llama-2-sp")) {
+        char dir[1024], file[1200];
+        snprintf(dir, sizeof dir, "%s/tokenizers/llama-2", shared);
+        snprintf(file, sizeof file, "%s/cases_sentencepiece.jsonl", dir);
+        hubrt_tokenizer *tok = hubrt_tokenizer_load_sp(dir, "tokenizer.model");
+        TEST_CHECK(tok != NULL, "llama-2 tokenizer.model: %s", hubrt_last_error());
+        if (tok) run_cases("llama-2 (tokenizer.model)", tok, file);
+        hubrt_tokenizer_free(tok);
+    }
+    if (!only || !strcmp(only, "models")) run_models(shared);
+    return test_finish();
+}
