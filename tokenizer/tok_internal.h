@@ -63,7 +63,7 @@ int tk_utf8_lossy(tk_buf *out, const char *s, size_t len);
 
 int tk_is_whitespace(uint32_t cp);  /* Rust char::is_whitespace (White_Space) */
 int tk_is_punct(uint32_t cp);       /* ASCII punctuation or Unicode P* */
-int tk_is_other(uint32_t cp);       /* Cc Cf Cs Co Cn */
+int tk_is_other(uint32_t cp);       /* Cc Cf Cs Co (not Cn, as HF) */
 int tk_is_mn(uint32_t cp);          /* Mark, nonspacing */
 int tk_is_numeric(uint32_t cp);     /* Nd Nl No (Rust char::is_numeric) */
 int tk_is_alnum(uint32_t cp);       /* letters and numbers (word characters) */

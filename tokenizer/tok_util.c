@@ -183,8 +183,10 @@ int tk_is_punct(uint32_t cp)
 int tk_is_other(uint32_t cp)
 {
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+    /* Cn is not included: HF's table (unicode_categories) lists assigned
+     * characters only, so unassigned code points survive clean_text. */
     return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CS ||
-           c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CN;
+           c == UTF8PROC_CATEGORY_CO;
 }
 
 int tk_is_mn(uint32_t cp)
