@@ -162,7 +162,12 @@ static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int
             continue;
         }
         cases++;
-        int n = hubrt_sp_encode(sp, text, tlen, got + 1, MAXIDS - 1);
+        int n = hubrt_sp_encode_raw(sp, text, tlen, got + 1, MAXIDS - 1);
+        /* the directory's default (transformers, legacy here) agrees */
+        static int32_t dflt[MAXIDS];
+        int nd = hubrt_sp_encode(sp, text, tlen, dflt, MAXIDS);
+        TEST_CHECK(nd == n && (n <= 0 || !memcmp(dflt, got + 1, (size_t)n * sizeof *dflt)),
+                   "%s %s: hubrt_sp_encode differs from the raw encode", set, cid);
         int m_ns = n >= 0 && same_ids(got + 1, n, want_ns, nn);
         int m_ids;
         if (with_bos) {
@@ -177,7 +182,7 @@ static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int
         TEST_CHECK(m_ids, "%s %s: ids (with specials) differ", set, cid);
 
         /* decode of the reference ids (with and without BOS: sentencepiece drops controls) */
-        int dl = hubrt_sp_decode(sp, want_ns, nn, 1, dec, sizeof dec);
+        int dl = hubrt_sp_decode_raw(sp, want_ns, nn, dec, sizeof dec);
         int dl2 = hubrt_sp_decode(sp, want, nw, 1, NULL, 0);
         int m_dec = dl >= 0 && (size_t)dl == dlen && memcmp(dec, decoded, dlen) == 0 && dl2 == dl;
         ok_dec += m_dec;
@@ -259,7 +264,12 @@ static void test_llama_api(const hubrt_sp *sp)
     int len = hubrt_sp_decode(sp, hw, 4, 1, buf, sizeof buf);
     TEST_CHECK(len == 11 && !strcmp(buf, "Hello world"), "decode skip_special '%s'", buf);
     len = hubrt_sp_decode(sp, hw, 4, 0, buf, sizeof buf);
-    TEST_CHECK(len == 20 && !strcmp(buf, "<s> Hello world </s>"), "decode keep_special '%s'", buf);
+    TEST_CHECK(len == 19 && !strcmp(buf, "<s> Hello world</s>"), "decode keep_special '%s'", buf);
+    len = hubrt_sp_decode_raw(sp, hw, 4, buf, sizeof buf);
+    TEST_CHECK(len == 11 && !strcmp(buf, "Hello world"), "raw decode drops controls '%s'", buf);
+    hubrt_sp_hf o;
+    hubrt_sp_get_hf(sp, &o);
+    TEST_CHECK(o.legacy == 1 && o.add_prefix_space == 1, "llama-2 config: no legacy key -> legacy");
     len = hubrt_sp_decode(sp, hw, 4, 1, buf, 6);
     TEST_CHECK(len == 11 && !strcmp(buf, "Hello"), "decode truncates snprintf-style ('%s')", buf);
     TEST_CHECK(hubrt_sp_decode(sp, hw, 0, 1, buf, sizeof buf) == 0 && buf[0] == 0, "decode of nothing");
@@ -424,7 +434,18 @@ static void run_model_dir(const char *shared, const char *name)
         int m = k >= 0 && same_ids(got, n, want, nw);
         ok_ids += m;
         TEST_CHECK(m, "%s: input_ids of '%.40s' differ", name, prompt->valuestring);
-        int dl = hubrt_sp_hf_decode(sp, &o, want, nw, 0, dec, sizeof dec);
+        /* the defaults read the same tokenizer_config.json */
+        int n2 = hubrt_sp_encode(sp, prompt->valuestring, strlen(prompt->valuestring), NULL, 0);
+        int32_t *heap = NULL;
+        int n3 = hubrt_sp_encode_alloc(sp, prompt->valuestring, strlen(prompt->valuestring), &heap);
+        TEST_CHECK(n2 == k && n3 == k && (k == 0 || !memcmp(heap, got + (add_bos ? 1 : 0), (size_t)k * 4)),
+                   "%s: default encode / encode_alloc agree with hf_encode", name);
+        free(heap);
+        int dl = hubrt_sp_decode(sp, want, nw, 0, dec, sizeof dec);
+        TEST_CHECK(dl >= 0 && !strcmp(dec, keep->valuestring), "%s: default decode keep '%s'", name, dec);
+        dl = hubrt_sp_decode(sp, want, nw, 1, dec, sizeof dec);
+        TEST_CHECK(dl >= 0 && !strcmp(dec, skip->valuestring), "%s: default decode skip '%s'", name, dec);
+        dl = hubrt_sp_hf_decode(sp, &o, want, nw, 0, dec, sizeof dec);
         m = dl >= 0 && !strcmp(dec, keep->valuestring);
         ok_keep += m;
         TEST_CHECK(m, "%s: decoded '%.50s' vs '%.50s'", name, dl >= 0 ? dec : hubrt_last_error(), keep->valuestring);

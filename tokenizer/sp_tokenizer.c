@@ -9,11 +9,16 @@
  */
 #include "tokenizer/sp_tokenizer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "runtime/error.h"
 #include "tokenizer/sentencepiece_c.h"
+
+#define SPIECE_UNDERLINE "\xE2\x96\x81" /* "▁", 3 bytes */
 
 struct hubrt_sp {
     spc_model *m;
@@ -23,6 +28,7 @@ struct hubrt_sp {
     int32_t bos, eos, unk, pad;
     unsigned char *special; /* [vocab] 1 = control or unknown */
     char *name;             /* the file's base name, for messages */
+    hubrt_sp_hf hf;         /* transformers options (tokenizer_config.json next to the file) */
 };
 
 /* Returns 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
@@ -64,6 +70,39 @@ static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
+}
+
+/* legacy / add_prefix_space from the tokenizer_config.json beside the model
+ * file, with transformers' defaults (legacy: absent or null -> true, with a
+ * warning there; add_prefix_space: absent -> true). A missing or unreadable
+ * config leaves the defaults: validating it is tokenizer.c's job. */
+static hubrt_sp_hf read_hf_options(const char *model_path)
+{
+    hubrt_sp_hf o = {1, 1};
+    const char *slash = strrchr(model_path, '/');
+    size_t dlen = slash ? (size_t)(slash - model_path) + 1 : 0;
+    char *path = malloc(dlen + sizeof "tokenizer_config.json");
+    if (!path) return o;
+    memcpy(path, model_path, dlen);
+    strcpy(path + dlen, "tokenizer_config.json");
+    FILE *f = fopen(path, "rb");
+    free(path);
+    if (!f) return o;
+    char *text = NULL;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && size < (16L << 20) && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)size + 1)) != NULL && fread(text, 1, (size_t)size, f) == (size_t)size) {
+        text[size] = 0;
+        cJSON *cfg = cJSON_ParseWithLength(text, (size_t)size);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "legacy");
+        if (cJSON_IsBool(v)) o.legacy = cJSON_IsTrue(v);
+        v = cJSON_GetObjectItemCaseSensitive(cfg, "add_prefix_space");
+        if (cJSON_IsBool(v)) o.add_prefix_space = cJSON_IsTrue(v);
+        cJSON_Delete(cfg);
+    }
+    free(text);
+    fclose(f);
+    return o;
 }
 
 hubrt_sp *hubrt_sp_load(const char *path)
@@ -121,6 +160,7 @@ hubrt_sp *hubrt_sp_load(const char *path)
     if (sp->pad >= vocab) sp->pad = -1;
     for (int i = 0; i < vocab; i++)
         sp->special[i] = (unsigned char)(spc_is_control(m, i) || spc_is_unknown(m, i));
+    sp->hf = read_hf_options(path);
     sp->unk_len = -1;
     if (sp->unk >= 0) {
         size_t ulen = 0;
@@ -190,7 +230,7 @@ static int encode_checks(const hubrt_sp *sp, const char *text, size_t len)
     return HUBRT_OK;
 }
 
-int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
+int hubrt_sp_encode_raw(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
 {
     int st = encode_checks(sp, text, len);
     if (st < 0) return st;
@@ -203,12 +243,22 @@ int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *i
     return n;
 }
 
+static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len, int first,
+                          int32_t *ids, int max_ids, int32_t **alloc);
+
+int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
+{
+    if (sp && !sp->hf.legacy) return hubrt_sp_hf_encode(sp, &sp->hf, text, len, 1, ids, max_ids);
+    return hubrt_sp_encode_raw(sp, text, len, ids, max_ids);
+}
+
 int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int32_t **ids)
 {
     if (ids) *ids = NULL;
     if (!ids) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
     int st = encode_checks(sp, text, len);
     if (st < 0) return st;
+    if (!sp->hf.legacy) return hf_encode_impl(sp, &sp->hf, text, len, 1, NULL, 0, ids);
     /* A first guess of one id per 2 bytes fits nearly all text; the wrapper
      * allocates the exact size itself when it does not. */
     int cap = (int)(len / 2 + 16);
@@ -259,7 +309,7 @@ static int decode_run(const hubrt_sp *sp, const int32_t *ids, int n, char *buf, 
     return HUBRT_OK;
 }
 
-int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special, char *buf, size_t cap)
+int hubrt_sp_decode_raw(const hubrt_sp *sp, const int32_t *ids, int n, char *buf, size_t cap)
 {
     if (!sp || n < 0 || (!ids && n > 0) || (!buf && cap > 0))
         return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
@@ -268,34 +318,20 @@ int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_spec
             return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
                                    sp->name, (int)ids[i], i, sp->vocab);
     size_t pos = 0;
-    int st;
-    if (skip_special) {
-        st = decode_run(sp, ids, n, buf, cap, &pos);
-        if (st < 0) return st;
-    } else {
-        /* Specials as text, the runs between them decoded, joined by " ". */
-        int start = 0, parts = 0;
-        for (int i = 0; i <= n; i++) {
-            if (i < n && !sp->special[ids[i]]) continue;
-            if (i > start) {
-                if (parts++) put(buf, cap, &pos, " ", 1);
-                st = decode_run(sp, ids + start, i - start, buf, cap, &pos);
-                if (st < 0) return st;
-            }
-            if (i < n) {
-                size_t plen = 0;
-                const char *p = spc_id_to_piece(sp->m, ids[i], &plen);
-                if (!p) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: id %d has no piece", sp->name, (int)ids[i]);
-                if (parts++) put(buf, cap, &pos, " ", 1);
-                put(buf, cap, &pos, p, plen);
-            }
-            start = i + 1;
-        }
-    }
+    int st = decode_run(sp, ids, n, buf, cap, &pos);
+    if (st < 0) return st;
     if (pos > (size_t)INT32_MAX)
         return hubrt_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
     if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
     return (int)pos;
+}
+
+int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special, char *buf, size_t cap)
+{
+    /* legacy models with skip_special: sentencepiece's own decode, which is
+     * what transformers gives too except that it also drops <unk>. */
+    if (sp && sp->hf.legacy && skip_special) return hubrt_sp_decode_raw(sp, ids, n, buf, cap);
+    return hubrt_sp_hf_decode(sp, sp ? &sp->hf : NULL, ids, n, skip_special, buf, cap);
 }
 
 static int hexval(char c)
@@ -340,19 +376,24 @@ int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap)
 
 /* ---- transformers' slow LlamaTokenizer --------------------------------- */
 
-#define SPIECE_UNDERLINE "\xE2\x96\x81" /* "▁", 3 bytes */
 
-int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len,
-                       int first, int32_t *ids, int max_ids)
+void hubrt_sp_get_hf(const hubrt_sp *sp, hubrt_sp_hf *opts)
 {
-    int st = encode_checks(sp, text, len);
-    if (st < 0) return st;
-    if (!opts || max_ids < 0 || (max_ids > 0 && !ids))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad argument", sp->name);
-    if (len == 0) return 0;
-    if (opts->legacy) return hubrt_sp_encode(sp, text, len, ids, max_ids);
+    if (sp && opts) *opts = sp->hf;
+}
 
-    /* "<unk>" + "▁" + text with "▁" -> " ": at most len + 8 + unk bytes. */
+void hubrt_sp_set_hf(hubrt_sp *sp, const hubrt_sp_hf *opts)
+{
+    if (sp && opts) sp->hf = *opts;
+}
+
+/* Shared by hubrt_sp_hf_encode (into ids[max_ids]) and the alloc path
+ * (*alloc != NULL: a malloc'd array of exactly the ids). */
+static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len, int first,
+                          int32_t *ids, int max_ids, int32_t **alloc)
+{
+    if (len == 0) return 0;
+    /* "<unk>" + "▁" + text with "▁" -> " ": at most unk + 3 + len bytes. */
     size_t ulen = 0;
     const char *u = sp->unk >= 0 ? spc_id_to_piece(sp->nd, sp->unk, &ulen) : NULL;
     if (!u) ulen = 0;
@@ -372,32 +413,60 @@ int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *
             t[tl++] = text[i++];
         }
     }
-    const char *body = t + ulen;
-    size_t blen = tl - ulen;
+    /* _tokenize: the "<unk>" trick only for text that starts with ▁ or a space */
     int trick = sp->unk_len > 0 && ulen > 0 &&
-                ((blen >= 3 && !memcmp(body, SPIECE_UNDERLINE, 3)) || (blen && body[0] == ' '));
+                ((tl - ulen >= 3 && !memcmp(t + ulen, SPIECE_UNDERLINE, 3)) || (tl > ulen && t[ulen] == ' '));
+    const char *in = trick ? t : t + ulen;
+    size_t inlen = trick ? tl : tl - ulen;
+    int skip = trick ? sp->unk_len : 0;
+    /* Encode into a guess-sized buffer (the wrapper switches to an exact heap
+     * array when it is too small), then drop the "<unk>" pieces. */
+    int cap = (int)(inlen / 2 + 16 + (size_t)skip);
+    int32_t *buf = malloc((size_t)cap * sizeof *buf), *heap = NULL;
     char err[256] = "";
-    int32_t *heap = NULL;
-    int n;
-    if (!trick) {
-        n = spc_encode(sp->nd, body, blen, ids, max_ids, NULL, err, sizeof err);
-    } else {
-        /* Encode "<unk>" + text and drop the pieces "<unk>" itself gives, so
-         * that sentencepiece never sees the text at a sentence start. */
-        int32_t small[64];
-        n = spc_encode(sp->nd, t, tl, small, 64, &heap, err, sizeof err);
-        if (n >= 0) {
-            const int32_t *all = heap ? heap : small;
-            int skip = n >= sp->unk_len ? sp->unk_len : 0;
-            for (int i = skip; i < n && i - skip < max_ids; i++) ids[i - skip] = all[i];
-            n -= skip;
+    int n = buf ? spc_encode(sp->nd, in, inlen, buf, cap, &heap, err, sizeof err) : -2;
+    free(t);
+    if (n < 0) {
+        free(buf);
+        if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    }
+    const int32_t *all = heap ? heap : buf;
+    if (n < skip) skip = 0; /* as transformers: keep everything when too short */
+    n -= skip;
+    if (alloc) {
+        *alloc = NULL;
+        if (n > 0) {
+            if (heap && skip == 0) {
+                *alloc = heap;
+                heap = NULL;
+            } else if (!heap && skip == 0) {
+                *alloc = buf;
+                buf = NULL;
+            } else if ((*alloc = malloc((size_t)n * sizeof **alloc)) != NULL) {
+                memcpy(*alloc, all + skip, (size_t)n * sizeof **alloc);
+            } else {
+                n = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+            }
         }
+    } else {
+        for (int i = 0; i < n && i < max_ids; i++) ids[i] = all[skip + i];
     }
     free(heap);
-    free(t);
-    if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
-    if (n < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    free(buf);
     return n;
+}
+
+int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len,
+                       int first, int32_t *ids, int max_ids)
+{
+    int st = encode_checks(sp, text, len);
+    if (st < 0) return st;
+    if (!opts || max_ids < 0 || (max_ids > 0 && !ids))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad argument", sp->name);
+    if (len == 0) return 0;
+    if (opts->legacy) return hubrt_sp_encode_raw(sp, text, len, ids, max_ids);
+    return hf_encode_impl(sp, opts, text, len, first, ids, max_ids, NULL);
 }
 
 /* sentencepiece Decode(pieces) of tokens[from, to) through model mdl, appended at *pos. */

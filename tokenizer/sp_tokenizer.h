@@ -3,17 +3,32 @@
  * directories whose only tokenizer file is tokenizer.model / spiece.model.
  *
  * A thin C layer over tokenizer/sentencepiece_c.{h,cc} (libsentencepiece).
- * It does the raw sentencepiece steps only: encode(text) is exactly
- * SentencePieceProcessor::EncodeAsIds (no BOS/EOS), decode is
- * SentencePieceProcessor::DecodeIds. Adding BOS/EOS per tokenizer_config.json
+ * Two levels:
+ *
+ *   raw      hubrt_sp_encode_raw / hubrt_sp_decode_raw: exactly
+ *            SentencePieceProcessor EncodeAsIds / DecodeIds (what
+ *            shared/tokenizers/llama-2/cases_sentencepiece.jsonl and the
+ *            ALBERT cases hold).
+ *   default  hubrt_sp_encode / hubrt_sp_encode_alloc / hubrt_sp_decode: what
+ *            transformers' slow LlamaTokenizer (4.40) gives for the
+ *            directory. hubrt_sp_load reads `legacy` and `add_prefix_space`
+ *            from the tokenizer_config.json next to the model file (both
+ *            default true, as in transformers); hubrt_sp_set_hf overrides.
+ *            With legacy (LLaMA-2's own config, ALBERT, any dir without
+ *            config) encode is the raw encode and decode(skip_special) the
+ *            raw decode; with legacy=False (the ../shared/models llama dirs)
+ *            the legacy=False paths below are used. decode(skip_special=0)
+ *            is always transformers' convert_tokens_to_string.
+ *
+ * BOS/EOS are never added here: the caller adds them per tokenizer_config.json
  * (add_bos_token — default true for LlamaTokenizer —, add_eos_token; T5 adds
- * </s>), splitting out special-token literals the way the slow transformers
- * tokenizers do, and so on belong to the caller (tokenizer/tokenizer.c),
- * which finds what it needs here: bos/eos/unk/pad ids, piece text, id lookup.
+ * </s>) with hubrt_sp_bos_id/eos_id. Splitting special-token literals out of
+ * the text before encoding (PreTrainedTokenizer.tokenize) is also the
+ * caller's; hubrt_sp_hf_encode(first = 0) encodes a piece that follows one.
  *
  * Every function validates its arguments; failures return a negative
  * hubrt_status (or NULL) with hubrt_set_error() called. A loaded hubrt_sp is
- * read-only and may be used from several threads at once.
+ * read-only (after any hubrt_sp_set_hf) and may be used from several threads.
  */
 #ifndef HUBRT_SP_TOKENIZER_H
 #define HUBRT_SP_TOKENIZER_H
@@ -23,8 +38,9 @@
 
 typedef struct hubrt_sp hubrt_sp;
 
-/* Loads a sentencepiece .model file. NULL + hubrt_last_error() on failure
- * (HUBRT_ERR_IO: missing/unreadable, HUBRT_ERR_FORMAT: not a valid model). */
+/* Loads a sentencepiece .model file (and the options of the
+ * tokenizer_config.json beside it, if any). NULL + hubrt_last_error() on
+ * failure (HUBRT_ERR_IO: missing/unreadable, HUBRT_ERR_FORMAT: not a valid model). */
 hubrt_sp *hubrt_sp_load(const char *path);
 /* NULL is allowed. */
 void hubrt_sp_free(hubrt_sp *sp);
@@ -54,32 +70,35 @@ const char *hubrt_sp_piece(const hubrt_sp *sp, int32_t id);
 int32_t hubrt_sp_piece_to_id(const hubrt_sp *sp, const char *piece, size_t len);
 
 /*
- * Encodes len bytes of UTF-8 text (embedded NULs allowed) with sentencepiece
- * (normalisation, dummy prefix, BPE/unigram, byte fallback), no BOS/EOS.
- * Returns the number of ids n >= 0; at most max_ids are written (ids may be
- * NULL when max_ids is 0), so call again with a larger buffer if n > max_ids.
- * Invalid UTF-8 gives HUBRT_ERR_INVALID_UTF8 (sentencepiece itself would
- * silently map each bad byte to U+FFFD).
+ * Encodes len bytes of UTF-8 text (embedded NULs allowed), no BOS/EOS, as
+ * transformers does for this directory (see the top). Returns the number of
+ * ids n >= 0; at most max_ids are written (ids may be NULL when max_ids is
+ * 0), so call again with a larger buffer if n > max_ids. Invalid UTF-8 gives
+ * HUBRT_ERR_INVALID_UTF8 (sentencepiece itself would silently map each bad
+ * byte to U+FFFD).
  */
 int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids);
 /* The same into a malloc'd array (*ids, free() it; NULL when n == 0). */
 int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int32_t **ids);
+/* Plain sentencepiece EncodeAsIds (normalisation, dummy prefix, BPE/unigram,
+ * byte fallback); same contract. */
+int hubrt_sp_encode_raw(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids);
 
 /*
- * Decodes ids into UTF-8 text, snprintf-style: returns the full length in
- * bytes, writes at most cap bytes including a NUL (buf may be NULL if cap 0).
- * skip_special = 1: sentencepiece's own DecodeIds — control pieces (<s>, </s>)
- * produce nothing, <unk> produces " ⁇ ", byte pieces are joined into UTF-8
- * (invalid sequences become U+FFFD), the dummy-prefix space is removed.
- * skip_special = 0: as transformers' slow tokenizers' _decode (LlamaTokenizer,
- * spaces_between_special_tokens): special pieces (hubrt_sp_is_special) are
- * written as their piece text, each run of other ids between them is decoded
- * by sentencepiece, and the parts are joined with single spaces:
- * [1, ▁Hello, ▁world, 2] -> "<s> Hello world </s>".
- * Ids outside the vocab give HUBRT_ERR_RANGE.
+ * Decodes ids into UTF-8 text as transformers' decode(ids, skip_special_tokens)
+ * does for this directory (see the top), snprintf-style: returns the full
+ * length in bytes, writes at most cap bytes including a NUL (buf may be NULL
+ * if cap is 0). Ids outside the vocab give HUBRT_ERR_RANGE.
+ * LLaMA-2 (legacy): [1, ▁Hello, ▁world, 2] -> "Hello world" (skip) and
+ * "<s> Hello world</s>" (keep); legacy=False: "<s> Hello world</s>" as well,
+ * but [1, ▁The] -> "<s>The" with a remove_extra_whitespaces model (stories260K).
  */
 int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special,
                     char *buf, size_t cap);
+/* Plain sentencepiece DecodeIds: control pieces (<s>, </s>) produce nothing,
+ * <unk> produces " ⁇ ", byte pieces are joined into UTF-8 (invalid sequences
+ * become U+FFFD), the dummy-prefix space is removed. Same contract. */
+int hubrt_sp_decode_raw(const hubrt_sp *sp, const int32_t *ids, int n, char *buf, size_t cap);
 
 /*
  * The raw bytes one id stands for, for streaming detokenizers: "▁" becomes
@@ -96,18 +115,10 @@ int hubrt_sp_add_dummy_prefix(const hubrt_sp *sp);
 /* Whether it removes leading/repeated whitespace (ALBERT, stories260K: 1; LLaMA-2: 0). */
 int hubrt_sp_remove_extra_whitespaces(const hubrt_sp *sp);
 
-/* ---- transformers' slow LlamaTokenizer on top of sentencepiece ----------
+/* ---- transformers' slow LlamaTokenizer, explicitly -----------------------
  *
- * What transformers (4.40) does with a tokenizer.model directory, for the
- * caller to reproduce `input_ids` and `decode()` exactly. The caller reads
- * tokenizer_config.json, splits the text on special-token literals (<s>,
- * </s>, <unk>: PreTrainedTokenizer.tokenize), calls hubrt_sp_hf_encode for
- * each non-empty piece of text between them (first = 1 only for a piece at
- * the very start of the text), and adds BOS (add_bos_token, default true)
- * / EOS (add_eos_token, default false) itself.
- *
- *   legacy = 1: each piece is sentencepiece-encoded as is (dummy prefix on
- *   every piece).
+ *   legacy = 1: each piece of text is sentencepiece-encoded as is (dummy
+ *   prefix on every piece, also after a special-token literal).
  *   legacy = 0: "▁" in the text becomes " "; the first piece gets a "▁"
  *   prefix when add_prefix_space; pieces are encoded with the dummy prefix
  *   turned off, through transformers' "<unk>"-prefix trick.
@@ -117,17 +128,20 @@ typedef struct hubrt_sp_hf {
     int add_prefix_space; /* tokenizer_config "add_prefix_space"; absent -> 1 */
 } hubrt_sp_hf;
 
-/* Encodes one piece of text without special literals; no BOS/EOS. Same
- * return contract as hubrt_sp_encode. Empty text gives 0 ids. */
+/* The options hubrt_sp_load read; overriding them is allowed before the
+ * tokenizer is shared between threads. */
+void hubrt_sp_get_hf(const hubrt_sp *sp, hubrt_sp_hf *opts);
+void hubrt_sp_set_hf(hubrt_sp *sp, const hubrt_sp_hf *opts);
+
+/* Encodes one piece of text without special literals (first = 1: it starts
+ * the text); no BOS/EOS. Same contract as hubrt_sp_encode; "" gives 0 ids. */
 int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len,
                        int first, int32_t *ids, int max_ids);
 /*
  * transformers' decode(ids, skip_special_tokens) for a tokenizer without
  * added tokens beyond the vocabulary (LlamaTokenizer.convert_tokens_to_string;
  * clean_up_tokenization_spaces is the caller's). skip_special drops the
- * hubrt_sp_is_special ids. Same return contract as hubrt_sp_decode.
- * Llama-2 vocab, legacy 0: [1, ▁The, ▁quick] -> "<s> The quick" (keep) and
- * "The quick" (skip); with a remove_extra_whitespaces model "<s>The quick".
+ * hubrt_sp_is_special ids, <unk> included. Same contract as hubrt_sp_decode.
  */
 int hubrt_sp_hf_decode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const int32_t *ids, int n,
                        int skip_special, char *buf, size_t cap);
