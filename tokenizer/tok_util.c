@@ -498,7 +498,7 @@ tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *wha
 {
     int err;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* LITERAL rejects UCP */
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, len, opts, &err, &off, NULL);
     if (!code) {
         PCRE2_UCHAR msg[256];

@@ -266,7 +266,7 @@ static tk_pretok *parse_pretok(const ctx *c, const cJSON *o, const char *field)
     if (!strcmp(t, "BertPreTokenizer")) p->type = TKP_BERT;
     else if (!strcmp(t, "Whitespace")) {
         p->type = TKP_WHITESPACE;
-        if (!(p->re = tk_regex_new("\\w+|[^\\w\\s]+", 14, 0, where))) rc = HUBRT_ERR_FORMAT;
+        if (!(p->re = tk_regex_new("\\w+|[^\\w\\s]+", 12, 0, where))) rc = HUBRT_ERR_FORMAT;
     } else if (!strcmp(t, "WhitespaceSplit")) p->type = TKP_WHITESPACE_SPLIT;
     else if (!strcmp(t, "ByteLevel")) {
         p->type = TKP_BYTELEVEL;

@@ -1,0 +1,474 @@
+/*
+ * tests/test_tokenizer_stages.c — unit tests for each tokenizer stage:
+ * UTF-8 helpers, normalizers, pre-tokenizers (every Split behavior),
+ * models (WordPiece, BPE with byte fallback / unk fusing / affixes, Unigram),
+ * added tokens (lstrip, rstrip, single_word), post-processors, decoders,
+ * the streaming decoder, and the error paths (invalid UTF-8, malformed
+ * tokenizer.json naming the field, missing files, ids out of range).
+ *
+ * Small tokenizer.json documents are written to a temporary file and loaded
+ * through the real loader, so parsing is covered too; the stages are then
+ * called directly through tokenizer/tok_internal.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/test.h"
+#include "tokenizer/tok_internal.h"
+
+static hubrt_tokenizer *load_str(const char *json)
+{
+    char path[] = "/tmp/hubrt_tok_test_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    size_t n = strlen(json);
+    int ok = write(fd, json, n) == (ssize_t)n;
+    close(fd);
+    hubrt_tokenizer *t = ok ? hubrt_tokenizer_load_json(path) : NULL;
+    unlink(path);
+    return t;
+}
+
+/* A tokenizer.json around one stage; model is a tiny WordLevel unless given. */
+static hubrt_tokenizer *with_stage(const char *key, const char *stage)
+{
+    char buf[8192];
+    snprintf(buf, sizeof buf,
+             "{\"%s\": %s, \"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0, \"b\": 1}, \"unk_token\": \"a\"}}",
+             key, stage);
+    return load_str(buf);
+}
+
+static void check_norm(const char *stage, const char *in, size_t in_len, const char *want)
+{
+    hubrt_tokenizer *t = with_stage("normalizer", stage);
+    TEST_CHECK(t != NULL, "normalizer %s: load: %s", stage, hubrt_last_error());
+    if (!t) return;
+    tk_work w;
+    tk_work_init(&w);
+    tk_buf out = { 0 };
+    int rc = tk_normalize(t->normalizer, &w, in, in_len, &out);
+    TEST_CHECK(rc == 0 && out.n == strlen(want) && memcmp(out.p ? out.p : "", want, out.n) == 0,
+               "normalizer %s on '%s': got '%.*s' want '%s'", stage, in, (int)out.n, out.p ? out.p : "", want);
+    tk_buf_free(&out);
+    tk_work_free(&w);
+    hubrt_tokenizer_free(t);
+}
+
+/* Pre-tokenizes in and compares with the pieces joined by '|'. */
+static void check_pre(const char *stage, const char *in, const char *want)
+{
+    hubrt_tokenizer *t = with_stage("pre_tokenizer", stage);
+    TEST_CHECK(t != NULL, "pre-tokenizer %s: load: %s", stage, hubrt_last_error());
+    if (!t) return;
+    tk_work w;
+    tk_work_init(&w);
+    tk_pieces a = { 0 }, b = { 0 };
+    tk_pieces_add(&a, in, strlen(in), 1);
+    int rc = tk_pretokenize(t->pretok, &w, &a, &b);
+    tk_buf j = { 0 };
+    for (size_t i = 0; i < b.n; i++) {
+        if (i) tk_buf_putc(&j, '|');
+        tk_buf_put(&j, b.text.p + b.v[i].off, b.v[i].len);
+    }
+    tk_buf_putc(&j, '\0');
+    TEST_CHECK(rc == 0 && strcmp(j.p, want) == 0, "pre-tokenizer %s on '%s': got '%s' want '%s'", stage, in, j.p, want);
+    tk_buf_free(&j);
+    tk_pieces_free(&a);
+    tk_pieces_free(&b);
+    tk_work_free(&w);
+    hubrt_tokenizer_free(t);
+}
+
+/* Runs a decoder over tokens separated by '|' and compares the joined text. */
+static void check_dec(const char *stage, const char *toks, const char *want)
+{
+    hubrt_tokenizer *t = with_stage("decoder", stage);
+    TEST_CHECK(t != NULL, "decoder %s: load: %s", stage, hubrt_last_error());
+    if (!t) return;
+    tk_work w;
+    tk_work_init(&w);
+    tk_pieces p = { 0 };
+    for (const char *s = toks; *s;) {
+        const char *e = strchr(s, '|');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        tk_pieces_add(&p, s, n, 0);
+        s += n + (e ? 1 : 0);
+    }
+    int rc = tk_decode_chain(t->decoder, &w, &p);
+    tk_buf j = { 0 };
+    for (size_t i = 0; i < p.n; i++) tk_buf_put(&j, p.text.p + p.v[i].off, p.v[i].len);
+    tk_buf_putc(&j, '\0');
+    TEST_CHECK(rc == 0 && strcmp(j.p, want) == 0, "decoder %s on '%s': got '%s' want '%s'", stage, toks, j.p, want);
+    tk_buf_free(&j);
+    tk_pieces_free(&p);
+    tk_work_free(&w);
+    hubrt_tokenizer_free(t);
+}
+
+static void check_ids(hubrt_tokenizer *t, const char *what, const char *text, int add, const int32_t *want, size_t n)
+{
+    hubrt_tok_encoding e;
+    int rc = hubrt_tokenizer_encode(t, text, strlen(text), NULL, 0, add, &e);
+    int ok = rc == 0 && e.n == n && (n == 0 || memcmp(e.ids, want, n * sizeof *want) == 0);
+    if (!ok && rc == 0) {
+        fprintf(stderr, "  got:");
+        for (size_t i = 0; i < e.n; i++) fprintf(stderr, " %d", (int)e.ids[i]);
+        fprintf(stderr, "\n");
+    }
+    TEST_CHECK(ok, "%s: encode '%s' (rc %d %s)", what, text, rc, rc ? hubrt_last_error() : "");
+    if (!rc) hubrt_tok_encoding_free(&e);
+}
+
+static void test_utf8(void)
+{
+    size_t bad = 99;
+    TEST_CHECK(tk_utf8_check("h\xC3\xA9llo", 6, &bad), "valid UTF-8 accepted");
+    TEST_CHECK(!tk_utf8_check("abc\x80" "def", 7, &bad) && bad == 3, "lone continuation at 3 (got %zu)", bad);
+    TEST_CHECK(!tk_utf8_check("\xED\xA0\x80", 3, &bad) && bad == 0, "surrogate rejected");
+    TEST_CHECK(!tk_utf8_check("\xC0\xAF", 2, &bad), "overlong rejected");
+    TEST_CHECK(!tk_utf8_check("ab\xE2\x82", 4, &bad) && bad == 2, "truncated sequence at 2");
+    tk_buf b = { 0 };
+    tk_utf8_lossy(&b, "a\xE2\x82z\xC0\xAF", 6);
+    TEST_CHECK(b.n == 11 && memcmp(b.p, "a\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD", 11) == 0,
+               "lossy: one U+FFFD per maximal invalid subpart");
+    tk_buf_free(&b);
+    TEST_CHECK(tk_is_whitespace(0x85) && tk_is_whitespace(0x3000) && !tk_is_whitespace(0x200B), "White_Space");
+    TEST_CHECK(tk_is_punct('!') && tk_is_punct('$') && tk_is_punct(0x3001) && !tk_is_punct('a'), "punctuation");
+}
+
+static void test_normalizers(void)
+{
+    check_norm("{\"type\":\"BertNormalizer\",\"lowercase\":true}", "H\xC3\xA9llo\x01 W\xC3\xB6rld\t\xE4\xB8\xAD", 17,
+               "hello world  \xE4\xB8\xAD ");
+    check_norm("{\"type\":\"BertNormalizer\",\"lowercase\":false}", "Caf\xC3\xA9", 5, "Caf\xC3\xA9");
+    /* per-character lowercasing: no final sigma; İ lowercases to i + U+0307 */
+    check_norm("{\"type\":\"BertNormalizer\",\"lowercase\":true,\"strip_accents\":false}", "\xCE\xA3\xCE\xA3", 4,
+               "\xCF\x83\xCF\x83");
+    check_norm("{\"type\":\"Lowercase\"}", "\xC4\xB0X", 3, "i\xCC\x87x");
+    check_norm("{\"type\":\"NFD\"}", "\xC3\xA9", 2, "e\xCC\x81");
+    check_norm("{\"type\":\"NFC\"}", "e\xCC\x81", 3, "\xC3\xA9");
+    check_norm("{\"type\":\"NFKC\"}", "\xEF\xAC\x81", 3, "fi");
+    check_norm("{\"type\":\"NFKD\"}", "\xC3\xA9\xEF\xAC\x81", 5, "e\xCC\x81" "fi");
+    /* StripAccents only drops marks; it does not decompose */
+    check_norm("{\"type\":\"StripAccents\"}", "\xC3\xA9" "e\xCC\x81", 5, "\xC3\xA9" "e");
+    check_norm("{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}", "a b  c", 6,
+               "a\xE2\x96\x81" "b\xE2\x96\x81\xE2\x96\x81" "c");
+    check_norm("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" {2,}\"},\"content\":\" \"}", "a   b c", 7, "a b c");
+    check_norm("{\"type\":\"Prepend\",\"prepend\":\"_\"}", "ab", 2, "_ab");
+    check_norm("{\"type\":\"Prepend\",\"prepend\":\"_\"}", "", 0, "");
+    check_norm("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":false}", " \t ab ", 6, "ab ");
+    check_norm("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":true}", "\xE3\x80\x80" "ab\n", 6, "ab");
+    check_norm("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"}]}",
+               "\xEF\xBC\xA1" "B", 4, "ab");
+}
+
+static void test_precompiled(const char *shared)
+{
+    if (!shared) { TEST_SKIP("no ../shared: Precompiled charsmap test needs t5-small"); return; }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizers/t5-small/tokenizer.json", shared);
+    hubrt_tokenizer *t = hubrt_tokenizer_load_json(path);
+    TEST_CHECK(t && t->normalizer && t->normalizer->type == TKN_PRECOMPILED, "t5 Precompiled normalizer");
+    if (!t) return;
+    static const struct { const char *in, *want; } cases[] = {
+        { "\xEF\xBC\xA1\xEF\xBD\x82", "Ab" },           /* fullwidth -> ASCII (NFKC) */
+        { "\xEF\xAC\x81" "sh", "fish" },               /* ligature */
+        { "cafe\xCC\x81", "caf\xC3\xA9" },             /* composes */
+        { "e\xCC\x82\xCC\x81", "\xC3\xAA" },           /* HF quirk: the acute is dropped */
+        { "plain", "plain" },
+    };
+    tk_work w;
+    tk_work_init(&w);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tk_buf out = { 0 };
+        int rc = tk_normalize(t->normalizer, &w, cases[i].in, strlen(cases[i].in), &out);
+        TEST_CHECK(rc == 0 && out.n == strlen(cases[i].want) && memcmp(out.p, cases[i].want, out.n) == 0,
+                   "Precompiled '%s' -> '%.*s' (want '%s')", cases[i].in, (int)out.n, out.p, cases[i].want);
+        tk_buf_free(&out);
+    }
+    tk_work_free(&w);
+    hubrt_tokenizer_free(t);
+}
+
+static void test_pretokenizers(void)
+{
+    const char *split = "{\"type\":\"Split\",\"pattern\":{\"String\":\"-\"},\"behavior\":\"%s\",\"invert\":%s}";
+    static const struct { const char *beh, *inv, *want; } sp[] = {
+        { "Removed", "false", "a|b|c" },
+        { "Isolated", "false", "a|-|b|-|-|c" },
+        { "MergedWithPrevious", "false", "a-|b-|-|c" },
+        { "MergedWithNext", "false", "a|-b|-|-c" },
+        { "Contiguous", "false", "a|-|b|--|c" },
+        { "Removed", "true", "-|-|-" },
+    };
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
+        char st[256];
+        snprintf(st, sizeof st, split, sp[i].beh, sp[i].inv);
+        check_pre(st, "a-b--c", sp[i].want);
+    }
+    check_pre("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d+\"},\"behavior\":\"Isolated\"}", "ab12cd3", "ab|12|cd|3");
+    check_pre("{\"type\":\"Whitespace\"}", "Hey friend!  How?", "Hey|friend|!|How|?");
+    check_pre("{\"type\":\"WhitespaceSplit\"}", " a\tb\xC2\x85" "c ", "a|b|c");
+    check_pre("{\"type\":\"BertPreTokenizer\"}", "Hi, there!x", "Hi|,|there|!|x");
+    check_pre("{\"type\":\"Digits\",\"individual_digits\":true}", "ab123", "ab|1|2|3");
+    check_pre("{\"type\":\"Digits\",\"individual_digits\":false}", "ab123c", "ab|123|c");
+    check_pre("{\"type\":\"Punctuation\",\"behavior\":\"Contiguous\"}", "a..b!", "a|..|b|!");
+    check_pre("{\"type\":\"CharDelimiterSplit\",\"delimiter\":\"x\"}", "axbxxc", "a|b|c");
+    check_pre("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"always\"}", "hi there", "_hi|_there");
+    check_pre("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"never\"}", "hi there", "hi|_there");
+    check_pre("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"first\",\"split\":false}", "hi there",
+              "_hi_there");
+    check_pre("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"add_prefix_space\":true}", "_x", "_x");
+    check_pre("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}", "Hi  you're",
+              "Hi|\xC4\xA0|\xC4\xA0you|'re");
+    check_pre("{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"use_regex\":false}", "\xC3\xA9", "\xC4\xA0\xC3\x83\xC2\xA9");
+    check_pre("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"WhitespaceSplit\"},"
+              "{\"type\":\"Digits\",\"individual_digits\":true}]}", "a1 b", "a|1|b");
+}
+
+static void test_models(void)
+{
+    /* BPE: merges as strings and pairs, byte fallback, fused unk */
+    hubrt_tokenizer *t = load_str(
+        "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"fuse_unk\":true,\"byte_fallback\":true,"
+        "\"vocab\":{\"<unk>\":0,\"a\":1,\"b\":2,\"ab\":3,\"c\":4,\"abc\":5,\"<0xC3>\":6,\"<0xA9>\":7},"
+        "\"merges\":[\"a b\",[\"ab\",\"c\"]]}}");
+    TEST_CHECK(t != NULL, "BPE toy load: %s", hubrt_last_error());
+    if (t) {
+        check_ids(t, "BPE merges", "abcab", 0, (const int32_t[]){ 5, 3 }, 2);
+        check_ids(t, "BPE byte fallback", "a\xC3\xA9", 0, (const int32_t[]){ 1, 6, 7 }, 3);
+        check_ids(t, "BPE fused unk", "azzb", 0, (const int32_t[]){ 1, 0, 2 }, 3);
+        hubrt_tokenizer_free(t);
+    }
+    /* BPE: unk not fused, continuing prefix and end-of-word suffix */
+    t = load_str("{\"model\":{\"type\":\"BPE\",\"unk_token\":\"?\",\"continuing_subword_prefix\":\"##\","
+                 "\"end_of_word_suffix\":\"</w>\",\"vocab\":{\"?\":0,\"a\":1,\"##b\":2,\"##c</w>\":3,\"ab\":4,"
+                 "\"abc</w>\":5,\"a</w>\":6},\"merges\":[\"a ##b\",\"ab ##c</w>\"]}}");
+    TEST_CHECK(t != NULL, "BPE affix load: %s", hubrt_last_error());
+    if (t) {
+        check_ids(t, "BPE affixes", "abc", 0, (const int32_t[]){ 5 }, 1);
+        check_ids(t, "BPE suffix only on last", "a", 0, (const int32_t[]){ 6 }, 1);
+        check_ids(t, "BPE unfused unk", "zz", 0, (const int32_t[]){ 0, 0 }, 2);
+        hubrt_tokenizer_free(t);
+    }
+    /* ignore_merges: whole-word vocab hits skip merging */
+    t = load_str("{\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"abb\":3},"
+                 "\"merges\":[\"a b\"]}}");
+    if (t) {
+        check_ids(t, "BPE ignore_merges hit", "abb", 0, (const int32_t[]){ 3 }, 1);
+        check_ids(t, "BPE ignore_merges miss", "abab", 0, (const int32_t[]){ 2, 2 }, 2);
+        hubrt_tokenizer_free(t);
+    }
+    /* WordPiece: longest match first, whole word unk, length limit */
+    t = load_str("{\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"model\":{\"type\":\"WordPiece\","
+                 "\"unk_token\":\"[UNK]\",\"max_input_chars_per_word\":5,\"continuing_subword_prefix\":\"##\","
+                 "\"vocab\":{\"[UNK]\":0,\"un\":1,\"##aff\":2,\"##able\":3,\"u\":4}}}");
+    TEST_CHECK(t != NULL, "WordPiece toy load: %s", hubrt_last_error());
+    if (t) {
+        check_ids(t, "WordPiece", "un u", 0, (const int32_t[]){ 1, 4 }, 2);
+        check_ids(t, "WordPiece subwords", "unaff", 0, (const int32_t[]){ 1, 2 }, 2);
+        check_ids(t, "WordPiece too long", "unaffable", 0, (const int32_t[]){ 0 }, 1);
+        check_ids(t, "WordPiece uncoverable", "unx", 0, (const int32_t[]){ 0 }, 1);
+        hubrt_tokenizer_free(t);
+    }
+    /* Unigram: Viterbi picks the best-scoring segmentation; unknown runs fuse */
+    t = load_str("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":[[\"<unk>\",0],[\"a\",-1],[\"b\",-1],"
+                 "[\"ab\",-1.5],[\"abc\",-5],[\"c\",-1]]}}");
+    TEST_CHECK(t != NULL, "Unigram toy load: %s", hubrt_last_error());
+    if (t) {
+        check_ids(t, "Unigram viterbi", "abc", 0, (const int32_t[]){ 3, 5 }, 2);
+        check_ids(t, "Unigram fused unk", "axyb", 0, (const int32_t[]){ 1, 0, 2 }, 3);
+        hubrt_tokenizer_free(t);
+    }
+    /* Unigram byte fallback */
+    t = load_str("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"byte_fallback\":true,\"vocab\":[[\"<unk>\",0],"
+                 "[\"a\",-1],[\"<0x78>\",-1],[\"<0x79>\",-1]]}}");
+    if (t) {
+        check_ids(t, "Unigram byte fallback", "axy", 0, (const int32_t[]){ 1, 2, 3 }, 3);
+        hubrt_tokenizer_free(t);
+    }
+}
+
+static void test_added_and_post(void)
+{
+    hubrt_tokenizer *t = load_str(
+        "{\"added_tokens\":[{\"id\":10,\"content\":\"<L>\",\"lstrip\":true,\"special\":true},"
+        "{\"id\":11,\"content\":\"<R>\",\"rstrip\":true,\"special\":true},"
+        "{\"id\":12,\"content\":\"cat\",\"single_word\":true,\"special\":false,\"normalized\":false},"
+        "{\"id\":13,\"content\":\"<LONG>\",\"special\":true},{\"id\":14,\"content\":\"<LO\",\"special\":true}],"
+        "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},"
+        "\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"?\":0,\"a\":1,\"b\":2,\"cats\":3,\"x\":4},\"unk_token\":\"?\"},"
+        "\"post_processor\":{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",21],\"cls\":[\"<s>\",20]}}");
+    TEST_CHECK(t != NULL, "added toy load: %s", hubrt_last_error());
+    if (!t) return;
+    check_ids(t, "lstrip", "a  <L>b", 0, (const int32_t[]){ 1, 10, 2 }, 3);
+    check_ids(t, "rstrip", "a<R>   b", 0, (const int32_t[]){ 1, 11, 2 }, 3);
+    check_ids(t, "single_word", "cat cats xcat", 0, (const int32_t[]){ 12, 3, 0 }, 3);
+    check_ids(t, "longest match", "<LONG><LO", 0, (const int32_t[]){ 13, 14 }, 2);
+    check_ids(t, "roberta", "a", 1, (const int32_t[]){ 20, 1, 21 }, 3);
+    hubrt_tok_encoding e;
+    int rc = hubrt_tokenizer_encode(t, "a", 1, "b", 1, 1, &e);
+    TEST_CHECK(rc == 0 && e.n == 6 && e.ids[2] == 21 && e.ids[3] == 21 && e.ids[4] == 2,
+               "roberta pair <s> a </s></s> b </s>");
+    if (!rc) hubrt_tok_encoding_free(&e);
+    char *s;
+    size_t n;
+    rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 1, 10, 12 }, 3, 1, &s, &n);
+    TEST_CHECK(rc == 0 && strcmp(s, "a cat") == 0, "skip special, no decoder joins with spaces: '%s'", rc ? "" : s);
+    if (!rc) free(s);
+    hubrt_tokenizer_free(t);
+
+    t = load_str("{\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"?\":0,\"a\":1,\"[C]\":2,\"[S]\":3},\"unk_token\":\"?\"},"
+                 "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},"
+                 "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[\"[C]\",\"$A\",\"[S]\"],"
+                 "\"pair\":[{\"SpecialToken\":{\"id\":\"[C]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},"
+                 "{\"SpecialToken\":{\"id\":\"[S]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}},"
+                 "{\"SpecialToken\":{\"id\":\"[S]\",\"type_id\":1}}],"
+                 "\"special_tokens\":{\"[C]\":{\"id\":\"[C]\",\"ids\":[2],\"tokens\":[\"[C]\"]},"
+                 "\"[S]\":{\"id\":\"[S]\",\"ids\":[3],\"tokens\":[\"[S]\"]}}}}");
+    TEST_CHECK(t != NULL, "template load: %s", hubrt_last_error());
+    if (!t) return;
+    check_ids(t, "template single (string form)", "a a", 1, (const int32_t[]){ 2, 1, 1, 3 }, 4);
+    rc = hubrt_tokenizer_encode(t, "a", 1, "a a", 3, 1, &e);
+    static const int32_t want_ids[] = { 2, 1, 3, 1, 1, 3 }, want_ty[] = { 0, 0, 0, 1, 1, 1 };
+    TEST_CHECK(rc == 0 && e.n == 6 && !memcmp(e.ids, want_ids, sizeof want_ids) && !memcmp(e.type_ids, want_ty, sizeof want_ty),
+               "template pair ids and type ids");
+    if (!rc) hubrt_tok_encoding_free(&e);
+    rc = hubrt_tokenizer_encode(t, "a", 1, "a", 1, 0, &e);
+    TEST_CHECK(rc == 0 && e.n == 2 && e.type_ids[0] == 0 && e.type_ids[1] == 1, "template pair without specials keeps type ids");
+    if (!rc) hubrt_tok_encoding_free(&e);
+    hubrt_tokenizer_free(t);
+}
+
+static void test_decoders(void)
+{
+    check_dec("{\"type\":\"ByteFallback\"}", "a|<0xE2>|<0x82>|<0xAC>|b", "a\xE2\x82\xAC" "b");
+    check_dec("{\"type\":\"ByteFallback\"}", "<0xE2>|<0x82>|x", "\xEF\xBF\xBD\xEF\xBF\xBDx");
+    check_dec("{\"type\":\"Fuse\"}", "a|b|c", "abc");
+    check_dec("{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":1}", "  a | b", " ab");
+    check_dec("{\"type\":\"Replace\",\"pattern\":{\"String\":\"_\"},\"content\":\" \"}", "_a|_b", " a b");
+    check_dec("{\"type\":\"WordPiece\",\"prefix\":\"##\",\"cleanup\":true}", "hello|##s|world|.|do|n't", "hellos world. don't");
+    check_dec("{\"type\":\"WordPiece\",\"prefix\":\"##\",\"cleanup\":false}", "a|.", "a .");
+    check_dec("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"always\"}", "_hi|_there", "hi there");
+    check_dec("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"never\"}", "_hi|_there", " hi there");
+    check_dec("{\"type\":\"ByteLevel\"}", "Hello|\xC4\xA0w\xC3\x83\xC2\xA9", "Hello w\xC3\xA9");
+    check_dec("{\"type\":\"ByteLevel\"}", "\xC3\xA2", "\xEF\xBF\xBD");
+    check_dec("{\"type\":\"CTC\",\"pad_token\":\"<pad>\",\"word_delimiter_token\":\"|\",\"cleanup\":true}", "h", "h");
+    check_dec("{\"type\":\"BPEDecoder\",\"suffix\":\"</w>\"}", "hel|lo</w>|there</w>", "hello there");
+    check_dec("{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"_\"},"
+              "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\" \","
+              "\"start\":1,\"stop\":0}]}", "_a|<0x41>|_b", "aA b");
+}
+
+/* Streaming: the concatenated pieces equal the full decode, each piece is valid UTF-8. */
+static void check_stream(const char *shared, const char *set, const char *text)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tokenizers/%s", shared, set);
+    hubrt_tokenizer *t = hubrt_tokenizer_load(dir);
+    TEST_CHECK(t != NULL, "%s: load: %s", set, hubrt_last_error());
+    if (!t) return;
+    hubrt_tok_encoding e;
+    int rc = hubrt_tokenizer_encode(t, text, strlen(text), NULL, 0, 1, &e);
+    TEST_CHECK(rc == 0, "%s: encode", set);
+    if (rc) { hubrt_tokenizer_free(t); return; }
+    char *full;
+    size_t flen;
+    rc = hubrt_tokenizer_decode(t, e.ids, e.n, 1, &full, &flen);
+    hubrt_tok_stream *st = hubrt_tok_stream_new(t, 1);
+    tk_buf acc = { 0 };
+    int pieces_ok = 1;
+    for (size_t i = 0; i < e.n && st; i++) {
+        const char *p;
+        size_t n;
+        if (hubrt_tok_stream_push(st, e.ids[i], &p, &n)) { pieces_ok = 0; break; }
+        size_t bad;
+        if (!tk_utf8_check(p, n, &bad)) pieces_ok = 0;
+        tk_buf_put(&acc, p, n);
+    }
+    TEST_CHECK(rc == 0 && pieces_ok && acc.n == flen && memcmp(acc.p, full, flen) == 0,
+               "%s: stream pieces (%zu bytes) == full decode (%zu bytes)", set, acc.n, flen);
+    hubrt_tok_stream_free(st);
+    tk_buf_free(&acc);
+    if (!rc) free(full);
+    hubrt_tok_encoding_free(&e);
+    hubrt_tokenizer_free(t);
+}
+
+static void test_errors(const char *shared)
+{
+    hubrt_tokenizer *t = load_str("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "model.merges[0]"), "bad merge names the field: %s", hubrt_last_error());
+    t = load_str("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "model.vocab"), "bad vocab id names the field: %s", hubrt_last_error());
+    t = load_str("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Bogus\"}]},"
+                 "\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "normalizer.normalizers[0]"), "unknown type names the field: %s",
+               hubrt_last_error());
+    t = load_str("{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\"},"
+                 "\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "pre_tokenizer.pattern"), "bad regex names the field: %s", hubrt_last_error());
+    t = load_str("{\"model\":");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "not valid JSON"), "truncated JSON: %s", hubrt_last_error());
+    t = load_str("{\"added_tokens\":[{\"id\":1}],\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "added_tokens[0]"), "added token without content: %s", hubrt_last_error());
+    t = hubrt_tokenizer_load("/tmp");
+    TEST_CHECK(!t && strstr(hubrt_last_error(), "no tokenizer files"), "empty dir: %s", hubrt_last_error());
+    if (!shared) { TEST_SKIP("no ../shared: invalid UTF-8 / range checks need gpt2"); return; }
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tokenizers/gpt2", shared);
+    t = hubrt_tokenizer_load(dir);
+    TEST_CHECK(t != NULL, "gpt2 load");
+    if (!t) return;
+    hubrt_tok_encoding e;
+    int rc = hubrt_tokenizer_encode(t, "abc\x80" "def", 7, NULL, 0, 1, &e);
+    TEST_CHECK(rc == HUBRT_ERR_INVALID_UTF8 && strstr(hubrt_last_error(), "offset 3"), "invalid UTF-8 -> offset 3: %s",
+               hubrt_last_error());
+    char *s;
+    rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 1, 999999 }, 2, 0, &s, NULL);
+    TEST_CHECK(rc == HUBRT_ERR_RANGE, "id out of range -> HUBRT_ERR_RANGE");
+    rc = hubrt_tokenizer_decode(t, (const int32_t[]){ -1 }, 1, 0, &s, NULL);
+    TEST_CHECK(rc == HUBRT_ERR_RANGE, "negative id -> HUBRT_ERR_RANGE");
+    TEST_CHECK(hubrt_tokenizer_token_to_id(t, "<|endoftext|>", 13) == 50256, "token_to_id");
+    size_t n;
+    const char *tx = hubrt_tokenizer_id_to_token(t, 50256, &n);
+    TEST_CHECK(tx && n == 13 && !strcmp(tx, "<|endoftext|>"), "id_to_token");
+    TEST_CHECK(hubrt_tokenizer_vocab_size(t) == 50257, "gpt2 vocab size");
+    TEST_CHECK(hubrt_tokenizer_special_id(t, HUBRT_TOK_EOS) == 50256, "gpt2 eos");
+    hubrt_tokenizer_free(t);
+    snprintf(dir, sizeof dir, "%s/tokenizers/bert-base-uncased", shared);
+    t = hubrt_tokenizer_load(dir);
+    if (t) {
+        TEST_CHECK(hubrt_tokenizer_special_id(t, HUBRT_TOK_CLS) == 101 && hubrt_tokenizer_special_id(t, HUBRT_TOK_SEP) == 102 &&
+                   hubrt_tokenizer_special_id(t, HUBRT_TOK_MASK) == 103 && hubrt_tokenizer_special_id(t, HUBRT_TOK_PAD) == 0 &&
+                   hubrt_tokenizer_special_id(t, HUBRT_TOK_UNK) == 100, "bert special ids");
+        hubrt_tokenizer_free(t);
+    }
+}
+
+int main(void)
+{
+    const char *shared = test_shared_dir();
+    test_utf8();
+    test_normalizers();
+    test_precompiled(shared);
+    test_pretokenizers();
+    test_models();
+    test_added_and_post();
+    test_decoders();
+    test_errors(shared);
+    if (shared) {
+        const char *text = "Hi \xF0\x9F\x91\x8B\xF0\x9F\x8F\xBD caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xE2\x82\xAC" "5 done";
+        check_stream(shared, "llama-2", text);
+        check_stream(shared, "gpt2", text);
+        check_stream(shared, "bert-base-multilingual-cased", text);
+        check_stream(shared, "t5-small", text);
+        check_stream(shared, "albert-spiece", text);
+    } else {
+        TEST_SKIP("no ../shared: streaming decode tests skipped");
+    }
+    return test_finish();
+}
