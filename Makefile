@@ -113,6 +113,17 @@ asan:
 
 bench: $(BENCHES)
 
+# libFuzzer targets for the parsers (clang, ASan+UBSan), each built from the few
+# sources it needs: `make fuzz`, then e.g. build/fuzz/fuzz_safetensors -max_total_time=60.
+# To add one: list tests/fuzz/fuzz_X.c and its sources below and in FUZZ_TARGETS.
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_safetensors $(BUILD)/fuzz/fuzz_config
+$(BUILD)/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c runtime/safetensors.c runtime/jsonfile.c runtime/error.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c runtime/config.c runtime/jsonfile.c runtime/error.c
+$(BUILD)/fuzz/fuzz_%:
+	@mkdir -p $(dir $@)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $^ $(shell pkg-config --libs libcjson)
+fuzz: $(FUZZ_TARGETS)
+
 install: all
 	@mkdir -p $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' hubrt.pc.in > $(BUILD)/hubrt.pc

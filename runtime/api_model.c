@@ -21,16 +21,6 @@
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
 
-static const char *const DTYPE_NAMES[HUBRT_DTYPE_COUNT] = {
-    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16",
-    "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
-};
-
-const char *hubrt_dtype_name(hubrt_dtype d)
-{
-    return (unsigned)d < HUBRT_DTYPE_COUNT ? DTYPE_NAMES[d] : NULL;
-}
-
 /*
  * Physical cores we may run on: distinct (package, core) pairs over the
  * CPUs in our affinity mask. SMT siblings share one core's FMA units and

@@ -132,10 +132,12 @@ static int get_float(const cJSON *root, const char *name, const char *key, doubl
         return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a number, not %s", name, key,
                                kind(v));
     double d = v->valuedouble;
-    if (!isfinite(d) || d < lo || d > hi || (lo_open && d == lo))
+    /* checked as the float we keep: 1e-85 is positive as a double but 0 as a float */
+    float f = (float)d;
+    if (!isfinite(d) || !isfinite(f) || d < lo || d > hi || (lo_open && (d == lo || f <= (float)lo)))
         return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' = %g is out of range %s%g, %g]",
                                name, key, d, lo_open ? "(" : "[", lo, hi);
-    *out = (float)d;
+    *out = f;
     return 0;
 }
 

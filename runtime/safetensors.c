@@ -63,6 +63,16 @@ static const size_t dtype_sizes[HUBRT_DTYPE_COUNT] = {
     [HUBRT_DTYPE_F64] = 8, [HUBRT_DTYPE_I64] = 8,     [HUBRT_DTYPE_U64] = 8,
 };
 
+static const char *const dtype_names[HUBRT_DTYPE_COUNT] = {
+    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16",
+    "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
+};
+
+const char *hubrt_dtype_name(hubrt_dtype dtype)
+{
+    return (unsigned)dtype < HUBRT_DTYPE_COUNT ? dtype_names[dtype] : NULL;
+}
+
 size_t hubrt_dtype_size(hubrt_dtype dtype)
 {
     return (unsigned)dtype < HUBRT_DTYPE_COUNT ? dtype_sizes[dtype] : 0;

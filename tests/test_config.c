@@ -264,6 +264,7 @@ static void test_bad_configs(void)
         {"fractional integer", "{" LLAMA_MIN ",\"intermediate_size\":127.5}",
          "'intermediate_size' must be an integer, got 127.5"},
         {"string eps", "{" LLAMA_MIN ",\"rms_norm_eps\":\"1e-6\"}", "'rms_norm_eps' must be a number, not a string"},
+        {"eps underflowing a float", "{" LLAMA_MIN ",\"rms_norm_eps\":1e-85}", "'rms_norm_eps' = 1e-85 is out of range"},
         {"negative eps", "{" LLAMA_MIN ",\"rms_norm_eps\":-1e-6}", "'rms_norm_eps' = -1e-06 is out of range"},
         {"zero rope_theta", "{" LLAMA_MIN ",\"rope_theta\":0}", "'rope_theta' = 0 is out of range"},
         {"kv heads not dividing", "{" LLAMA_MIN ",\"num_key_value_heads\":3}",
