@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "models/models.h"
@@ -118,8 +119,21 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
     if (!p.tokenizer_only) {
         if (hubrt_config_load(m->dir, &m->cfg)) return fail(m);
         m->has_config = 1;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         m->weights = hubrt_weights_open(m->dir, p.storage);
         if (!m->weights) return fail(m);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (p.verbose) {
+            /* verbose is the one case where the library writes to stderr (hubrt.h) */
+            int64_t bytes = 0;
+            for (int i = 0; i < hubrt_weights_count(m->weights); i++)
+                bytes += (int64_t)hubrt_weights_tensor(m->weights, i)->n_bytes;
+            fprintf(stderr, "hubrt: %s: %d tensors, %.1f MB in %d file(s), %s storage, %.3f s\n", m->dir,
+                    hubrt_weights_count(m->weights), bytes / 1e6, hubrt_weights_n_files(m->weights),
+                    p.storage == HUBRT_STORAGE_MMAP ? "mmap" : "huge-page copy",
+                    (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+        }
     } else {
         /* Tokenizer-only folders need no config.json; when one is there and
          * valid it is kept (EOS ids, family), otherwise it is ignored. */
