@@ -34,6 +34,7 @@ struct hubrt_session {
     int32_t *positions;      /* [n_cap] */
     double *profile;         /* [n_nodes] seconds, or NULL */
     long profile_passes;
+    int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
 };
 
 static int check_model(const hubrt_model *m, hubrt_family_state **fs, const char *fn)
@@ -90,9 +91,12 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
         return NULL;
     }
     const char *prof = getenv("HUBRT_PROFILE");
-    if (prof && *prof && strcmp(prof, "0") != 0 && hubrt_session_set_profile(s, 1) != 0) {
-        hubrt_session_free(s);
-        return NULL;
+    if (prof && *prof && strcmp(prof, "0") != 0) {
+        if (hubrt_session_set_profile(s, 1) != 0) {
+            hubrt_session_free(s);
+            return NULL;
+        }
+        s->profile_env = 1;
     }
     return s;
 }
@@ -100,6 +104,11 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
 void hubrt_session_free(hubrt_session *s)
 {
     if (!s) return;
+    if (s->profile_env && s->profile && s->profile_passes > 0) {
+        /* the user asked for it with HUBRT_PROFILE=1: the one place the library prints */
+        char buf[8192];
+        if (hubrt_session_profile_report(s, buf, sizeof buf) > 0) fputs(buf, stderr);
+    }
     free(s->kv_k);
     free(s->kv_v);
     free(s->arena);

@@ -1,7 +1,8 @@
 /*
  * runtime/session.h — internal extras around sessions and forward passes
  * (the public part is in include/hubrt.h): a masked encoder pass and the
- * per-op profile (env HUBRT_PROFILE=1 when the session is created, or
+ * per-op profile (env HUBRT_PROFILE=1 when the session is created: the table
+ * is printed on stderr when the session is freed; or
  * hubrt_session_set_profile()).
  */
 #ifndef HUBRT_SESSION_H

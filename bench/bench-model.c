@@ -1,0 +1,142 @@
+/*
+ * bench/bench-model.c — whole-model speed: prefill (pp) and decode (tg)
+ * tokens/s of a causal LM with random ids, or an encoder pass, plus load
+ * time and peak RSS. The ids are random, so any hub-format model directory
+ * works without a tokenizer (e.g. one made by tool-make-model).
+ *
+ *   build/bench-model -m DIR [-p 512] [-n 128] [-t 2] [-r 3] [--storage mmap|copy|auto]
+ *                     [--quant q8|q4] [--profile]
+ *
+ * Figures to compare with (targets.md, llama.cpp on this machine, bf16
+ * SmolLM2-135M shape): pp512 630 / 1088 tok/s, tg128 103 / 126 tok/s (1 / 2 threads).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+
+#include "include/hubrt.h"
+#include "runtime/session.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int pp = 512, tg = 128, reps = 3, profile = 0;
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.no_tokenizer = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--profile")) { profile = 1; continue; }
+        if (!v) { fprintf(stderr, "bench-model: '%s' needs a value\n", a); return 2; }
+        i++;
+        if (!strcmp(a, "-m")) dir = v;
+        else if (!strcmp(a, "-p")) pp = atoi(v);
+        else if (!strcmp(a, "-n")) tg = atoi(v);
+        else if (!strcmp(a, "-r")) reps = atoi(v);
+        else if (!strcmp(a, "-t")) lp.n_threads = atoi(v);
+        else if (!strcmp(a, "--storage"))
+            lp.storage = !strcmp(v, "mmap") ? HUBRT_STORAGE_MMAP : !strcmp(v, "copy") ? HUBRT_STORAGE_COPY : HUBRT_STORAGE_AUTO;
+        else if (!strcmp(a, "--quant"))
+            lp.quant = !strcmp(v, "q8") ? HUBRT_QUANT_Q8 : !strcmp(v, "q4") ? HUBRT_QUANT_Q4 : HUBRT_QUANT_NONE;
+        else { fprintf(stderr, "bench-model: unknown option '%s'\n", a); return 2; }
+    }
+    if (!dir || pp < 1 || tg < 0 || reps < 1) {
+        fprintf(stderr, "usage: bench-model -m DIR [-p 512] [-n 128] [-t T] [-r 3] "
+                        "[--storage mmap|copy|auto] [--quant q8|q4] [--profile]\n");
+        return 2;
+    }
+    double t0 = now();
+    hubrt_model *m = hubrt_model_load(dir, &lp);
+    if (!m) { fprintf(stderr, "bench-model: %s\n", hubrt_last_error()); return 1; }
+    double load_s = now() - t0;
+    hubrt_model_info info;
+    hubrt_model_get_info(m, &info);
+    int vocab = hubrt_model_n_logits(m);
+    int32_t *ids = malloc((size_t)pp * sizeof *ids);
+    float *logits = malloc((size_t)(vocab > 0 ? vocab : 1) * sizeof(float));
+    uint64_t rng = 12345;
+    for (int i = 0; i < pp; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((rng >> 33) % (uint64_t)info.vocab_size);
+    }
+    if (hubrt_model_is_causal(m) != 1) {
+        /* encoder: one pass of pp tokens */
+        float *hid = malloc((size_t)pp * info.hidden_size * sizeof(float));
+        double best = 1e9, sum = 0;
+        for (int r = 0; r < reps + 1; r++) {
+            double a = now();
+            if (hubrt_encode(m, ids, NULL, pp, hid, NULL, NULL) != 0) {
+                fprintf(stderr, "bench-model: %s\n", hubrt_last_error());
+                return 1;
+            }
+            double d = now() - a;
+            if (r) { sum += d; if (d < best) best = d; } /* first pass warms up */
+        }
+        printf("%s: encoder %d tokens: %.1f tok/s (mean), %.1f (best); load %.2f s; peak RSS %.1f MB\n",
+               dir, pp, pp * reps / sum, pp / best, load_s, peak_rss_mb());
+        free(hid);
+        free(ids); free(logits);
+        hubrt_model_free(m);
+        return 0;
+    }
+    hubrt_session *s = hubrt_session_new(m, pp + tg + 1 < info.max_positions ? pp + tg + 1 : info.max_positions);
+    if (!s) { fprintf(stderr, "bench-model: %s\n", hubrt_last_error()); return 1; }
+    /* warm-up: touches the weights and the KV pages */
+    hubrt_forward(s, ids, pp < 16 ? pp : 16, NULL, logits);
+    double pp_sum = 0, tg_sum = 0;
+    for (int r = 0; r < reps; r++) {
+        hubrt_session_reset(s);
+        if (profile && r == reps - 1) hubrt_session_set_profile(s, 1);
+        double a = now();
+        if (hubrt_forward(s, ids, pp, NULL, logits) != 0) {
+            fprintf(stderr, "bench-model: %s\n", hubrt_last_error());
+            return 1;
+        }
+        double b = now();
+        if (profile && r == reps - 1) {
+            static char rep[1 << 14];
+            hubrt_session_profile_report(s, rep, sizeof rep);
+            fprintf(stderr, "--- prefill %d\n%s", pp, rep);
+            hubrt_session_set_profile(s, 1);
+        }
+        for (int i = 0; i < tg; i++) {
+            int32_t next = ids[(i * 7) % pp];
+            if (hubrt_forward(s, &next, 1, NULL, logits) != 0) {
+                fprintf(stderr, "bench-model: %s\n", hubrt_last_error());
+                return 1;
+            }
+        }
+        double c = now();
+        if (profile && r == reps - 1) {
+            static char rep[1 << 14];
+            hubrt_session_profile_report(s, rep, sizeof rep);
+            fprintf(stderr, "--- decode %d\n%s", tg, rep);
+        }
+        pp_sum += b - a;
+        tg_sum += c - b;
+    }
+    printf("%s: threads %d, storage %s, quant %d: pp%d %.1f tok/s, tg%d %.1f tok/s; load %.2f s; "
+           "peak RSS %.1f MB\n", dir, lp.n_threads, lp.storage == HUBRT_STORAGE_MMAP ? "mmap" :
+           lp.storage == HUBRT_STORAGE_COPY ? "copy" : "auto", (int)lp.quant, pp, pp * reps / pp_sum,
+           tg, tg ? tg * reps / tg_sum : 0.0, load_s, peak_rss_mb());
+    hubrt_session_free(s);
+    hubrt_model_free(m);
+    free(ids);
+    free(logits);
+    return 0;
+}
