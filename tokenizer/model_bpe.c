@@ -247,9 +247,46 @@ done:
     return rc;
 }
 
+void tk_bpe_enable_split(tk_model *m, const char *seq, size_t n)
+{
+    m->split_len = 0;
+    if (m->type != TKM_BPE || n == 0 || n > sizeof m->split_seq || tk_vocab_id(&m->vocab, seq, n) < 0) return;
+    for (size_t e = 0; e < m->vocab.map.n; e++) {
+        const char *t = tk_strmap_key(&m->vocab.map, (long)e);
+        size_t tl = m->vocab.map.e[e].len;
+        for (const char *p = t + 1; (size_t)(t + tl - p) >= n; p++) {
+            p = memmem(p, (size_t)(t + tl - p), seq, n);
+            if (!p) break;
+            if ((size_t)(p - t) < n || memcmp(p - n, seq, n) != 0) return; /* seq after another char */
+        }
+    }
+    memcpy(m->split_seq, seq, n);
+    m->split_len = n;
+}
+
+static int bpe_piece(const tk_model *m, const char *s, size_t len, tk_ids *out);
+
 int tk_bpe_encode(const tk_model *m, const char *s, size_t len, tk_ids *out)
 {
     if (!len) return 0;
+    if (!m->split_len || len <= CACHE_MAX_WORD || m->ignore_merges) return bpe_piece(m, s, len, out);
+    size_t n = m->split_len, start = 0;
+    const char *p = s + 1;
+    while ((size_t)(s + len - p) >= n && (p = memmem(p, (size_t)(s + len - p), m->split_seq, n))) {
+        size_t at = (size_t)(p - s);
+        if (at >= n && memcmp(p - n, m->split_seq, n) == 0) { p += n; continue; }
+        if (at > start) {
+            int rc = bpe_piece(m, s + start, at - start, out);
+            if (rc) return rc;
+        }
+        start = at;
+        p += n;
+    }
+    return bpe_piece(m, s + start, len - start, out);
+}
+
+static int bpe_piece(const tk_model *m, const char *s, size_t len, tk_ids *out)
+{
     if (m->ignore_merges) {
         int32_t id = tk_vocab_id(&m->vocab, s, len);
         if (id >= 0) return tk_ids_push(out, id);

@@ -98,16 +98,23 @@ long tk_strmap_find(const tk_strmap *m, const char *k, size_t n);
 static inline const char *tk_strmap_key(const tk_strmap *m, long e) { return m->arena.p + m->e[e].off; }
 void tk_strmap_free(tk_strmap *m);
 
-/* uint64 -> uint64, key UINT64_MAX reserved. */
-typedef struct tk_u64map { uint64_t *k, *v; size_t mask, n; } tk_u64map;
+/* uint64 -> uint64, key UINT64_MAX reserved; key and value side by side. */
+typedef struct tk_u64slot { uint64_t k, v; } tk_u64slot;
+typedef struct tk_u64map { tk_u64slot *s; size_t mask, n; } tk_u64map;
 int tk_u64map_put(tk_u64map *m, uint64_t k, uint64_t v);
+static inline size_t tk_u64_slot(uint64_t k, size_t mask)
+{
+    k ^= k >> 31;
+    k *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(k >> 29) & mask;
+}
 static inline int tk_u64map_get(const tk_u64map *m, uint64_t k, uint64_t *v)
 {
-    if (!m->k) return 0;
-    size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & m->mask;
+    if (!m->s) return 0;
+    size_t i = tk_u64_slot(k, m->mask);
     for (;;) {
-        if (m->k[i] == k) { *v = m->v[i]; return 1; }
-        if (m->k[i] == UINT64_MAX) return 0;
+        if (m->s[i].k == k) { *v = m->s[i].v; return 1; }
+        if (m->s[i].k == UINT64_MAX) return 0;
         i = (i + 1) & m->mask;
     }
 }
@@ -237,6 +244,7 @@ typedef struct tk_model {
     int byte_fallback, fuse_unk, ignore_merges;
     int32_t byte_id[256];                /* <0xXX> pieces, -1 when absent */
     struct tk_bpe_cache *cache;
+    char split_seq[4]; size_t split_len; /* safe word boundary (see tk_bpe_enable_split) */
     /* Unigram */
     double *score; double min_score;
     tk_trie trie;
@@ -251,6 +259,13 @@ int tk_bpe_cache_init(tk_model *m);
 /* Adds merge (a, b) with its rank; a, b and a+b (minus b's prefix) must be tokens. */
 int tk_bpe_add_merge(tk_model *m, const char *a, size_t an, const char *b, size_t bn, int rank);
 int tk_unigram_finish(tk_model *m);
+/*
+ * Lets BPE cut a long piece before each `seq` (e.g. "▁") that follows another
+ * character, when no vocab token holds seq after another character: no merge
+ * can then cross such a point, so the pieces can be encoded (and cached) one
+ * by one with the same result. Does nothing when that does not hold.
+ */
+void tk_bpe_enable_split(tk_model *m, const char *seq, size_t n);
 int tk_model_finish_bytes(tk_model *m);  /* fills byte_id */
 void tk_model_free(tk_model *m);
 

@@ -365,46 +365,38 @@ void tk_strmap_free(tk_strmap *m)
 
 static int u64map_grow(tk_u64map *m)
 {
-    size_t size = m->k ? (m->mask + 1) * 2 : 1024;
-    uint64_t *k = malloc(size * sizeof *k), *v = malloc(size * sizeof *v);
-    if (!k || !v) {
-        free(k);
-        free(v);
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
-    }
-    memset(k, 0xFF, size * sizeof *k);
-    if (m->k) {
+    size_t size = m->s ? (m->mask + 1) * 2 : 1024;
+    tk_u64slot *s = malloc(size * sizeof *s);
+    if (!s) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
+    memset(s, 0xFF, size * sizeof *s);
+    if (m->s) {
         for (size_t i = 0; i <= m->mask; i++) {
-            if (m->k[i] == UINT64_MAX) continue;
-            size_t j = (size_t)((m->k[i] * 0x9E3779B97F4A7C15ull) >> 20) & (size - 1);
-            while (k[j] != UINT64_MAX) j = (j + 1) & (size - 1);
-            k[j] = m->k[i];
-            v[j] = m->v[i];
+            if (m->s[i].k == UINT64_MAX) continue;
+            size_t j = tk_u64_slot(m->s[i].k, size - 1);
+            while (s[j].k != UINT64_MAX) j = (j + 1) & (size - 1);
+            s[j] = m->s[i];
         }
     }
-    free(m->k);
-    free(m->v);
-    m->k = k;
-    m->v = v;
+    free(m->s);
+    m->s = s;
     m->mask = size - 1;
     return 0;
 }
 
 int tk_u64map_put(tk_u64map *m, uint64_t key, uint64_t val)
 {
-    if ((!m->k || (m->n + 1) * 2 > m->mask + 1) && u64map_grow(m)) return HUBRT_ERR_NOMEM;
-    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & m->mask;
-    while (m->k[i] != UINT64_MAX && m->k[i] != key) i = (i + 1) & m->mask;
-    if (m->k[i] == UINT64_MAX) m->n++;
-    m->k[i] = key;
-    m->v[i] = val;
+    if ((!m->s || (m->n + 1) * 2 > m->mask + 1) && u64map_grow(m)) return HUBRT_ERR_NOMEM;
+    size_t i = tk_u64_slot(key, m->mask);
+    while (m->s[i].k != UINT64_MAX && m->s[i].k != key) i = (i + 1) & m->mask;
+    if (m->s[i].k == UINT64_MAX) m->n++;
+    m->s[i].k = key;
+    m->s[i].v = val;
     return 0;
 }
 
 void tk_u64map_free(tk_u64map *m)
 {
-    free(m->k);
-    free(m->v);
+    free(m->s);
     memset(m, 0, sizeof *m);
 }
 

@@ -25,6 +25,8 @@ static int file_exists(const char *dir, const char *name, char *path, size_t cap
 
 int tk_finish(hubrt_tokenizer *tok)
 {
+    /* LLaMA-style BPE over whole "▁"-joined texts: cut at word starts when exact */
+    if (tok->model.type == TKM_BPE && !tok->pretok) tk_bpe_enable_split(&tok->model, "\xE2\x96\x81", 3);
     int32_t n = tok->model.vocab.n_ids;
     for (int i = 0; i < tok->added.n; i++)
         if (tok->added.v[i].id + 1 > n) n = tok->added.v[i].id + 1;
