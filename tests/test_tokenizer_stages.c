@@ -354,6 +354,7 @@ static void test_decoders(void)
     check_dec("{\"type\":\"WordPiece\",\"prefix\":\"##\",\"cleanup\":false}", "a|.", "a .");
     check_dec("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"always\"}", "_hi|_there", "hi there");
     check_dec("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"never\"}", "_hi|_there", " hi there");
+    check_dec("{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"first\"}", "__a_b|_c", "ab c");
     check_dec("{\"type\":\"ByteLevel\"}", "Hello|\xC4\xA0w\xC3\x83\xC2\xA9", "Hello w\xC3\xA9");
     check_dec("{\"type\":\"ByteLevel\"}", "\xC3\xA2", "\xEF\xBF\xBD");
     check_dec("{\"type\":\"CTC\",\"pad_token\":\"<pad>\",\"word_delimiter_token\":\"|\",\"cleanup\":true}", "h", "h");

@@ -152,16 +152,22 @@ static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_p
         }
         break;
     case TKD_METASPACE: {
+        /* As HF: in the first token every replacement char is dropped (unless
+         * prepend_scheme is never); elsewhere each becomes a space. */
         char rep[4];
         size_t rl = (size_t)tk_utf8_enc(d->ch, rep);
         for (size_t i = 0; i < in->n && !rc; i++) {
             const char *s = TOK(in, i);
             size_t n = LEN(in, i), k = 0;
+            int drop = i == 0 && d->prepend_scheme != TKM_NEVER;
             t.n = 0;
-            if (i == 0 && d->prepend_scheme != TKM_NEVER && n >= rl && memcmp(s, rep, rl) == 0) k = rl;
             while (k < n && !rc) {
-                if (n - k >= rl && memcmp(s + k, rep, rl) == 0) { rc = tk_buf_putc(&t, ' '); k += rl; }
-                else rc = tk_buf_putc(&t, s[k++]);
+                if (n - k >= rl && memcmp(s + k, rep, rl) == 0) {
+                    if (!drop) rc = tk_buf_putc(&t, ' ');
+                    k += rl;
+                } else {
+                    rc = tk_buf_putc(&t, s[k++]);
+                }
             }
             if (!rc) rc = tk_pieces_add(out, t.p ? t.p : "", t.n, 0);
         }
