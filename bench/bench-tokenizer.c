@@ -3,7 +3,7 @@
  * ../shared/tokenizers, one thread, through the public API (tokenizer-only
  * loads), next to the targets of ../shared/docs/targets.md.
  *
- *   build/bench-tokenizer [--json] [--mb N] [--reps N] [--shared DIR]
+ *   build/bench-tokenizer [--json] [--mb N] [--reps N] [--shared DIR] [--only SUBSTRING]
  *
  * The text: the distinct texts of ../shared/tokenizers/<set>/cases.jsonl
  * (English, code, URLs, numbers, CJK, emoji, accents, whitespace runs, ...)
@@ -172,21 +172,23 @@ static const bench_tok toks[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench-tokenizer [--json] [--mb N] [--reps N] [--shared DIR]\n"
-               "Encoding MB/s of each tokenizer in DIR/tokenizers (default ../shared), one thread.\n");
+    fprintf(f, "usage: bench-tokenizer [--json] [--mb N] [--reps N] [--shared DIR] [--only SUBSTRING]\n"
+               "Encoding MB/s of each tokenizer in DIR/tokenizers (default ../shared), one thread.\n"
+               "--only runs the tokenizers whose name contains SUBSTRING.\n");
 }
 
 int main(int argc, char **argv)
 {
     int json = 0, reps = 3;
     double mb = 4;
-    const char *shared = getenv("HUBRT_SHARED");
+    const char *shared = getenv("HUBRT_SHARED"), *only = NULL;
     if (!shared || !*shared) shared = "../shared";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atof(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shared") && i + 1 < argc) shared = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         else { usage(stderr); return 2; }
     }
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     for (size_t k = 0; k < sizeof toks / sizeof toks[0] && ids; k++) {
         const bench_tok *t = &toks[k];
+        if (only && !strstr(t->name, only)) continue;
         char dir[4096];
         if (t->sp_only) {
             if (!have_spdir) continue;
