@@ -240,13 +240,21 @@ int main(int argc, char **argv)
                                   "falcon-7b", "t5-small", "albert-spiece" };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
         if (!only || !strcmp(only, sets[i])) run_set(shared, sets[i]);
-    if (!only || !strcmp(only, "llama-2-sp")) {
+    /* The other layouts of the same vocabularies must give the same ids. */
+    static const struct { const char *set, *file, *cases, *label; } alt[] = {
+        { "llama-2", "tokenizer.model", "cases_sentencepiece.jsonl", "llama-2 (tokenizer.model)" },
+        { "bert-base-uncased", "vocab.txt", "cases.jsonl", "bert-base-uncased (vocab.txt)" },
+        { "bert-base-multilingual-cased", "vocab.txt", "cases.jsonl", "bert-base-multilingual-cased (vocab.txt)" },
+        { "gpt2", "vocab.json", "cases.jsonl", "gpt2 (vocab.json+merges.txt)" },
+    };
+    for (size_t i = 0; i < sizeof alt / sizeof alt[0]; i++) {
+        if (only && strcmp(only, "alt")) continue;
         char dir[1024], file[1200];
-        snprintf(dir, sizeof dir, "%s/tokenizers/llama-2", shared);
-        snprintf(file, sizeof file, "%s/cases_sentencepiece.jsonl", dir);
-        hubrt_tokenizer *tok = hubrt_tokenizer_load_sp(dir, "tokenizer.model");
-        TEST_CHECK(tok != NULL, "llama-2 tokenizer.model: %s", hubrt_last_error());
-        if (tok) run_cases("llama-2 (tokenizer.model)", tok, file);
+        snprintf(dir, sizeof dir, "%s/tokenizers/%s", shared, alt[i].set);
+        snprintf(file, sizeof file, "%s/%s", dir, alt[i].cases);
+        hubrt_tokenizer *tok = hubrt_tokenizer_load_file(dir, alt[i].file);
+        TEST_CHECK(tok != NULL, "%s: %s", alt[i].label, hubrt_last_error());
+        if (tok) run_cases(alt[i].label, tok, file);
         hubrt_tokenizer_free(tok);
     }
     if (!only || !strcmp(only, "models")) run_models(shared);

@@ -102,12 +102,25 @@ hubrt_tokenizer *hubrt_tokenizer_load(const char *dir)
     return tok;
 }
 
-hubrt_tokenizer *hubrt_tokenizer_load_sp(const char *dir, const char *file)
+hubrt_tokenizer *hubrt_tokenizer_load_file(const char *dir, const char *file)
 {
+    char path[4096];
+    if (!dir || !file) { hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: NULL dir or file"); return NULL; }
+    if (!strcmp(file, "tokenizer.json")) {
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        hubrt_tokenizer *tok = hubrt_tokenizer_load_json(path);
+        if (tok && tk_load_special_roles(tok, dir)) { hubrt_tokenizer_free(tok); return NULL; }
+        return tok;
+    }
     hubrt_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) { hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
     for (int i = 0; i < HUBRT_TOK_N_SPECIAL; i++) tok->special[i] = -1;
-    int rc = tk_load_sp(tok, dir, file);
+    int rc;
+    if (!strcmp(file, "vocab.txt")) rc = tk_load_vocab_txt(tok, dir);
+    else if (!strcmp(file, "vocab.json") || !strcmp(file, "merges.txt")) rc = tk_load_vocab_merges(tok, dir);
+    else if (!strcmp(file, "tokenizer.model") || !strcmp(file, "spiece.model")) rc = tk_load_sp(tok, dir, file);
+    else rc = hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: unknown tokenizer file name '%s'", file);
+    if (!rc && tok->kind == TK_KIND_PIPELINE) rc = tk_finish(tok);
     if (!rc) rc = tk_load_special_roles(tok, dir);
     if (rc) { hubrt_tokenizer_free(tok); return NULL; }
     return tok;

@@ -26,9 +26,10 @@ void hubrt_tokenizer_free(hubrt_tokenizer *tok);
 /* Loads one tokenizer.json file (no directory lookups; for tests and tools). */
 hubrt_tokenizer *hubrt_tokenizer_load_json(const char *path);
 
-/* Loads dir/file (tokenizer.model, spiece.model) through sentencepiece even
- * when dir also has a tokenizer.json (tests compare both paths). */
-hubrt_tokenizer *hubrt_tokenizer_load_sp(const char *dir, const char *file);
+/* Loads one given layout of dir even when a preferred one is present (tests
+ * compare the paths): file is "tokenizer.json", "vocab.txt", "vocab.json"
+ * (with merges.txt), "tokenizer.model" or "spiece.model". */
+hubrt_tokenizer *hubrt_tokenizer_load_file(const char *dir, const char *file);
 
 /* Which file the tokenizer came from: "tokenizer.json", "vocab.txt", ... */
 const char *hubrt_tokenizer_source(const hubrt_tokenizer *tok);
