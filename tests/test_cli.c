@@ -324,27 +324,44 @@ static void test_generate_options(void)
                "--top-k 1 equals greedy");
     cJSON_Delete(k1);
     /* repetition penalty changes greedy output on a repetitive model */
-    rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 20 --temp 0 --repeat-penalty 1.5 --json -q", M);
+    rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 20 --temp 0 --repeat-penalty 3 --json -q", M);
     cJSON *rp = cJSON_Parse(out_buf);
     TEST_CHECK(rc == 0 && rp && !ids_equal(cJSON_GetObjectItem(rp, "new_ids"), cJSON_GetObjectItem(j, "new_ids")),
-               "--repeat-penalty 1.5 changes the greedy text");
+               "--repeat-penalty 3 changes the greedy text");
     cJSON_Delete(rp);
 
-    /* a long greedy run ends on EOS (id 2) at the end of the story */
-    rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 400 --temp 0 --json -q", M);
-    cJSON *e = cJSON_Parse(out_buf);
-    const cJSON *r = cJSON_GetObjectItem(e, "stop_reason"), *ni = cJSON_GetObjectItem(e, "new_ids");
-    if (rc == 0 && cJSON_IsString(r) && !strcmp(r->valuestring, "eos")) {
-        TEST_CHECK(cJSON_GetArrayItem(ni, cJSON_GetArraySize(ni) - 1)->valueint == 2, "eos: the last new id is 2");
-    } else {
-        TEST_CHECK(rc == 0 && cJSON_IsString(r) && !strcmp(r->valuestring, "length") && cJSON_GetArraySize(ni) == 400,
-                   "no eos within 400 tokens: stop_reason length with 400 ids");
+    /* EOS: stories260K separates stories with BOS and never emits its EOS (2), so
+     * a copy of the directory declares the third greedy id (286) an EOS id in
+     * generation_config.json: generation must stop right after it. */
+    {
+        char dir[400], p[800], t[800], abs_t[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/stories-eos", tmpdir);
+        mkdir(dir, 0755);
+        const char *files[] = {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
+                               "special_tokens_map.json"};
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(t, sizeof t, "%s/%s", M, files[i]);
+            snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+            if (realpath(t, abs_t) && symlink(abs_t, p) != 0) TEST_CHECK(0, "symlink %s", p);
+        }
+        snprintf(p, sizeof p, "%s/generation_config.json", dir);
+        FILE *f = fopen(p, "wb");
+        if (f) { fputs("{\"bos_token_id\": 1, \"eos_token_id\": [2, 286]}", f); fclose(f); }
+        const cJSON *ref_ids = cJSON_GetObjectItem(j, "new_ids");
+        int third = cJSON_GetArraySize(ref_ids) >= 3 ? cJSON_GetArrayItem(ref_ids, 2)->valueint : -1;
+        TEST_CHECK(third == 286, "the third greedy id is 286 (got %d)", third);
+        rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 20 --temp 0 --json -q", dir);
+        cJSON *e = cJSON_Parse(out_buf);
+        const cJSON *r = cJSON_GetObjectItem(e, "stop_reason"), *ni = cJSON_GetObjectItem(e, "new_ids");
+        TEST_CHECK(rc == 0 && cJSON_IsString(r) && !strcmp(r->valuestring, "eos") && cJSON_GetArraySize(ni) == 3 &&
+                   cJSON_GetArrayItem(ni, 2)->valueint == 286,
+                   "EOS from generation_config.json stops generation: %s %s", out_buf, err_buf);
+        cJSON_Delete(e);
+        rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 20 --temp 0 --ignore-eos --json -q", dir);
+        e = cJSON_Parse(out_buf);
+        TEST_CHECK(rc == 0 && ids_equal(cJSON_GetObjectItem(e, "new_ids"), ref_ids), "--ignore-eos runs to -n");
+        cJSON_Delete(e);
     }
-    cJSON_Delete(e);
-    rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 400 --temp 0 --ignore-eos --json -q", M);
-    e = cJSON_Parse(out_buf);
-    TEST_CHECK(rc == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(e, "new_ids")) == 400, "--ignore-eos runs to -n");
-    cJSON_Delete(e);
 
     /* errors at run time */
     check_error(run(NULL, "generate -m %s --ids 1,99999 -n 2 -q", M), 1, "prompt id outside the vocab");

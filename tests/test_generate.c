@@ -167,18 +167,6 @@ static void test_stories(const char *shared)
     }
     sp.stop = NULL;
 
-    /* EOS: a long greedy story ends with id 2, passed to the callback with "" */
-    memset(&c, 0, sizeof c);
-    hubrt_session_reset(s);
-    sp.max_new_tokens = 480;
-    rc = hubrt_generate(s, "Once upon a time", &sp, on_token, &c, &gen);
-    if (rc != 0)
-        TEST_CHECK(0, "480-token generation: %s", hubrt_last_error());
-    else if (gen.stop_reason == HUBRT_STOP_EOS)
-        TEST_CHECK(c.n == gen.n_new && c.ids[c.n - 1] == 2 && c.n < 480, "EOS: the last id passed on is 2");
-    else
-        TEST_SKIP("stories260K did not reach EOS in 480 tokens");
-
     /* seeds */
     hubrt_sample_params samp = hubrt_sample_default_params();
     samp.temperature = 1.0f;
@@ -291,6 +279,36 @@ static void test_model_params(const char *shared)
         hubrt_model_free(m);
     }
     TEST_CHECK(hubrt_sample_model_params(NULL, NULL) == HUBRT_ERR_INVALID_ARG, "NULL model");
+
+    /* EOS ids from generation_config.json stop generation. stories260K never
+     * emits its EOS (2; stories are separated by BOS), so declare its third
+     * greedy id after "Once upon a time" (286, " was") an EOS id too. */
+    snprintf(p, sizeof p, "%s/generation_config.json", tmp);
+    FILE *f = fopen(p, "wb");
+    if (f) { fputs("{\"eos_token_id\": [2, 286]}", f); fclose(f); }
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.n_threads = 1;
+    hubrt_model *m = hubrt_model_load(tmp, &lp);
+    hubrt_session *s = m ? hubrt_session_new(m, 64) : NULL;
+    TEST_CHECK(s != NULL, "load with EOS 286: %s", hubrt_last_error());
+    if (s) {
+        static collect c;
+        const int32_t prompt[] = {1, 403, 407, 261, 378};
+        hubrt_sample_params sp = hubrt_sample_default_params();
+        sp.max_new_tokens = 24;
+        hubrt_generation gen;
+        memset(&c, 0, sizeof c);
+        int rc = hubrt_generate_ids(s, prompt, 5, &sp, on_token, &c, &gen);
+        TEST_CHECK(rc == 0 && gen.stop_reason == HUBRT_STOP_EOS && gen.n_new == 3 && c.n == 3 && c.ids[2] == 286,
+                   "EOS stop: reason %d, %d new, last %d", gen.stop_reason, gen.n_new, c.n ? c.ids[c.n - 1] : -1);
+        sp.ignore_eos = 1;
+        memset(&c, 0, sizeof c);
+        hubrt_session_reset(s);
+        rc = hubrt_generate_ids(s, prompt, 5, &sp, on_token, &c, &gen);
+        TEST_CHECK(rc == 0 && gen.stop_reason == HUBRT_STOP_LENGTH && c.n == 24, "ignore_eos: 24 tokens");
+    }
+    hubrt_session_free(s);
+    hubrt_model_free(m);
     snprintf(p, sizeof p, "rm -rf %s", tmp);
     if (system(p) != 0) fprintf(stderr, "could not remove %s\n", tmp);
 }
