@@ -430,7 +430,27 @@ static void check_models(const char *shared)
             free(out);
         }
         free(in);
-        printf("models/%-23s input_ids %d/%d\n", models[k], ok, n);
+        /* decode of the second case's ids, specials kept and skipped, as
+         * transformers' decode() (clean_up_tokenization_spaces per config) */
+        const cJSON *c1 = cJSON_GetArrayItem(cases, 1);
+        char *ids = c1 ? ids_arg(cJSON_GetObjectItemCaseSensitive(c1, "input_ids")) : NULL;
+        int dec_ok = 0, dec_n = 0;
+        for (int keep = 0; keep < 2 && ids; keep++) {
+            const cJSON *want = cJSON_GetObjectItemCaseSensitive(c1, keep ? "decoded" : "decoded_skip_special");
+            if (!cJSON_IsString(want)) continue;
+            const char *dargs[] = {"detokenize", "-m", dir, "--ids", ids, keep ? "--keep-special" : NULL, NULL};
+            int rc = run(NULL, dargs);
+            char *out = read_file(out_path, NULL);
+            size_t wl = strlen(want->valuestring);
+            int m = rc == 0 && out && strlen(out) == wl + 1 && !memcmp(out, want->valuestring, wl);
+            dec_ok += m;
+            dec_n++;
+            TEST_CHECK(m, "%s: detokenize%s: '%.80s' vs '%.80s'", models[k], keep ? " --keep-special" : "",
+                       out ? out : "", want->valuestring);
+            free(out);
+        }
+        free(ids);
+        printf("models/%-23s input_ids %d/%d, decode %d/%d\n", models[k], ok, n, dec_ok, dec_n);
         cJSON_Delete(ref);
     }
 }
