@@ -450,6 +450,59 @@ static void test_errors(const char *shared)
     }
 }
 
+/* Truncated and byte-flipped tokenizer.json files must fail cleanly (or load
+ * and encode without harm): run under ASan this checks the loader's bounds. */
+static void test_malformed(void)
+{
+    static const char base[] =
+        "{\"added_tokens\":[{\"id\":5,\"content\":\"<x>\",\"special\":true,\"lstrip\":true}],"
+        "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"},"
+        "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"content\":\" \"}]},"
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":"
+        "{\"String\":\" \"},\"behavior\":\"MergedWithNext\"},{\"type\":\"Digits\",\"individual_digits\":true}]},"
+        "\"model\":{\"type\":\"BPE\",\"unk_token\":\"?\",\"byte_fallback\":true,\"fuse_unk\":true,"
+        "\"vocab\":{\"?\":0,\"a\":1,\"b\":2,\"ab\":3,\" \":4,\"<0x41>\":6},\"merges\":[\"a b\"]},"
+        "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[\"$A\",\"<x>\"],\"pair\":[\"$A\",\"$B:1\"],"
+        "\"special_tokens\":{\"<x>\":{\"id\":\"<x>\",\"ids\":[5],\"tokens\":[\"<x>\"]}}},"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}}";
+    size_t n = sizeof base - 1;
+    hubrt_tokenizer *t = load_str(base);
+    TEST_CHECK(t != NULL, "fuzz base loads: %s", hubrt_last_error());
+    if (t) {
+        check_ids(t, "fuzz base", "AB ab <x>1", 1, (const int32_t[]){ 3, 4, 3, 5, 0, 5 }, 6);
+        hubrt_tokenizer_free(t);
+    }
+    char *buf = malloc(n + 1);
+    int loaded = 0, failed = 0;
+    for (size_t k = 0; k < n; k += 3) { /* truncations */
+        memcpy(buf, base, k);
+        buf[k] = '\0';
+        t = load_str(buf);
+        if (t) { loaded++; hubrt_tokenizer_free(t); } else failed++;
+    }
+    TEST_CHECK(loaded == 0 && failed > 0, "every truncated file is rejected (%d loaded)", loaded);
+    uint32_t seed = 12345;
+    static const char junk[] = "{}[]\",:0-9ax\\ ";
+    for (int it = 0; it < 300; it++) { /* one to three byte flips */
+        memcpy(buf, base, n + 1);
+        for (int f = 0; f < 1 + it % 3; f++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % n;
+            buf[at] = junk[(seed >> 20) % (sizeof junk - 1)];
+        }
+        t = load_str(buf);
+        if (!t) { TEST_CHECK(hubrt_last_error()[0] != '\0', "a failed load says why"); continue; }
+        hubrt_tok_encoding e;
+        if (hubrt_tokenizer_encode(t, "ab AB 12 <x> z", 14, "b", 1, 1, &e) == 0) {
+            char *s;
+            if (hubrt_tokenizer_decode(t, e.ids, e.n, 0, &s, NULL) == 0) free(s);
+            hubrt_tok_encoding_free(&e);
+        }
+        hubrt_tokenizer_free(t);
+    }
+    free(buf);
+}
+
 int main(void)
 {
     const char *shared = test_shared_dir();
@@ -461,6 +514,7 @@ int main(void)
     test_added_and_post();
     test_decoders();
     test_errors(shared);
+    test_malformed();
     if (shared) {
         const char *text = "Hi \xF0\x9F\x91\x8B\xF0\x9F\x8F\xBD caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xE2\x82\xAC" "5 done";
         check_stream(shared, "llama-2", text);

@@ -138,6 +138,8 @@ static inline int32_t tk_trie_child(const tk_trie *t, int32_t node, unsigned cha
 
 /* ---- vocabulary ---------------------------------------------------------- */
 
+#define TK_MAX_ID (1 << 24)   /* ids above this are rejected as malformed */
+
 typedef struct tk_vocab {
     tk_strmap map;             /* token -> id */
     long *entry_of;            /* id -> map entry, -1 for holes */

@@ -4,6 +4,7 @@
  * byte-level alphabet, base64, open-addressing hash maps, a byte trie, the
  * vocabulary, PCRE2 regexes and the piece lists the stages pass along.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -233,9 +234,8 @@ uint32_t tk_byte_to_cp[256];
 static int16_t cp_to_byte_tab[324];
 
 /* The printable bytes map to themselves, the other 68 to U+0100.. in order. */
-void tk_bytelevel_init(void)
+static void bytelevel_build(void)
 {
-    if (tk_byte_to_cp['!']) return;
     uint32_t next = 256;
     for (int i = 0; i < 324; i++) cp_to_byte_tab[i] = -1;
     for (int b = 0; b < 256; b++) {
@@ -244,6 +244,12 @@ void tk_bytelevel_init(void)
         tk_byte_to_cp[b] = cp;
         cp_to_byte_tab[cp] = (int16_t)b;
     }
+}
+
+void tk_bytelevel_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, bytelevel_build);
 }
 
 int tk_cp_to_byte(uint32_t cp)
@@ -451,7 +457,8 @@ void tk_trie_free(tk_trie *t)
 
 int tk_vocab_add(tk_vocab *v, const char *tok, size_t n, int32_t id)
 {
-    if (id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "negative token id %d", (int)id);
+    if (id < 0 || id > TK_MAX_ID)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "token id %d outside 0..%d", (int)id, TK_MAX_ID);
     long r = tk_strmap_put(&v->map, tok, n, id);
     if (r < 0) return (int)r;
     if (id + 1 > v->n_ids) v->n_ids = id + 1;

@@ -44,7 +44,8 @@ static int get_int(const ctx *c, const cJSON *o, const char *key, const char *fi
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) { *out = def; return 0; }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+    if (!cJSON_IsNumber(v) || v->valuedouble < -1e9 || v->valuedouble > 1e9 ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return FAIL(c, field, "'%s' must be an integer", key);
     *out = (int)v->valuedouble;
     return 0;
@@ -331,7 +332,7 @@ static int parse_vocab_object(const ctx *c, const cJSON *v, tk_vocab *vocab, con
     if (!cJSON_IsObject(v)) return FAIL(c, field, "expected an object of token -> id");
     const cJSON *it;
     cJSON_ArrayForEach(it, v) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e9 ||
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > TK_MAX_ID ||
             it->valuedouble != (double)(int32_t)it->valuedouble)
             return FAIL(c, field, "token '%s': id must be a non-negative integer", it->string);
         if (tk_vocab_add(vocab, it->string, strlen(it->string), (int32_t)it->valuedouble)) return HUBRT_ERR_NOMEM;
@@ -459,7 +460,8 @@ static int parse_pair_token(const ctx *c, const cJSON *o, const char *key, const
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     const cJSON *n = cJSON_GetArrayItem(v, 1);
-    if (!cJSON_IsArray(v) || !cJSON_IsNumber(n)) return FAIL(c, field, "'%s' must be [token, id]", key);
+    if (!cJSON_IsArray(v) || !cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > TK_MAX_ID)
+        return FAIL(c, field, "'%s' must be [token, id]", key);
     *id = (int32_t)n->valuedouble;
     return 0;
 }
@@ -517,7 +519,8 @@ static int parse_template(const ctx *c, const cJSON *o, const cJSON *specials, c
         if (!ti->ids) return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
         for (int k = 0; k < ti->n_ids; k++) {
             const cJSON *x = cJSON_GetArrayItem(ids, k);
-            if (!cJSON_IsNumber(x)) return FAIL(c, f, "special token '%s': ids must be numbers", name);
+            if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > TK_MAX_ID)
+                return FAIL(c, f, "special token '%s': ids must be token ids", name);
             ti->ids[k] = (int32_t)x->valuedouble;
         }
         ti->type_id = type_id;
@@ -679,7 +682,7 @@ int tk_load_json(hubrt_tokenizer *tok, const void *rootp, const char *path)
                 get_bool(&c, it, "rstrip", f, 0, &rstrip) || get_bool(&c, it, "single_word", f, 0, &single) ||
                 get_bool(&c, it, "normalized", f, !special, &normalized)) { rc = HUBRT_ERR_FORMAT; goto done; }
             if (!content || !*content) { rc = FAIL(&c, f, "missing 'content'"); goto done; }
-            if (id < 0) { rc = FAIL(&c, f, "missing or negative 'id'"); goto done; }
+            if (id < 0 || id > TK_MAX_ID) { rc = FAIL(&c, f, "missing or out-of-range 'id'"); goto done; }
             if ((rc = tk_added_add(&tok->added, content, strlen(content), id, special, lstrip, rstrip, single,
                                    normalized))) goto done;
         }

@@ -228,7 +228,7 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
     if (!cJSON_IsObject(vj)) rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: expected an object of token -> id", path);
     cJSON_ArrayForEach(it, vj) {
         if (rc) break;
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e9 ||
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > TK_MAX_ID ||
             it->valuedouble != (double)(int32_t)it->valuedouble) {
             rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: token '%s': id must be a non-negative integer", path, it->string);
             break;
