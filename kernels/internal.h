@@ -97,6 +97,9 @@ static inline void hk_team_range(size_t n, size_t align, size_t *lo, size_t *hi)
     *hi = c1 * align < n ? c1 * align : n;
 }
 
+/* f32 GEMM through OpenBLAS sgemm (1) or our AVX-512 kernel (0); for the bench. */
+void hk_gemm_f32_use_blas(int on);
+
 /* ---- fast-path entry points (a range of output rows/columns each) ---- */
 
 /* y[o] = dot(x, W[o]) (+bias[o]) for o in [o0, o1); x is [cols] f32. */
@@ -124,6 +127,8 @@ void hk_quantize_act_ref(const float *x, int cols, hk_qact *xa);
 /* AVX2 (kernels/NAME_avx2.c) */
 void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* AVX-512 (kernels/NAME_avx512.c) */
+/* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
+int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 
 #endif

@@ -232,15 +232,15 @@ void hk_weight_free(hk_weight *w)
 static hk_gemv_fn gemv_for(const hk_weight *w)
 {
     (void)w;
+    int l = hk_isa_level();
+    if (l >= HK_ISA_AVX512) return hk_gemv_avx512;
+    if (l >= HK_ISA_AVX2) return hk_gemv_avx2;
     return NULL;
 }
 
-/* Our own GEMM for w when it beats the alternatives, or NULL. */
-static hk_gemm_fn hk_gemm_impl(const hk_weight *w)
-{
-    (void)w;
-    return NULL;
-}
+/* f32 GEMM: our AVX-512 kernel (1) or OpenBLAS sgemm (0); see hk_gemm_slice. */
+static int g_gemm_own_f32 = 1;
+void hk_gemm_f32_use_blas(int on) { g_gemm_own_f32 = !on; }
 
 static hk_qgemv_fn hk_qgemv_impl(void)
 {
@@ -309,11 +309,9 @@ void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, flo
  */
 void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
-    hk_gemm_fn own = hk_gemm_impl(w);
-    if (own) {
-        own(x, n, w, bias, y, o0, o1);
+    if (hk_isa_level() >= HK_ISA_AVX512 && (w->type != HK_F32 || g_gemm_own_f32) &&
+        hk_gemm_avx512(x, n, w, bias, y, o0, o1) == 0)
         return;
-    }
     if (w->type == HK_F32 && hk_isa_level() > HK_ISA_SCALAR) {
         const float *W = (const float *)w->data + (size_t)o0 * (size_t)w->cols;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, o1 - o0, w->cols, 1.0f, x, w->cols,

@@ -1,0 +1,442 @@
+/*
+ * bench/bench-kernels.c — times hubrt's kernels next to this machine's limits.
+ *
+ *   build/bench-kernels [--json] [-t N] [--quick] [--filter WORD] [--cputime]
+ *
+ * First it measures the limits itself: memory read bandwidth (STREAM-like,
+ * each thread reading its part of >= 1 GiB with 4 streams) and the FP32 FMA
+ * peak (independent AVX-512 or AVX2 FMA chains). Then it times matmul on the
+ * shapes of real models — GEMV (1 row, decode) and GEMM (128 and 512 rows,
+ * prefill) per weight dtype — and attention at 512 and 2048 positions,
+ * checking each against the scalar reference before timing it.
+ *
+ * GEMV reads its weights from a pool of copies larger than the L3 cache so
+ * every call streams from memory, as decode does. Each line gives ms per
+ * call, GB/s (bytes of weights/KV read), GFLOP/s and the percentage of the
+ * limit that bounds the kernel (bandwidth for GEMV and decode attention, FMA
+ * peak for GEMM and prefill attention). --json prints one object per line.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+#include "kernels/ref.h"
+
+static int g_json, g_threads = 1, g_quick;
+static const char *g_filter;
+static double g_bw, g_peak; /* GB/s, GFLOP/s */
+
+/*
+ * --cputime: time with the process's CPU clock divided by the thread count
+ * (for tuning on a busy machine; with -t 1 it ignores time the thread spent
+ * descheduled). Default: wall clock.
+ */
+static clockid_t g_clock = CLOCK_MONOTONIC;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(g_clock, &ts);
+    if (g_clock == CLOCK_PROCESS_CPUTIME_ID)
+        return (ts.tv_sec + ts.tv_nsec * 1e-9) / g_threads;
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *xalloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) {
+        fprintf(stderr, "bench-kernels: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+/* ---------------- limits ---------------- */
+
+__attribute__((target("avx2"))) static double read_sum(const float *p, size_t n)
+{
+    /* 4 streams (quarters of the range) per thread, as a GEMV over 4 rows */
+    size_t q = n / 4;
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 8 <= q; i += 8) {
+        a = _mm256_add_ps(a, _mm256_load_ps(p + i));
+        b = _mm256_add_ps(b, _mm256_load_ps(p + q + i));
+        c = _mm256_add_ps(c, _mm256_load_ps(p + 2 * q + i));
+        d = _mm256_add_ps(d, _mm256_load_ps(p + 3 * q + i));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+
+static double measure_bw(void)
+{
+    size_t bytes = (size_t)1 << 30, n = bytes / 4;
+    float *p = xalloc(bytes);
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+    for (size_t i = 0; i < n; i++) p[i] = (float)(i & 255);
+    double best = 0, sink = 0;
+    for (int rep = 0; rep < (g_quick ? 2 : 4); rep++) {
+        double t0 = now();
+#pragma omp parallel num_threads(g_threads) reduction(+ : sink)
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            size_t chunk = (n / nt) & ~(size_t)63;
+            sink += read_sum(p + chunk * id, chunk);
+        }
+        double t = now() - t0, gbs = bytes / t / 1e9;
+        if (gbs > best) best = gbs;
+    }
+    if (sink == 12345.0) printf(" ");
+    free(p);
+    return best;
+}
+
+/* 24 (12) independent FMA chains, written out so they live in registers. */
+#define FMA_CHAINS(F, a) F(a##0) F(a##1) F(a##2) F(a##3) F(a##4) F(a##5) F(a##6) F(a##7) \
+    F(a##8) F(a##9) F(a##10) F(a##11)
+__attribute__((target("avx512f"))) static double fma_loop512(long iters)
+{
+    __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+#define DECL(v) __m512 v = _mm512_set1_ps(1.0f + 0.001f * __COUNTER__);
+    FMA_CHAINS(DECL, a) FMA_CHAINS(DECL, b)
+#define STEP(v) v = _mm512_fmadd_ps(v, m, c);
+    for (long k = 0; k < iters; k++) {
+        FMA_CHAINS(STEP, a) FMA_CHAINS(STEP, b)
+        __asm__ volatile("" ::: "memory");
+    }
+    __m512 s = _mm512_setzero_ps();
+#define SUM(v) s = _mm512_add_ps(s, v);
+    FMA_CHAINS(SUM, a) FMA_CHAINS(SUM, b)
+    return _mm512_reduce_add_ps(s);
+}
+#undef DECL
+#undef SUM
+__attribute__((target("avx2,fma"))) static double fma_loop256(long iters)
+{
+    __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+#define DECL(v) __m256 v = _mm256_set1_ps(1.0f + 0.001f * __COUNTER__);
+#undef STEP
+#define STEP(v) v = _mm256_fmadd_ps(v, m, c);
+    FMA_CHAINS(DECL, a)
+    for (long k = 0; k < iters; k++) {
+        FMA_CHAINS(STEP, a)
+        __asm__ volatile("" ::: "memory");
+    }
+    __m256 s = _mm256_setzero_ps();
+#define SUM(v) s = _mm256_add_ps(s, v);
+    FMA_CHAINS(SUM, a)
+    float t[8];
+    _mm256_storeu_ps(t, s);
+    return t[0];
+}
+
+static double measure_peak(void)
+{
+    int avx512 = __builtin_cpu_supports("avx512f");
+    long iters = g_quick ? 2000000 : 10000000;
+    double best = 0, sink = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+#pragma omp parallel num_threads(g_threads) reduction(+ : sink)
+        sink += avx512 ? fma_loop512(iters) : fma_loop256(iters);
+        double t = now() - t0;
+        double flops = (double)iters * g_threads * (avx512 ? 24 * 16 * 2 : 12 * 8 * 2);
+        if (flops / t / 1e9 > best) best = flops / t / 1e9;
+    }
+    if (sink == 12345.0) printf(" ");
+    return best;
+}
+
+/* ---------------- reporting ---------------- */
+
+static void report(const char *kernel, const char *dtype, const char *shape, int rows, double ms,
+                   double bytes, double flops, int bw_bound)
+{
+    double gbps = bytes / (ms * 1e-3) / 1e9, gflops = flops / (ms * 1e-3) / 1e9;
+    double pct = bw_bound ? 100 * gbps / g_bw : 100 * gflops / g_peak;
+    if (g_json)
+        printf("{\"kernel\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"rows\": %d, \"threads\": %d, "
+               "\"ms\": %.4f, \"gbps\": %.2f, \"gflops\": %.2f, \"pct_of_limit\": %.1f}\n",
+               kernel, dtype, shape, rows, g_threads, ms, gbps, gflops, pct);
+    else
+        printf("%-10s %-5s %-12s rows=%-4d t=%d %9.4f ms %8.2f GB/s %8.2f GFLOP/s %6.1f%% of %s\n", kernel,
+               dtype, shape, rows, g_threads, ms, gbps, gflops, pct, bw_bound ? "read BW" : "FMA peak");
+    fflush(stdout);
+}
+
+static int selected(const char *kernel, const char *dtype, const char *shape)
+{
+    if (!g_filter) return 1;
+    return strstr(kernel, g_filter) || strstr(dtype, g_filter) || strstr(shape, g_filter);
+}
+
+/* ---------------- matmul ---------------- */
+
+static const char *dtname(hk_wtype t)
+{
+    static const char *n[] = {"f32", "f16", "bf16", "q8", "q4"};
+    return n[t];
+}
+
+/* A weight of shape rows x cols in dtype t, from random f32 values. */
+static void make_weight(hk_weight *w, hk_wtype t, int rows, int cols, void **mem)
+{
+    size_t n = (size_t)rows * cols;
+    hk_wtype st = t == HK_Q8 || t == HK_Q4 ? HK_F32 : t;
+    size_t es = st == HK_F32 ? 4 : 2;
+    void *d = xalloc(n * es);
+    for (size_t i = 0; i < n; i++) {
+        float f = frand() * 0.1f;
+        if (st == HK_F32) ((float *)d)[i] = f;
+        else ((uint16_t *)d)[i] = st == HK_BF16 ? hk_f32_to_bf16(f) : hk_f32_to_f16(f);
+    }
+    hk_weight_view(w, st, rows, cols, d);
+    *mem = d;
+    if (st != t) {
+        hk_weight q;
+        if (hk_weight_quantize(&q, w, t) != 0) {
+            fprintf(stderr, "bench-kernels: quantise failed\n");
+            exit(1);
+        }
+        free(d);
+        *mem = NULL;
+        *w = q;
+    }
+}
+
+static size_t weight_bytes(const hk_weight *w)
+{
+    if (w->owned && (w->type == HK_Q8 || w->type == HK_Q4)) {
+        size_t nb = (size_t)(w->cols + 31) / 32;
+        return (size_t)w->rows * nb * (w->type == HK_Q8 ? 36 : 20);
+    }
+    return (size_t)w->rows * w->cols * (w->type == HK_F32 ? 4 : 2);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Times calls of one kernel inside one parallel region, each call alone
+ * (a barrier before it), and returns the median in ms: these 2 vCPUs are
+ * shared, and a call during which the other thread was descheduled should
+ * not count.
+ */
+#define TIME_CALLS(min_s, call, result_ms)                                          \
+    do {                                                                            \
+        int cap_ = 4096, cnt_ = 0;                                                  \
+        double *ts_ = xalloc(sizeof(double) * cap_), start_ = now();                \
+        int stop_ = 0;                                                              \
+        _Pragma("omp parallel num_threads(g_threads)")                              \
+        for (int r_ = 0;; r_++) {                                                   \
+            double t0_ = 0;                                                         \
+            _Pragma("omp barrier")                                                  \
+            if (stop_) break;                                                       \
+            _Pragma("omp master") t0_ = now();                                      \
+            call;                                                                   \
+            _Pragma("omp master") {                                                 \
+                double t1_ = now();                                                 \
+                ts_[cnt_++] = t1_ - t0_;                                            \
+                if (cnt_ == cap_ || (t1_ - start_ > (min_s) && cnt_ >= 5)) stop_ = 1; \
+            }                                                                       \
+        }                                                                           \
+        qsort(ts_, (size_t)cnt_, sizeof(double), cmp_double);                       \
+        result_ms = ts_[cnt_ / 2] * 1e3;                                            \
+        free(ts_);                                                                  \
+    } while (0)
+
+static double time_matmul(const float *x, int n, hk_weight *ws, int nw, float *y, double min_s)
+{
+    double ms;
+    TIME_CALLS(min_s, hk_matmul(x, n, &ws[r_ % nw], NULL, y), ms);
+    return ms;
+}
+
+static int check_matmul(const float *x, int n, const hk_weight *w, const float *y, const char *what)
+{
+    /* reference on a few output columns at both ends (a full scalar GEMM is slow) */
+    int cols[8] = {0, 1, 2, 3, w->rows - 4, w->rows - 3, w->rows - 2, w->rows - 1};
+    float *yr = xalloc((size_t)n * w->rows * 4);
+    int bad = 0;
+    int quant = w->type == HK_Q8 || w->type == HK_Q4, nb = (w->cols + 31) / 32;
+    hk_qact xa = {nb, xalloc((size_t)nb * 32), xalloc((size_t)nb * 4), xalloc((size_t)nb * 4)};
+    for (int c = 0; c < 8; c++) {
+        if (cols[c] < 0) continue;
+        if (!quant) {
+            hk_ref_matmul_rows(x, n, w, NULL, yr, cols[c], cols[c] + 1);
+        } else { /* quantised: the same int8 activation as the kernel */
+            for (int i = 0; i < n; i++) {
+                hk_quantize_act_ref(x + (size_t)i * w->cols, w->cols, &xa);
+                hk_ref_qgemv(&xa, w, NULL, yr + (size_t)i * w->rows, cols[c], cols[c] + 1);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            float a = y[(size_t)i * w->rows + cols[c]], b = yr[(size_t)i * w->rows + cols[c]];
+            if (!(fabs(a - b) <= 1e-4 * (fabs(b) + 0.1))) bad++;
+        }
+    }
+    free(xa.q); free(xa.d); free(xa.sum);
+    free(yr);
+    if (bad) fprintf(stderr, "bench-kernels: %s: %d outputs differ from the reference\n", what, bad);
+    return bad == 0;
+}
+
+static void bench_matmul(int rows, int cols)
+{
+    char shape[32];
+    snprintf(shape, sizeof shape, "%dx%d", rows, cols);
+    static const hk_wtype types[] = {HK_F32, HK_BF16, HK_F16, HK_Q8, HK_Q4};
+    static const int nrows[] = {1, 128, 512};
+    for (int ti = 0; ti < 5; ti++) {
+        hk_wtype t = types[ti];
+        for (int ni = 0; ni < 3; ni++) {
+            int n = nrows[ni];
+            if (n > 1 && (t == HK_Q8 || t == HK_Q4)) continue; /* quantised: decode only */
+            if (g_quick && n == 128) continue;
+            const char *kname = n == 1 ? "gemv" : "gemm";
+            if (!selected(kname, dtname(t), shape)) continue;
+            /* GEMV: enough copies that the pool is larger than the caches */
+            hk_weight w0;
+            void *mem0;
+            make_weight(&w0, t, rows, cols, &mem0);
+            size_t wb = weight_bytes(&w0);
+            int nw = 1;
+            if (n == 1) {
+                size_t pool = (size_t)(g_quick ? 96 : 192) << 20;
+                nw = (int)((pool + wb - 1) / wb);
+                if (nw > 64) nw = 64;
+            }
+            hk_weight *ws = xalloc(sizeof(hk_weight) * nw);
+            void **mems = xalloc(sizeof(void *) * nw);
+            ws[0] = w0;
+            mems[0] = mem0;
+            for (int i = 1; i < nw; i++) { /* copies: same values, own memory */
+                ws[i] = w0;
+                void *c = xalloc(w0.owned ? w0.owned_size : wb);
+                memcpy(c, w0.owned ? w0.owned : w0.data, w0.owned ? w0.owned_size : wb);
+                ws[i].owned = c;
+                ws[i].data = c;
+                if (w0.scales) ws[i].scales = (const float *)((char *)c + ((const char *)w0.scales - (const char *)w0.owned));
+                mems[i] = NULL;
+            }
+            float *x = xalloc((size_t)n * cols * 4), *y = xalloc((size_t)n * rows * 4);
+            for (size_t i = 0; i < (size_t)n * cols; i++) x[i] = frand();
+#pragma omp parallel num_threads(g_threads)
+            hk_matmul(x, n, &ws[0], NULL, y);
+            if (check_matmul(x, n, &ws[0], y, shape)) {
+                double ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
+                report(kname, dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, n == 1);
+                if (t == HK_F32 && n > 1 && hk_isa_level() >= 2) { /* the alternative, side by side */
+                    hk_gemm_f32_use_blas(1);
+                    ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
+                    hk_gemm_f32_use_blas(0);
+                    report("gemm-blas", dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, 0);
+                }
+            }
+            for (int i = 0; i < nw; i++) {
+                if (ws[i].owned) free(ws[i].owned);
+                free(mems[i]);
+            }
+            free(ws); free(mems); free(x); free(y);
+        }
+    }
+}
+
+/* ---------------- attention ---------------- */
+
+static void bench_attention(int n_q, int n_kv, int H, int KV, int hd)
+{
+    char shape[48];
+    snprintf(shape, sizeof shape, "q%d/kv%d/h%d:%d/d%d", n_q, n_kv, H, KV, hd);
+    if (!selected("attention", "f32", shape)) return;
+    hk_attn_params p = {0};
+    p.n_q = n_q; p.n_heads = H; p.n_kv_heads = KV; p.head_dim = hd;
+    p.q_pos0 = n_kv - n_q; p.n_kv = n_kv; p.kv_stride = n_kv; p.causal = 1;
+    p.scale = 1.0f / sqrtf((float)hd);
+    size_t qn = (size_t)n_q * H * hd, cn = (size_t)KV * n_kv * hd;
+    float *q = xalloc(qn * 4), *k = xalloc(cn * 4), *v = xalloc(cn * 4), *o = xalloc(qn * 4), *r = xalloc(qn * 4);
+    for (size_t i = 0; i < qn; i++) q[i] = frand();
+    for (size_t i = 0; i < cn; i++) { k[i] = frand(); v[i] = frand(); }
+#pragma omp parallel num_threads(g_threads)
+    hk_attention(q, k, v, o, &p);
+    /* reference on the last query row's heads (and the first row's) */
+    size_t items = (size_t)n_q * H;
+    hk_ref_attention_items(q, k, v, r, &p, 0, (size_t)H);
+    hk_ref_attention_items(q, k, v, r, &p, items - H, items);
+    double e = 0;
+    for (size_t i = 0; i < (size_t)H * hd; i++) {
+        e = fmax(e, fabs(o[i] - r[i]));
+        e = fmax(e, fabs(o[qn - 1 - i] - r[qn - 1 - i]));
+    }
+    if (!(e <= 1e-4)) {
+        fprintf(stderr, "bench-kernels: attention %s differs from the reference by %g\n", shape, e);
+    } else {
+        double ms;
+        TIME_CALLS(g_quick ? 0.1 : 0.3, hk_attention(q, k, v, o, &p), ms);
+        /* keys seen: causal triangle over the query rows */
+        double seen = 0;
+        for (int i = 0; i < n_q; i++) seen += p.q_pos0 + i + 1;
+        double flops = 4.0 * seen * hd * H, bytes = 2.0 * cn * 4;
+        report("attention", "f32", shape, n_q, ms, bytes, flops, n_q == 1);
+    }
+    free(q); free(k); free(v); free(o); free(r);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) g_json = 1;
+        else if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--cputime")) g_clock = CLOCK_PROCESS_CPUTIME_ID;
+        else if (!strcmp(argv[i], "-t") && i + 1 < argc) g_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--filter") && i + 1 < argc) g_filter = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench-kernels [--json] [-t N] [--quick] [--filter WORD] [--cputime]\n");
+            return 2;
+        }
+    }
+    if (g_threads < 1) g_threads = 1;
+    g_bw = measure_bw();
+    g_peak = measure_peak();
+    if (g_json)
+        printf("{\"limits\": {\"read_gbps\": %.2f, \"fma_gflops\": %.2f, \"threads\": %d, \"isa\": \"%s\"}}\n",
+               g_bw, g_peak, g_threads, hk_isa_name());
+    else
+        printf("machine limits, %d thread(s): memory read %.2f GB/s, FP32 FMA peak %.1f GFLOP/s; kernels use %s\n",
+               g_threads, g_bw, g_peak, hk_isa_name());
+    static const int shapes[][2] = {
+        {2048, 2048}, {256, 2048}, {5632, 2048}, {2048, 5632},   /* TinyLlama-1.1B */
+        {576, 576}, {1536, 576}, {576, 1536},                    /* SmolLM2-135M */
+        {2304, 768}, {3072, 768}, {768, 3072},                   /* GPT-2 */
+        {768, 768},                                              /* BERT-base (+ GPT-2's MLP shapes) */
+    };
+    int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int s = 0; s < nshapes; s++) {
+        if (g_quick && s != 0 && s != 2 && s != 4) continue;
+        bench_matmul(shapes[s][0], shapes[s][1]);
+    }
+    bench_attention(1, 512, 32, 4, 64);
+    bench_attention(1, 2048, 32, 4, 64);
+    bench_attention(512, 512, 32, 4, 64);
+    if (!g_quick) bench_attention(512, 2048, 32, 4, 64);
+    return 0;
+}
