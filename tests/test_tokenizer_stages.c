@@ -211,6 +211,10 @@ static void test_pretokenizers(void)
     }
     check_pre("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d+\"},\"behavior\":\"Isolated\"}", "ab12cd3", "ab|12|cd|3");
     check_pre("{\"type\":\"Whitespace\"}", "Hey friend!  How?", "Hey|friend|!|How|?");
+    check_pre("{\"type\":\"Whitespace\"}", "\xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87!",
+              "\xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87|!");
+    /* NEL is whitespace for the GPT-2 regex, as in Oniguruma */
+    check_pre("{\"type\":\"ByteLevel\",\"add_prefix_space\":false}", " \xC2\x85x", "\xC4\xA0|\xC3\x82\xC4\xA7|x");
     check_pre("{\"type\":\"WhitespaceSplit\"}", " a\tb\xC2\x85" "c ", "a|b|c");
     check_pre("{\"type\":\"BertPreTokenizer\"}", "Hi, there!x", "Hi|,|there|!|x");
     check_pre("{\"type\":\"Digits\",\"individual_digits\":true}", "ab123", "ab|1|2|3");

@@ -493,12 +493,61 @@ void tk_vocab_free(tk_vocab *v)
 
 /* ---- regex --------------------------------------------------------------- */
 
+/*
+ * HF runs its regexes with Oniguruma (or Rust's regex), whose \s is Unicode
+ * White_Space; PCRE2's \s (with UCP) lacks U+0085 (NEL). Rewrite \s and \S
+ * so that NEL counts as whitespace, as in the reference.
+ */
+static int rewrite_ws(const char *p, size_t n, tk_buf *out)
+{
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char d = p[i + 1];
+            int rc;
+            if (d == 's') rc = tk_buf_put(out, in_class ? "\\s\\x{85}" : "[\\s\\x{85}]", in_class ? 8 : 10);
+            else if (d == 'S' && !in_class) rc = tk_buf_put(out, "[^\\s\\x{85}]", 11);
+            else rc = tk_buf_put(out, p + i, 2);
+            if (rc) return rc;
+            i++;
+            continue;
+        }
+        if (!in_class && c == '[') {
+            if (tk_buf_putc(out, c)) return HUBRT_ERR_NOMEM;
+            in_class = 1;
+            /* a ']' right after '[' or '[^' is a literal member */
+            if (i + 1 < n && p[i + 1] == '^') { if (tk_buf_putc(out, '^')) return HUBRT_ERR_NOMEM; i++; }
+            if (i + 1 < n && p[i + 1] == ']') { if (tk_buf_putc(out, ']')) return HUBRT_ERR_NOMEM; i++; }
+            continue;
+        }
+        if (in_class && c == '[' && i + 1 < n && p[i + 1] == ':') { /* POSIX class [:alpha:] */
+            const char *e = memchr(p + i + 2, ']', n - i - 2);
+            if (e) {
+                if (tk_buf_put(out, p + i, (size_t)(e - (p + i)) + 1)) return HUBRT_ERR_NOMEM;
+                i = (size_t)(e - p);
+                continue;
+            }
+        }
+        if (in_class && c == ']') in_class = 0;
+        if (tk_buf_putc(out, c)) return HUBRT_ERR_NOMEM;
+    }
+    return 0;
+}
+
 tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *what)
 {
     int err;
     PCRE2_SIZE off;
     uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* LITERAL rejects UCP */
+    tk_buf rw = { 0 };
+    if (!literal) {
+        if (rewrite_ws(pat, len, &rw)) { tk_buf_free(&rw); return NULL; }
+        pat = rw.p ? rw.p : "";
+        len = rw.n;
+    }
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, len, opts, &err, &off, NULL);
+    tk_buf_free(&rw);
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);

@@ -267,7 +267,10 @@ static tk_pretok *parse_pretok(const ctx *c, const cJSON *o, const char *field)
     if (!strcmp(t, "BertPreTokenizer")) p->type = TKP_BERT;
     else if (!strcmp(t, "Whitespace")) {
         p->type = TKP_WHITESPACE;
-        if (!(p->re = tk_regex_new("\\w+|[^\\w\\s]+", 12, 0, where))) rc = HUBRT_ERR_FORMAT;
+        /* \w+|[^\w\s]+ with Rust regex's Unicode \w spelled out */
+        static const char ws_re[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+|"
+                                    "[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\s]+";
+        if (!(p->re = tk_regex_new(ws_re, sizeof ws_re - 1, 0, where))) rc = HUBRT_ERR_FORMAT;
     } else if (!strcmp(t, "WhitespaceSplit")) p->type = TKP_WHITESPACE_SPLIT;
     else if (!strcmp(t, "ByteLevel")) {
         p->type = TKP_BYTELEVEL;
