@@ -10,6 +10,7 @@
  * through the real loader, so parsing is covered too; the stages are then
  * called directly through tokenizer/tok_internal.h.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,50 @@ static void test_malformed(void)
     free(buf);
 }
 
+/* Several threads share one tokenizer (and its BPE cache): same ids as one thread. */
+typedef struct { hubrt_tokenizer *t; const char *text; size_t n; int32_t *want; int ok; } thread_job;
+
+static void *encode_many(void *arg)
+{
+    thread_job *j = arg;
+    j->ok = 1;
+    for (int r = 0; r < 200 && j->ok; r++) {
+        hubrt_tok_encoding e;
+        if (hubrt_tokenizer_encode(j->t, j->text, j->n, NULL, 0, 1, &e)) { j->ok = 0; break; }
+        j->ok = memcmp(e.ids, j->want, e.n * sizeof *e.ids) == 0;
+        hubrt_tok_encoding_free(&e);
+    }
+    return NULL;
+}
+
+static void test_threads(const char *shared)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tokenizers/gpt2", shared);
+    hubrt_tokenizer *t = hubrt_tokenizer_load(dir);
+    TEST_CHECK(t != NULL, "gpt2 load for threads");
+    if (!t) return;
+    static const char text[] = "The quick brown fox jumps over the lazy dog. Grüße aus Köln! 12345 \xF0\x9F\x98\x80 "
+                               "def f(x):\n    return x ** 2  # square\n";
+    hubrt_tok_encoding ref;
+    if (hubrt_tokenizer_encode(t, text, sizeof text - 1, NULL, 0, 1, &ref) == 0) {
+        pthread_t th[4];
+        thread_job jobs[4];
+        for (int i = 0; i < 4; i++) {
+            jobs[i] = (thread_job){ t, text, sizeof text - 1, ref.ids, 0 };
+            pthread_create(&th[i], NULL, encode_many, &jobs[i]);
+        }
+        int all = 1;
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            all &= jobs[i].ok;
+        }
+        TEST_CHECK(all, "4 threads encoding with one shared tokenizer agree");
+        hubrt_tok_encoding_free(&ref);
+    }
+    hubrt_tokenizer_free(t);
+}
+
 int main(void)
 {
     const char *shared = test_shared_dir();
@@ -526,6 +571,7 @@ int main(void)
         check_stream(shared, "bert-base-multilingual-cased", text);
         check_stream(shared, "t5-small", text);
         check_stream(shared, "albert-spiece", text);
+        test_threads(shared);
     } else {
         TEST_SKIP("no ../shared: streaming decode tests skipped");
     }
