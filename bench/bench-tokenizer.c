@@ -4,6 +4,7 @@
  * loads), next to the targets of ../shared/docs/targets.md.
  *
  *   build/bench-tokenizer [--json] [--mb N] [--reps N] [--shared DIR] [--only SUBSTRING]
+ *                         [--categories english,code,...]
  *
  * The text: the distinct texts of ../shared/tokenizers/<set>/cases.jsonl
  * (English, code, URLs, numbers, CJK, emoji, accents, whitespace runs, ...)
@@ -91,7 +92,19 @@ static int add_doc(corpus *c, const char *text, size_t len)
 
 /* The distinct case texts (by case id) of every <shared>/tokenizers/<set>/cases.jsonl,
  * joined into ~2 KB documents, repeated to at least target bytes. */
-static int build_corpus(const char *tokdir, size_t target, corpus *out)
+static int in_list(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && !memcmp(p, item, n)) return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+static int build_corpus(const char *tokdir, size_t target, const char *categories, corpus *out)
 {
     DIR *d = opendir(tokdir);
     if (!d) return -1;
@@ -110,7 +123,10 @@ static int build_corpus(const char *tokdir, size_t target, corpus *out)
             cJSON *o = cJSON_Parse(l);
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "text");
-            if (cJSON_IsString(id) && cJSON_IsString(t) && !cJSON_GetObjectItemCaseSensitive(seen, id->valuestring)) {
+            const cJSON *cat = cJSON_GetObjectItemCaseSensitive(o, "category");
+            int wanted = !categories || (cJSON_IsString(cat) && in_list(categories, cat->valuestring));
+            if (wanted && cJSON_IsString(id) && cJSON_IsString(t) &&
+                !cJSON_GetObjectItemCaseSensitive(seen, id->valuestring)) {
                 cJSON_AddTrueToObject(seen, id->valuestring);
                 size_t tl = strlen(t->valuestring);
                 if (len + tl + 2 > cap) {
@@ -174,14 +190,16 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench-tokenizer [--json] [--mb N] [--reps N] [--shared DIR] [--only SUBSTRING]\n"
                "Encoding MB/s of each tokenizer in DIR/tokenizers (default ../shared), one thread.\n"
-               "--only runs the tokenizers whose name contains SUBSTRING.\n");
+               "              [--categories LIST]\n"
+               "--only runs the tokenizers whose name contains SUBSTRING; --categories keeps\n"
+               "only the case texts of those corpus categories (english, code, scripts, ...).\n");
 }
 
 int main(int argc, char **argv)
 {
     int json = 0, reps = 3;
     double mb = 4;
-    const char *shared = getenv("HUBRT_SHARED"), *only = NULL;
+    const char *shared = getenv("HUBRT_SHARED"), *only = NULL, *categories = NULL;
     if (!shared || !*shared) shared = "../shared";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
@@ -189,6 +207,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shared") && i + 1 < argc) shared = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--categories") && i + 1 < argc) categories = argv[++i];
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         else { usage(stderr); return 2; }
     }
@@ -199,8 +218,9 @@ int main(int argc, char **argv)
     char tokdir[2048];
     snprintf(tokdir, sizeof tokdir, "%s/tokenizers", shared);
     corpus c;
-    if (build_corpus(tokdir, (size_t)(mb * 1e6), &c) != 0) {
-        fprintf(stderr, "bench-tokenizer: no cases.jsonl texts under %s\n", tokdir);
+    if (build_corpus(tokdir, (size_t)(mb * 1e6), categories, &c) != 0) {
+        fprintf(stderr, "bench-tokenizer: no cases.jsonl texts%s%s under %s\n", categories ? " of categories " : "",
+                categories ? categories : "", tokdir);
         return 1;
     }
 
@@ -220,9 +240,10 @@ int main(int argc, char **argv)
 
     if (json) printf("[");
     else
-        printf("corpus: %d documents, %.2f MB (%s), one thread, best of %d\n"
+        printf("corpus: %d documents, %.2f MB (%s%s%s), one thread, best of %d\n"
                "%-30s %9s %9s %10s %9s %9s\n",
-               c.n, c.bytes / 1e6, tokdir, reps, "tokenizer", "MB/s", "target", "HF Rust", "Mtok/s", "tok/KB");
+               c.n, c.bytes / 1e6, tokdir, categories ? ", categories " : "", categories ? categories : "", reps,
+               "tokenizer", "MB/s", "target", "HF Rust", "Mtok/s", "tok/KB");
     int ran = 0, first = 1;
     int cap = 1 << 16;
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
