@@ -96,7 +96,7 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
     if (!f) { TEST_SKIP("%s: cannot open %s", label, file); return; }
     char *line = NULL;
     size_t cap = 0;
-    int total = 0, ok_ids = 0, ok_nosp = 0, ok_dec = 0, shown = 0;
+    int total = 0, ok_ids = 0, ok_nosp = 0, ok_dec = 0, shown = 0, ok_dws = 0, n_dws = 0;
     while (getline(&line, &cap, f) > 0) {
         cJSON *j = cJSON_Parse(line);
         size_t tlen = 0, dlen = 0;
@@ -130,6 +130,33 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
             free(ids);
         }
         ok_dec += md;
+        /* decode keeping special tokens, where the reference has it */
+        size_t wlen = 0;
+        /* (for the sentencepiece sets that field is sentencepiece's own DecodeIds,
+         * which has no "keep special tokens" mode: not compared) */
+        const char *src = hubrt_tokenizer_source(tok);
+        int sp = strlen(src) > 6 && !strcmp(src + strlen(src) - 6, ".model");
+        char *dws = sp ? NULL : json_str_field(line, "decoded_with_special", &wlen);
+        if (dws) {
+            const cJSON *ref = cJSON_GetObjectItem(j, "ids");
+            int n = cJSON_GetArraySize(ref), good = 0;
+            int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
+            char *o2 = NULL;
+            size_t l2 = 0;
+            for (int i = 0; ids && i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(ref, i)->valuedouble;
+            if (ids && hubrt_tokenizer_decode(tok, ids, (size_t)n, 0, &o2, &l2) == 0)
+                good = l2 == wlen && memcmp(o2, dws, wlen) == 0;
+            if (!good && (verbose || shown < 5)) {
+                shown++;
+                fprintf(stderr, "  %s %s decoded_with_special got \"%.*s\" want \"%.*s\"\n", label, cid ? cid : "?",
+                        (int)l2, o2 ? o2 : "", (int)wlen, dws);
+            }
+            ok_dws += good;
+            n_dws++;
+            free(ids);
+            free(o2);
+            free(dws);
+        }
         if ((!m1 || !m2 || (dec && !md)) && (verbose || shown < 5)) {
             shown++;
             fprintf(stderr, "  %s %s mismatch (ids %d, no_special %d, decoded %d): text=\"%.*s\"\n", label,
@@ -153,7 +180,10 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
     }
     free(line);
     fclose(f);
-    printf("%s: ids %d/%d, ids_no_special %d/%d, decoded %d/%d\n", label, ok_ids, total, ok_nosp, total, ok_dec, total);
+    printf("%s: ids %d/%d, ids_no_special %d/%d, decoded %d/%d", label, ok_ids, total, ok_nosp, total, ok_dec, total);
+    if (n_dws) printf(", decoded_with_special %d/%d", ok_dws, n_dws);
+    printf("\n");
+    TEST_CHECK(ok_dws == n_dws, "%s: decoded_with_special %d/%d", label, ok_dws, n_dws);
     TEST_CHECK(total > 0, "%s: no cases", label);
     TEST_CHECK(ok_ids == total, "%s: ids %d/%d", label, ok_ids, total);
     TEST_CHECK(ok_nosp == total, "%s: ids_no_special %d/%d", label, ok_nosp, total);
