@@ -257,6 +257,69 @@ static void run_models(const char *shared)
     }
 }
 
+/*
+ * LLaMA through tokenizer.json (this pipeline) and through tokenizer.model
+ * (libsentencepiece itself) agree on all text without special-token literals
+ * (README of the data, section 5). Random strings over many scripts, emoji,
+ * controls, spaces and unassigned code points exercise BPE merges, byte
+ * fallback and the normalizer far beyond the fixed cases.
+ */
+static void random_llama(const char *shared)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tokenizers/llama-2", shared);
+    hubrt_tokenizer *a = hubrt_tokenizer_load_file(dir, "tokenizer.json");
+    hubrt_tokenizer *b = hubrt_tokenizer_load_file(dir, "tokenizer.model");
+    TEST_CHECK(a && b, "llama-2 both layouts load: %s", hubrt_last_error());
+    if (!a || !b) { hubrt_tokenizer_free(a); hubrt_tokenizer_free(b); return; }
+    static const uint32_t ranges[][2] = {
+        { 0x20, 0x7E }, { 0x20, 0x20 }, { 0x9, 0xD }, { 0xA0, 0x17F }, { 0x300, 0x36F }, { 0x370, 0x3FF },
+        { 0x400, 0x4FF }, { 0x590, 0x6FF }, { 0x900, 0x97F }, { 0xE00, 0xE7F }, { 0x1100, 0x11FF },
+        { 0x2000, 0x206F }, { 0x3000, 0x30FF }, { 0x4E00, 0x9FFF }, { 0xAC00, 0xD7A3 }, { 0xFF00, 0xFFEF },
+        { 0x1F300, 0x1FAFF }, { 0x20000, 0x2A6DF }, { 0xE0000, 0xE007F }, { 0x1, 0x1F }, { 0x80, 0x9F },
+    };
+    uint64_t seed = 20240611;
+    int total = 0, same = 0;
+    char text[1024];
+    for (int k = 0; k < 400; k++) {
+        size_t n = 0;
+        int len = 1 + (int)((seed >> 33) % 40);
+        for (int i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            size_t r = (size_t)(seed >> 40) % (sizeof ranges / sizeof ranges[0]);
+            uint32_t cp = ranges[r][0] + (uint32_t)((seed >> 16) % (ranges[r][1] - ranges[r][0] + 1));
+            if (cp == '<' || (cp >= 0xD800 && cp < 0xE000)) cp = 'x';
+            char *o = text + n;
+            if (cp < 0x80) { o[0] = (char)cp; n += 1; }
+            else if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); n += 2; }
+            else if (cp < 0x10000) {
+                o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                o[2] = (char)(0x80 | (cp & 0x3F)); n += 3;
+            } else {
+                o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); n += 4;
+            }
+        }
+        hubrt_tok_encoding ea, eb;
+        int ra = hubrt_tokenizer_encode(a, text, n, NULL, 0, 1, &ea);
+        int rb = hubrt_tokenizer_encode(b, text, n, NULL, 0, 1, &eb);
+        total++;
+        int ok = !ra && !rb && ea.n == eb.n && !memcmp(ea.ids, eb.ids, ea.n * sizeof *ea.ids);
+        same += ok;
+        if (!ok && (verbose || total - same <= 3)) {
+            fprintf(stderr, "  llama random #%d differs: \"%.*s\"\n", k, (int)n, text);
+            if (!ra) print_ids("tokenizer.json ", ea.ids, ea.n);
+            if (!rb) print_ids("tokenizer.model", eb.ids, eb.n);
+        }
+        if (!ra) hubrt_tok_encoding_free(&ea);
+        if (!rb) hubrt_tok_encoding_free(&eb);
+    }
+    printf("llama-2 random texts: tokenizer.json == tokenizer.model %d/%d\n", same, total);
+    TEST_CHECK(same == total, "llama-2 random texts agree %d/%d", same, total);
+    hubrt_tokenizer_free(a);
+    hubrt_tokenizer_free(b);
+}
+
 int main(int argc, char **argv)
 {
     verbose = argc > 1 && !strcmp(argv[1], "-v");
@@ -287,6 +350,7 @@ int main(int argc, char **argv)
         if (tok) run_cases(alt[i].label, tok, file);
         hubrt_tokenizer_free(tok);
     }
+    if (!only || !strcmp(only, "random")) random_llama(shared);
     if (!only || !strcmp(only, "models")) run_models(shared);
     return test_finish();
 }
