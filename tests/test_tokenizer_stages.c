@@ -212,6 +212,11 @@ static void test_pretokenizers(void)
     }
     check_pre("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d+\"},\"behavior\":\"Isolated\"}", "ab12cd3", "ab|12|cd|3");
     check_pre("{\"type\":\"Whitespace\"}", "Hey friend!  How?", "Hey|friend|!|How|?");
+    /* the Llama-3 / GPT-4 style split regex */
+    check_pre("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|"
+              "\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
+              "\"behavior\":\"Isolated\",\"invert\":false}",
+              "Hello world'S 1234\n\n  x", "Hello| world|'S| |123|4|\n\n| | x");
     check_pre("{\"type\":\"Whitespace\"}", "\xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87!",
               "\xE0\xA4\xA8\xE0\xA4\xAE\xE0\xA4\xB8\xE0\xA5\x8D\xE0\xA4\xA4\xE0\xA5\x87|!");
     /* NEL is whitespace for the GPT-2 regex, as in Oniguruma */
