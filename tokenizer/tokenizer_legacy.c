@@ -113,6 +113,38 @@ static int add_config_tokens(hubrt_tokenizer *tok, const cJSON *cfg)
     return 0;
 }
 
+/*
+ * The slow tokenizers' other sources of added tokens: added_tokens.json
+ * ({"token": id}, plain added tokens) and special_tokens_map.json's
+ * additional_special_tokens (strings or {"content": ...}, ids from the vocab).
+ */
+static int add_extra_files(hubrt_tokenizer *tok, const char *dir)
+{
+    int rc;
+    cJSON *j = optional_json(dir, "added_tokens.json", &rc), *it;
+    if (rc) return rc;
+    cJSON_ArrayForEach(it, j) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > TK_MAX_ID || !*it->string) continue;
+        if ((rc = tk_added_add(&tok->added, it->string, strlen(it->string), (int32_t)it->valuedouble, 0, 0, 0, 0, 0)))
+            break;
+    }
+    cJSON_Delete(j);
+    if (rc) return rc;
+    j = optional_json(dir, "special_tokens_map.json", &rc);
+    if (rc) return rc;
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(j, "additional_special_tokens");
+    cJSON_ArrayForEach(it, extra) {
+        const char *name = token_name(it);
+        if (!name || !*name) continue;
+        int32_t id = tk_vocab_id(&tok->model.vocab, name, strlen(name));
+        for (int i = 0; id < 0 && i < tok->added.n; i++)
+            if (!strcmp(tok->added.v[i].content, name)) id = tok->added.v[i].id;
+        if (id >= 0 && (rc = tk_added_add(&tok->added, name, strlen(name), id, 1, 0, 0, 0, 0))) break;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
 /* Adds a named special token found in the vocab (no-op when absent). */
 static int add_special_token(hubrt_tokenizer *tok, const char *name)
 {
@@ -198,6 +230,7 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
     if (!rc) rc = add_special_token(tok, cls);
     if (!rc) rc = add_special_token(tok, sep);
     if (!rc) rc = add_special_token(tok, mask);
+    if (!rc) rc = add_extra_files(tok, dir);
     if (!rc) rc = add_config_tokens(tok, cfg);
     cJSON_Delete(cfg);
     if (rc) return rc;
@@ -277,6 +310,7 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
         dc->type = TKD_BYTELEVEL;
     }
     if (!rc) rc = add_special_token(tok, "<|endoftext|>");
+    if (!rc) rc = add_extra_files(tok, dir);
     if (!rc) rc = add_config_tokens(tok, cfg);
     cJSON_Delete(cfg);
     if (rc) return rc;
