@@ -208,7 +208,7 @@ static void test_reference_generations(void)
             char ids[4096];
             ids_to_text(in, ids, sizeof ids);
             int n = cJSON_GetArraySize(want);
-            int rc = run(NULL, "generate -m %s/models/%s --ids %s -n %d --temp 0 --json -q", shared, models[mi], ids, n);
+            int rc = run(NULL, "generate -m %s/models/%s --ids %s -n %d --temp 0 --json -q -t 1", shared, models[mi], ids, n);
             cJSON *o = cJSON_Parse(out_buf);
             TEST_CHECK(rc == 0 && o, "%s: generate --json exit %d, stdout %.200s stderr %.300s", models[mi], rc, out_buf, err_buf);
             if (!o) continue;
@@ -430,7 +430,7 @@ static void test_embed_fill_mask(void)
         fclose(f);
         const char *modes[] = {"mean", "cls"};
         for (int mo = 0; mo < 2; mo++) {
-            int rc = run(NULL, "embed -m %s -p \"$(cat %s)\" --pooling %s", M, pfile, modes[mo]);
+            int rc = run(NULL, "embed -m %s -p \"$(cat %s)\" --pooling %s -t 1", M, pfile, modes[mo]);
             int k;
             float *v = parse_floats(out_buf, &k);
             TEST_CHECK(rc == 0 && v && k == H, "case %d embed %s: exit %d, %d floats (%s)", ci, modes[mo], rc, k, err_buf);
