@@ -159,6 +159,7 @@ static void test_normalizers(void)
                "a\xE2\x96\x81" "b\xE2\x96\x81\xE2\x96\x81" "c");
     check_norm("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" {2,}\"},\"content\":\" \"}", "a   b c", 7, "a b c");
     check_norm("{\"type\":\"Prepend\",\"prepend\":\"_\"}", "ab", 2, "_ab");
+    check_norm("{\"type\":\"Nmt\"}", "a\x01\tb\xE2\x80\x8B" "c", 8, "a b c");
     check_norm("{\"type\":\"Prepend\",\"prepend\":\"_\"}", "", 0, "");
     check_norm("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":false}", " \t ab ", 6, "ab ");
     check_norm("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":true}", "\xE3\x80\x80" "ab\n", 6, "ab");

@@ -1,7 +1,7 @@
 /*
  * tokenizer/normalizer.c — the tokenizer.json normalizers: BertNormalizer,
  * NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Replace, Prepend, Strip,
- * ByteLevel, Precompiled (sentencepiece charsmap) and Sequence.
+ * ByteLevel, Nmt, Precompiled (sentencepiece charsmap) and Sequence.
  *
  * Each one maps a UTF-8 string to a new one, following Hugging Face
  * `tokenizers` (Rust) character by character: lowercasing is per character
@@ -267,6 +267,22 @@ int tk_normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len,
         return 0;
     case TKN_PRECOMPILED:
         return precompiled_normalize(nz, s, len, out);
+    case TKN_NMT:
+        /* sentencepiece's nmt rules: drop some C0/C1 controls, map other
+         * controls, zero-width and separator characters to a space */
+        for (size_t i = 0; i < len;) {
+            uint32_t cp;
+            int k = tk_utf8_dec(s + i, &cp);
+            i += (size_t)k;
+            if ((cp >= 0x1 && cp <= 0x8) || cp == 0xB || (cp >= 0xE && cp <= 0x1F) || cp == 0x7F || cp == 0x8F ||
+                cp == 0x9F)
+                continue;
+            if (cp == 0x9 || cp == 0xA || cp == 0xC || cp == 0xD || cp == 0x1680 || (cp >= 0x200B && cp <= 0x200F) ||
+                cp == 0x2028 || cp == 0x2029 || cp == 0x2581 || cp == 0xFEFF || cp == 0xFFFD)
+                cp = ' ';
+            if (tk_buf_put_cp(out, cp)) return HUBRT_ERR_NOMEM;
+        }
+        return 0;
     case TKN_SEQUENCE: {
         /* Ping-pong between out and a private buffer (the stages use w's). */
         tk_buf tmp = { 0 };

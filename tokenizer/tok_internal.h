@@ -169,7 +169,7 @@ int tk_regex_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_
 
 enum {
     TKN_BERT, TKN_NFC, TKN_NFD, TKN_NFKC, TKN_NFKD, TKN_LOWERCASE, TKN_STRIP_ACCENTS,
-    TKN_REPLACE, TKN_PREPEND, TKN_STRIP, TKN_PRECOMPILED, TKN_BYTELEVEL, TKN_SEQUENCE
+    TKN_REPLACE, TKN_PREPEND, TKN_STRIP, TKN_PRECOMPILED, TKN_BYTELEVEL, TKN_NMT, TKN_SEQUENCE
 };
 
 typedef struct tk_normalizer {

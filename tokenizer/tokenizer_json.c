@@ -142,6 +142,7 @@ static tk_normalizer *parse_normalizer(const ctx *c, const cJSON *o, const char 
     else if (!strcmp(t, "Lowercase")) n->type = TKN_LOWERCASE;
     else if (!strcmp(t, "StripAccents")) n->type = TKN_STRIP_ACCENTS;
     else if (!strcmp(t, "ByteLevel")) { n->type = TKN_BYTELEVEL; tk_bytelevel_init(); }
+    else if (!strcmp(t, "Nmt")) n->type = TKN_NMT;
     else if (!strcmp(t, "Replace")) {
         n->type = TKN_REPLACE;
         const char *content;
