@@ -89,6 +89,7 @@ int hubrt_bert_build(fam_ctx *c)
     /* embeddings */
     const hubrt_tensor *wt = fam_find(c, "embeddings.word_embeddings.weight", 1);
     if (!wt || fam_check(wt, V, D) != 0) return HUBRT_ERR_FORMAT;
+    c->keep = wt;
     const hubrt_tensor *pt = fam_find(c, "embeddings.position_embeddings.weight", 1);
     if (!pt || fam_check(pt, P, D) != 0) return HUBRT_ERR_FORMAT;
     const hubrt_tensor *tt = NULL;

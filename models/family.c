@@ -3,9 +3,12 @@
  * (hubrt_family_build), and the shared helpers that map hub tensors to
  * checked kernel weights (models/family.h).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <omp.h>
 
 #include "models/family.h"
@@ -143,6 +146,9 @@ const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int col
     if (!w) return NULL;
     hk_weight_view(w, fam_wtype(t), rows, cols, t->data);
     if (maybe_quantize(c, w, t->name) != 0) return NULL;
+    if (w->type == HK_Q8 || w->type == HK_Q4) {
+        if (t != c->keep) fam_release(t);
+    }
     return w;
 }
 
@@ -180,6 +186,18 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
     }
     if (maybe_quantize(c, w, t->name) != 0) return NULL;
     return w;
+}
+
+void fam_release(const hubrt_tensor *t)
+{
+    /* Only whole pages inside the tensor: neighbours may share the edge pages.
+     * A read-only file map refaults from the file; the COPY memory would read
+     * back as zeros, which is why only tensors nobody reads again come here. */
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !t->data || t->n_bytes < (size_t)page) return;
+    uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)t->data + t->n_bytes) & ~(uintptr_t)(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len)
@@ -263,7 +281,7 @@ int hubrt_family_build(hubrt_model *m)
     fs->n_threads = m->params.n_threads > 0 ? m->params.n_threads : omp_get_num_procs();
     if (fs->n_threads < 1) fs->n_threads = 1;
 
-    fam_ctx c = {m, fs, NULL};
+    fam_ctx c = {m, fs, NULL, NULL};
     int rc;
     switch (cfg->family) {
     case HUBRT_FAMILY_BERT: rc = hubrt_bert_build(&c); break;

@@ -56,6 +56,7 @@ typedef struct fam_ctx {
     hubrt_model *m;
     hubrt_family_state *fs;
     const char *const *prefixes; /* tried in order, e.g. {"model.", "", NULL} */
+    const hubrt_tensor *keep;    /* read at run time even when quantised (the embedding table) */
 } fam_ctx;
 
 /*
@@ -69,7 +70,11 @@ const hubrt_tensor *fam_find_exact(fam_ctx *c, const char *name, int required);
 int fam_check(const hubrt_tensor *t, int64_t d0, int64_t d1);
 /* The hk_wtype of a checked float tensor. */
 hk_wtype fam_wtype(const hubrt_tensor *t);
-/* A [rows][cols] matrix (checked) as a weight: a view, or quantised per the load params. */
+/*
+ * A [rows][cols] matrix (checked) as a weight: a view, or quantised per the
+ * load params (the stored tensor's pages are then released unless it is
+ * c->keep, so memory holds the quantised copy only).
+ */
 const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
 /*
  * Conv1D: columns [col0, col0 + out) of a stored [in][total_out] matrix as an
@@ -77,6 +82,12 @@ const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int col
  */
 const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
                                    int col0, int out);
+/*
+ * Drops the resident pages of a stored tensor the model will never read again
+ * (GPT-2's Conv1D matrices once transposed), so the weights are not held
+ * twice. Only for tensors consumed at load: their data must not be read after.
+ */
+void fam_release(const hubrt_tensor *t);
 /* Elements [off, off + len) of a checked float tensor widened to f32 (owned); NULL on OOM. */
 const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len);
 /* Optional vector: NULL without error when absent; else checked [len]. Sets *err on failure. */

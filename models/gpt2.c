@@ -5,7 +5,8 @@
  * transposed compared with nn.Linear; c_attn fuses q, k and v into one
  * [D][3D] matrix. At load each is split and turned into owned [out][in]
  * kernel weights (same dtype), so the forward pass uses the same matmul as
- * everything else. Names come with or without the "transformer." prefix.
+ * everything else; the stored matrices' pages are then released
+ * (fam_release), so resident memory stays about one copy of the weights. Names come with or without the "transformer." prefix.
  *
  * The forward pass, as in transformers' modeling_gpt2.py:
  *   x = wte[ids] + wpe[pos0 + i]                               [n][D]
@@ -72,6 +73,7 @@ int hubrt_gpt2_build(fam_ctx *c)
 
     const hubrt_tensor *wte = fam_find(c, "wte.weight", 1);
     if (!wte || fam_check(wte, V, D) != 0) return HUBRT_ERR_FORMAT;
+    c->keep = wte;
     const hubrt_tensor *wpe = fam_find(c, "wpe.weight", 1);
     if (!wpe || fam_check(wpe, P, D) != 0) return HUBRT_ERR_FORMAT;
     const hubrt_tensor *head_t = wte;
@@ -111,6 +113,7 @@ int hubrt_gpt2_build(fam_ctx *c)
         if (!(ly.wq = fam_matrix_conv1d(c, t, D, 3 * D, 0, D))) return HUBRT_ERR_FORMAT;
         if (!(ly.wk = fam_matrix_conv1d(c, t, D, 3 * D, D, D))) return HUBRT_ERR_FORMAT;
         if (!(ly.wv = fam_matrix_conv1d(c, t, D, 3 * D, 2 * D, D))) return HUBRT_ERR_FORMAT;
+        fam_release(t); /* the owned [out][in] copies replace it */
         if (!(t = fam_find(c, LNAME("attn.c_attn.bias"), 1)) || fam_check(t, 3 * D, -1) != 0)
             return HUBRT_ERR_FORMAT;
         if (!(ly.bq = fam_vector(c, t, 0, D)) || !(ly.bk = fam_vector(c, t, D, D)) ||
@@ -118,14 +121,17 @@ int hubrt_gpt2_build(fam_ctx *c)
             return HUBRT_ERR_NOMEM;
         if (!(t = fam_find(c, LNAME("attn.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wo = fam_matrix_conv1d(c, t, D, D, 0, D))) return HUBRT_ERR_FORMAT;
+        fam_release(t);
         ly.bo = vec(c, LNAME("attn.c_proj.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
         if (!(t = fam_find(c, LNAME("mlp.c_fc.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wfc = fam_matrix_conv1d(c, t, D, F, 0, F))) return HUBRT_ERR_FORMAT;
+        fam_release(t);
         ly.bfc = vec(c, LNAME("mlp.c_fc.bias"), F, &err);
         if (err) return HUBRT_ERR_FORMAT;
         if (!(t = fam_find(c, LNAME("mlp.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wproj = fam_matrix_conv1d(c, t, F, D, 0, D))) return HUBRT_ERR_FORMAT;
+        fam_release(t);
         ly.bproj = vec(c, LNAME("mlp.c_proj.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
 #undef LNAME

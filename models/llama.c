@@ -108,6 +108,7 @@ int hubrt_llama_build(fam_ctx *c)
     /* embeddings and head */
     const hubrt_tensor *emb = fam_find(c, "embed_tokens.weight", 1);
     if (!emb || fam_check(emb, V, D) != 0) return HUBRT_ERR_FORMAT;
+    c->keep = emb;
     const hubrt_tensor *head_t = emb;
     if (!cfg->tie_word_embeddings) {
         head_t = fam_find_exact(c, "lm_head.weight", 1);
