@@ -363,6 +363,27 @@ static void test_generate_options(void)
         cJSON_Delete(e);
     }
 
+    /* a directory without tokenizer files: --ids works, ids are streamed, -p is an error */
+    {
+        char dir[400], p[800], t[800], abs_t[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/stories-notok", tmpdir);
+        mkdir(dir, 0755);
+        const char *files[] = {"config.json", "model.safetensors"};
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(t, sizeof t, "%s/%s", M, files[i]);
+            snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+            if (realpath(t, abs_t) && symlink(abs_t, p) != 0) TEST_CHECK(0, "symlink %s", p);
+        }
+        rc = run(NULL, "generate -m %s --ids 1,403,407,261,378 -n 3 --temp 0 -q", dir);
+        TEST_CHECK(rc == 0 && !strcmp(out_buf, "1 403 407 261 378 432 383 286\n"),
+                   "no tokenizer: prompt and new ids streamed, got '%s' (%s)", out_buf, err_buf);
+        rc = run(NULL, "generate -m %s --ids 1,403,407,261,378 -n 3 --temp 0 --json -q", dir);
+        cJSON *o = cJSON_Parse(out_buf);
+        TEST_CHECK(rc == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(o, "new_ids")) == 3, "no tokenizer: --json");
+        cJSON_Delete(o);
+        check_error(run(NULL, "generate -m %s -p 'Once upon a time' -q", dir), 1, "no tokenizer: -p is an error");
+    }
+
     /* errors at run time */
     check_error(run(NULL, "generate -m %s --ids 1,99999 -n 2 -q", M), 1, "prompt id outside the vocab");
     if (model_exists("bert-tiny"))

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 
 typedef struct gen_out {
     int json;
+    int ids_only;     /* no tokenizer: stream the ids instead of text */
     char *text;       /* --json: the generated text */
     size_t len, cap;
     int32_t *ids;     /* every new id */
@@ -75,7 +76,10 @@ static int on_token(const char *piece, int32_t id, void *user)
     o->ids[o->n_ids++] = id;
     size_t n = strlen(piece);
     if (!o->json) {
-        if (n) {
+        if (o->ids_only) {
+            printf(" %d", (int)id);
+            fflush(stdout);
+        } else if (n) {
             fwrite(piece, 1, n, stdout);
             fflush(stdout);
         }
@@ -250,7 +254,14 @@ int cli_generate(int argc, char **argv)
         goto done;
     }
 
-    if (!json && echo) {
+    out.ids_only = hubrt_vocab_size(m) <= 0; /* a directory without tokenizer files */
+    if (out.ids_only) {
+        if (!json && !quiet) fprintf(stderr, "run-model: no tokenizer in this directory: printing token ids\n");
+    }
+    if (!json && echo && out.ids_only) {
+        for (int i = 0; i < n_ids; i++) printf("%s%d", i ? " " : "", (int)ids[i]);
+        fflush(stdout);
+    } else if (!json && echo) {
         /* the prompt as text, then the continuation */
         if (prompt) fputs(prompt, stdout);
         else {
