@@ -32,7 +32,7 @@ int tk_bpe_cache_init(tk_model *m)
     return 0;
 }
 
-static int cache_get(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len, tk_ids *out)
+int tk_cache_get(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len, tk_ids *out)
 {
     int hit = 0;
     pthread_mutex_lock(&c->lock);
@@ -48,7 +48,7 @@ static int cache_get(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t l
     return hit;
 }
 
-static void cache_put(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len,
+void tk_cache_put(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len,
                       const int32_t *ids, size_t n)
 {
     size_t al = (len + 3) & ~(size_t)3;
@@ -295,11 +295,11 @@ static int bpe_piece(const tk_model *m, const char *s, size_t len, tk_ids *out)
     int cacheable = m->cache && len <= CACHE_MAX_WORD;
     if (cacheable) {
         h = tk_hash(s, len);
-        if (cache_get(m->cache, h, s, len, out)) return 0;
+        if (tk_cache_get(m->cache, h, s, len, out)) return 0;
     }
     size_t mark = out->n;
     int rc = bpe_word(m, s, len, out);
-    if (!rc && cacheable) cache_put(m->cache, h, s, len, out->v + mark, out->n - mark);
+    if (!rc && cacheable) tk_cache_put(m->cache, h, s, len, out->v + mark, out->n - mark);
     return rc;
 }
 

@@ -47,9 +47,22 @@ static int emit_unk(const tk_model *m, const char *s, size_t n, tk_ids *out)
     return tk_ids_push(out, m->unk_id);
 }
 
+static int unigram_piece(const tk_model *m, const char *s, size_t len, tk_ids *out);
+
 int tk_unigram_encode(const tk_model *m, const char *s, size_t len, tk_ids *out)
 {
     if (!len) return 0;
+    if (!m->cache || len > 128) return unigram_piece(m, s, len, out);
+    uint64_t h = tk_hash(s, len);
+    if (tk_cache_get(m->cache, h, s, len, out)) return 0;
+    size_t mark = out->n;
+    int rc = unigram_piece(m, s, len, out);
+    if (!rc) tk_cache_put(m->cache, h, s, len, out->v + mark, out->n - mark);
+    return rc;
+}
+
+static int unigram_piece(const tk_model *m, const char *s, size_t len, tk_ids *out)
+{
     if (len > INT32_MAX / 2) return hubrt_set_error(HUBRT_ERR_RANGE, "Unigram: piece too long");
     node *best = malloc((len + 1) * sizeof *best);
     int32_t *path = malloc((len + 1) * sizeof *path);

@@ -258,6 +258,9 @@ int tk_wordpiece_encode(const tk_model *m, const char *s, size_t len, tk_ids *ou
 int tk_bpe_encode(const tk_model *m, const char *s, size_t len, tk_ids *out);
 int tk_unigram_encode(const tk_model *m, const char *s, size_t len, tk_ids *out);
 int tk_bpe_cache_init(tk_model *m);
+/* The word -> ids cache (BPE and Unigram): 1 on a hit (ids appended). */
+int tk_cache_get(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len, tk_ids *out);
+void tk_cache_put(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len, const int32_t *ids, size_t n);
 /* Adds merge (a, b) with its rank; a, b and a+b (minus b's prefix) must be tokens. */
 int tk_bpe_add_merge(tk_model *m, const char *a, size_t an, const char *b, size_t bn, int rank);
 int tk_unigram_finish(tk_model *m);

@@ -453,7 +453,8 @@ static int parse_model(const ctx *c, const cJSON *o, tk_model *m)
         if (unk >= n) return FAIL(c, field, "unk_id %d outside the vocab (%d pieces)", unk, n);
         m->unk_id = unk;
         tk_model_finish_bytes(m);
-        return tk_unigram_finish(m);
+        if ((rc = tk_unigram_finish(m))) return rc;
+        return tk_bpe_cache_init(m);
     }
     return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: model: type '%s' is not supported", c->path, t);
 }
