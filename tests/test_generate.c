@@ -218,6 +218,44 @@ static void test_stories(const char *shared)
     cJSON_Delete(ref);
 }
 
+/* Byte-fallback emoji (llama) and byte-level BPE (gpt2): every piece is complete UTF-8. */
+static void test_pieces(const char *shared, const char *name)
+{
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/models/%s", shared, name);
+    snprintf(path, sizeof path, "%s/reference/cases.json", dir);
+    cJSON *ref = load_json(path);
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.n_threads = 1;
+    hubrt_model *m = ref ? hubrt_model_load(dir, &lp) : NULL;
+    hubrt_session *s = m ? hubrt_session_new(m, 128) : NULL;
+    TEST_CHECK(s != NULL, "%s: %s", name, hubrt_last_error());
+    const cJSON *g;
+    static collect c;
+    const cJSON *gens = s ? cJSON_GetObjectItem(ref, "generation") : NULL;
+    cJSON_ArrayForEach(g, gens) {
+        const cJSON *in = cJSON_GetObjectItem(g, "input_ids"), *want = cJSON_GetObjectItem(g, "new_ids");
+        int32_t ids[64];
+        int n = cJSON_GetArraySize(in);
+        for (int i = 0; i < n && i < 64; i++) ids[i] = cJSON_GetArrayItem(in, i)->valueint;
+        hubrt_sample_params sp = hubrt_sample_default_params();
+        sp.max_new_tokens = cJSON_GetArraySize(want);
+        memset(&c, 0, sizeof c);
+        hubrt_session_reset(s);
+        int rc = hubrt_generate_ids(s, ids, n, &sp, on_token, &c, NULL);
+        int same = rc == 0 && c.n == sp.max_new_tokens;
+        for (int i = 0; same && i < c.n; i++) same = c.ids[i] == cJSON_GetArrayItem(want, i)->valueint;
+        TEST_CHECK(same, "%s prompt %d: reference greedy ids", name, cJSON_GetObjectItem(g, "id")->valueint);
+        TEST_CHECK(!c.bad_utf8, "%s prompt %d: every piece is complete UTF-8", name, cJSON_GetObjectItem(g, "id")->valueint);
+        const char *w = cJSON_GetObjectItem(g, "new_text")->valuestring;
+        const char *t = c.text[0] == ' ' && w[0] != ' ' ? c.text + 1 : c.text;
+        TEST_CHECK(!strcmp(t, w), "%s: streamed text '%s', transformers '%s'", name, t, w);
+    }
+    hubrt_session_free(s);
+    hubrt_model_free(m);
+    cJSON_Delete(ref);
+}
+
 /* generation_config.json -> hubrt_sample_model_params */
 static void test_model_params(const char *shared)
 {
@@ -359,6 +397,8 @@ int main(void)
         return test_finish();
     }
     test_stories(shared);
+    test_pieces(shared, "llama-tiny");
+    test_pieces(shared, "gpt2-tiny");
     test_model_params(shared);
     test_embed_api(shared);
     return test_finish();
