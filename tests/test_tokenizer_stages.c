@@ -558,6 +558,61 @@ static void test_threads(const char *shared)
     hubrt_tokenizer_free(t);
 }
 
+/* The public API of include/hubrt.h over a tokenizer-only load. */
+static void test_public_api(const char *shared)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tokenizers/bert-base-uncased", shared);
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.tokenizer_only = 1;
+    hubrt_model *m = hubrt_model_load(dir, &lp);
+    TEST_CHECK(m != NULL, "tokenizer-only load: %s", hubrt_last_error());
+    if (!m) return;
+    int32_t ids[64], ty[64];
+    int n = hubrt_tokenize(m, "Hello world!", 1, ids, 64);
+    TEST_CHECK(n == 5 && ids[0] == 101 && ids[1] == 7592 && ids[4] == 102, "hubrt_tokenize (n=%d)", n);
+    n = hubrt_tokenize(m, "Hello world!", 0, ids, 2);
+    TEST_CHECK(n == 3 && ids[0] == 7592 && ids[1] == 2088, "short buffer: full count, first ids written");
+    n = hubrt_tokenize_pair(m, "Hello", "world", 1, ids, ty, 64);
+    TEST_CHECK(n == 5 && ids[2] == 102 && ty[0] == 0 && ty[2] == 0 && ty[3] == 1 && ty[4] == 1, "hubrt_tokenize_pair");
+    char buf[64];
+    int len = hubrt_detokenize(m, (const int32_t[]){ 101, 7592, 2088, 999, 102 }, 5, 1, buf, sizeof buf);
+    TEST_CHECK(len == 12 && !strcmp(buf, "hello world!"), "hubrt_detokenize skip special: '%s'", buf);
+    len = hubrt_detokenize(m, (const int32_t[]){ 101, 7592, 102 }, 3, 0, buf, sizeof buf);
+    TEST_CHECK(len > 0 && !strcmp(buf, "[CLS] hello [SEP]"), "hubrt_detokenize keep special: '%s'", buf);
+    len = hubrt_detokenize(m, (const int32_t[]){ 7592, 2088 }, 2, 1, buf, 4);
+    TEST_CHECK(len == 11 && !strcmp(buf, "hel"), "detokenize truncates snprintf-style");
+    TEST_CHECK(hubrt_detokenize(m, (const int32_t[]){ 40000 }, 1, 1, buf, sizeof buf) == HUBRT_ERR_RANGE,
+               "detokenize out of range");
+    TEST_CHECK(hubrt_tokenize(m, "bad \xFF", 1, ids, 64) == HUBRT_ERR_INVALID_UTF8, "tokenize invalid UTF-8");
+    TEST_CHECK(hubrt_vocab_size(m) == 30522, "vocab size");
+    const char *tx = hubrt_token_text(m, 103);
+    TEST_CHECK(tx && !strcmp(tx, "[MASK]"), "token text");
+    TEST_CHECK(hubrt_token_id(m, "[MASK]") == 103 && hubrt_token_id(m, "no-such-token") == -1, "token id");
+    hubrt_detok_stream *st = hubrt_detok_stream_new(m, 1);
+    char acc[128] = "";
+    int32_t seq[] = { 101, 7592, 2088, 999, 102 };
+    for (int i = 0; st && i < 5; i++) {
+        int k = hubrt_detok_stream_push(st, seq[i], buf, sizeof buf);
+        if (k > 0) strncat(acc, buf, sizeof acc - strlen(acc) - 1);
+    }
+    TEST_CHECK(st && !strcmp(acc, "hello world!"), "detok stream: '%s'", acc);
+    hubrt_detok_stream_free(st);
+    hubrt_model_free(m);
+
+    lp.tokenizer_only = 0;
+    lp.no_tokenizer = 1;
+    snprintf(dir, sizeof dir, "%s/models/bert-tiny", shared);
+    m = hubrt_model_load(dir, &lp);
+    if (m) {
+        TEST_CHECK(hubrt_tokenize(m, "x", 1, ids, 64) == HUBRT_ERR_UNSUPPORTED && strstr(hubrt_last_error(), "no tokenizer"),
+                   "no tokenizer -> HUBRT_ERR_UNSUPPORTED: %s", hubrt_last_error());
+        hubrt_model_free(m);
+    } else {
+        TEST_SKIP("bert-tiny model load failed (%s): no-tokenizer check skipped", hubrt_last_error());
+    }
+}
+
 int main(void)
 {
     const char *shared = test_shared_dir();
@@ -578,6 +633,7 @@ int main(void)
         check_stream(shared, "t5-small", text);
         check_stream(shared, "albert-spiece", text);
         test_threads(shared);
+        test_public_api(shared);
     } else {
         TEST_SKIP("no ../shared: streaming decode tests skipped");
     }
