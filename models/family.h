@@ -97,6 +97,9 @@ void *fam_alloc(fam_ctx *c, size_t bytes);
 /* The in-place activation op for a config act (HG_GELU, ...). */
 hg_op fam_act_op(hubrt_act act);
 
+/* RoPE inv_freq[head_dim/2] for theta and rope_scaling (linear, llama3) as transformers computes it. */
+void hubrt_rope_frequencies(const hubrt_config *cfg, int head_dim, float *inv_freq);
+
 int hubrt_bert_build(fam_ctx *c);
 int hubrt_gpt2_build(fam_ctx *c);
 int hubrt_llama_build(fam_ctx *c);

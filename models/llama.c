@@ -35,7 +35,7 @@ typedef struct llama_layer {
 } llama_layer;
 
 /* inv_freq[hd/2] with rope_scaling applied the way transformers does it. */
-static void rope_frequencies(const hubrt_config *cfg, int hd, float *inv)
+void hubrt_rope_frequencies(const hubrt_config *cfg, int hd, float *inv)
 {
     hk_rope_inv_freq(inv, hd, cfg->rope_theta);
     if (cfg->rope_type == HUBRT_ROPE_LINEAR && cfg->rope_factor > 0) {
@@ -121,7 +121,7 @@ int hubrt_llama_build(fam_ctx *c)
 
     float *inv_freq = fam_alloc(c, (size_t)(hd / 2) * sizeof(float));
     if (!inv_freq) return HUBRT_ERR_NOMEM;
-    rope_frequencies(cfg, hd, inv_freq);
+    hubrt_rope_frequencies(cfg, hd, inv_freq);
 
     /* graph: residual stream x lives for the whole pass */
     int x = hg_rows_buf(g, D);

@@ -95,12 +95,18 @@ static void build_list(tm_list *l)
             add(l, "model.", L("self_attn.q_proj.weight"), QD, D, INIT_MATRIX);
             add(l, "model.", L("self_attn.k_proj.weight"), KD, D, INIT_MATRIX);
             add(l, "model.", L("self_attn.v_proj.weight"), KD, D, INIT_MATRIX);
-            if (qwen) {
+            if (qwen || s->bias) {
                 add(l, "model.", L("self_attn.q_proj.bias"), QD, 0, INIT_BIAS);
                 add(l, "model.", L("self_attn.k_proj.bias"), KD, 0, INIT_BIAS);
                 add(l, "model.", L("self_attn.v_proj.bias"), KD, 0, INIT_BIAS);
             }
             add(l, "model.", L("self_attn.o_proj.weight"), D, QD, INIT_MATRIX);
+            if (s->bias && !qwen) {
+                add(l, "model.", L("self_attn.o_proj.bias"), D, 0, INIT_BIAS);
+                add(l, "model.", L("mlp.gate_proj.bias"), F, 0, INIT_BIAS);
+                add(l, "model.", L("mlp.up_proj.bias"), F, 0, INIT_BIAS);
+                add(l, "model.", L("mlp.down_proj.bias"), D, 0, INIT_BIAS);
+            }
             add(l, "model.", L("post_attention_layernorm.weight"), D, 0, INIT_NORM);
             add(l, "model.", L("mlp.gate_proj.weight"), F, D, INIT_MATRIX);
             add(l, "model.", L("mlp.up_proj.weight"), F, D, INIT_MATRIX);
@@ -172,6 +178,12 @@ static void build_list(tm_list *l)
         tmp.no_prefix = 1;
         const hubrt_testmodel_spec *keep = l->spec;
         l->spec = &tmp;
+        if (s->n_labels > 0) {
+            add(l, "", "classifier.weight", s->n_labels, D, INIT_MATRIX);
+            add(l, "", "classifier.bias", s->n_labels, 0, INIT_BIAS);
+            l->spec = keep;
+            return;
+        }
         add(l, "", "cls.predictions.bias", V, 0, INIT_BIAS);
         add(l, "", "cls.predictions.transform.dense.weight", D, D, INIT_MATRIX);
         add(l, "", "cls.predictions.transform.dense.bias", D, 0, INIT_BIAS);
@@ -246,7 +258,12 @@ static int write_config(const char *dir, const hubrt_testmodel_spec *s)
                 "  \"eos_token_id\": 0,\n  \"torch_dtype\": \"%s\"\n}\n",
                 s->hidden, s->heads, s->layers, s->ffn, s->max_pos, s->vocab, td);
     } else if (!strcmp(f, "bert")) {
-        fprintf(fp, "{\n  \"architectures\": [\"BertForMaskedLM\"],\n  \"model_type\": \"bert\",\n"
+        if (s->n_labels > 0)
+            fprintf(fp, "{\n  \"architectures\": [\"BertForSequenceClassification\"],\n"
+                    "  \"num_labels\": %d,\n", s->n_labels);
+        else
+            fprintf(fp, "{\n  \"architectures\": [\"BertForMaskedLM\"],\n");
+        fprintf(fp, "  \"model_type\": \"bert\",\n"
                 "  \"hidden_act\": \"gelu\",\n  \"layer_norm_eps\": 1e-12,\n  \"hidden_size\": %d,\n"
                 "  \"num_attention_heads\": %d,\n  \"num_hidden_layers\": %d,\n"
                 "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n"
@@ -264,6 +281,7 @@ static int write_config(const char *dir, const hubrt_testmodel_spec *s)
                 "  \"tie_word_embeddings\": %s,\n  \"bos_token_id\": 1,\n  \"eos_token_id\": 2,\n",
                 arch, f, s->hidden, s->heads, s->kv_heads, s->layers, s->ffn, s->max_pos, s->vocab,
                 s->tied ? "true" : "false");
+        if (s->bias && !strcmp(f, "llama")) fprintf(fp, "  \"attention_bias\": true,\n  \"mlp_bias\": true,\n");
         if (s->head_dim > 0) fprintf(fp, "  \"head_dim\": %d,\n", s->head_dim);
         if (!strcmp(f, "mistral"))
             fprintf(fp, "  \"sliding_window\": %d,\n", s->sliding_window > 0 ? s->sliding_window : 4096);

@@ -22,6 +22,8 @@ typedef struct hubrt_testmodel_spec {
     int tied;               /* tie_word_embeddings (llama family; gpt2/bert always tie) */
     int sliding_window;     /* mistral: > 0 */
     int no_prefix;          /* names without "model." / "transformer." / "bert." */
+    int n_labels;           /* bert: > 0 writes BertForSequenceClassification (pooler + classifier) */
+    int bias;               /* llama: attention_bias + mlp_bias (q/k/v/o and gate/up/down biases) */
     uint64_t seed;
     const char *drop;       /* full tensor name to leave out, or NULL */
     const char *transpose;  /* full tensor name stored [d1, d0], or NULL */

@@ -19,6 +19,7 @@
 #include <cJSON.h>
 
 #include "include/hubrt.h"
+#include "models/family.h"
 #include "models/testmodel.h"
 #include "runtime/safetensors.h"
 #include "runtime/session.h"
@@ -381,6 +382,74 @@ static void test_quant(const char *shared)
     free(q);
 }
 
+/* RoPE frequencies with rope_scaling, against transformers' values (computed
+ * with its _compute_llama3_parameters in float32 for Llama 3.1's settings). */
+static void test_rope_scaling(void)
+{
+    hubrt_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.rope_theta = 500000.0f;
+    cfg.rope_type = HUBRT_ROPE_LLAMA3;
+    cfg.rope_factor = 8.0f;
+    cfg.rope_low_freq_factor = 1.0f;
+    cfg.rope_high_freq_factor = 4.0f;
+    cfg.rope_original_max_positions = 8192;
+    float inv[64];
+    hubrt_rope_frequencies(&cfg, 128, inv);
+    static const struct { int i; double want; } llama3[] = {
+        {0, 1.0}, {20, 0.016560440883040428}, {28, 0.0032114461064338684},
+        {29, 0.002166570876236268}, {32, 0.0005248461610030915}, {35, 9.556212171446532e-05},
+        {40, 3.428102354519069e-05}, {63, 3.068925877869333e-07}};
+    for (size_t k = 0; k < sizeof llama3 / sizeof llama3[0]; k++) {
+        double got = inv[llama3[k].i], want = llama3[k].want;
+        TEST_CHECK(fabs(got - want) <= 2e-6 * want, "llama3 inv_freq[%d] = %.9g, want %.9g", llama3[k].i, got, want);
+    }
+    cfg.rope_type = HUBRT_ROPE_LINEAR;
+    cfg.rope_factor = 4.0f;
+    hubrt_rope_frequencies(&cfg, 128, inv);
+    TEST_CHECK(fabs(inv[40] - 0.00027424818836152554 / 4) <= 1e-6 * 0.00027424818836152554,
+               "linear inv_freq[40] = %.9g", inv[40]);
+    cfg.rope_type = HUBRT_ROPE_DEFAULT;
+    hubrt_rope_frequencies(&cfg, 128, inv);
+    TEST_CHECK(fabs(inv[40] - 0.00027424818836152554) <= 1e-6 * 0.00027424818836152554,
+               "default inv_freq[40] = %.9g", inv[40]);
+}
+
+/* BertForSequenceClassification: logits = pooler_output · Wcᵀ + bc. */
+static void test_seq_cls(const char *root)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/bert-cls", root);
+    hubrt_testmodel_spec sp = hubrt_testmodel_default("bert");
+    sp.n_labels = 3;
+    int rc = hubrt_testmodel_write(dir, &sp);
+    TEST_CHECK(rc == 0, "write bert-cls: %s", hubrt_last_error());
+    if (rc) return;
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.no_tokenizer = 1;
+    lp.n_threads = 1;
+    hubrt_model *m = hubrt_model_load(dir, &lp);
+    TEST_CHECK(m != NULL, "bert-cls load: %s", hubrt_last_error());
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    hubrt_st_file *f = hubrt_st_open(path);
+    if (!m || !f) { hubrt_model_free(m); hubrt_st_close(f); return; }
+    TEST_CHECK(hubrt_model_n_logits(m) == 3, "bert-cls: n_logits %d", hubrt_model_n_logits(m));
+    int32_t ids[6] = {2, 17, 5, 33, 8, 3};
+    float pooled[32], logits[3];
+    rc = hubrt_encode(m, ids, NULL, 6, NULL, pooled, logits);
+    TEST_CHECK(rc == 0, "bert-cls encode: %s", hubrt_last_error());
+    const hubrt_tensor *w = hubrt_st_find(f, "classifier.weight"), *b = hubrt_st_find(f, "classifier.bias");
+    if (rc == 0 && w && b) {
+        for (int k = 0; k < 3; k++) {
+            double want = ((const float *)b->data)[k];
+            for (int j = 0; j < 32; j++) want += (double)pooled[j] * ((const float *)w->data)[k * 32 + j];
+            TEST_CHECK(fabs(want - logits[k]) < 1e-5, "bert-cls logit %d: %g vs %g", k, logits[k], want);
+        }
+    }
+    hubrt_st_close(f);
+    hubrt_model_free(m);
+}
+
 /* Tiny random models: they run, and bad tensors give errors naming them. */
 static void test_random_models(void)
 {
@@ -398,7 +467,7 @@ static void test_random_models(void)
     char dir[512];
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
         const char *fam = fams[f].family;
-        for (int variant = 0; variant < 6; variant++) {
+        for (int variant = 0; variant < 7; variant++) {
             hubrt_testmodel_spec sp = hubrt_testmodel_default(fam);
             const char *what = "ok";
             if (variant == 1) { sp.drop = fams[f].bad; what = "missing"; }
@@ -406,6 +475,10 @@ static void test_random_models(void)
             if (variant == 3) { sp.int_dtype = fams[f].bad; what = "int dtype"; }
             if (variant == 4) { sp.dtype = HUBRT_DTYPE_BF16; sp.no_prefix = 1; sp.tied = 1; what = "bf16, no prefix"; }
             if (variant == 5) { sp.dtype = HUBRT_DTYPE_F16; what = "f16"; }
+            if (variant == 6) {
+                if (strcmp(fam, "llama")) continue;
+                sp.head_dim = 16; sp.bias = 1; what = "head_dim 16 != hidden/heads, attention_bias + mlp_bias";
+            }
             snprintf(dir, sizeof dir, "%s/%s-%d", root, fam, variant);
             int rc = hubrt_testmodel_write(dir, &sp);
             TEST_CHECK(rc == 0, "write %s: %s", dir, hubrt_last_error());
@@ -459,6 +532,7 @@ static void test_random_models(void)
             hubrt_model_free(m);
         }
     }
+    test_seq_cls(root);
     /* clean up */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
@@ -492,6 +566,7 @@ int main(void)
         for (int i = 0; i < n; i++) test_shared_model(shared, names[i]);
         test_quant(shared);
     }
+    test_rope_scaling();
     test_random_models();
     return test_finish();
 }
