@@ -10,7 +10,8 @@
  * module's folder (usually 1_Pooling/config.json) names the mode. With
  * HUBRT_POOLING_DEFAULT we follow it, including its Normalize module; a
  * module that changes the vector in a way we do not run (Dense, ...) is
- * refused rather than silently skipped.
+ * refused rather than silently skipped. sentence_bert_config.json's
+ * max_seq_length caps the tokens, as sentence-transformers does.
  */
 #include <math.h>
 #include <stdio.h>
@@ -140,6 +141,31 @@ static int st_config(const char *dir, int *mode, int *normalize)
     return rc;
 }
 
+/*
+ * sentence_bert_config.json's max_seq_length (sentence-transformers truncates
+ * to it, often below the model's positions), or 0 when absent. A broken
+ * file is an error rather than a silent difference from the reference.
+ */
+static int st_max_seq_length(const char *dir, int *out)
+{
+    char path[PATH_MAX + 64];
+    *out = 0;
+    snprintf(path, sizeof path, "%s/sentence_bert_config.json", dir);
+    cJSON *root = NULL;
+    int rc = load_json(path, "sentence_bert_config.json", &root);
+    if (rc) return rc == 1 ? HUBRT_OK : rc;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "max_seq_length");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 2 || v->valuedouble > 1e7) {
+            cJSON_Delete(root);
+            return hubrt_set_error(HUBRT_ERR_FORMAT, "sentence_bert_config.json: max_seq_length must be an integer >= 2");
+        }
+        *out = (int)v->valuedouble;
+    }
+    cJSON_Delete(root);
+    return HUBRT_OK;
+}
+
 /* Pools hidden [n][H] into out[H]. */
 static void pool(const float *hidden, int n, int H, int mode, float *out)
 {
@@ -209,11 +235,19 @@ int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int
         free(ids);
         return n < 0 ? n : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: the text gives no tokens");
     }
-    /* Longer than the model's positions: keep the start and the final id
-     * ([SEP]), as sentence-transformers' truncation does. */
-    if (info.max_positions > 1 && n > info.max_positions) {
-        ids[info.max_positions - 1] = ids[n - 1];
-        n = info.max_positions;
+    /* Longer than the model's positions (or sentence-transformers'
+     * max_seq_length): keep the start and the final id ([SEP]) — the same ids
+     * as the tokenizer's truncation, which cuts the text and then adds
+     * [CLS] ... [SEP]. */
+    int limit = info.max_positions, st_limit;
+    if ((rc = st_max_seq_length(model->dir, &st_limit)) != HUBRT_OK) {
+        free(ids);
+        return rc;
+    }
+    if (st_limit > 0 && (limit <= 0 || st_limit < limit)) limit = st_limit;
+    if (limit > 1 && n > limit) {
+        ids[limit - 1] = ids[n - 1];
+        n = limit;
     }
     float *hidden = malloc((size_t)n * (size_t)H * sizeof *hidden);
     if (!hidden) {

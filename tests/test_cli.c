@@ -628,6 +628,20 @@ static void test_sentence_transformers(void)
     check_error(run(NULL, "embed -m %s -p 'A sentence.'", dir), 1, "a Dense module is refused");
     TEST_CHECK(strstr(err_buf, "Dense") != NULL, "the refusal names the module: %s", err_buf);
 
+    /* sentence_bert_config.json max_seq_length truncates: [CLS] + 6 word pieces + [SEP] */
+    snprintf(modules, sizeof modules, "%s]", mods);
+    snprintf(dir, sizeof dir, "%s/st-len", tmpdir);
+    make_st_dir(dir, modules, "{\"pooling_mode_mean_tokens\": true}");
+    char p[600];
+    snprintf(p, sizeof p, "%s/sentence_bert_config.json", dir);
+    FILE *f = fopen(p, "wb");
+    if (f) { fputs("{\"max_seq_length\": 8, \"do_lower_case\": false}", f); fclose(f); }
+    rc = run(NULL, "embed -m %s -p 'The history of computing is a story of steady miniaturisation.'", dir);
+    char *truncated = strdup(out_buf);
+    rc |= run(NULL, "embed -m %s -p 'The history of computing is a' --pooling mean", M);
+    TEST_CHECK(rc == 0 && !strcmp(truncated, out_buf), "max_seq_length 8 truncates like the tokenizer (%s)", err_buf);
+    free(truncated);
+
     snprintf(dir, sizeof dir, "%s/st-bad", tmpdir);
     make_st_dir(dir, "{not json", "{}");
     check_error(run(NULL, "embed -m %s -p 'A sentence.'", dir), 1, "modules.json not JSON");
