@@ -215,7 +215,8 @@ typedef enum hubrt_pooling {
  * HUBRT_ERR_UNSUPPORTED), and the last hidden states pooled. Mean pooling
  * averages over every token, special ones included (no padding in a single
  * text), like sentence-transformers. Texts longer than the model's positions
- * keep their first max_positions - 1 ids and the final [SEP].
+ * (or sentence_bert_config.json's max_seq_length) keep their first
+ * limit - 1 ids and the final [SEP], as the tokenizer's truncation does.
  * HUBRT_POOLING_DEFAULT follows a sentence-transformers directory
  * (modules.json + 1_Pooling/config.json: its pooling mode, and L2
  * normalisation when it lists a Normalize module; other modules such as
