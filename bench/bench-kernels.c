@@ -4,7 +4,8 @@
  *   build/bench-kernels [--json] [-t N] [--quick] [--filter WORD] [--cputime]
  *
  * First it measures the limits itself: memory read bandwidth (STREAM-like,
- * each thread reading its part of >= 1 GiB with 4 streams) and the FP32 FMA
+ * each thread reading its part of a 1 GiB array as 4 parallel streams, the
+ * way a GEMV reads 4 weight rows) and the FP32 FMA
  * peak (independent AVX-512 or AVX2 FMA chains). Then it times matmul on the
  * shapes of real models — GEMV (1 row, decode) and GEMM (128 and 512 rows,
  * prefill) per weight dtype — and attention at 512 and 2048 positions,
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "kernels/kernels.h"
@@ -47,13 +49,17 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Big buffers are 2 MiB-aligned with transparent huge pages asked for, as
+ * the runtime loads weights (4 KiB pages cost TLB misses when streaming). */
 static void *xalloc(size_t n)
 {
     void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 64) != 0) {
+    size_t align = n >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
+    if (posix_memalign(&p, align, n ? n : 64) != 0) {
         fprintf(stderr, "bench-kernels: out of memory (%zu bytes)\n", n);
         exit(1);
     }
+    if (align > 64) madvise(p, (n + align - 1) & ~(align - 1), MADV_HUGEPAGE);
     return p;
 }
 
@@ -68,9 +74,33 @@ static float frand(void)
 
 /* ---------------- limits ---------------- */
 
-__attribute__((target("avx2"))) static double read_sum(const float *p, size_t n)
+/*
+ * Reads n floats as 4 parallel streams the way a GEMV reads 4 weight rows:
+ * the range is cut into 32 KiB pieces, each read as 4 rows of 8 KiB at once.
+ */
+__attribute__((target("avx512f"))) static double read_sum(const float *p, size_t n)
 {
-    /* 4 streams (quarters of the range) per thread, as a GEMV over 4 rows */
+    const size_t row = 2048; /* floats per "row" */
+    __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a, e = a, f = a, g = a, h = a;
+    for (size_t base = 0; base + 4 * row <= n; base += 4 * row) {
+        const float *r = p + base;
+        for (size_t i = 0; i < row; i += 32) {
+            a = _mm512_add_ps(a, _mm512_load_ps(r + i));
+            b = _mm512_add_ps(b, _mm512_load_ps(r + row + i));
+            c = _mm512_add_ps(c, _mm512_load_ps(r + 2 * row + i));
+            d = _mm512_add_ps(d, _mm512_load_ps(r + 3 * row + i));
+            e = _mm512_add_ps(e, _mm512_load_ps(r + i + 16));
+            f = _mm512_add_ps(f, _mm512_load_ps(r + row + i + 16));
+            g = _mm512_add_ps(g, _mm512_load_ps(r + 2 * row + i + 16));
+            h = _mm512_add_ps(h, _mm512_load_ps(r + 3 * row + i + 16));
+        }
+    }
+    a = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)),
+                      _mm512_add_ps(_mm512_add_ps(e, f), _mm512_add_ps(g, h)));
+    return _mm512_reduce_add_ps(a);
+}
+__attribute__((target("avx2"))) static double read_sum2(const float *p, size_t n)
+{
     size_t q = n / 4;
     __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
     for (size_t i = 0; i + 8 <= q; i += 8) {
@@ -97,7 +127,8 @@ static double measure_bw(void)
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             size_t chunk = (n / nt) & ~(size_t)63;
-            sink += read_sum(p + chunk * id, chunk);
+            sink += __builtin_cpu_supports("avx512f") ? read_sum(p + chunk * id, chunk)
+                                                      : read_sum2(p + chunk * id, chunk);
         }
         double t = now() - t0, gbs = bytes / t / 1e9;
         if (gbs > best) best = gbs;
@@ -278,7 +309,7 @@ static int check_matmul(const float *x, int n, const hk_weight *w, const float *
     float *yr = xalloc((size_t)n * w->rows * 4);
     int bad = 0;
     int quant = w->type == HK_Q8 || w->type == HK_Q4, nb = (w->cols + 31) / 32;
-    hk_qact xa = {nb, xalloc((size_t)nb * 32), xalloc((size_t)nb * 4), xalloc((size_t)nb * 4)};
+    hk_qact xa = {.nb = nb, .q = xalloc((size_t)nb * 32), .d = xalloc((size_t)nb * 4), .sum = xalloc((size_t)nb * 4)};
     for (int c = 0; c < 8; c++) {
         if (cols[c] < 0) continue;
         if (!quant) {

@@ -93,8 +93,76 @@ static inline __attribute__((always_inline)) void gemv_t(hk_wtype t, const float
     }
 }
 
+/*
+ * bf16 with full 64-byte loads: a 32-bit lane holds elements (2i, 2i+1);
+ * shifting left 16 gives element 2i as f32 and masking the low half gives
+ * element 2i+1, so x is split once into even/odd halves (xe/xo, [K/2]
+ * rounded up to 16, zero-padded) and each 64 bytes of W costs 1 load,
+ * 1 shift, 1 and and 2 FMAs.
+ */
+static void gemv_bf16_pairs(const float *xe, const float *xo, const hk_weight *w, const float *bias,
+                            float *y, int o0, int o1)
+{
+    size_t K = (size_t)w->cols, kp = (K + 1) / 2; /* lanes (pairs) per row */
+    const uint16_t *base = (const uint16_t *)w->data;
+    size_t full = kp & ~(size_t)15;
+    size_t rem = K - full * 2; /* 0..31 elements left */
+    __mmask32 mt = (__mmask32)(rem >= 32 ? 0xffffffffu : (1u << rem) - 1);
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    int o = o0;
+    for (; o + 4 <= o1; o += 4) {
+        const uint16_t *r0 = base + (size_t)o * K, *r1 = r0 + K, *r2 = r1 + K, *r3 = r2 + K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        size_t i = 0;
+#define BF16_STEP(LOAD)                                                                        \
+        {                                                                                      \
+            __m512 e = _mm512_loadu_ps(xe + i), d = _mm512_loadu_ps(xo + i);                   \
+            __m512i v0 = LOAD(r0), v1 = LOAD(r1), v2 = LOAD(r2), v3 = LOAD(r3);                \
+            a0 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), a0);       \
+            b0 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v0, hi)), b0);        \
+            a1 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), a1);       \
+            b1 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v1, hi)), b1);        \
+            a2 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v2, 16)), a2);       \
+            b2 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v2, hi)), b2);        \
+            a3 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v3, 16)), a3);       \
+            b3 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v3, hi)), b3);        \
+        }
+#define LOAD_FULL(r) _mm512_loadu_si512((r) + 2 * i)
+#define LOAD_TAIL(r) _mm512_maskz_loadu_epi16(mt, (r) + 2 * i)
+        for (; i < full; i += 16) BF16_STEP(LOAD_FULL)
+        if (rem) BF16_STEP(LOAD_TAIL)
+        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0)) + (bias ? bias[o] : 0.0f);
+        y[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1)) + (bias ? bias[o + 1] : 0.0f);
+        y[o + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2)) + (bias ? bias[o + 2] : 0.0f);
+        y[o + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3)) + (bias ? bias[o + 3] : 0.0f);
+    }
+    for (; o < o1; o++) {
+        const uint16_t *r0 = base + (size_t)o * K;
+        __m512 a0 = _mm512_setzero_ps(), b0 = a0;
+        for (size_t i = 0; i < full + (rem ? 16 : 0); i += 16) {
+            __m512i v0 = i < full ? _mm512_loadu_si512(r0 + 2 * i) : _mm512_maskz_loadu_epi16(mt, r0 + 2 * i);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(xe + i), _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), a0);
+            b0 = _mm512_fmadd_ps(_mm512_loadu_ps(xo + i), _mm512_castsi512_ps(_mm512_and_si512(v0, hi)), b0);
+        }
+        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0)) + (bias ? bias[o] : 0.0f);
+    }
+#undef BF16_STEP
+#undef LOAD_FULL
+#undef LOAD_TAIL
+}
+
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
+    if (w->type == HK_BF16 && w->cols <= 16384) {
+        size_t kp = ((size_t)w->cols + 1) / 2, kp16 = (kp + 15) & ~(size_t)15;
+        _Alignas(64) float xe[8192], xo[8192];
+        for (size_t i = 0; i < kp16; i++) {
+            xe[i] = 2 * i < (size_t)w->cols ? x[2 * i] : 0.0f;
+            xo[i] = 2 * i + 1 < (size_t)w->cols ? x[2 * i + 1] : 0.0f;
+        }
+        gemv_bf16_pairs(xe, xo, w, bias, y, o0, o1);
+        return;
+    }
     switch (w->type) {
     case HK_F32: gemv_t(HK_F32, x, w, bias, y, o0, o1); break;
     case HK_F16: gemv_t(HK_F16, x, w, bias, y, o0, o1); break;

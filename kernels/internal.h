@@ -118,7 +118,17 @@ typedef struct hk_qact {
     int8_t *q;            /* [nb*32] activation quantised to int8 */
     float *d;             /* [nb] its scale per block */
     int32_t *sum;         /* [nb] sum of q over the block (for offset tricks) */
+    /* filled by hk_qact_prepare_avx512 (VNNI path), nb2 = nb rounded up to even: */
+    int8_t *qp;           /* [nb2*32] q in the kernel's lane order */
+    float *dxe;           /* [nb2*8] d spread over the lanes */
+    float *cx;            /* [nb2] offset correction per block */
 } hk_qact;
+/* Bytes hk_qact needs for cols (all arrays, each 64-aligned). */
+static inline size_t hk_qact_bytes(int cols)
+{
+    size_t nb2 = (size_t)((hk_qblocks(cols) + 1) & ~1);
+    return nb2 * 32 * 2 + nb2 * 4 * 3 + nb2 * 32 + 6 * 64;
+}
 typedef void (*hk_qgemv_fn)(const hk_qact *xa, const hk_weight *w, const float *bias,
                             float *y, int o0, int o1);
 
@@ -128,6 +138,11 @@ void hk_quantize_act_ref(const float *x, int cols, hk_qact *xa);
 void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* AVX-512 (kernels/NAME_avx512.c) */
 /* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
+void hk_attention_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,
+                         const hk_attn_params *p, size_t it0, size_t it1);
+void hk_qact_prepare_avx512(hk_qact *xa, hk_wtype type);
+void hk_qgemv_vnni(const hk_qact *xa, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+int hk_cpu_has_vnni(void);
 int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 

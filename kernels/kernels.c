@@ -242,23 +242,29 @@ static hk_gemv_fn gemv_for(const hk_weight *w)
 static int g_gemm_own_f32 = 1;
 void hk_gemm_f32_use_blas(int on) { g_gemm_own_f32 = !on; }
 
-static hk_qgemv_fn hk_qgemv_impl(void)
-{
-    return hk_ref_qgemv;
-}
 
-static void hk_quantize_act(const float *x, int cols, hk_qact *xa)
+/* Carves the hk_qact arrays out of buf (hk_qact_bytes(cols) bytes, 64-aligned). */
+static void qact_carve(hk_qact *xa, unsigned char *buf, int cols)
 {
-    hk_quantize_act_ref(x, cols, xa);
+    size_t nb2 = (size_t)((hk_qblocks(cols) + 1) & ~1), off = 0;
+#define CARVE(field, type, count)                         \
+    xa->field = (type *)(buf + off);                      \
+    off += ((count) * sizeof(type) + 63) & ~(size_t)63;
+    CARVE(q, int8_t, nb2 * 32)
+    CARVE(qp, int8_t, nb2 * 32)
+    CARVE(d, float, nb2)
+    CARVE(sum, int32_t, nb2)
+    CARVE(cx, float, nb2)
+    CARVE(dxe, float, nb2 * 8)
+#undef CARVE
 }
 
 /* Quantised matmul: each thread quantises x itself (cheap, cols work) so no
  * shared scratch or extra barrier is needed. */
 static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias, float *y, size_t o0, size_t o1)
 {
-    int nb = hk_qblocks(w->cols);
-    size_t bytes = (size_t)nb * (HK_QBLOCK + 2 * sizeof(float));
-    _Alignas(64) unsigned char stackbuf[16384];
+    size_t bytes = hk_qact_bytes(w->cols);
+    _Alignas(64) unsigned char stackbuf[32768];
     int on_stack = bytes <= sizeof stackbuf;
     unsigned char *buf = on_stack ? stackbuf : alloc64(bytes);
     if (!buf) { /* no memory for the int8 activation: dequantise instead */
@@ -266,13 +272,16 @@ static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias
         return;
     }
     hk_qact xa;
-    xa.q = (int8_t *)buf;
-    xa.d = (float *)(buf + (size_t)nb * HK_QBLOCK);
-    xa.sum = (int32_t *)(xa.d + nb);
-    hk_qgemv_fn fn = hk_qgemv_impl();
+    qact_carve(&xa, buf, w->cols);
+    int vnni = hk_cpu_has_vnni();
     for (int i = 0; i < n; i++) {
-        hk_quantize_act(x + (size_t)i * (size_t)w->cols, w->cols, &xa);
-        fn(&xa, w, bias, y + (size_t)i * (size_t)w->rows, (int)o0, (int)o1);
+        hk_quantize_act_ref(x + (size_t)i * (size_t)w->cols, w->cols, &xa);
+        if (vnni) {
+            hk_qact_prepare_avx512(&xa, w->type);
+            hk_qgemv_vnni(&xa, w, bias, y + (size_t)i * (size_t)w->rows, (int)o0, (int)o1);
+        } else {
+            hk_ref_qgemv(&xa, w, bias, y + (size_t)i * (size_t)w->rows, (int)o0, (int)o1);
+        }
     }
     if (!on_stack) free(buf);
 }
@@ -333,7 +342,12 @@ void hk_attention(const float *q, const float *k_cache, const float *v_cache, fl
 {
     size_t lo, hi;
     hk_team_range((size_t)p->n_q * (size_t)p->n_heads, 1, &lo, &hi);
-    if (lo < hi) hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
+    if (lo < hi) {
+        if (hk_isa_level() >= HK_ISA_AVX512)
+            hk_attention_avx512(q, k_cache, v_cache, out, p, lo, hi);
+        else
+            hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
+    }
 #pragma omp barrier
 }
 
