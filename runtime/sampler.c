@@ -7,15 +7,14 @@
  *   2. temperature == 0: argmax (lowest id on ties, like torch.argmax);
  *   3. logits / temperature;
  *   4. top-k: keep ids whose logit >= the k-th largest (ties kept, as HF);
- *   5. top-p: softmax over the survivors, sort descending, keep the shortest
- *      prefix whose mass reaches p (the token that crosses p is kept);
+ *   5. top-p: softmax over the survivors; keep the shortest prefix of the
+ *      descending order whose mass reaches p (the token that crosses p is kept);
  *   6. min-p: keep ids with prob >= min_p * max prob;
  *   7. renormalise and draw with a seeded xoshiro256**.
  *
  * Sorting the whole vocabulary for top-p each step would cost O(V log V);
- * instead we sort only candidates above a probability threshold and lower the
- * threshold until their mass reaches p. Everything below the threshold is
- * smaller than everything above it, so the nucleus found is exact.
+ * instead a quickselect that carries the probability mass finds the exact
+ * nucleus in expected O(V) (see nucleus()).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -224,6 +223,59 @@ static float kth_largest(float *v, int n, int k)
     return v[target];
 }
 
+/* The sort order of candidates: higher logit first, then lower id. */
+static int before(const cand *a, const cand *b)
+{
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+/*
+ * Top-p without sorting the vocabulary: reorders c[0..n) so that c[0..k)
+ * is the shortest prefix of the sorted order whose mass reaches target (the
+ * token that crosses it included) and returns k. A quickselect that carries
+ * the mass: partition around a pivot; if the part above it already holds the
+ * needed mass the nucleus ends inside it, else take that part and the pivot
+ * whole and continue below. Expected O(n) even for flat distributions, where
+ * a sort of the nucleus would be O(n log n) on most of the vocabulary.
+ */
+static int nucleus(cand *c, int n, double target)
+{
+    int lo = 0, hi = n;
+    double need = target; /* mass still missing once c[0..lo) is taken */
+    while (hi - lo > 16) {
+        /* median of three as pivot, moved to hi - 1 */
+        int mid = lo + (hi - lo) / 2, last = hi - 1;
+        cand t;
+        if (before(&c[mid], &c[lo])) { t = c[mid]; c[mid] = c[lo]; c[lo] = t; }
+        if (before(&c[last], &c[lo])) { t = c[last]; c[last] = c[lo]; c[lo] = t; }
+        if (before(&c[mid], &c[last])) { t = c[mid]; c[mid] = c[last]; c[last] = t; }
+        const cand pivot = c[last];
+        int m = lo;
+        double mass = 0;
+        for (int i = lo; i < last; i++)
+            if (before(&c[i], &pivot)) {
+                mass += c[i].p;
+                t = c[i]; c[i] = c[m]; c[m] = t;
+                m++;
+            }
+        c[last] = c[m];
+        c[m] = pivot;
+        if (mass >= need) { /* the crossing token is above the pivot */
+            hi = m;
+            continue;
+        }
+        need -= mass + pivot.p; /* take everything above and the pivot */
+        lo = m + 1;
+        if (need <= 0) return lo;
+    }
+    qsort(c + lo, (size_t)(hi - lo), sizeof *c, cmp_cand_desc);
+    for (int i = lo; i < hi; i++) {
+        if (need <= 0) return i;
+        need -= c[i].p;
+    }
+    return hi;
+}
+
 /*
  * Runs steps 3-6 and leaves the survivors in s->cands[0..*n_out) with
  * unnormalised p; returns their total mass. Greedy is handled by callers.
@@ -266,32 +318,7 @@ static double build_candidates(hubrt_sampler *s, int *n_out)
 
     if (p->top_p < 1.0f && n > 1) {
         /* Nucleus over the top-k survivors (HF renormalises after top-k). */
-        const double target = (double)p->top_p * sum;
-        double thresh[] = {1e-2, 1e-4, 1e-8, 0.0};
-        int kept = n;
-        for (size_t t = 0; t < sizeof thresh / sizeof thresh[0]; t++) {
-            /* move candidates with p >= thresh to the front (stable by id) */
-            int front = 0;
-            double front_sum = 0;
-            for (int i = 0; i < n; i++) {
-                if (s->cands[i].p >= thresh[t] || thresh[t] == 0.0) {
-                    cand c = s->cands[i];
-                    s->cands[i] = s->cands[front];
-                    s->cands[front++] = c;
-                    front_sum += c.p;
-                }
-            }
-            if (front_sum < target && thresh[t] != 0.0) continue;
-            qsort(s->cands, (size_t)front, sizeof *s->cands, cmp_cand_desc);
-            double cum = 0;
-            kept = front;
-            for (int i = 0; i < front; i++) {
-                if (cum >= target) { kept = i; break; }
-                cum += s->cands[i].p;
-            }
-            break;
-        }
-        n = kept > 0 ? kept : 1;
+        n = nucleus(s->cands, n, (double)p->top_p * sum);
         sum = 0;
         for (int i = 0; i < n; i++) sum += s->cands[i].p;
     }
