@@ -14,25 +14,8 @@
 #include <math.h>
 
 #include "kernels/internal.h"
+#include "kernels/math_avx512.h"
 #include "kernels/ref.h"
-
-/* exp(x) for a vector, |rel err| ~ 2e-7; x <= 0 here, very negative -> 0. */
-static inline __m512 exp512(__m512 x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* Sums of 16 vectors: lane j of the result = sum of the lanes of t[j]. */
 static inline __m512 hsum16(__m512 t[16])
@@ -100,7 +83,7 @@ static void attn_item(const float *qr, const float *kb, const float *vb, float *
             for (int c = 0; c < nch; c++) acc[c] = _mm512_mul_ps(acc[c], cv);
             m = mb;
         }
-        __m512 e = _mm512_maskz_mov_ps(valid, exp512(_mm512_sub_ps(s, _mm512_set1_ps(m))));
+        __m512 e = _mm512_maskz_mov_ps(valid, hk_exp512(_mm512_sub_ps(s, _mm512_set1_ps(m))));
         l += _mm512_reduce_add_ps(e);
         float pe[16];
         _mm512_storeu_ps(pe, e);

@@ -140,6 +140,17 @@ void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *
 /* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
 void hk_attention_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,
                          const hk_attn_params *p, size_t it0, size_t it1);
+void hk_gelu_avx512(float *x, size_t n);
+void hk_gelu_tanh_avx512(float *x, size_t n);
+void hk_silu_avx512(float *x, size_t n);
+void hk_tanh_avx512(float *x, size_t n);
+void hk_silu_mul_avx512(const float *gate, const float *up, float *out, size_t n);
+void hk_add_avx512(const float *a, const float *b, float *out, size_t n);
+void hk_rmsnorm_avx512(const float *x, int n, int d, const float *w, float eps, float *y);
+void hk_layernorm_avx512(const float *x, int n, int d, const float *w, const float *b, float eps, float *y);
+void hk_softmax_avx512(float *x, int n, int d);
+void hk_rope_avx512(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq);
+void hk_to_f32_avx512(hk_wtype type, const void *src, float *dst, size_t n);
 void hk_qact_prepare_avx512(hk_qact *xa, hk_wtype type);
 void hk_qgemv_vnni(const hk_qact *xa, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 int hk_cpu_has_vnni(void);

@@ -287,6 +287,7 @@ static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias
 }
 
 void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+static void to_f32_any(hk_wtype type, const void *src, float *dst, size_t n);
 
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
 {
@@ -312,19 +313,39 @@ void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, flo
 }
 
 /*
- * GEMM on output columns [o0, o1) for all n rows. f32: OpenBLAS sgemm on
- * this slice (inside a parallel region OpenBLAS's OpenMP build runs
- * single-threaded, so the team is not oversubscribed).
+ * GEMM on output columns [o0, o1) for all n rows. With AVX-512: our own
+ * blocked GEMM (kernels/gemm_avx512.c), which measured faster than OpenBLAS
+ * (its Haswell kernels here) for f32 too. Otherwise OpenBLAS sgemm on this
+ * slice, f16/bf16 widened to f32 64 rows at a time first. Inside a parallel
+ * region OpenBLAS's OpenMP build runs single-threaded (num_cpu_avail()
+ * returns 1 when omp_in_parallel()), so each thread's call stays on its
+ * core and the team is not oversubscribed.
  */
 void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
     if (hk_isa_level() >= HK_ISA_AVX512 && (w->type != HK_F32 || g_gemm_own_f32) &&
         hk_gemm_avx512(x, n, w, bias, y, o0, o1) == 0)
         return;
-    if (w->type == HK_F32 && hk_isa_level() > HK_ISA_SCALAR) {
-        const float *W = (const float *)w->data + (size_t)o0 * (size_t)w->cols;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, o1 - o0, w->cols, 1.0f, x, w->cols,
-                    W, w->cols, 0.0f, y + o0, w->rows);
+    if (hk_isa_level() > HK_ISA_SCALAR) {
+        /* f16/bf16: widen blocks of 64 rows to f32, then sgemm on each */
+        const int OB = 64;
+        float *wf = NULL;
+        if (w->type != HK_F32 && !(wf = alloc64((size_t)OB * (size_t)w->cols * sizeof(float)))) {
+            hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
+            return;
+        }
+        for (int ob = o0; ob < o1; ob += (w->type == HK_F32 ? o1 - o0 : OB)) {
+            int nc = w->type == HK_F32 ? o1 - o0 : (o1 - ob < OB ? o1 - ob : OB);
+            const float *W = (const float *)w->data + (size_t)ob * (size_t)w->cols;
+            if (wf) {
+                to_f32_any(w->type, (const char *)w->data + (size_t)ob * (size_t)w->cols * 2, wf,
+                           (size_t)nc * (size_t)w->cols);
+                W = wf;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, w->cols, 1.0f, x, w->cols,
+                        W, w->cols, 0.0f, y + ob, w->rows);
+        }
+        free(wf);
         if (bias)
             for (int i = 0; i < n; i++) {
                 float *yr = y + (size_t)i * (size_t)w->rows;
@@ -353,12 +374,15 @@ void hk_attention(const float *q, const float *k_cache, const float *v_cache, fl
 
 /* ---------------- norms, rope ---------------- */
 
+static int use512(void) { return hk_isa_level() >= HK_ISA_AVX512; }
+
 void hk_layernorm(const float *x, int n, int d, const float *w, const float *b, float eps, float *y)
 {
     size_t lo, hi;
     hk_team_range((size_t)n, 1, &lo, &hi);
     if (lo < hi)
-        hk_ref_layernorm(x + lo * (size_t)d, (int)(hi - lo), d, w, b, eps, y + lo * (size_t)d);
+        (use512() ? hk_layernorm_avx512 : hk_ref_layernorm)(x + lo * (size_t)d, (int)(hi - lo), d, w, b, eps,
+                                                           y + lo * (size_t)d);
 #pragma omp barrier
 }
 
@@ -366,7 +390,9 @@ void hk_rmsnorm(const float *x, int n, int d, const float *w, float eps, float *
 {
     size_t lo, hi;
     hk_team_range((size_t)n, 1, &lo, &hi);
-    if (lo < hi) hk_ref_rmsnorm(x + lo * (size_t)d, (int)(hi - lo), d, w, eps, y + lo * (size_t)d);
+    if (lo < hi)
+        (use512() ? hk_rmsnorm_avx512 : hk_ref_rmsnorm)(x + lo * (size_t)d, (int)(hi - lo), d, w, eps,
+                                                       y + lo * (size_t)d);
 #pragma omp barrier
 }
 
@@ -375,32 +401,32 @@ void hk_rope(float *x, int n, int n_heads, int head_dim, int pos0, const float *
     size_t lo, hi;
     hk_team_range((size_t)n, 1, &lo, &hi);
     if (lo < hi)
-        hk_ref_rope(x + lo * (size_t)n_heads * (size_t)head_dim, (int)(hi - lo), n_heads, head_dim,
-                    pos0 + (int)lo, inv_freq);
+        (use512() && head_dim <= 1024 ? hk_rope_avx512 : hk_ref_rope)(
+            x + lo * (size_t)n_heads * (size_t)head_dim, (int)(hi - lo), n_heads, head_dim, pos0 + (int)lo, inv_freq);
 #pragma omp barrier
 }
 
 /* ---------------- elementwise ---------------- */
 
 /* Elementwise kernels split in 64-float chunks (whole cache lines per thread). */
-#define ELEMWISE(name, call)                          \
-    void hk_##name(float *x, size_t n)                \
-    {                                                 \
-        size_t lo, hi;                                \
-        hk_team_range(n, 64, &lo, &hi);               \
-        if (lo < hi) call(x + lo, hi - lo);           \
-        _Pragma("omp barrier")                        \
+#define ELEMWISE(name)                                                      \
+    void hk_##name(float *x, size_t n)                                      \
+    {                                                                       \
+        size_t lo, hi;                                                      \
+        hk_team_range(n, 64, &lo, &hi);                                     \
+        if (lo < hi) (use512() ? hk_##name##_avx512 : hk_ref_##name)(x + lo, hi - lo); \
+        _Pragma("omp barrier")                                              \
     }
-ELEMWISE(gelu, hk_ref_gelu)
-ELEMWISE(gelu_tanh, hk_ref_gelu_tanh)
-ELEMWISE(silu, hk_ref_silu)
-ELEMWISE(tanh, hk_ref_tanh)
+ELEMWISE(gelu)
+ELEMWISE(gelu_tanh)
+ELEMWISE(silu)
+ELEMWISE(tanh)
 
 void hk_silu_mul(const float *gate, const float *up, float *out, size_t n)
 {
     size_t lo, hi;
     hk_team_range(n, 64, &lo, &hi);
-    if (lo < hi) hk_ref_silu_mul(gate + lo, up + lo, out + lo, hi - lo);
+    if (lo < hi) (use512() ? hk_silu_mul_avx512 : hk_ref_silu_mul)(gate + lo, up + lo, out + lo, hi - lo);
 #pragma omp barrier
 }
 
@@ -408,7 +434,7 @@ void hk_add(const float *a, const float *b, float *out, size_t n)
 {
     size_t lo, hi;
     hk_team_range(n, 64, &lo, &hi);
-    if (lo < hi) hk_ref_add(a + lo, b + lo, out + lo, hi - lo);
+    if (lo < hi) (use512() ? hk_add_avx512 : hk_ref_add)(a + lo, b + lo, out + lo, hi - lo);
 #pragma omp barrier
 }
 
@@ -416,15 +442,21 @@ void hk_softmax(float *x, int n, int d)
 {
     size_t lo, hi;
     hk_team_range((size_t)n, 1, &lo, &hi);
-    if (lo < hi) hk_ref_softmax(x + lo * (size_t)d, (int)(hi - lo), d);
+    if (lo < hi) (use512() ? hk_softmax_avx512 : hk_ref_softmax)(x + lo * (size_t)d, (int)(hi - lo), d);
 #pragma omp barrier
+}
+
+static void to_f32_any(hk_wtype type, const void *src, float *dst, size_t n)
+{
+    (use512() ? hk_to_f32_avx512 : hk_ref_to_f32)(type, src, dst, n);
 }
 
 void hk_embedding(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out)
 {
-    size_t lo, hi;
+    size_t lo, hi, es = hk_wtype_size(type);
     hk_team_range((size_t)n, 1, &lo, &hi);
-    if (lo < hi) hk_ref_embedding(type, table, d, ids + lo, (int)(hi - lo), out + lo * (size_t)d);
+    for (size_t i = lo; i < hi; i++)
+        to_f32_any(type, (const char *)table + (size_t)ids[i] * (size_t)d * es, out + i * (size_t)d, (size_t)d);
 #pragma omp barrier
 }
 
@@ -432,6 +464,6 @@ void hk_to_f32(hk_wtype type, const void *src, float *dst, size_t n)
 {
     size_t lo, hi;
     hk_team_range(n, 64, &lo, &hi);
-    if (lo < hi) hk_ref_to_f32(type, (const char *)src + lo * hk_wtype_size(type), dst + lo, hi - lo);
+    if (lo < hi) to_f32_any(type, (const char *)src + lo * hk_wtype_size(type), dst + lo, hi - lo);
 #pragma omp barrier
 }

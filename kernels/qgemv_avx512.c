@@ -58,7 +58,7 @@ static inline __m512i load_wq(hk_wtype t, const uint8_t *row, int b, int single)
 /* dw for blocks b, b+1 spread over the lanes (see hk_qact_prepare_avx512). */
 static inline __m512 load_ws(hk_wtype t, const float *sc, int b, int single)
 {
-    __m128 s2 = single ? _mm_load_ss(sc + b) : _mm_castpd_ps(_mm_load_sd((const double *)(sc + b)));
+    __m128 s2 = single ? _mm_load_ss(sc + b) : _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(sc + b)));
     const __m512i i8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m512i i4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
     return _mm512_permutexvar_ps(t == HK_Q8 ? i8 : i4, _mm512_castps128_ps512(s2));
