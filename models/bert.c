@@ -9,7 +9,7 @@
  * The forward pass, as in transformers' modeling_bert.py (post-LN encoder):
  *   x = LayerNorm(word[ids] + position[i] + token_type[type_ids])      [n][D]
  *   per layer:
- *     q, k, v = x·Wᵀ + b                                                [n][D]
+ *     q|k|v = x·[Wq;Wk;Wv]ᵀ + b   (one matmul, then split)             [n][3D]
  *     a = softmax(q·kᵀ/sqrt(hd) + padding mask)·v   (bidirectional)
  *     x1 = LayerNorm(a·Woᵀ + bo + x)
  *     x = LayerNorm(gelu(x1·Wiᵀ + bi)·Wdᵀ + bd + x1)
@@ -26,8 +26,8 @@
 #include "runtime/error.h"
 
 typedef struct bert_layer {
-    const hk_weight *wq, *wk, *wv, *wo;   /* [D][D] */
-    const float *bq, *bk, *bv, *bo;       /* [D] */
+    const hk_weight *wqkv, *wo;           /* [3D][D] (query | key | value stacked), [D][D] */
+    const float *bqkv, *bo;               /* [3D], [D] */
     const float *ln1_w, *ln1_b;           /* attention.output.LayerNorm */
     const hk_weight *wi, *wd;             /* [F][D] intermediate, [D][F] output */
     const float *bi, *bd;
@@ -129,15 +129,22 @@ int hubrt_bert_build(fam_ctx *c)
         bert_layer ly;
         memset(&ly, 0, sizeof ly);
 #define LNAME(s) (snprintf(name, sizeof name, "encoder.layer.%d." s, l), name)
-        if (!(ly.wq = mat(c, LNAME("attention.self.query.weight"), D, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wk = mat(c, LNAME("attention.self.key.weight"), D, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wv = mat(c, LNAME("attention.self.value.weight"), D, D))) return HUBRT_ERR_FORMAT;
+        {
+            const hubrt_tensor *qkv[3];
+            if (!(qkv[0] = fam_find(c, LNAME("attention.self.query.weight"), 1)) ||
+                !(qkv[1] = fam_find(c, LNAME("attention.self.key.weight"), 1)) ||
+                !(qkv[2] = fam_find(c, LNAME("attention.self.value.weight"), 1)))
+                return HUBRT_ERR_FORMAT;
+            int rows[3] = {D, D, D};
+            if (!(ly.wqkv = fam_matrix_concat(c, qkv, rows, 3, D))) return HUBRT_ERR_FORMAT;
+        }
         if (!(ly.wo = mat(c, LNAME("attention.output.dense.weight"), D, D))) return HUBRT_ERR_FORMAT;
         if (!(ly.wi = mat(c, LNAME("intermediate.dense.weight"), F, D))) return HUBRT_ERR_FORMAT;
         if (!(ly.wd = mat(c, LNAME("output.dense.weight"), D, F))) return HUBRT_ERR_FORMAT;
-        ly.bq = vec(c, LNAME("attention.self.query.bias"), D, &err);
-        ly.bk = vec(c, LNAME("attention.self.key.bias"), D, &err);
-        ly.bv = vec(c, LNAME("attention.self.value.bias"), D, &err);
+        const float *bqkv[3];
+        bqkv[0] = vec(c, LNAME("attention.self.query.bias"), D, &err);
+        bqkv[1] = vec(c, LNAME("attention.self.key.bias"), D, &err);
+        bqkv[2] = vec(c, LNAME("attention.self.value.bias"), D, &err);
         ly.bo = vec(c, LNAME("attention.output.dense.bias"), D, &err);
         ly.ln1_w = vec(c, LNAME("attention.output.LayerNorm.weight"), D, &err);
         ly.ln1_b = vec(c, LNAME("attention.output.LayerNorm.bias"), D, &err);
@@ -146,17 +153,20 @@ int hubrt_bert_build(fam_ctx *c)
         ly.ln2_w = vec(c, LNAME("output.LayerNorm.weight"), D, &err);
         ly.ln2_b = vec(c, LNAME("output.LayerNorm.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
+        {
+            int lens[3] = {D, D, D};
+            if (!(ly.bqkv = fam_vector_concat(c, bqkv, lens, 3))) return HUBRT_ERR_NOMEM;
+        }
 #undef LNAME
         char nm[32];
 #define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
-        int q = hg_rows_buf(g, D), k = hg_rows_buf(g, D), v = hg_rows_buf(g, D);
-        nd = NODE(HG_MATMUL, q, x, -1, "query"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, k, x, -1, "key"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, v, x, -1, "value"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
+        int qkv = hg_rows_buf(g, 3 * D), q = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, qkv, x, -1, "qkv"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);
         /* K, V in the attention kernel's [heads][n_cap][hd] layout, in the arena */
         int kc = hg_rows_buf(g, D), vc = hg_rows_buf(g, D);
-        nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
-        nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
+        nd = NODE(HG_QKV_SPLIT, q, qkv, kc, "split");
+        nd.c = vc; nd.n_heads = H; nd.n_kv_heads = H; nd.head_dim = hd;
+        hg_add(g, &nd);
         int a = hg_rows_buf(g, D);
         nd = NODE(HG_ATTENTION, a, q, kc, "attention");
         nd.c = vc;

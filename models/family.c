@@ -188,6 +188,91 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
     return w;
 }
 
+/*
+ * Memory for weights the model builds itself (stacked q|k|v, gate|up): a
+ * bump allocator over 2 MiB-aligned chunks with MADV_HUGEPAGE, so they are
+ * streamed from huge pages like the loader's COPY storage and no partly used
+ * huge page is wasted per weight. Chunks are freed with the model.
+ */
+#define WCHUNK_BYTES ((size_t)64 << 20)
+static void *weight_alloc(fam_ctx *c, size_t bytes)
+{
+    hubrt_family_state *fs = c->fs;
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (!fs->wchunk || fs->wchunk_size - fs->wchunk_used < need) {
+        size_t size = need > WCHUNK_BYTES ? need : WCHUNK_BYTES;
+        size = (size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+        void *p = aligned_alloc(2u << 20, size);
+        if (!p) return NULL;
+        madvise(p, size, MADV_HUGEPAGE);
+        if (push_ptr(&fs->blocks, &fs->n_blocks, &fs->cap_blocks, p) != 0) { free(p); return NULL; }
+        fs->wchunk = p;
+        fs->wchunk_size = size;
+        fs->wchunk_used = 0;
+    }
+    void *p = fs->wchunk + fs->wchunk_used;
+    fs->wchunk_used += need;
+    return p;
+}
+
+const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols)
+{
+    size_t total_rows = 0;
+    for (int i = 0; i < nt; i++) {
+        if (fam_check(ts[i], rows[i], cols) != 0) return NULL;
+        if (ts[i]->dtype != ts[0]->dtype) {
+            hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype differs from '%s'",
+                            ts[i]->file, ts[i]->name, ts[0]->name);
+            return NULL;
+        }
+        total_rows += (size_t)rows[i];
+    }
+    if (total_rows > (size_t)INT32_MAX) {
+        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': too many rows", ts[0]->file, ts[0]->name);
+        return NULL;
+    }
+    hk_wtype type = fam_wtype(ts[0]);
+    size_t es = type == HK_F32 ? 4 : 2, row_bytes = (size_t)cols * es;
+    /* quantised: a temporary the quantiser frees; else the weight arena */
+    int temp = c->m->params.quant != HUBRT_QUANT_NONE;
+    unsigned char *buf = temp ? malloc(total_rows * row_bytes) : weight_alloc(c, total_rows * row_bytes);
+    hk_weight *w = buf ? new_weight(c) : NULL;
+    if (!w) {
+        if (temp) free(buf);
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory concatenating '%s'", c->m->dir, ts[0]->name);
+        return NULL;
+    }
+    size_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        memcpy(buf + off, ts[i]->data, (size_t)rows[i] * row_bytes);
+        off += (size_t)rows[i] * row_bytes;
+        if (ts[i] != c->keep) fam_release(ts[i]);
+    }
+    hk_weight_view(w, type, (int)total_rows, cols, buf);
+    if (temp) {
+        w->owned = buf;
+        w->owned_size = total_rows * row_bytes;
+    }
+    if (maybe_quantize(c, w, ts[0]->name) != 0) return NULL;
+    return w;
+}
+
+const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n)
+{
+    int any = 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) { any |= vs[i] != NULL; total += (size_t)lens[i]; }
+    if (!any) return NULL;
+    float *out = fam_alloc(c, total * sizeof(float)); /* zeroed: a missing part is a zero bias */
+    if (!out) return NULL;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (vs[i]) memcpy(out + off, vs[i], (size_t)lens[i] * sizeof(float));
+        off += (size_t)lens[i];
+    }
+    return out;
+}
+
 void fam_release(const hubrt_tensor *t)
 {
     /* Only whole pages inside the tensor: neighbours may share the edge pages.

@@ -36,6 +36,8 @@ typedef struct hubrt_family_state {
     int n_weights, cap_weights;
     void **blocks;       /* f32 vectors, inv_freq, ... */
     int n_blocks, cap_blocks;
+    unsigned char *wchunk; /* current chunk of the weight arena (also listed in blocks) */
+    size_t wchunk_used, wchunk_size;
     /* hubrt_encode's cached workspace (encoders): taken with enc_busy */
     atomic_flag enc_busy;
     float *enc_arena;
@@ -82,6 +84,14 @@ const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int col
  */
 const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
                                    int col0, int out);
+/*
+ * Several [rows[i]][cols] matrices stacked into one owned [sum rows][cols]
+ * weight (same dtype; 2 MiB huge pages when big), so one matmul computes
+ * q|k|v or gate|up. The stored tensors' pages are released (unless c->keep).
+ */
+const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols);
+/* f32 vectors stacked (a NULL part is zeros); NULL when all parts are NULL. */
+const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n);
 /*
  * Drops the resident pages of a stored tensor the model will never read again
  * (GPT-2's Conv1D matrices once transposed), so the weights are not held

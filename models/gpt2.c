@@ -3,8 +3,8 @@
  *
  * GPT-2 stores its projections as Conv1D weights W[in][out] (y = x·W + b),
  * transposed compared with nn.Linear; c_attn fuses q, k and v into one
- * [D][3D] matrix. At load each is split and turned into owned [out][in]
- * kernel weights (same dtype), so the forward pass uses the same matmul as
+ * [D][3D] matrix (kept fused: one matmul, then a split node). At load each
+ * is turned into an owned [out][in] kernel weight (same dtype), so the forward pass uses the same matmul as
  * everything else; the stored matrices' pages are then released
  * (fam_release), so resident memory stays about one copy of the weights. Names come with or without the "transformer." prefix.
  *
@@ -12,7 +12,7 @@
  *   x = wte[ids] + wpe[pos0 + i]                               [n][D]
  *   per layer:
  *     h = LayerNorm(x; ln_1)
- *     q, k, v = h·c_attn + b  (split in three)                 [n][D] each
+ *     q|k|v = h·c_attn + b  (one matmul)                      [n][3D]
  *     K[l], V[l] <- k, v;  a = softmax(q·Kᵀ/sqrt(hd), causal)·V
  *     x = x + a·c_proj + b
  *     h = LayerNorm(x; ln_2)
@@ -28,8 +28,8 @@
 
 typedef struct gpt2_layer {
     const float *ln1_w, *ln1_b;          /* [D] */
-    const hk_weight *wq, *wk, *wv, *wo;  /* [D][D] each (from c_attn [D][3D], c_proj [D][D]) */
-    const float *bq, *bk, *bv, *bo;      /* [D] */
+    const hk_weight *wqkv, *wo;          /* [3D][D] (c_attn [D][3D]: q | k | v), [D][D] (c_proj) */
+    const float *bqkv, *bo;              /* [3D], [D] */
     const float *ln2_w, *ln2_b;
     const hk_weight *wfc, *wproj;        /* [F][D] (c_fc [D][F]), [D][F] (c_proj [F][D]) */
     const float *bfc, *bproj;            /* [F], [D] */
@@ -110,15 +110,10 @@ int hubrt_gpt2_build(fam_ctx *c)
         if (err) return HUBRT_ERR_FORMAT;
         const hubrt_tensor *t;
         if (!(t = fam_find(c, LNAME("attn.c_attn.weight"), 1))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wq = fam_matrix_conv1d(c, t, D, 3 * D, 0, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wk = fam_matrix_conv1d(c, t, D, 3 * D, D, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wv = fam_matrix_conv1d(c, t, D, 3 * D, 2 * D, D))) return HUBRT_ERR_FORMAT;
-        fam_release(t); /* the owned [out][in] copies replace it */
-        if (!(t = fam_find(c, LNAME("attn.c_attn.bias"), 1)) || fam_check(t, 3 * D, -1) != 0)
-            return HUBRT_ERR_FORMAT;
-        if (!(ly.bq = fam_vector(c, t, 0, D)) || !(ly.bk = fam_vector(c, t, D, D)) ||
-            !(ly.bv = fam_vector(c, t, 2 * D, D)))
-            return HUBRT_ERR_NOMEM;
+        if (!(ly.wqkv = fam_matrix_conv1d(c, t, D, 3 * D, 0, 3 * D))) return HUBRT_ERR_FORMAT;
+        fam_release(t); /* the owned [out][in] copy replaces it */
+        ly.bqkv = vec(c, LNAME("attn.c_attn.bias"), 3 * D, &err);
+        if (err) return HUBRT_ERR_FORMAT;
         if (!(t = fam_find(c, LNAME("attn.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wo = fam_matrix_conv1d(c, t, D, D, 0, D))) return HUBRT_ERR_FORMAT;
         fam_release(t);
@@ -142,13 +137,12 @@ int hubrt_gpt2_build(fam_ctx *c)
         nd = NODE(HG_LAYERNORM, h, x, -1, "ln_1");
         nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
-        int q = hg_rows_buf(g, D), k = hg_rows_buf(g, D), v = hg_rows_buf(g, D);
-        nd = NODE(HG_MATMUL, q, h, -1, "q"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, k, h, -1, "k"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, v, h, -1, "v"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
+        int qkv = hg_rows_buf(g, 3 * D), q = hg_rows_buf(g, D);
+        nd = NODE(HG_MATMUL, qkv, h, -1, "c_attn"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);
         int kc = hg_kv_buf(g, l, 0, D), vc = hg_kv_buf(g, l, 1, D);
-        nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
-        nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = H; nd.head_dim = hd; hg_add(g, &nd);
+        nd = NODE(HG_QKV_SPLIT, q, qkv, kc, "kv_store"); /* no RoPE: inv_freq NULL */
+        nd.c = vc; nd.n_heads = H; nd.n_kv_heads = H; nd.head_dim = hd;
+        hg_add(g, &nd);
         int a = hg_rows_buf(g, D);
         nd = NODE(HG_ATTENTION, a, q, kc, "attention");
         nd.c = vc;

@@ -8,13 +8,13 @@
  *   x = embed_tokens[ids]                                   [n][D]
  *   per layer:
  *     h = RMSNorm(x) * input_layernorm                       [n][D]
- *     q = h·Wqᵀ (+bq)  k = h·Wkᵀ (+bk)  v = h·Wvᵀ (+bv)     [n][H*hd], [n][KV*hd]
+ *     q|k|v = h·[Wq;Wk;Wv]ᵀ (+b)   one matmul over the stacked weights
  *     q, k = RoPE(q, k) at positions pos0 + i (rotate-half)
- *     K[l], V[l] <- k, v at pos0 + i (the session's cache)
+ *     K[l], V[l] <- k, v at pos0 + i (the session's cache)    (one qkv_split node)
  *     a = softmax(q·Kᵀ/sqrt(hd), causal [+ window]) · V      [n][H*hd] (GQA: KV heads shared)
  *     x = x + a·Woᵀ (+bo)
  *     h = RMSNorm(x) * post_attention_layernorm
- *     x = x + (silu(h·Wgᵀ) * (h·Wuᵀ))·Wdᵀ                    SwiGLU MLP
+ *     g|u = h·[Wg;Wu]ᵀ;  x = x + (silu(g) * u)·Wdᵀ           SwiGLU MLP
  *   logits = RMSNorm(x) * norm · lm_headᵀ                   [rows][vocab] (lm_head = embed when tied)
  */
 #include <math.h>
@@ -27,11 +27,15 @@
 /* One decoder layer's weights ([out][in] matrices; f32 vectors). */
 typedef struct llama_layer {
     const float *attn_norm;               /* [D] input_layernorm.weight */
-    const hk_weight *wq, *wk, *wv, *wo;   /* [H*hd][D], [KV*hd][D] x2, [D][H*hd] */
-    const float *bq, *bk, *bv, *bo;       /* biases or NULL */
+    const hk_weight *wqkv;                /* [(H + 2*KV)*hd][D]: q_proj | k_proj | v_proj stacked */
+    const float *bqkv;                    /* [(H + 2*KV)*hd] q/k/v biases or NULL */
+    const hk_weight *wo;                  /* [D][H*hd] */
+    const float *bo;
     const float *mlp_norm;                /* [D] post_attention_layernorm.weight */
-    const hk_weight *wg, *wu, *wd;        /* [F][D], [F][D], [D][F] */
-    const float *bg, *bu, *bd;
+    const hk_weight *wgu;                 /* [2F][D]: gate_proj | up_proj stacked */
+    const float *bgu;                     /* [2F] or NULL */
+    const hk_weight *wd;                  /* [D][F] down_proj */
+    const float *bd;
 } llama_layer;
 
 /* inv_freq[hd/2] with rope_scaling applied the way transformers does it. */
@@ -61,13 +65,6 @@ void hubrt_rope_frequencies(const hubrt_config *cfg, int hd, float *inv)
     }
 }
 
-/* A [rows][cols] matrix named prefix+name, required. */
-static const hk_weight *mat(fam_ctx *c, const char *name, int rows, int cols)
-{
-    const hubrt_tensor *t = fam_find(c, name, 1);
-    return t ? fam_matrix(c, t, rows, cols) : NULL;
-}
-
 /* A [len] vector, required (need) or absent-means-NULL. */
 static const float *vec(fam_ctx *c, const char *name, int len, int need, int *err)
 {
@@ -88,6 +85,9 @@ int hubrt_llama_build(fam_ctx *c)
     hubrt_graph *g = &fs->graph;
     const int D = cfg->hidden_size, H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim;
     const int F = cfg->intermediate_size, V = cfg->vocab_size, L = cfg->n_layers;
+    if (cfg->act != HUBRT_ACT_SILU)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: hidden_act must be silu for %s "
+                               "(SwiGLU MLP)", c->m->dir, cfg->model_type);
     if (hd % 2 != 0)
         return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d is odd (RoPE needs pairs)",
                                c->m->dir, hd);
@@ -137,24 +137,41 @@ int hubrt_llama_build(fam_ctx *c)
         memset(&ly, 0, sizeof ly);
 #define LNAME(s) (snprintf(name, sizeof name, "layers.%d." s, l), name)
         ly.attn_norm = vec(c, LNAME("input_layernorm.weight"), D, 1, &err);
-        if (err) return HUBRT_ERR_FORMAT;
-        if (!(ly.wq = mat(c, LNAME("self_attn.q_proj.weight"), H * hd, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wk = mat(c, LNAME("self_attn.k_proj.weight"), KV * hd, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wv = mat(c, LNAME("self_attn.v_proj.weight"), KV * hd, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wo = mat(c, LNAME("self_attn.o_proj.weight"), D, H * hd))) return HUBRT_ERR_FORMAT;
-        ly.bq = vec(c, LNAME("self_attn.q_proj.bias"), H * hd, qkv_bias, &err);
-        ly.bk = vec(c, LNAME("self_attn.k_proj.bias"), KV * hd, qkv_bias, &err);
-        ly.bv = vec(c, LNAME("self_attn.v_proj.bias"), KV * hd, qkv_bias, &err);
-        ly.bo = vec(c, LNAME("self_attn.o_proj.bias"), D, o_bias, &err);
         ly.mlp_norm = vec(c, LNAME("post_attention_layernorm.weight"), D, 1, &err);
         if (err) return HUBRT_ERR_FORMAT;
-        if (!(ly.wg = mat(c, LNAME("mlp.gate_proj.weight"), F, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wu = mat(c, LNAME("mlp.up_proj.weight"), F, D))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wd = mat(c, LNAME("mlp.down_proj.weight"), D, F))) return HUBRT_ERR_FORMAT;
-        ly.bg = vec(c, LNAME("mlp.gate_proj.bias"), F, cfg->mlp_bias, &err);
-        ly.bu = vec(c, LNAME("mlp.up_proj.bias"), F, cfg->mlp_bias, &err);
+        const hubrt_tensor *tq, *tk, *tv, *to, *tg, *tu, *td;
+        if (!(tq = fam_find(c, LNAME("self_attn.q_proj.weight"), 1)) ||
+            !(tk = fam_find(c, LNAME("self_attn.k_proj.weight"), 1)) ||
+            !(tv = fam_find(c, LNAME("self_attn.v_proj.weight"), 1)) ||
+            !(to = fam_find(c, LNAME("self_attn.o_proj.weight"), 1)) ||
+            !(tg = fam_find(c, LNAME("mlp.gate_proj.weight"), 1)) ||
+            !(tu = fam_find(c, LNAME("mlp.up_proj.weight"), 1)) ||
+            !(td = fam_find(c, LNAME("mlp.down_proj.weight"), 1)))
+            return HUBRT_ERR_FORMAT;
+        const float *bq = vec(c, LNAME("self_attn.q_proj.bias"), H * hd, qkv_bias, &err);
+        const float *bk = vec(c, LNAME("self_attn.k_proj.bias"), KV * hd, qkv_bias, &err);
+        const float *bv = vec(c, LNAME("self_attn.v_proj.bias"), KV * hd, qkv_bias, &err);
+        ly.bo = vec(c, LNAME("self_attn.o_proj.bias"), D, o_bias, &err);
+        const float *bg = vec(c, LNAME("mlp.gate_proj.bias"), F, cfg->mlp_bias, &err);
+        const float *bu = vec(c, LNAME("mlp.up_proj.bias"), F, cfg->mlp_bias, &err);
         ly.bd = vec(c, LNAME("mlp.down_proj.bias"), D, cfg->mlp_bias, &err);
         if (err) return HUBRT_ERR_FORMAT;
+        {
+            const hubrt_tensor *qkv[3] = {tq, tk, tv};
+            int qkv_rows[3] = {H * hd, KV * hd, KV * hd};
+            const float *qkv_b[3] = {bq, bk, bv};
+            if (!(ly.wqkv = fam_matrix_concat(c, qkv, qkv_rows, 3, D))) return HUBRT_ERR_FORMAT;
+            ly.bqkv = fam_vector_concat(c, qkv_b, qkv_rows, 3);
+            if (qkv_bias && !ly.bqkv) return HUBRT_ERR_NOMEM;
+            const hubrt_tensor *gu[2] = {tg, tu};
+            int gu_rows[2] = {F, F};
+            const float *gu_b[2] = {bg, bu};
+            if (!(ly.wgu = fam_matrix_concat(c, gu, gu_rows, 2, D))) return HUBRT_ERR_FORMAT;
+            ly.bgu = fam_vector_concat(c, gu_b, gu_rows, 2);
+            if (cfg->mlp_bias && !ly.bgu) return HUBRT_ERR_NOMEM;
+        }
+        if (!(ly.wo = fam_matrix(c, to, D, H * hd))) return HUBRT_ERR_FORMAT;
+        if (!(ly.wd = fam_matrix(c, td, D, F))) return HUBRT_ERR_FORMAT;
 #undef LNAME
 
         char nm[32];
@@ -165,19 +182,13 @@ int hubrt_llama_build(fam_ctx *c)
         nd.vec0 = ly.attn_norm;
         nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
-        int q = hg_rows_buf(g, H * hd), k = hg_rows_buf(g, KV * hd), v = hg_rows_buf(g, KV * hd);
-        nd = NODE(HG_MATMUL, q, h, -1, "q_proj"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, k, h, -1, "k_proj"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, v, h, -1, "v_proj"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
-        nd = NODE(HG_ROPE, q, q, -1, "rope_q");
-        nd.n_heads = H; nd.head_dim = hd; nd.inv_freq = inv_freq;
-        hg_add(g, &nd);
-        nd = NODE(HG_ROPE, k, k, -1, "rope_k");
-        nd.n_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
-        hg_add(g, &nd);
+        int qkv = hg_rows_buf(g, (H + 2 * KV) * hd), q = hg_rows_buf(g, H * hd);
+        nd = NODE(HG_MATMUL, qkv, h, -1, "qkv_proj"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);
         int kc = hg_kv_buf(g, l, 0, KV * hd), vc = hg_kv_buf(g, l, 1, KV * hd);
-        nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = KV; nd.head_dim = hd; hg_add(g, &nd);
-        nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = KV; nd.head_dim = hd; hg_add(g, &nd);
+        nd = NODE(HG_QKV_SPLIT, q, qkv, kc, "rope_kv_store");
+        nd.c = vc;
+        nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
+        hg_add(g, &nd);
         int a = hg_rows_buf(g, H * hd);
         nd = NODE(HG_ATTENTION, a, q, kc, "attention");
         nd.c = vc;
@@ -197,18 +208,11 @@ int hubrt_llama_build(fam_ctx *c)
         nd.vec0 = ly.mlp_norm;
         nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
-        int gt = hg_rows_buf(g, F), up = hg_rows_buf(g, F);
-        nd = NODE(HG_MATMUL, gt, h2, -1, "gate_proj"); nd.w = ly.wg; nd.vec0 = ly.bg; hg_add(g, &nd);
-        nd = NODE(HG_MATMUL, up, h2, -1, "up_proj"); nd.w = ly.wu; nd.vec0 = ly.bu; hg_add(g, &nd);
-        if (cfg->act == HUBRT_ACT_SILU) {
-            nd = NODE(HG_SILU_MUL, gt, gt, up, "silu_mul");
-            hg_add(g, &nd);
-        } else {
-            nd = NODE(fam_act_op(cfg->act), gt, gt, -1, "act");
-            hg_add(g, &nd);
-            nd = NODE(HG_MUL, gt, gt, up, "mul");
-            hg_add(g, &nd);
-        }
+        int gu = hg_rows_buf(g, 2 * F), gt = hg_rows_buf(g, F);
+        nd = NODE(HG_MATMUL, gu, h2, -1, "gate_up_proj"); nd.w = ly.wgu; nd.vec0 = ly.bgu; hg_add(g, &nd);
+        int up = hg_rows_buf(g, F); /* scratch for the up half when n > 1 */
+        nd = NODE(HG_SWIGLU, gt, gu, up, "swiglu");
+        hg_add(g, &nd);
         int dn = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, dn, gt, -1, "down_proj"); nd.w = ly.wd; nd.vec0 = ly.bd; hg_add(g, &nd);
         nd = NODE(HG_ADD, x, x, dn, "residual2"); hg_add(g, &nd);

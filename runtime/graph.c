@@ -7,6 +7,7 @@
  * ops implemented here (KV store, copy, mul, relu) do the same.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -176,7 +177,8 @@ const char *hg_op_name(hg_op op)
 {
     static const char *names[HG_OP_COUNT] = {
         "embed", "add", "mul", "layernorm", "rmsnorm", "matmul", "rope", "kv_store",
-        "attention", "gelu", "gelu_tanh", "silu", "relu", "tanh", "silu_mul", "copy"};
+        "attention", "gelu", "gelu_tanh", "silu", "relu", "tanh", "silu_mul", "copy",
+        "qkv_split", "swiglu"};
     return (op >= 0 && op < HG_OP_COUNT) ? names[op] : "?";
 }
 
@@ -291,6 +293,52 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
         if (i1 > i0) memcpy(out + i0, a + i0, (i1 - i0) * sizeof(float));
 #pragma omp barrier
         break;
+    case HG_QKV_SPLIT: {
+        int hd = nd->head_dim, H = nd->n_heads, KV = nd->n_kv_heads, half = hd / 2;
+        float *kc = b, *vc = buf_ptr(g, r, nd->c);
+        int stride = kv_stride_of(g, r, nd->b);
+        size_t items = (size_t)rows * (size_t)(H + 2 * KV);
+        share(items, &i0, &i1);
+        for (size_t it = i0; it < i1; it++) {
+            size_t i = it / (size_t)(H + 2 * KV);
+            int h = (int)(it % (size_t)(H + 2 * KV));
+            const float *src = a + i * (size_t)wa + (size_t)h * (size_t)hd;
+            int pos = r->pos0 + row0 + (int)i;
+            float *dst;
+            if (h < H) dst = out + i * (size_t)wo + (size_t)h * (size_t)hd;
+            else if (h < H + KV) dst = kc + ((size_t)(h - H) * (size_t)stride + (size_t)pos) * (size_t)hd;
+            else dst = vc + ((size_t)(h - H - KV) * (size_t)stride + (size_t)pos) * (size_t)hd;
+            if (h < H + KV && nd->inv_freq) {
+                /* rotate-half RoPE, the same float math as hk_rope */
+                float fp = (float)pos;
+                for (int j = 0; j < half; j++) {
+                    float ang = fp * nd->inv_freq[j], cs = cosf(ang), sn = sinf(ang);
+                    float x0 = src[j], x1 = src[j + half];
+                    dst[j] = x0 * cs - x1 * sn;
+                    dst[j + half] = x1 * cs + x0 * sn;
+                }
+            } else {
+                memcpy(dst, src, (size_t)hd * sizeof(float));
+            }
+        }
+#pragma omp barrier
+        break;
+    }
+    case HG_SWIGLU: {
+        size_t d = (size_t)wo;
+        if (rows == 1) {
+            hk_silu_mul(a, a + d, out, d);
+            break;
+        }
+        share((size_t)rows, &i0, &i1);
+        for (size_t i = i0; i < i1; i++) {
+            memcpy(out + i * d, a + i * (size_t)wa, d * sizeof(float));
+            memcpy(b + i * d, a + i * (size_t)wa + d, d * sizeof(float));
+        }
+#pragma omp barrier
+        hk_silu_mul(out, b, out, (size_t)rows * d);
+        break;
+    }
     case HG_OP_COUNT: break;
     }
 }

@@ -65,6 +65,17 @@ typedef enum hg_op {
     HG_GELU, HG_GELU_TANH, HG_SILU, HG_RELU, HG_TANH, /* in place on a (out == a) */
     HG_SILU_MUL,  /* out = silu(a) * b */
     HG_COPY,      /* out = a */
+    /*
+     * a = fused projections [n][(H + 2*KV)*hd] (q heads, k heads, v heads):
+     * out = q [n][H*hd] (RoPE'd when inv_freq), K slot b and V slot c get
+     * k (RoPE'd) and v at pos0 + i. Replaces split + 2 RoPE + 2 stores.
+     */
+    HG_QKV_SPLIT,
+    /*
+     * a = fused [n][2*d] (gate | up): out[n][d] = silu(gate) * up. One row:
+     * straight from a; more rows: gate -> out, up -> scratch b, then one pass.
+     */
+    HG_SWIGLU,
     HG_OP_COUNT
 } hg_op;
 
