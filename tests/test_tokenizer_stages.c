@@ -558,6 +558,40 @@ static void test_threads(const char *shared)
     hubrt_tokenizer_free(t);
 }
 
+/* transformers' clean_up_tokenization follows tokenizer_config.json. */
+static void test_cleanup_config(const char *shared)
+{
+    char tmp[] = "/tmp/hubrt_tok_dir_XXXXXX", src[2048], dst[1100], cwd[512] = "";
+    if (!mkdtemp(tmp)) { TEST_SKIP("mkdtemp failed"); return; }
+    if (shared[0] != '/' && !getcwd(cwd, sizeof cwd)) cwd[0] = '\0';
+    snprintf(src, sizeof src, "%s%s%s/tokenizers/bert-base-uncased/tokenizer.json", cwd, cwd[0] ? "/" : "", shared);
+    snprintf(dst, sizeof dst, "%s/tokenizer.json", tmp);
+    int ok = symlink(src, dst) == 0;
+    char cfg[1100];
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", tmp);
+    FILE *f = fopen(cfg, "w");
+    if (f) { fputs("{\"clean_up_tokenization_spaces\": true}", f); fclose(f); }
+    hubrt_tokenizer *t = ok && f ? hubrt_tokenizer_load(tmp) : NULL;
+    TEST_CHECK(t != NULL, "tokenizer dir with clean-up config loads: %s", hubrt_last_error());
+    if (t) {
+        hubrt_tok_encoding e;
+        if (hubrt_tokenizer_encode(t, "I don't know .", 14, NULL, 0, 0, &e) == 0) {
+            char *a = NULL, *b = NULL;
+            hubrt_tokenizer_decode(t, e.ids, e.n, 1, &a, NULL);
+            hubrt_tokenizer_decode_text(t, e.ids, e.n, 1, &b, NULL);
+            TEST_CHECK(a && !strcmp(a, "i don ' t know."), "raw decoder output: '%s'", a ? a : "");
+            TEST_CHECK(b && !strcmp(b, "i don't know."), "clean_up_tokenization per config: '%s'", b ? b : "");
+            free(a);
+            free(b);
+            hubrt_tok_encoding_free(&e);
+        }
+        hubrt_tokenizer_free(t);
+    }
+    unlink(dst);
+    unlink(cfg);
+    rmdir(tmp);
+}
+
 /* The public API of include/hubrt.h over a tokenizer-only load. */
 static void test_public_api(const char *shared)
 {
@@ -634,6 +668,7 @@ int main(void)
         check_stream(shared, "albert-spiece", text);
         test_threads(shared);
         test_public_api(shared);
+        test_cleanup_config(shared);
     } else {
         TEST_SKIP("no ../shared: streaming decode tests skipped");
     }

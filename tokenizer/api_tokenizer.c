@@ -73,7 +73,7 @@ int hubrt_detokenize(const hubrt_model *m, const int32_t *ids, int n, int skip_s
         return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_detokenize: bad ids/n/buf");
     char *text;
     size_t len;
-    int rc = hubrt_tokenizer_decode(tok, ids, (size_t)n, skip_special, &text, &len);
+    int rc = hubrt_tokenizer_decode_text(tok, ids, (size_t)n, skip_special, &text, &len);
     if (rc) return rc;
     if (len > INT_MAX) {
         free(text);

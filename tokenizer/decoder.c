@@ -13,16 +13,13 @@
 #define TOK(l, i) ((l)->text.p + (l)->v[i].off)
 #define LEN(l, i) ((size_t)(l)->v[i].len)
 
-int tk_cleanup_spaces(tk_buf *out, const char *s, size_t n)
+typedef struct { const char *from, *to; } rep_pair;
+
+static int replace_pairs(tk_buf *out, const char *s, size_t n, const rep_pair *rep, size_t nrep)
 {
-    static const struct { const char *from, *to; } rep[] = {
-        { " .", "." }, { " ?", "?" }, { " !", "!" }, { " ,", "," }, { " ' ", "'" },
-        { " n't", "n't" }, { " 'm", "'m" }, { " do not", " don't" }, { " 's", "'s" },
-        { " 've", "'ve" }, { " 're", "'re" },
-    };
     tk_buf a = { 0 }, b = { 0 };
     if (tk_buf_put(&a, s, n)) return HUBRT_ERR_NOMEM;
-    for (size_t r = 0; r < sizeof rep / sizeof rep[0]; r++) {
+    for (size_t r = 0; r < nrep; r++) {
         size_t fl = strlen(rep[r].from), tl = strlen(rep[r].to);
         if (a.n < fl || !memmem(a.p, a.n, rep[r].from, fl)) continue;
         b.n = 0;
@@ -46,6 +43,25 @@ nomem:
     tk_buf_free(&a);
     tk_buf_free(&b);
     return HUBRT_ERR_NOMEM;
+}
+
+int tk_cleanup_spaces(tk_buf *out, const char *s, size_t n)
+{
+    static const rep_pair rep[] = {
+        { " .", "." }, { " ?", "?" }, { " !", "!" }, { " ,", "," }, { " ' ", "'" },
+        { " n't", "n't" }, { " 'm", "'m" }, { " do not", " don't" }, { " 's", "'s" },
+        { " 've", "'ve" }, { " 're", "'re" },
+    };
+    return replace_pairs(out, s, n, rep, sizeof rep / sizeof rep[0]);
+}
+
+int tk_cleanup_transformers(tk_buf *out, const char *s, size_t n)
+{
+    static const rep_pair rep[] = {
+        { " .", "." }, { " ?", "?" }, { " !", "!" }, { " ,", "," }, { " ' ", "'" },
+        { " n't", "n't" }, { " 'm", "'m" }, { " 's", "'s" }, { " 've", "'ve" }, { " 're", "'re" },
+    };
+    return replace_pairs(out, s, n, rep, sizeof rep / sizeof rep[0]);
 }
 
 /* Replaces every occurrence of a literal or regex pattern in s. */

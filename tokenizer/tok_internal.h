@@ -342,8 +342,10 @@ typedef struct tk_decoder {
 /* A list of token strings (pieces) being decoded. */
 int tk_decode_chain(const tk_decoder *d, tk_work *w, tk_pieces *toks);
 void tk_decoder_free(tk_decoder *d);
-/* The WordPiece / transformers clean-up replacements on one string. */
+/* The WordPiece decoder's clean-up replacements on one string (Rust list). */
 int tk_cleanup_spaces(tk_buf *out, const char *s, size_t n);
+/* transformers' clean_up_tokenization on a whole text (Python list). */
+int tk_cleanup_transformers(tk_buf *out, const char *s, size_t n);
 
 /* ---- the tokenizer ------------------------------------------------------- */
 
@@ -367,6 +369,7 @@ struct hubrt_tokenizer {
     struct hubrt_sp *sp;             /* TK_KIND_SP */
     int sp_add_bos, sp_add_eos;
     int32_t special[HUBRT_TOK_N_SPECIAL];
+    int clean_up_spaces;             /* tokenizer_config.json clean_up_tokenization_spaces */
     int32_t n_ids;                   /* max id + 1 */
     const char **text_of;            /* id -> token string (NULL: hole) */
     uint32_t *len_of;

@@ -322,6 +322,26 @@ int hubrt_tokenizer_decode(const hubrt_tokenizer *tok, const int32_t *ids, size_
     return 0;
 }
 
+int hubrt_tokenizer_decode_text(const hubrt_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+                                char **text, size_t *len)
+{
+    size_t l;
+    int rc = hubrt_tokenizer_decode(tok, ids, n, skip_special, text, &l);
+    if (rc || !tok->clean_up_spaces) {
+        if (len) *len = rc ? 0 : l;
+        return rc;
+    }
+    tk_buf out = { 0 };
+    rc = tk_cleanup_transformers(&out, *text, l);
+    if (!rc) rc = tk_buf_putc(&out, '\0');
+    free(*text);
+    *text = NULL;
+    if (rc) { tk_buf_free(&out); return rc; }
+    *text = out.p;
+    if (len) *len = out.n - 1;
+    return 0;
+}
+
 /* ---- vocabulary --------------------------------------------------------- */
 
 int32_t hubrt_tokenizer_vocab_size(const hubrt_tokenizer *tok)

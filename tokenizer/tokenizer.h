@@ -64,6 +64,15 @@ void hubrt_tok_encoding_free(hubrt_tok_encoding *enc);
 int hubrt_tokenizer_decode(const hubrt_tokenizer *tok, const int32_t *ids, size_t n,
                            int skip_special, char **text, size_t *len);
 
+/*
+ * What transformers' tokenizer.decode() returns: hubrt_tokenizer_decode, then
+ * clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...) when the
+ * directory's tokenizer_config.json sets clean_up_tokenization_spaces: true
+ * (absent means no clean-up, i.e. the tokenizer.json decoder alone).
+ */
+int hubrt_tokenizer_decode_text(const hubrt_tokenizer *tok, const int32_t *ids, size_t n,
+                                int skip_special, char **text, size_t *len);
+
 /* ---- vocabulary --------------------------------------------------------- */
 
 /* Number of ids (max id + 1, added tokens included). */

@@ -394,6 +394,7 @@ int tk_load_special_roles(hubrt_tokenizer *tok, const char *dir)
     cJSON *c = optional_json(dir, "tokenizer_config.json", &rc);
     if (rc) return rc;
     apply_roles(tok, c);
+    tok->clean_up_spaces = cfg_bool(c, "clean_up_tokenization_spaces", 0);
     cJSON_Delete(c);
     return 0;
 }
