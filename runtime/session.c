@@ -358,15 +358,16 @@ int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
         OUT("%-12s %6d %12.3f %6.1f%%\n", hg_op_name((hg_op)op), count[op], per_op[op] * 1e3,
             total > 0 ? 100.0 * per_op[op] / total : 0.0);
     }
-    /* the ten costliest nodes */
+    /* the ten costliest nodes (selection: a few hundred nodes at most) */
     int top[10], n_top = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        int j = n_top < 10 ? n_top++ : 9;
-        if (n_top == 10 && j == 9 && s->profile[i] <= s->profile[top[9]]) continue;
-        top[j] = i;
-        while (j > 0 && s->profile[top[j - 1]] < s->profile[top[j]]) {
-            int t = top[j]; top[j] = top[j - 1]; top[j - 1] = t; j--;
+    while (n_top < 10 && n_top < g->n_nodes) {
+        int best = -1;
+        for (int i = 0; i < g->n_nodes; i++) {
+            int taken = 0;
+            for (int k = 0; k < n_top; k++) taken |= top[k] == i;
+            if (!taken && (best < 0 || s->profile[i] > s->profile[best])) best = i;
         }
+        top[n_top++] = best;
     }
     OUT("%-24s %12s\n", "costliest nodes", "ms");
     for (int i = 0; i < n_top; i++)
