@@ -221,6 +221,8 @@ int hubrt_tokenizer_encode(const hubrt_tokenizer *tok, const char *text, size_t 
     memset(out, 0, sizeof *out);
     if (!tok || (!text && len)) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenize: NULL argument");
     if (!text) text = "";
+    if (len > (size_t)INT32_MAX || pair_len > (size_t)INT32_MAX)
+        return hubrt_set_error(HUBRT_ERR_RANGE, "tokenize: text longer than 2 GiB");
     int rc = check_utf8(text, len, "text");
     if (!rc && pair) rc = check_utf8(pair, pair_len, "pair text");
     if (rc) return rc;

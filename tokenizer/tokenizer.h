@@ -96,7 +96,8 @@ int32_t hubrt_tokenizer_special_id(const hubrt_tokenizer *tok, int which);
 /*
  * Feeds ids one at a time and returns only text that is final: nothing is
  * emitted while the tail is an incomplete UTF-8 character (it would decode
- * to U+FFFD), so no half character ever comes out.
+ * to U+FFFD), so no half character ever comes out. The pieces concatenate to
+ * hubrt_tokenizer_decode() of all ids (HF's DecodeStream; no clean-up).
  */
 typedef struct hubrt_tok_stream hubrt_tok_stream;
 hubrt_tok_stream *hubrt_tok_stream_new(const hubrt_tokenizer *tok, int skip_special);
