@@ -288,8 +288,9 @@ typedef int (*hubrt_token_callback)(const char *piece, int32_t id, void *user);
  * n_new - 1 single-token passes plus sampling (not the callback), so decode
  * speed is (n_new - 1) / decode_seconds. Returns HUBRT_OK or a negative
  * status; the tokens generated before an error were passed to on_token.
- * The session keeps the prompt and the generated tokens (except the last
- * one sampled), so a later call continues the conversation.
+ * Afterwards the session holds the prompt and every generated token
+ * (the last one is fed in after the final callback, untimed; when the
+ * context is full it is left out), so a later call continues the text.
  */
 HUBRT_API int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sample_params *params,
                    hubrt_token_callback on_token, void *user, hubrt_generation *out);

@@ -244,7 +244,13 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
             memmove(pend.buf, pend.buf + emit, pend.len - emit + 1);
             pend.len -= emit;
         }
-        if (last) break;
+        if (last) {
+            /* Feed the last id too (untimed), so the session holds the prompt
+             * and every new token and a later call continues after it. A full
+             * context just leaves it out. */
+            if (hubrt_forward(session, &id, 1, NULL, NULL) < 0) hubrt_clear_error();
+            break;
+        }
 
         ts = now_s();
         rc = hubrt_forward(session, &id, 1, NULL, logits);
