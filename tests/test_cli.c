@@ -264,6 +264,26 @@ static void test_generate_options(void)
     snprintf(want, sizeof want, "%s\n", full_copy);
     TEST_CHECK(rc == 0 && !strcmp(out_buf, want), "--no-echo: only the continuation");
 
+    /* -f FILE and -f - (stdin) read the prompt */
+    {
+        char pf[400];
+        snprintf(pf, sizeof pf, "%s/prompt.txt", tmpdir);
+        FILE *f = fopen(pf, "wb");
+        if (f) { fputs("Once upon a time", f); fclose(f); }
+        rc = run(NULL, "generate -m %s -f %s -n 20 --temp 0 --json -q", M, pf);
+        cJSON *fj = cJSON_Parse(out_buf);
+        TEST_CHECK(rc == 0 && fj && ids_equal(cJSON_GetObjectItem(fj, "new_ids"), cJSON_GetObjectItem(j, "new_ids")),
+                   "-f FILE: same as -p (%s)", err_buf);
+        cJSON_Delete(fj);
+        rc = run("Once upon a time", "generate -m %s -f - -n 20 --temp 0 --json -q", M);
+        fj = cJSON_Parse(out_buf);
+        TEST_CHECK(rc == 0 && fj && ids_equal(cJSON_GetObjectItem(fj, "new_ids"), cJSON_GetObjectItem(j, "new_ids")),
+                   "-f -: the prompt from stdin (%s)", err_buf);
+        cJSON_Delete(fj);
+        check_error(run(NULL, "generate -m %s -f %s/none.txt", M, tmpdir), 1, "-f with a missing file");
+        check_error(run(NULL, "generate -m %s -f %s -p hi", M, pf), 2, "-f and -p together");
+    }
+
     /* --stop: output ends before the stop string, which is not printed */
     const char *stop = "Lily";
     const char *at = strstr(full_copy, stop);

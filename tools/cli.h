@@ -55,6 +55,8 @@ void cli_json_float(FILE *f, double v);
 /* Tokenizes text into a malloc'd array (*n ids); prints the error and returns -1 on failure. */
 int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, int add_special,
                       int32_t **ids, int *n);
+/* A whole file ("-" = stdin) as a malloc'd NUL-terminated string; NULL with the error printed. */
+char *cli_read_text(const char *cmd, const char *path);
 /* Seconds on the monotonic clock. */
 double cli_now(void);
 

@@ -236,3 +236,37 @@ int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, i
         cap = k;
     }
 }
+
+char *cli_read_text(const char *cmd, const char *path)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        cli_error(cmd, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len < 2) {
+            char *g = cap < ((size_t)1 << 30) ? realloc(buf, cap * 2) : NULL;
+            if (!g) { free(buf); buf = NULL; break; }
+            buf = g;
+            cap *= 2;
+        }
+    }
+    int bad = buf && ferror(f);
+    if (f != stdin) fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        cli_error(cmd, "%s: %s", path, buf ? "read error" : "out of memory (or larger than 1 GiB)");
+        return NULL;
+    }
+    buf[len] = 0;
+    if (strlen(buf) != len) {
+        free(buf);
+        cli_error(cmd, "%s: contains a NUL byte", path);
+        return NULL;
+    }
+    return buf;
+}

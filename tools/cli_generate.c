@@ -27,6 +27,7 @@ static void usage(FILE *f)
         "\n"
         "  -m, --model DIR        hub-format model directory, or org/name in the local HF cache\n"
         "  -p, --prompt TEXT      prompt text (tokenized with the model's special tokens, e.g. BOS)\n"
+        "  -f, --file FILE        prompt text from a file ('-' = stdin)\n"
         "      --ids 1,2,3        prompt as token ids instead of text\n"
         "  -n, --n-predict N      new tokens at most (default: generation_config.json, else 128)\n"
         "      --temp T           temperature; 0 = greedy (default: greedy unless the model's\n"
@@ -121,7 +122,8 @@ static const char *reason_name(hubrt_stop_reason r)
 
 int cli_generate(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL, *ids_text = NULL, *stop = NULL;
+    const char *model_path = NULL, *prompt = NULL, *ids_text = NULL, *stop = NULL, *prompt_file = NULL;
+    char *file_text = NULL;
     long n_predict = -1, top_k = -1, threads = 0, repeat_last_n = -2;
     double temp = -1, top_p = -1, min_p = -1, repeat_penalty = -1;
     long long seed = -1;
@@ -137,6 +139,7 @@ int cli_generate(int argc, char **argv)
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEED_VALUE(); model_path = argv[++i]; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEED_VALUE(); prompt = argv[++i]; }
         else if (!strcmp(a, "--ids")) { NEED_VALUE(); ids_text = argv[++i]; }
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { NEED_VALUE(); prompt_file = argv[++i]; }
         else if (!strcmp(a, "--stop")) { NEED_VALUE(); stop = argv[++i]; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             NEED_VALUE();
@@ -185,13 +188,18 @@ int cli_generate(int argc, char **argv)
 #undef NEED_VALUE
     }
     if (!model_path) return cli_usage(CMD, "-m DIR is required");
-    if (!prompt && !ids_text) return cli_usage(CMD, "a prompt is required (-p TEXT or --ids 1,2,3)");
-    if (prompt && ids_text) return cli_usage(CMD, "give -p or --ids, not both");
+    if (!prompt && !ids_text && !prompt_file) return cli_usage(CMD, "a prompt is required (-p TEXT, -f FILE or --ids 1,2,3)");
+    if (!!prompt + !!ids_text + !!prompt_file > 1) return cli_usage(CMD, "give one of -p, -f and --ids");
     if (stop && !*stop) return cli_usage(CMD, "--stop needs a non-empty string");
 
     int32_t *ids = NULL;
     int n_ids = 0;
     if (ids_text && cli_parse_ids(CMD, ids_text, &ids, &n_ids)) return CLI_USAGE;
+    if (prompt_file) {
+        file_text = cli_read_text(CMD, prompt_file);
+        if (!file_text) return CLI_ERROR;
+        prompt = file_text;
+    }
 
     hubrt_load_params lp = hubrt_load_default_params();
     lp.n_threads = (int)threads;
@@ -200,6 +208,7 @@ int cli_generate(int argc, char **argv)
     hubrt_model *m = cli_load_model(CMD, model_path, &lp, quiet, &load_s);
     if (!m) {
         free(ids);
+        free(file_text);
         return CLI_ERROR;
     }
     int rc = CLI_ERROR;
@@ -311,5 +320,6 @@ done:
     free(ids);
     free(out.ids);
     free(out.text);
+    free(file_text);
     return rc;
 }
