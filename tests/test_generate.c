@@ -8,6 +8,7 @@
  */
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,45 @@ static void test_model_params(const char *shared)
     if (system(p) != 0) fprintf(stderr, "could not remove %s\n", tmp);
 }
 
+/* Two threads embedding with one shared model get the sequential results. */
+typedef struct embed_job {
+    hubrt_model *m;
+    float out[8][64];
+    int ok;
+} embed_job;
+
+static const char *const embed_texts[8] = {"one cat", "two dogs", "a red car", "the capital of France",
+                                           "hello world", "CPU inference", "tokenizers are fun", "last one"};
+
+static void *embed_thread(void *arg)
+{
+    embed_job *j = arg;
+    j->ok = 1;
+    for (int rep = 0; rep < 5; rep++)
+        for (int i = 0; i < 8; i++)
+            j->ok &= hubrt_embed(j->m, embed_texts[i], HUBRT_POOLING_MEAN, 1, j->out[i], 64) == 64;
+    return NULL;
+}
+
+static void test_embed_threads(hubrt_model *m)
+{
+    static float seq[8][64];
+    static embed_job a, b;
+    int ok = 1;
+    for (int i = 0; i < 8; i++) ok &= hubrt_embed(m, embed_texts[i], HUBRT_POOLING_MEAN, 1, seq[i], 64) == 64;
+    a.m = b.m = m;
+    pthread_t ta, tb;
+    int started = pthread_create(&ta, NULL, embed_thread, &a) == 0;
+    started &= pthread_create(&tb, NULL, embed_thread, &b) == 0;
+    if (started) {
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+    }
+    TEST_CHECK(ok && started && a.ok && b.ok, "concurrent hubrt_embed calls succeed: %s", hubrt_last_error());
+    TEST_CHECK(!memcmp(seq, a.out, sizeof seq) && !memcmp(seq, b.out, sizeof seq),
+               "concurrent hubrt_embed gives the sequential vectors");
+}
+
 static void test_embed_api(const char *shared)
 {
     char dir[600];
@@ -386,6 +426,7 @@ static void test_embed_api(const char *shared)
     TEST_CHECK(hubrt_embed(m, longtext, HUBRT_POOLING_CLS, 0, v, 64) == 64, "3000-word text is truncated: %s",
                hubrt_last_error());
     free(longtext);
+    test_embed_threads(m);
     hubrt_model_free(m);
 }
 
