@@ -74,6 +74,9 @@ int hubrt_bert_build(fam_ctx *c)
     if (P <= 0)
         return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: max_position_embeddings missing", c->m->dir);
     const int hd = D / H;
+    if (hd > HG_MAX_HEAD_DIM)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head size %d above %d",
+                               c->m->dir, hd, HG_MAX_HEAD_DIM);
     int err = 0;
     char name[160];
 

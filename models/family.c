@@ -353,6 +353,9 @@ int hubrt_family_build(hubrt_model *m)
                                "hidden %d, layers %d, heads %d, kv heads %d, head_dim %d, ffn %d)",
                                m->dir, cfg->vocab_size, cfg->hidden_size, cfg->n_layers, cfg->n_heads,
                                cfg->n_kv_heads, cfg->head_dim, cfg->intermediate_size);
+    if (cfg->head_dim > HG_MAX_HEAD_DIM)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d above %d",
+                               m->dir, cfg->head_dim, HG_MAX_HEAD_DIM);
     /* keep every product well inside int / size_t */
     if ((int64_t)cfg->n_heads * cfg->head_dim > (1 << 20) || cfg->hidden_size > (1 << 20) ||
         cfg->intermediate_size > (1 << 22) || cfg->vocab_size > (1 << 26) || cfg->n_layers > 4096)

@@ -294,31 +294,37 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
 #pragma omp barrier
         break;
     case HG_QKV_SPLIT: {
+        /* by rows: each row's cos/sin are computed once and used by every head */
         int hd = nd->head_dim, H = nd->n_heads, KV = nd->n_kv_heads, half = hd / 2;
         float *kc = b, *vc = buf_ptr(g, r, nd->c);
-        int stride = kv_stride_of(g, r, nd->b);
-        size_t items = (size_t)rows * (size_t)(H + 2 * KV);
-        share(items, &i0, &i1);
-        for (size_t it = i0; it < i1; it++) {
-            size_t i = it / (size_t)(H + 2 * KV);
-            int h = (int)(it % (size_t)(H + 2 * KV));
-            const float *src = a + i * (size_t)wa + (size_t)h * (size_t)hd;
-            int pos = r->pos0 + row0 + (int)i;
-            float *dst;
-            if (h < H) dst = out + i * (size_t)wo + (size_t)h * (size_t)hd;
-            else if (h < H + KV) dst = kc + ((size_t)(h - H) * (size_t)stride + (size_t)pos) * (size_t)hd;
-            else dst = vc + ((size_t)(h - H - KV) * (size_t)stride + (size_t)pos) * (size_t)hd;
-            if (h < H + KV && nd->inv_freq) {
-                /* rotate-half RoPE, the same float math as hk_rope */
-                float fp = (float)pos;
+        size_t stride = (size_t)kv_stride_of(g, r, nd->b);
+        float cs[HG_MAX_HEAD_DIM / 2], sn[HG_MAX_HEAD_DIM / 2];
+        share((size_t)rows, &i0, &i1);
+        for (size_t i = i0; i < i1; i++) {
+            size_t pos = (size_t)(r->pos0 + row0) + i;
+            const float *src = a + i * (size_t)wa;
+            if (nd->inv_freq) {
+                float fp = (float)pos; /* the same float math as hk_rope */
                 for (int j = 0; j < half; j++) {
-                    float ang = fp * nd->inv_freq[j], cs = cosf(ang), sn = sinf(ang);
-                    float x0 = src[j], x1 = src[j + half];
-                    dst[j] = x0 * cs - x1 * sn;
-                    dst[j + half] = x1 * cs + x0 * sn;
+                    float ang = fp * nd->inv_freq[j];
+                    cs[j] = cosf(ang);
+                    sn[j] = sinf(ang);
                 }
-            } else {
-                memcpy(dst, src, (size_t)hd * sizeof(float));
+            }
+            for (int h = 0; h < H + 2 * KV; h++, src += hd) {
+                float *dst;
+                if (h < H) dst = out + i * (size_t)wo + (size_t)h * (size_t)hd;
+                else if (h < H + KV) dst = kc + ((size_t)(h - H) * stride + pos) * (size_t)hd;
+                else dst = vc + ((size_t)(h - H - KV) * stride + pos) * (size_t)hd;
+                if (h < H + KV && nd->inv_freq) { /* rotate-half RoPE */
+                    for (int j = 0; j < half; j++) {
+                        float x0 = src[j], x1 = src[j + half];
+                        dst[j] = x0 * cs[j] - x1 * sn[j];
+                        dst[j + half] = x1 * cs[j] + x0 * sn[j];
+                    }
+                } else {
+                    memcpy(dst, src, (size_t)hd * sizeof(float));
+                }
             }
         }
 #pragma omp barrier

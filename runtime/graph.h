@@ -25,6 +25,9 @@
 
 #include "kernels/kernels.h"
 
+/* Largest head_dim HG_QKV_SPLIT handles (families check it at build). */
+#define HG_MAX_HEAD_DIM 1024
+
 /* What a buffer is. */
 typedef enum hg_buf_kind {
     HG_BUF_ROWS,  /* arena, [n][width] activations */
