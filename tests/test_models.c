@@ -334,6 +334,38 @@ static void test_shared_model(const char *shared, const char *name)
     cJSON_Delete(root);
 }
 
+/* A prompt longer than a pass (512 rows) runs as several passes: the same
+ * logits as another split of the same prompt. */
+static void test_long_prompt(const char *shared)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%.900s/models/stories260K", shared);
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.no_tokenizer = 1;
+    lp.n_threads = 1;
+    hubrt_model *m = hubrt_model_load(dir, &lp);
+    if (!m) { TEST_CHECK(0, "long prompt: load: %s", hubrt_last_error()); return; }
+    enum { N = 700 };
+    int V = hubrt_model_n_logits(m);
+    int32_t *ids = malloc(N * sizeof *ids);
+    float *a = malloc((size_t)N * V * sizeof(float)), *b = malloc((size_t)N * V * sizeof(float));
+    hubrt_session *s = hubrt_session_new(m, 0);
+    if (ids && a && b && s) {
+        for (int i = 0; i < N; i++) ids[i] = 1 + (i * 31) % (V - 1);
+        int rc = hubrt_forward(s, ids, N, a, NULL); /* passes of 512 + 188 */
+        TEST_CHECK(rc == 0 && hubrt_session_n_past(s) == N, "long prompt: %s", hubrt_last_error());
+        hubrt_session_reset(s);
+        rc = hubrt_forward(s, ids, 350, b, NULL);
+        if (rc == 0) rc = hubrt_forward(s, ids + 350, N - 350, b + (size_t)350 * V, NULL);
+        cmp c = {0, 0};
+        compare(&c, a, b, (size_t)N * V, 1e-4, 1e-4);
+        TEST_CHECK(rc == 0 && c.bad == 0, "long prompt: 512+188 vs 350+350 split differ (worst %.3g)", c.worst);
+    }
+    hubrt_session_free(s);
+    hubrt_model_free(m);
+    free(ids); free(a); free(b);
+}
+
 /* Q8/Q4 accuracy on llama-tiny: printed, and loosely bounded. */
 static void test_quant(const char *shared)
 {
@@ -565,6 +597,7 @@ int main(void)
             }
         for (int i = 0; i < n; i++) test_shared_model(shared, names[i]);
         test_quant(shared);
+        test_long_prompt(shared);
     }
     test_rope_scaling();
     test_random_models();
