@@ -107,7 +107,7 @@ static uint64_t random_seed(void)
         clock_gettime(CLOCK_REALTIME, &ts);
         s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
     }
-    return s >> 1; /* fits a JSON double exactly? no, but fits int64 for printing */
+    return s & ((1ULL << 53) - 1); /* exact as a JSON number (a double) */
 }
 
 static const char *reason_name(hubrt_stop_reason r)
