@@ -21,6 +21,7 @@
 #include "runtime/jsonfile.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
+#include "runtime/session.h"
 
 #define PIECE_CAP 65536 /* one token's text; tokens are far shorter */
 
@@ -172,10 +173,10 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
     int rc = hubrt_sampler_check_params(params);
     if (rc) return rc;
     hubrt_model *m = hubrt_session_model(session);
-    hubrt_model_info info;
-    if (!m || (rc = hubrt_model_get_info(m, &info)) != HUBRT_OK)
-        return m ? rc : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: session has no model");
-    const int V = info.vocab_size;
+    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: session has no model");
+    /* the width of a logits row: the LM head's rows (may exceed the tokenizer's vocab) */
+    const int V = hubrt_model_n_logits(m);
+    if (V <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_generate_ids: the model has no LM head");
 
     float *logits = malloc((size_t)(V > 0 ? V : 1) * sizeof *logits);
     char *piece = malloc(PIECE_CAP);
@@ -221,7 +222,11 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
         piece[0] = 0;
         if (ds) {
             plen = hubrt_detok_stream_push(ds, id, piece, PIECE_CAP);
-            if (plen < 0) { rc = plen; break; }
+            if (plen < 0) { /* e.g. a padding row of the LM head beyond the tokenizer: no text */
+                hubrt_clear_error();
+                plen = 0;
+                piece[0] = 0;
+            }
             if (plen >= PIECE_CAP) plen = PIECE_CAP - 1;
         }
         if ((rc = pending_append(&pend, piece, (size_t)plen)) != HUBRT_OK) break;

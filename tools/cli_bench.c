@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include "runtime/model.h"
+#include "runtime/session.h"
 #include "tools/cli.h"
 
 static const char *CMD = "bench";
@@ -105,13 +106,14 @@ int cli_bench(int argc, char **argv)
         cli_error(CMD, "%s", hubrt_last_error());
         goto done;
     }
-    const int encoder = info.family && !strcmp(info.family, "bert");
+    const int encoder = hubrt_model_is_causal(m) == 0;
     if (encoder) n_gen = 0;
     if (info.max_positions > 0 && n_prompt + n_gen > info.max_positions) {
         cli_error(CMD, "-p %ld + -n %ld tokens exceed the model's context of %d", n_prompt, n_gen, info.max_positions);
         goto done;
     }
-    const int V = info.vocab_size > 0 ? info.vocab_size : 1;
+    const int n_logits = hubrt_model_n_logits(m);
+    const int V = n_logits > 0 ? n_logits : 1; /* the LM head's row width */
     const int H = info.hidden_size > 0 ? info.hidden_size : 1;
     ids = malloc((size_t)n_prompt * sizeof *ids);
     /* decoders need last_logits [V]; encoders hidden [n_prompt][H] */

@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 
+#include "runtime/session.h"
 #include "tools/cli.h"
 
 /* ---- embed -------------------------------------------------------------- */
@@ -237,9 +238,10 @@ int cli_fill_mask(int argc, char **argv)
         cli_error(CMD, "the text has no %s token", hubrt_token_text(m, mask));
         goto done;
     }
-    const int V = info.vocab_size;
-    if (V <= 0) {
-        cli_error(CMD, "the model has no vocabulary-sized output");
+    const int V = hubrt_model_n_logits(m); /* the MLM head's row width */
+    if (V <= 0 || hubrt_model_is_causal(m) != 0) {
+        cli_error(CMD, "%s has no masked-LM head (fill-mask needs an encoder such as BertForMaskedLM)",
+                  info.architecture && *info.architecture ? info.architecture : "the model");
         goto done;
     }
     logits = malloc((size_t)n * (size_t)V * sizeof *logits);
