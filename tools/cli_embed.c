@@ -239,7 +239,7 @@ int cli_fill_mask(int argc, char **argv)
         goto done;
     }
     const int V = hubrt_model_n_logits(m); /* the MLM head's row width */
-    if (V <= 0 || hubrt_model_is_causal(m) != 0) {
+    if (V <= 0 || V < info.vocab_size || hubrt_model_is_causal(m) != 0) {
         cli_error(CMD, "%s has no masked-LM head (fill-mask needs an encoder such as BertForMaskedLM)",
                   info.architecture && *info.architecture ? info.architecture : "the model");
         goto done;
