@@ -26,6 +26,15 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the whole process: with one thread, a load-independent
+ * proxy for wall time on a busy machine (time spent descheduled is excluded). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -98,16 +107,16 @@ int main(int argc, char **argv)
     if (!s) { fprintf(stderr, "bench-model: %s\n", hubrt_last_error()); return 1; }
     /* warm-up: touches the weights and the KV pages */
     hubrt_forward(s, ids, pp < 16 ? pp : 16, NULL, logits);
-    double pp_sum = 0, tg_sum = 0;
+    double pp_sum = 0, tg_sum = 0, pp_cpu = 0, tg_cpu = 0;
     for (int r = 0; r < reps; r++) {
         hubrt_session_reset(s);
         if (profile && r == reps - 1) hubrt_session_set_profile(s, 1);
-        double a = now();
+        double a = now(), ca = cpu_now();
         if (hubrt_forward(s, ids, pp, NULL, logits) != 0) {
             fprintf(stderr, "bench-model: %s\n", hubrt_last_error());
             return 1;
         }
-        double b = now();
+        double b = now(), cb = cpu_now();
         if (profile && r == reps - 1) {
             static char rep[1 << 14];
             hubrt_session_profile_report(s, rep, sizeof rep);
@@ -121,7 +130,9 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double c = now();
+        double c = now(), cc = cpu_now();
+        pp_cpu += cb - ca;
+        tg_cpu += cc - cb;
         if (profile && r == reps - 1) {
             static char rep[1 << 14];
             hubrt_session_profile_report(s, rep, sizeof rep);
@@ -134,6 +145,9 @@ int main(int argc, char **argv)
            "peak RSS %.1f MB\n", dir, lp.n_threads, lp.storage == HUBRT_STORAGE_MMAP ? "mmap" :
            lp.storage == HUBRT_STORAGE_COPY ? "copy" : "auto", (int)lp.quant, pp, pp * reps / pp_sum,
            tg, tg ? tg * reps / tg_sum : 0.0, load_s, peak_rss_mb());
+    if (lp.n_threads == 1)
+        printf("  per CPU second (1 thread; excludes time descheduled on a busy machine): "
+               "pp%d %.1f tok/s, tg%d %.1f tok/s\n", pp, pp * reps / pp_cpu, tg, tg ? tg * reps / tg_cpu : 0.0);
     hubrt_session_free(s);
     hubrt_model_free(m);
     free(ids);

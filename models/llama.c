@@ -36,6 +36,9 @@ typedef struct llama_layer {
     const float *bgu;                     /* [2F] or NULL */
     const hk_weight *wd;                  /* [D][F] down_proj */
     const float *bd;
+    /* unfused (HUBRT_STORAGE_MMAP: views into the file map, nothing copied) */
+    const hk_weight *wq, *wk, *wv, *wg, *wu;
+    const float *bq, *bk, *bv, *bg, *bu;
 } llama_layer;
 
 /* inv_freq[hd/2] with rope_scaling applied the way transformers does it. */
@@ -114,7 +117,17 @@ int hubrt_llama_build(fam_ctx *c)
         head_t = fam_find_exact(c, "lm_head.weight", 1);
         if (!head_t) return HUBRT_ERR_FORMAT;
     }
-    const hk_weight *lm_head = fam_matrix(c, head_t, V, D);
+    /*
+     * fuse (the default): layer matrices copied into the model's huge-page
+     * arena, q|k|v and gate|up stacked, 11 nodes per layer. An explicit
+     * HUBRT_STORAGE_MMAP keeps every matrix a view into the file map (nothing
+     * copied, 17 nodes per layer): that is what the mmap-vs-copy comparison
+     * measures.
+     */
+    int fuse = c->m->params.storage != HUBRT_STORAGE_MMAP;
+    int vrows = V;
+    const hk_weight *lm_head = fuse && head_t != emb ? fam_matrix_concat(c, &head_t, &vrows, 1, D)
+                                                     : fam_matrix(c, head_t, V, D);
     if (!lm_head) return HUBRT_ERR_FORMAT;
     const float *final_norm = vec(c, "norm.weight", D, 1, &err);
     if (err) return HUBRT_ERR_FORMAT;
@@ -156,22 +169,32 @@ int hubrt_llama_build(fam_ctx *c)
         const float *bu = vec(c, LNAME("mlp.up_proj.bias"), F, cfg->mlp_bias, &err);
         ly.bd = vec(c, LNAME("mlp.down_proj.bias"), D, cfg->mlp_bias, &err);
         if (err) return HUBRT_ERR_FORMAT;
-        {
+        if (fuse) {
+            /* every layer matrix goes into the huge-page weight arena, in layer
+             * order; q|k|v and gate|up stacked for one matmul each */
             const hubrt_tensor *qkv[3] = {tq, tk, tv};
             int qkv_rows[3] = {H * hd, KV * hd, KV * hd};
             const float *qkv_b[3] = {bq, bk, bv};
             if (!(ly.wqkv = fam_matrix_concat(c, qkv, qkv_rows, 3, D))) return HUBRT_ERR_FORMAT;
             ly.bqkv = fam_vector_concat(c, qkv_b, qkv_rows, 3);
             if (qkv_bias && !ly.bqkv) return HUBRT_ERR_NOMEM;
+            int o_rows = D, d_rows = D;
+            if (!(ly.wo = fam_matrix_concat(c, &to, &o_rows, 1, H * hd))) return HUBRT_ERR_FORMAT;
             const hubrt_tensor *gu[2] = {tg, tu};
             int gu_rows[2] = {F, F};
             const float *gu_b[2] = {bg, bu};
             if (!(ly.wgu = fam_matrix_concat(c, gu, gu_rows, 2, D))) return HUBRT_ERR_FORMAT;
             ly.bgu = fam_vector_concat(c, gu_b, gu_rows, 2);
             if (cfg->mlp_bias && !ly.bgu) return HUBRT_ERR_NOMEM;
+            if (!(ly.wd = fam_matrix_concat(c, &td, &d_rows, 1, F))) return HUBRT_ERR_FORMAT;
+        } else {
+            if (!(ly.wq = fam_matrix(c, tq, H * hd, D)) || !(ly.wk = fam_matrix(c, tk, KV * hd, D)) ||
+                !(ly.wv = fam_matrix(c, tv, KV * hd, D)) || !(ly.wo = fam_matrix(c, to, D, H * hd)) ||
+                !(ly.wg = fam_matrix(c, tg, F, D)) || !(ly.wu = fam_matrix(c, tu, F, D)) ||
+                !(ly.wd = fam_matrix(c, td, D, F)))
+                return HUBRT_ERR_FORMAT;
+            ly.bq = bq; ly.bk = bk; ly.bv = bv; ly.bg = bg; ly.bu = bu;
         }
-        if (!(ly.wo = fam_matrix(c, to, D, H * hd))) return HUBRT_ERR_FORMAT;
-        if (!(ly.wd = fam_matrix(c, td, D, F))) return HUBRT_ERR_FORMAT;
 #undef LNAME
 
         char nm[32];
@@ -182,13 +205,27 @@ int hubrt_llama_build(fam_ctx *c)
         nd.vec0 = ly.attn_norm;
         nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
-        int qkv = hg_rows_buf(g, (H + 2 * KV) * hd), q = hg_rows_buf(g, H * hd);
-        nd = NODE(HG_MATMUL, qkv, h, -1, "qkv_proj"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);
+        int q = hg_rows_buf(g, H * hd);
         int kc = hg_kv_buf(g, l, 0, KV * hd), vc = hg_kv_buf(g, l, 1, KV * hd);
-        nd = NODE(HG_QKV_SPLIT, q, qkv, kc, "rope_kv_store");
-        nd.c = vc;
-        nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
-        hg_add(g, &nd);
+        if (fuse) {
+            int qkv = hg_rows_buf(g, (H + 2 * KV) * hd);
+            nd = NODE(HG_MATMUL, qkv, h, -1, "qkv_proj"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);
+            nd = NODE(HG_QKV_SPLIT, q, qkv, kc, "rope_kv_store");
+            nd.c = vc;
+            nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
+            hg_add(g, &nd);
+        } else {
+            int k = hg_rows_buf(g, KV * hd), v = hg_rows_buf(g, KV * hd);
+            nd = NODE(HG_MATMUL, q, h, -1, "q_proj"); nd.w = ly.wq; nd.vec0 = ly.bq; hg_add(g, &nd);
+            nd = NODE(HG_MATMUL, k, h, -1, "k_proj"); nd.w = ly.wk; nd.vec0 = ly.bk; hg_add(g, &nd);
+            nd = NODE(HG_MATMUL, v, h, -1, "v_proj"); nd.w = ly.wv; nd.vec0 = ly.bv; hg_add(g, &nd);
+            nd = NODE(HG_ROPE, q, q, -1, "rope_q"); nd.n_heads = H; nd.head_dim = hd; nd.inv_freq = inv_freq;
+            hg_add(g, &nd);
+            nd = NODE(HG_ROPE, k, k, -1, "rope_k"); nd.n_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
+            hg_add(g, &nd);
+            nd = NODE(HG_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = KV; nd.head_dim = hd; hg_add(g, &nd);
+            nd = NODE(HG_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = KV; nd.head_dim = hd; hg_add(g, &nd);
+        }
         int a = hg_rows_buf(g, H * hd);
         nd = NODE(HG_ATTENTION, a, q, kc, "attention");
         nd.c = vc;
@@ -208,11 +245,19 @@ int hubrt_llama_build(fam_ctx *c)
         nd.vec0 = ly.mlp_norm;
         nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
-        int gu = hg_rows_buf(g, 2 * F), gt = hg_rows_buf(g, F);
-        nd = NODE(HG_MATMUL, gu, h2, -1, "gate_up_proj"); nd.w = ly.wgu; nd.vec0 = ly.bgu; hg_add(g, &nd);
-        int up = hg_rows_buf(g, F); /* scratch for the up half when n > 1 */
-        nd = NODE(HG_SWIGLU, gt, gu, up, "swiglu");
-        hg_add(g, &nd);
+        int gt = hg_rows_buf(g, F);
+        if (fuse) {
+            int gu = hg_rows_buf(g, 2 * F), up = hg_rows_buf(g, F); /* up: scratch when n > 1 */
+            nd = NODE(HG_MATMUL, gu, h2, -1, "gate_up_proj"); nd.w = ly.wgu; nd.vec0 = ly.bgu; hg_add(g, &nd);
+            nd = NODE(HG_SWIGLU, gt, gu, up, "swiglu");
+            hg_add(g, &nd);
+        } else {
+            int up = hg_rows_buf(g, F);
+            nd = NODE(HG_MATMUL, gt, h2, -1, "gate_proj"); nd.w = ly.wg; nd.vec0 = ly.bg; hg_add(g, &nd);
+            nd = NODE(HG_MATMUL, up, h2, -1, "up_proj"); nd.w = ly.wu; nd.vec0 = ly.bu; hg_add(g, &nd);
+            nd = NODE(HG_SILU_MUL, gt, gt, up, "silu_mul");
+            hg_add(g, &nd);
+        }
         int dn = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, dn, gt, -1, "down_proj"); nd.w = ly.wd; nd.vec0 = ly.bd; hg_add(g, &nd);
         nd = NODE(HG_ADD, x, x, dn, "residual2"); hg_add(g, &nd);
