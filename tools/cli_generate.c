@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/session.h"
 #include "tools/cli.h"
 
 static const char *CMD = "generate";
@@ -249,6 +250,11 @@ int cli_generate(int argc, char **argv)
     hubrt_model_info info;
     if (hubrt_model_get_info(m, &info) != HUBRT_OK) {
         cli_error(CMD, "%s", hubrt_last_error());
+        goto done;
+    }
+    if (hubrt_model_is_causal(m) == 0) {
+        cli_error(CMD, "%s is an encoder, not a causal LM: use 'run-model embed' or 'run-model fill-mask'",
+                  info.architecture && *info.architecture ? info.architecture : info.family);
         goto done;
     }
     long need = (long)n_ids + sp.max_new_tokens;
