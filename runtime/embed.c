@@ -21,6 +21,7 @@
 #include "runtime/error.h"
 #include "runtime/jsonfile.h"
 #include "runtime/model.h"
+#include "runtime/session.h"
 
 enum { POOL_MEAN_SQRT_LEN = 100 }; /* sentence-transformers only; not in the public enum */
 
@@ -211,6 +212,10 @@ int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int
     if (rc) return rc;
     const int H = info.hidden_size;
     if (H <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_embed: the model has no hidden size (tokenizer only?)");
+    if (hubrt_model_is_causal(model) == 1)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+                               "hubrt_embed: %s is a causal LM; sentence embeddings need an encoder (BERT-style) model",
+                               info.architecture && *info.architecture ? info.architecture : info.family);
     if (dim < H)
         return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: out has room for %d floats, the embedding has %d",
                                dim, H);
