@@ -9,6 +9,11 @@
  * m grows. Nothing of size n_kv is stored. Keys outside [jlo, jhi) — the
  * causal/window range — are never read. head_dim up to 256 (else the
  * reference runs).
+ *
+ * Prefill (many query rows) works on tiles instead: up to 8 query vectors
+ * (rows x heads of one GQA group) share each 16-key block, whose K is
+ * transposed once into KT[d][16] so every score vector is head_dim plain
+ * FMAs (no cross-lane sums), and whose V rows are reused from L1.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -98,6 +103,209 @@ static void attn_item(const float *qr, const float *kb, const float *vb, float *
     __m512 il = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);
     for (int c = 0; c < nch; c++)
         _mm512_mask_storeu_ps(o + c * 16, c == nch - 1 ? mlast : 0xffff, _mm512_mul_ps(acc[c], il));
+}
+
+/* In-register transpose of a 16x16 f32 tile (as in gemm_avx512.c). */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int e = 0; e < 4; e++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[8 + e] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[4 + e] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+#define TQ 8  /* query vectors per tile */
+#define BK 64 /* keys per block (4 vectors of 16) */
+
+/* A tile: rows [i0, i0+nr) x heads [h0, h0+nh) of one kv head (nr*nh <= TQ). */
+static void attn_tile(const float *q, const float *kb, const float *vb, float *out, const hk_attn_params *p,
+                      int i0, int nr, int h0, int nh)
+{
+    int hd = p->head_dim, nch = (hd + 15) / 16, nqv = nr * nh;
+    size_t qstride = (size_t)p->n_heads * (size_t)hd;
+    _Alignas(64) float qs[TQ][256], acc[TQ][256], KT[256][BK], pe[TQ][BK];
+    float m[TQ], l[TQ];
+    int qp[TQ];
+    __mmask16 mlast = (__mmask16)((hd & 15) ? (1u << (hd & 15)) - 1 : 0xffff);
+    for (int v = 0; v < nqv; v++) {
+        int i = i0 + v / nh, h = h0 + v % nh;
+        const float *qr = q + (size_t)i * qstride + (size_t)h * hd;
+        for (int c = 0; c < nch; c++) {
+            __mmask16 mc = c == nch - 1 ? mlast : 0xffff;
+            _mm512_store_ps(&qs[v][c * 16], _mm512_mul_ps(_mm512_maskz_loadu_ps(mc, qr + c * 16), _mm512_set1_ps(p->scale)));
+            _mm512_store_ps(&acc[v][c * 16], _mm512_setzero_ps());
+        }
+        m[v] = -INFINITY;
+        l[v] = 0;
+        qp[v] = p->q_pos0 + i;
+    }
+    /* the union of the rows' visible ranges */
+    int qfirst = p->q_pos0 + i0, qlast = p->q_pos0 + i0 + nr - 1;
+    int jhi = p->n_kv, jlo = 0;
+    if (p->causal && qlast + 1 < jhi) jhi = qlast + 1;
+    if (p->window > 0 && qfirst - p->window + 1 > jlo) jlo = qfirst - p->window + 1;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int j0 = jlo; j0 < jhi; j0 += BK) {
+        int nk = jhi - j0 < BK ? jhi - j0 : BK, nsub = (nk + 15) / 16;
+        __mmask16 base[BK / 16];
+        int any = 0;
+        for (int b = 0; b < BK / 16; b++) {
+            int left = nk - b * 16;
+            base[b] = (__mmask16)(left >= 16 ? 0xffff : left > 0 ? (1u << left) - 1 : 0);
+            if (p->key_mask && base[b]) {
+                __m128i km = _mm_maskz_loadu_epi8(base[b], p->key_mask + j0 + b * 16);
+                base[b] &= _mm_cmpneq_epi8_mask(km, _mm_setzero_si128());
+            }
+            any |= base[b];
+        }
+        if (!any) continue;
+        /* KT[d][jj] = K[j0+jj][d] */
+        for (int b = 0; b < nsub; b++)
+            for (int c = 0; c < nch; c++) {
+                __mmask16 mc = c == nch - 1 ? mlast : 0xffff;
+                __m512 r[16];
+                for (int jj = 0; jj < 16; jj++) {
+                    int j = b * 16 + jj;
+                    r[jj] = j < nk ? _mm512_maskz_loadu_ps(mc, kb + (size_t)(j0 + j) * hd + c * 16) : _mm512_setzero_ps();
+                }
+                transpose16(r);
+                for (int t = 0; t < 16; t++) _mm512_store_ps(&KT[c * 16 + t][b * 16], r[t]);
+            }
+        for (int v = nqv; v < ((nqv + 3) & ~3) && v < TQ; v++) /* padding of the last group of 4 */
+            for (int b = 0; b < BK / 16; b++) _mm512_store_ps(&pe[v][b * 16], _mm512_setzero_ps());
+        for (int v = 0; v < nqv; v++) {
+            __mmask16 vm[BK / 16];
+            uint64_t all = 0;
+            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
+                __m512i jv = _mm512_add_epi32(_mm512_set1_epi32(j0 + b * 16), iota);
+                vm[b] = base[b];
+                if (p->causal) vm[b] &= _mm512_cmple_epi32_mask(jv, _mm512_set1_epi32(qp[v]));
+                if (p->window > 0) vm[b] &= _mm512_cmpgt_epi32_mask(jv, _mm512_set1_epi32(qp[v] - p->window));
+                all |= (uint64_t)vm[b] << (16 * b);
+            }
+            if (!all) {
+                for (int b = 0; b < BK / 16; b++) _mm512_store_ps(&pe[v][b * 16], _mm512_setzero_ps());
+                continue;
+            }
+            __m512 s[BK / 16];
+            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) s[b] = _mm512_setzero_ps();
+            for (int d = 0; d < hd; d++) {
+                __m512 qd = _mm512_set1_ps(qs[v][d]);
+                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) s[b] = _mm512_fmadd_ps(qd, _mm512_load_ps(&KT[d][b * 16]), s[b]);
+            }
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
+                s[b] = _mm512_mask_blend_ps(vm[b], _mm512_set1_ps(-INFINITY), s[b]);
+                mx = _mm512_max_ps(mx, s[b]);
+            }
+            float mb = _mm512_reduce_max_ps(mx);
+            if (mb > m[v]) {
+                float corr = expf(m[v] - mb);
+                l[v] *= corr;
+                __m512 cv = _mm512_set1_ps(corr);
+                for (int c = 0; c < nch; c++) _mm512_store_ps(&acc[v][c * 16], _mm512_mul_ps(_mm512_load_ps(&acc[v][c * 16]), cv));
+                m[v] = mb;
+            }
+            __m512 sum = _mm512_setzero_ps(), mv = _mm512_set1_ps(m[v]);
+            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
+                __m512 e = _mm512_maskz_mov_ps(vm[b], hk_exp512(_mm512_sub_ps(s[b], mv)));
+                sum = _mm512_add_ps(sum, e);
+                _mm512_store_ps(&pe[v][b * 16], e);
+            }
+            l[v] += _mm512_reduce_add_ps(sum);
+        }
+        /*
+         * acc[v] += P[v][:] · V[j0:j0+nk] as a small matrix product: 4 query
+         * vectors x 4 chunks of 16 in 16 registers; each V row is loaded once
+         * per group. Keys a query does not see have P = 0 (their V rows are
+         * valid cache entries, < n_kv).
+         */
+        for (int v0 = 0; v0 < nqv; v0 += 4) {
+            int nv = nqv - v0 < 4 ? nqv - v0 : 4;
+            for (int c0 = 0; c0 < nch; c0 += 4) {
+                __mmask16 cm[4];
+                __m512 a[4][4];
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                    cm[c] = c0 + c < nch ? (c0 + c == nch - 1 ? mlast : 0xffff) : 0;
+                    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+                        a[u][c] = u < nv ? _mm512_load_ps(&acc[v0 + u][(c0 + c) * 16 & 255]) : _mm512_setzero_ps();
+                }
+                for (int jj = 0; jj < nk; jj++) {
+                    const float *vr = vb + (size_t)(j0 + jj) * hd + c0 * 16;
+                    __m512 vv[4];
+                    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) vv[c] = _mm512_maskz_loadu_ps(cm[c], vr + c * 16);
+                    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+                        __m512 pv = _mm512_set1_ps(pe[v0 + u][jj]);
+                        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) a[u][c] = _mm512_fmadd_ps(pv, vv[c], a[u][c]);
+                    }
+                }
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+                        if (u < nv && cm[c]) _mm512_store_ps(&acc[v0 + u][(c0 + c) * 16], a[u][c]);
+            }
+        }
+    }
+    for (int v = 0; v < nqv; v++) {
+        int i = i0 + v / nh, h = h0 + v % nh;
+        float *o = out + (size_t)i * qstride + (size_t)h * hd;
+        __m512 il = _mm512_set1_ps(l[v] > 0 ? 1.0f / l[v] : 0.0f);
+        for (int c = 0; c < nch; c++)
+            _mm512_mask_storeu_ps(o + c * 16, c == nch - 1 ? mlast : 0xffff, _mm512_mul_ps(_mm512_load_ps(&acc[v][c * 16]), il));
+    }
+}
+
+/*
+ * Prefill tiles: for each kv head, rows in blocks of br = max(1, TQ/group)
+ * and the group's heads in chunks of hn = min(group, TQ). Tile t of
+ * [0, hk_attention_tiles(p)) -> (kv head, row block, head chunk).
+ */
+static void tile_shape(const hk_attn_params *p, int *br, int *hn, int *nrb, int *nhc)
+{
+    int group = p->n_heads / p->n_kv_heads;
+    *hn = group < TQ ? group : TQ;
+    *br = TQ / *hn;
+    *nrb = (p->n_q + *br - 1) / *br;
+    *nhc = (group + *hn - 1) / *hn;
+}
+
+size_t hk_attention_tiles_avx512(const hk_attn_params *p)
+{
+    int br, hn, nrb, nhc;
+    if (p->head_dim > 256) return 0;
+    tile_shape(p, &br, &hn, &nrb, &nhc);
+    return (size_t)p->n_kv_heads * (size_t)nrb * (size_t)nhc;
+}
+
+void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,
+                                   const hk_attn_params *p, size_t t0, size_t t1)
+{
+    int br, hn, nrb, nhc, group = p->n_heads / p->n_kv_heads, hd = p->head_dim;
+    tile_shape(p, &br, &hn, &nrb, &nhc);
+    for (size_t t = t0; t < t1; t++) {
+        int hc = (int)(t % (size_t)nhc), rb = (int)((t / (size_t)nhc) % (size_t)nrb);
+        int kvh = (int)(t / ((size_t)nhc * (size_t)nrb));
+        int i0 = rb * br, nr = p->n_q - i0 < br ? p->n_q - i0 : br;
+        int h0 = kvh * group + hc * hn, nh = group - hc * hn < hn ? group - hc * hn : hn;
+        attn_tile(q, k_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd,
+                  v_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd, out, p, i0, nr, h0, nh);
+    }
 }
 
 void hk_attention_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,

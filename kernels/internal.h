@@ -154,6 +154,10 @@ void hk_to_f32_avx512(hk_wtype type, const void *src, float *dst, size_t n);
 void hk_qact_prepare_avx512(hk_qact *xa, hk_wtype type);
 void hk_qgemv_vnni(const hk_qact *xa, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 int hk_cpu_has_vnni(void);
+/* Prefill attention in tiles (kernels/attention_avx512.c): how many, and a range of them. */
+size_t hk_attention_tiles_avx512(const hk_attn_params *p);
+void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,
+                                   const hk_attn_params *p, size_t t0, size_t t1);
 int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 
