@@ -364,8 +364,8 @@ void hk_attention(const float *q, const float *k_cache, const float *v_cache, fl
     size_t lo, hi;
     /* prefill: tiles of query vectors sharing each K/V block, when there are
      * enough tiles to keep the team busy */
-    size_t tiles = hk_isa_level() >= HK_ISA_AVX512 && p->n_q >= 4 ? hk_attention_tiles_avx512(p) : 0;
-    if (tiles >= 4 * (size_t)omp_get_num_threads()) {
+    size_t tiles = hk_isa_level() >= HK_ISA_AVX512 ? hk_attention_tiles_avx512(p) : 0;
+    if (tiles >= (size_t)omp_get_num_threads() && (p->n_q >= 4 || p->n_heads / p->n_kv_heads >= 3)) {
         hk_team_range(tiles, 1, &lo, &hi);
         if (lo < hi) hk_attention_tiles_run_avx512(q, k_cache, v_cache, out, p, lo, hi);
 #pragma omp barrier
