@@ -172,7 +172,13 @@ HUBRT_API void hubrt_detok_stream_free(hubrt_detok_stream *stream);
 
 /* ---- forward passes ----------------------------------------------------- */
 
-/* A session for one sequence; max_tokens 0 = the model's context length. */
+/*
+ * A session for one sequence of a causal LM; max_tokens 0 = the model's
+ * context length (HUBRT_ERR_RANGE above it; HUBRT_ERR_UNSUPPORTED for
+ * encoders). The KV cache (f32, [layers][kv_heads][max_tokens][head_dim] for
+ * K and V) and all activation memory are allocated here, so forward passes
+ * allocate nothing; cache pages become resident only as tokens fill them.
+ */
 HUBRT_API hubrt_session *hubrt_session_new(hubrt_model *model, int max_tokens);
 HUBRT_API void hubrt_session_free(hubrt_session *session);
 /* Forgets the cached tokens (the KV cache is kept allocated). */
@@ -184,9 +190,11 @@ HUBRT_API hubrt_model *hubrt_session_model(const hubrt_session *session);
 
 /*
  * Causal LMs: appends n ids to the session (prefill when n > 1, decode when
- * n == 1). logits [n][vocab] and last_logits [vocab] are optional outputs.
- * Fails with HUBRT_ERR_RANGE on ids outside the vocab or when the context
- * would overflow; the session is unchanged then.
+ * n == 1). logits [n][vocab] and last_logits [vocab] are optional outputs
+ * (with neither, only the KV cache is filled and the LM head is skipped).
+ * Prompts longer than 512 tokens run as several passes; the result is the
+ * same. Fails with HUBRT_ERR_RANGE on ids outside the vocab or when the
+ * context would overflow; the session is unchanged then.
  */
 HUBRT_API int hubrt_forward(hubrt_session *session, const int32_t *ids, int n, float *logits,
                   float *last_logits);
@@ -195,7 +203,10 @@ HUBRT_API int hubrt_forward(hubrt_session *session, const int32_t *ids, int n, f
  * Encoders (BERT): one bidirectional pass over n ids (type_ids may be NULL
  * for all zeros). Optional outputs: hidden [n][hidden_size] (last_hidden_state),
  * pooled [hidden_size] (needs a pooler in the checkpoint), logits [n][vocab]
- * (needs an MLM head).
+ * (needs an MLM head; BertForSequenceClassification: [num_labels], one row).
+ * n is at most max_position_embeddings (else HUBRT_ERR_RANGE); asking for an
+ * output the checkpoint lacks gives HUBRT_ERR_UNSUPPORTED. Safe to call from
+ * several threads on one model.
  */
 HUBRT_API int hubrt_encode(hubrt_model *model, const int32_t *ids, const int32_t *type_ids, int n,
                  float *hidden, float *pooled, float *logits);
