@@ -308,6 +308,12 @@ static void test_generate_options(void)
         }
     }
 
+    /* --profile: the per-op table on stderr, stdout unchanged */
+    rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 20 --temp 0 --no-echo --profile -q", M);
+    snprintf(want, sizeof want, "%s\n", full_copy);
+    TEST_CHECK(rc == 0 && !strcmp(out_buf, want) && strstr(err_buf, "profile:") && strstr(err_buf, "matmul"),
+               "--profile: table on stderr (%.200s)", err_buf);
+
     /* -n 0: nothing new */
     rc = run(NULL, "generate -m %s -p 'Once upon a time' -n 0 --json -q", M);
     cJSON *z = cJSON_Parse(out_buf);
@@ -726,6 +732,8 @@ static void test_bench(void)
                cJSON_GetObjectItem(o, "decode_tokens")->valueint == 16, "bench: token counts");
     TEST_CHECK(cJSON_IsString(cJSON_GetObjectItem(o, "model")), "bench: model");
     cJSON_Delete(o);
+    rc = run(NULL, "bench -m %s/models/stories260K -p 8 -n 4 -r 1 --profile", shared);
+    TEST_CHECK(rc == 0 && strstr(err_buf, "profile:") != NULL, "bench --profile: %s", err_buf);
     rc = run(NULL, "bench -m %s/models/stories260K -p 8 -n 4 -r 1", shared);
     TEST_CHECK(rc == 0 && strstr(out_buf, "tok/s"), "bench table output: %s", out_buf);
     check_error(run(NULL, "bench -m %s/models/stories260K -p 2000 -n 100", shared), 1, "bench beyond the context");

@@ -57,6 +57,8 @@ int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, i
                       int32_t **ids, int *n);
 /* A whole file ("-" = stdin) as a malloc'd NUL-terminated string; NULL with the error printed. */
 char *cli_read_text(const char *cmd, const char *path);
+/* The session's per-op profile table (runtime/session.h) on stderr. */
+void cli_print_profile(const hubrt_session *s);
 /* Seconds on the monotonic clock. */
 double cli_now(void);
 

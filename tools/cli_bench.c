@@ -38,6 +38,7 @@ static void usage(FILE *f)
         "      --json        one JSON object: {\"model\", \"threads\", \"prefill_tokens\",\n"
         "                    \"prefill_tok_s\", \"prefill_tok_s_sd\", \"decode_tokens\",\n"
         "                    \"decode_tok_s\", \"decode_tok_s_sd\", \"load_s\", \"peak_rss_mb\", \"reps\"}\n"
+        "      --profile     per-op time table (all timed passes) on stderr\n"
         "  -q, --quiet       no progress line on stderr\n"
         "  -h, --help        this help\n"
         "\n"
@@ -66,12 +67,13 @@ int cli_bench(int argc, char **argv)
 {
     const char *model_path = NULL;
     long n_prompt = 128, n_gen = 128, threads = 0, reps = 3;
-    int json = 0, quiet = 0;
+    int json = 0, quiet = 0, profile = 0;
     hubrt_quant quant = HUBRT_QUANT_NONE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return CLI_OK; }
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--profile")) profile = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-p") || !strcmp(a, "-n") ||
                  !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "-r") || !strcmp(a, "--quant")) {
@@ -156,6 +158,10 @@ int cli_bench(int argc, char **argv)
             cli_error(CMD, "%s", hubrt_last_error());
             goto done;
         }
+        if (r < 0 && profile && s && hubrt_session_set_profile(s, 1) != HUBRT_OK) { /* after the warm-up */
+            cli_error(CMD, "%s", hubrt_last_error());
+            goto done;
+        }
         if (r >= 0) {
             pp[r] = t1 > t0 ? np / (t1 - t0) : 0;
             tg[r] = ng > 0 && t2 > t1 ? ng / (t2 - t1) : 0;
@@ -192,6 +198,10 @@ int cli_bench(int argc, char **argv)
         printf("prefill  %5ld tokens  %10.1f ± %.1f tok/s\n", n_prompt, pp_mean, pp_sd);
         if (encoder) printf("decode   n/a (encoder)\n");
         else printf("decode   %5ld tokens  %10.1f ± %.1f tok/s\n", n_gen, tg_mean, tg_sd);
+    }
+    if (profile) {
+        if (s) cli_print_profile(s);
+        else fprintf(stderr, "run-model bench: --profile needs a causal LM session (encoders are not profiled)\n");
     }
     rc = CLI_OK;
 done:

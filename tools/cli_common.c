@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/session.h"
 #include "tools/cli.h"
 
 int cli_error(const char *cmd, const char *fmt, ...)
@@ -269,4 +270,16 @@ char *cli_read_text(const char *cmd, const char *path)
         return NULL;
     }
     return buf;
+}
+
+void cli_print_profile(const hubrt_session *s)
+{
+    int len = hubrt_session_profile_report(s, NULL, 0);
+    if (len < 0) {
+        fprintf(stderr, "run-model: profile: %s\n", hubrt_last_error());
+        return;
+    }
+    char *buf = malloc((size_t)len + 1);
+    if (buf && hubrt_session_profile_report(s, buf, (size_t)len + 1) >= 0) fputs(buf, stderr);
+    free(buf);
 }

@@ -45,6 +45,7 @@ static void usage(FILE *f)
         "  -t, --threads N        threads (default: physical cores)\n"
         "      --quant q8|q4      quantise weights on load (lossy; default: stored dtype)\n"
         "      --no-echo          do not print the prompt before the continuation\n"
+        "      --profile          per-op time table of the forward passes on stderr\n"
         "      --json             print one JSON object when done instead of streaming:\n"
         "                         {\"prompt_ids\", \"new_ids\", \"text\", \"stop_reason\",\n"
         "                          \"prefill_tok_s\", \"decode_tok_s\", \"seed\"}\n"
@@ -128,7 +129,7 @@ int cli_generate(int argc, char **argv)
     long n_predict = -1, top_k = -1, threads = 0, repeat_last_n = -2;
     double temp = -1, top_p = -1, min_p = -1, repeat_penalty = -1;
     long long seed = -1;
-    int json = 0, verbose = 0, quiet = 0, ignore_eos = 0, echo = 1;
+    int json = 0, verbose = 0, quiet = 0, ignore_eos = 0, echo = 1, profile = 0;
     hubrt_quant quant = HUBRT_QUANT_NONE;
 
     /* argv[0] is "generate" or the program name (generate as default) */
@@ -182,6 +183,7 @@ int cli_generate(int argc, char **argv)
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--no-echo")) echo = 0;
+        else if (!strcmp(a, "--profile")) profile = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (a[0] == '-') return cli_usage(CMD, "unknown option '%s'", a);
@@ -269,6 +271,10 @@ int cli_generate(int argc, char **argv)
         goto done;
     }
 
+    if (profile && hubrt_session_set_profile(s, 1) != HUBRT_OK) {
+        cli_error(CMD, "%s", hubrt_last_error());
+        goto done;
+    }
     out.ids_only = hubrt_vocab_size(m) <= 0; /* a directory without tokenizer files */
     if (out.ids_only) {
         if (!json && !quiet) fprintf(stderr, "run-model: no tokenizer in this directory: printing token ids\n");
@@ -319,6 +325,7 @@ int cli_generate(int argc, char **argv)
     if (!quiet)
         fprintf(stderr, "run-model: load %.2f s | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | stop: %s\n",
                 load_s, g.n_prompt, prefill_tok_s, g.n_new, decode_tok_s, reason_name(g.stop_reason));
+    if (profile) cli_print_profile(s);
     rc = CLI_OK;
 done:
     hubrt_session_free(s);
