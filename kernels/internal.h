@@ -118,16 +118,16 @@ typedef struct hk_qact {
     int8_t *q;            /* [nb*32] activation quantised to int8 */
     float *d;             /* [nb] its scale per block */
     int32_t *sum;         /* [nb] sum of q over the block (for offset tricks) */
-    /* filled by hk_qact_prepare_avx512 (VNNI path), nb2 = nb rounded up to even: */
-    int8_t *qp;           /* [nb2*32] q in the kernel's lane order */
-    float *dxe;           /* [nb2*8] d spread over the lanes */
-    float *cx;            /* [nb2] offset correction per block */
+    /* filled by hk_qact_prepare_avx512 (VNNI path), nb4 = nb rounded up to 4: */
+    int8_t *qp;           /* [nb4*32] q in the kernel's lane order */
+    float *dxe;           /* [nb4*8] d spread over the lanes */
+    float *cx;            /* [nb4] offset correction per block */
 } hk_qact;
 /* Bytes hk_qact needs for cols (all arrays, each 64-aligned). */
 static inline size_t hk_qact_bytes(int cols)
 {
-    size_t nb2 = (size_t)((hk_qblocks(cols) + 1) & ~1);
-    return nb2 * 32 * 2 + nb2 * 4 * 3 + nb2 * 32 + 6 * 64;
+    size_t nb4 = (size_t)((hk_qblocks(cols) + 3) & ~3);
+    return nb4 * 32 * 2 + nb4 * 4 * 3 + nb4 * 32 + 6 * 64;
 }
 typedef void (*hk_qgemv_fn)(const hk_qact *xa, const hk_weight *w, const float *bias,
                             float *y, int o0, int o1);

@@ -246,7 +246,7 @@ void hk_gemm_f32_use_blas(int on) { g_gemm_own_f32 = !on; }
 /* Carves the hk_qact arrays out of buf (hk_qact_bytes(cols) bytes, 64-aligned). */
 static void qact_carve(hk_qact *xa, unsigned char *buf, int cols)
 {
-    size_t nb2 = (size_t)((hk_qblocks(cols) + 1) & ~1), off = 0;
+    size_t nb2 = (size_t)((hk_qblocks(cols) + 3) & ~3), off = 0; /* rounded up to 4 */
 #define CARVE(field, type, count)                         \
     xa->field = (type *)(buf + off);                      \
     off += ((count) * sizeof(type) + 63) & ~(size_t)63;
