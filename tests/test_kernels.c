@@ -461,6 +461,80 @@ static void test_embedding(void)
     }
 }
 
+/*
+ * A decoder block as the executor runs it: one 2-thread parallel region for
+ * the whole chain, each kernel relying on the previous one's closing
+ * barrier. Compared with the same chain through the references.
+ */
+static void test_team_chain(void)
+{
+    enum { N = 9, D = 96, H = 6, KV = 2, HD = 16, F = 160 };
+    float *x = xmalloc(N * D * 4), *wn = xmalloc(D * 4), *wq = xmalloc(D * D * 4), *wk = xmalloc(KV * HD * D * 4);
+    float *wo = xmalloc(D * D * 4), *wg = xmalloc(F * D * 4), *wu = xmalloc(F * D * 4), *wd = xmalloc(D * F * 4);
+    fill(x, N * D, 1); fill(wn, D, 1); fill(wq, D * D, 0.2f); fill(wk, KV * HD * D, 0.2f); fill(wo, D * D, 0.2f);
+    fill(wg, F * D, 0.2f); fill(wu, F * D, 0.2f); fill(wd, D * F, 0.2f);
+    uint16_t *wq16 = store_as(HK_BF16, wq, D * D); /* one bf16 weight in the chain */
+    hk_weight Wq, Wk, Wo, Wg, Wu, Wd;
+    hk_weight_view(&Wq, HK_BF16, D, D, wq16);
+    hk_weight_view(&Wk, HK_F32, KV * HD, D, wk);
+    hk_weight_view(&Wo, HK_F32, D, D, wo);
+    hk_weight_view(&Wg, HK_F32, F, D, wg);
+    hk_weight_view(&Wu, HK_F32, F, D, wu);
+    hk_weight_view(&Wd, HK_F32, D, F, wd);
+    float inv[HD / 2];
+    hk_rope_inv_freq(inv, HD, 10000.0f);
+    hk_attn_params p = {0};
+    p.n_q = N; p.n_heads = H; p.n_kv_heads = KV; p.head_dim = HD; p.n_kv = N; p.kv_stride = N;
+    p.causal = 1; p.scale = 0.25f;
+    float *out[2];
+    for (int pass = 0; pass < 2; pass++) {
+        float *xn = xmalloc(N * D * 4), *q = xmalloc(N * D * 4), *kc = xmalloc(KV * N * HD * 4);
+        float *kr = xmalloc(N * KV * HD * 4), *att = xmalloc(N * D * 4), *o = xmalloc(N * D * 4);
+        float *g = xmalloc(N * F * 4), *u = xmalloc(N * F * 4), *y = xmalloc(N * D * 4);
+        if (pass == 0) {
+            hk_ref_rmsnorm(x, N, D, wn, 1e-5f, xn);
+            hk_ref_matmul(xn, N, &Wq, NULL, q);
+            hk_ref_matmul(xn, N, &Wk, NULL, kr);
+            hk_ref_rope(q, N, H, HD, 0, inv);
+            hk_ref_rope(kr, N, KV, HD, 0, inv);
+            for (int i = 0; i < N; i++) /* [N][KV][HD] -> cache [KV][N][HD]; V = K here */
+                for (int h = 0; h < KV; h++) memcpy(kc + ((size_t)h * N + i) * HD, kr + ((size_t)i * KV + h) * HD, HD * 4);
+            hk_ref_attention(q, kc, kc, att, &p);
+            hk_ref_matmul(att, N, &Wo, NULL, o);
+            hk_ref_add(o, x, o, N * D);
+            hk_ref_matmul(o, N, &Wg, NULL, g);
+            hk_ref_matmul(o, N, &Wu, NULL, u);
+            hk_ref_silu_mul(g, u, g, N * F);
+            hk_ref_matmul(g, N, &Wd, NULL, y);
+        } else {
+#pragma omp parallel num_threads(2)
+            {
+                hk_rmsnorm(x, N, D, wn, 1e-5f, xn);
+                hk_matmul(xn, N, &Wq, NULL, q);
+                hk_matmul(xn, N, &Wk, NULL, kr);
+                hk_rope(q, N, H, HD, 0, inv);
+                hk_rope(kr, N, KV, HD, 0, inv);
+#pragma omp for
+                for (int i = 0; i < N; i++)
+                    for (int h = 0; h < KV; h++) memcpy(kc + ((size_t)h * N + i) * HD, kr + ((size_t)i * KV + h) * HD, HD * 4);
+                hk_attention(q, kc, kc, att, &p);
+                hk_matmul(att, N, &Wo, NULL, o);
+                hk_add(o, x, o, N * D);
+                hk_matmul(o, N, &Wg, NULL, g);
+                hk_matmul(o, N, &Wu, NULL, u);
+                hk_silu_mul(g, u, g, N * F);
+                hk_matmul(g, N, &Wd, NULL, y);
+            }
+        }
+        out[pass] = y;
+        free(xn); free(q); free(kc); free(kr); free(att); free(o); free(g); free(u);
+    }
+    double e = rel_err(out[1], out[0], N * D, 1e-3);
+    TEST_CHECK(e <= 1e-4, "[%s] decoder block chained in one 2-thread region: rel err %.3g > 1e-4", hk_isa_name(), e);
+    free(out[0]); free(out[1]);
+    free(x); free(wn); free(wq); free(wk); free(wo); free(wg); free(wu); free(wd); free(wq16);
+}
+
 static void test_conversions(void)
 {
     /* f16 round trip of every half value (NaN stays NaN) */
@@ -494,6 +568,7 @@ int main(void)
         test_rows(0);
         test_rows(1);
         test_embedding();
+        test_team_chain();
     }
     return test_finish();
 }
