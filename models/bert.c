@@ -179,20 +179,18 @@ int hubrt_bert_build(fam_ctx *c)
         hg_add(g, &nd);
         int o = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, o, a, -1, "attn_out"); nd.w = ly.wo; nd.vec0 = ly.bo; hg_add(g, &nd);
-        nd = NODE(HG_ADD, o, o, x, "residual1"); hg_add(g, &nd);
         int x1 = hg_rows_buf(g, D);
-        nd = NODE(HG_LAYERNORM, x1, o, -1, "attn_ln");
-        nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps;
+        nd = NODE(HG_ADD_NORM, x1, o, x, "residual1+attn_ln"); /* o += x; x1 = LN(o) */
+        nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps; nd.d = 1;
         hg_add(g, &nd);
         int f = hg_rows_buf(g, F);
         nd = NODE(HG_MATMUL, f, x1, -1, "intermediate"); nd.w = ly.wi; nd.vec0 = ly.bi; hg_add(g, &nd);
         nd = NODE(act, f, f, -1, "act"); hg_add(g, &nd);
         int dn = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, dn, f, -1, "output"); nd.w = ly.wd; nd.vec0 = ly.bd; hg_add(g, &nd);
-        nd = NODE(HG_ADD, dn, dn, x1, "residual2"); hg_add(g, &nd);
         int x2 = hg_rows_buf(g, D);
-        nd = NODE(HG_LAYERNORM, x2, dn, -1, "out_ln");
-        nd.vec0 = ly.ln2_w; nd.vec1 = ly.ln2_b; nd.eps = cfg->norm_eps;
+        nd = NODE(HG_ADD_NORM, x2, dn, x1, "residual2+out_ln"); /* dn += x1; x2 = LN(dn) */
+        nd.vec0 = ly.ln2_w; nd.vec1 = ly.ln2_b; nd.eps = cfg->norm_eps; nd.d = 1;
         hg_add(g, &nd);
         x = x2;
 #undef NODE

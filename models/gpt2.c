@@ -102,6 +102,7 @@ int hubrt_gpt2_build(fam_ctx *c)
     hg_add(g, &nd);
 
     hg_op act = fam_act_op(cfg->act);
+    int prev_dn = -1; /* the last MLP output, added to x by the next norm node */
     for (int l = 0; l < L; l++) {
         gpt2_layer ly;
         memset(&ly, 0, sizeof ly);
@@ -137,8 +138,9 @@ int hubrt_gpt2_build(fam_ctx *c)
         char nm[32];
 #define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
         int h = hg_rows_buf(g, D);
-        nd = NODE(HG_LAYERNORM, h, x, -1, "ln_1");
-        nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps;
+        if (prev_dn < 0) nd = NODE(HG_LAYERNORM, h, x, -1, "ln_1");
+        else nd = NODE(HG_ADD_NORM, h, x, prev_dn, "residual2+ln_1"); /* x += prev; LN */
+        nd.vec0 = ly.ln1_w; nd.vec1 = ly.ln1_b; nd.eps = cfg->norm_eps; nd.d = 1;
         hg_add(g, &nd);
         int qkv = hg_rows_buf(g, 3 * D), q = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, qkv, h, -1, "c_attn"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);
@@ -156,24 +158,23 @@ int hubrt_gpt2_build(fam_ctx *c)
         hg_add(g, &nd);
         int o = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, o, a, -1, "c_proj"); nd.w = ly.wo; nd.vec0 = ly.bo; hg_add(g, &nd);
-        nd = NODE(HG_ADD, x, x, o, "residual1"); hg_add(g, &nd);
 
         int h2 = hg_rows_buf(g, D);
-        nd = NODE(HG_LAYERNORM, h2, x, -1, "ln_2");
-        nd.vec0 = ly.ln2_w; nd.vec1 = ly.ln2_b; nd.eps = cfg->norm_eps;
+        nd = NODE(HG_ADD_NORM, h2, x, o, "residual1+ln_2");
+        nd.vec0 = ly.ln2_w; nd.vec1 = ly.ln2_b; nd.eps = cfg->norm_eps; nd.d = 1;
         hg_add(g, &nd);
         int f = hg_rows_buf(g, F);
         nd = NODE(HG_MATMUL, f, h2, -1, "c_fc"); nd.w = ly.wfc; nd.vec0 = ly.bfc; hg_add(g, &nd);
         nd = NODE(act, f, f, -1, "act"); hg_add(g, &nd);
         int dn = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, dn, f, -1, "mlp.c_proj"); nd.w = ly.wproj; nd.vec0 = ly.bproj; hg_add(g, &nd);
-        nd = NODE(HG_ADD, x, x, dn, "residual2"); hg_add(g, &nd);
+        prev_dn = dn;
 #undef NODE
     }
 
     int hf = hg_rows_buf(g, D);
-    nd = hg_node_make(HG_LAYERNORM, hf, x, -1, "ln_f");
-    nd.vec0 = lnf_w; nd.vec1 = lnf_b; nd.eps = cfg->norm_eps;
+    nd = hg_node_make(HG_ADD_NORM, hf, x, prev_dn, "residual2+ln_f");
+    nd.vec0 = lnf_w; nd.vec1 = lnf_b; nd.eps = cfg->norm_eps; nd.d = 1;
     nd.need = 1u << HG_EXT_LOGITS;
     hg_add(g, &nd);
     int logits = hg_ext_buf(g, HG_EXT_LOGITS, V);

@@ -12,8 +12,7 @@
  *     q, k = RoPE(q, k) at positions pos0 + i (rotate-half)
  *     K[l], V[l] <- k, v at pos0 + i (the session's cache)    (one qkv_split node)
  *     a = softmax(q·Kᵀ/sqrt(hd), causal [+ window]) · V      [n][H*hd] (GQA: KV heads shared)
- *     x = x + a·Woᵀ (+bo)
- *     h = RMSNorm(x) * post_attention_layernorm
+ *     x = x + a·Woᵀ (+bo);  h = RMSNorm(x) * post_attention_layernorm   (one node)
  *     g|u = h·[Wg;Wu]ᵀ;  x = x + (silu(g) * u)·Wdᵀ           SwiGLU MLP
  *   logits = RMSNorm(x) * norm · lm_headᵀ                   [rows][vocab] (lm_head = embed when tied)
  */
@@ -145,6 +144,7 @@ int hubrt_llama_build(fam_ctx *c)
     nd.ids = HG_IDS_TOKENS;
     hg_add(g, &nd);
 
+    int prev_dn = -1; /* the last layer's MLP output, added to x by the next norm */
     for (int l = 0; l < L; l++) {
         llama_layer ly;
         memset(&ly, 0, sizeof ly);
@@ -199,9 +199,10 @@ int hubrt_llama_build(fam_ctx *c)
 
         char nm[32];
 #define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
-        /* attention block */
+        /* attention block; the previous layer's residual add is fused into the norm */
         int h = hg_rows_buf(g, D);
-        nd = NODE(HG_RMSNORM, h, x, -1, "attn_norm");
+        if (prev_dn < 0) nd = NODE(HG_RMSNORM, h, x, -1, "attn_norm");
+        else nd = NODE(HG_ADD_NORM, h, x, prev_dn, "residual2+attn_norm");
         nd.vec0 = ly.attn_norm;
         nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
@@ -237,11 +238,10 @@ int hubrt_llama_build(fam_ctx *c)
         hg_add(g, &nd);
         int o = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, o, a, -1, "o_proj"); nd.w = ly.wo; nd.vec0 = ly.bo; hg_add(g, &nd);
-        nd = NODE(HG_ADD, x, x, o, "residual1"); hg_add(g, &nd);
 
         /* MLP block */
         int h2 = hg_rows_buf(g, D);
-        nd = NODE(HG_RMSNORM, h2, x, -1, "mlp_norm");
+        nd = NODE(HG_ADD_NORM, h2, x, o, "residual1+mlp_norm");
         nd.vec0 = ly.mlp_norm;
         nd.eps = cfg->norm_eps;
         hg_add(g, &nd);
@@ -260,13 +260,13 @@ int hubrt_llama_build(fam_ctx *c)
         }
         int dn = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, dn, gt, -1, "down_proj"); nd.w = ly.wd; nd.vec0 = ly.bd; hg_add(g, &nd);
-        nd = NODE(HG_ADD, x, x, dn, "residual2"); hg_add(g, &nd);
+        prev_dn = dn;
 #undef NODE
     }
 
     /* head: only when the caller wants logits (all rows or just the last) */
     int hf = hg_rows_buf(g, D);
-    nd = hg_node_make(HG_RMSNORM, hf, x, -1, "final_norm");
+    nd = hg_node_make(HG_ADD_NORM, hf, x, prev_dn, "residual2+final_norm");
     nd.vec0 = final_norm;
     nd.eps = cfg->norm_eps;
     nd.need = 1u << HG_EXT_LOGITS;

@@ -178,7 +178,7 @@ const char *hg_op_name(hg_op op)
     static const char *names[HG_OP_COUNT] = {
         "embed", "add", "mul", "layernorm", "rmsnorm", "matmul", "rope", "kv_store",
         "attention", "gelu", "gelu_tanh", "silu", "relu", "tanh", "silu_mul", "copy",
-        "qkv_split", "swiglu"};
+        "qkv_split", "swiglu", "add_norm"};
     return (op >= 0 && op < HG_OP_COUNT) ? names[op] : "?";
 }
 
@@ -343,6 +343,33 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
         }
 #pragma omp barrier
         hk_silu_mul(out, b, out, (size_t)rows * d);
+        break;
+    }
+    case HG_ADD_NORM: {
+        /* by rows; the same arithmetic as the reference norms (double sums) */
+        size_t d = (size_t)wo;
+        share((size_t)rows, &i0, &i1);
+        for (size_t i = i0; i < i1; i++) {
+            float *xr = a + i * d;
+            const float *br = b + i * d;
+            float *yr = out + i * d;
+            for (size_t j = 0; j < d; j++) xr[j] += br[j];
+            if (nd->d == 0) {
+                double ss = 0;
+                for (size_t j = 0; j < d; j++) ss += (double)xr[j] * xr[j];
+                float rs = (float)(1.0 / sqrt(ss / (double)d + nd->eps));
+                for (size_t j = 0; j < d; j++) yr[j] = xr[j] * rs * nd->vec0[j];
+            } else {
+                double mean = 0, var = 0;
+                for (size_t j = 0; j < d; j++) mean += xr[j];
+                mean /= (double)d;
+                for (size_t j = 0; j < d; j++) var += (xr[j] - mean) * (xr[j] - mean);
+                var /= (double)d;
+                float rs = (float)(1.0 / sqrt(var + nd->eps)), mf = (float)mean;
+                for (size_t j = 0; j < d; j++) yr[j] = (xr[j] - mf) * rs * nd->vec0[j] + nd->vec1[j];
+            }
+        }
+#pragma omp barrier
         break;
     }
     case HG_OP_COUNT: break;

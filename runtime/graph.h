@@ -79,6 +79,12 @@ typedef enum hg_op {
      * straight from a; more rows: gate -> out, up -> scratch b, then one pass.
      */
     HG_SWIGLU,
+    /*
+     * Residual add and the next norm in one node: a += b (in place), then
+     * out = RMSNorm(a; vec0, eps) (d == 0) or LayerNorm(a; vec0, vec1, eps)
+     * (d == 1). Saves a barrier per residual.
+     */
+    HG_ADD_NORM,
     HG_OP_COUNT
 } hg_op;
 
