@@ -13,6 +13,7 @@
 
 #include "models/family.h"
 #include "runtime/error.h"
+#include "runtime/session.h"
 
 /* ---- ownership ----------------------------------------------------------- */
 
@@ -326,6 +327,12 @@ void hubrt_family_free(hubrt_model *m)
 {
     hubrt_family_state *fs = hubrt_family_of(m);
     if (!fs) return;
+    if (fs->enc_profile && fs->enc_passes > 0) {
+        /* HUBRT_PROFILE=1 asked for it: the encoder's per-op table on stderr */
+        char buf[8192];
+        if (hubrt_encode_profile_report(m, buf, sizeof buf) > 0) fputs(buf, stderr);
+    }
+    free(fs->enc_profile);
     hubrt_graph_free(&fs->graph);
     for (int i = 0; i < fs->n_weights; i++) {
         hk_weight_free(fs->weights[i]);

@@ -43,6 +43,8 @@ typedef struct hubrt_family_state {
     float *enc_arena;
     int32_t *enc_ints;   /* positions [n_cap], zero type ids [n_cap] */
     size_t *enc_offsets; /* the arena plan for enc_cap rows */
+    double *enc_profile; /* HUBRT_PROFILE=1: seconds per node of hubrt_encode (cached workspace) */
+    long enc_passes;
     int enc_cap;
 } hubrt_family_state;
 

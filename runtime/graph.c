@@ -346,27 +346,40 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
         break;
     }
     case HG_ADD_NORM: {
-        /* by rows; the same arithmetic as the reference norms (double sums) */
+        /* by rows; double sums like the reference norms, in 8 independent
+         * partial sums so the loop is not one long dependency chain */
         size_t d = (size_t)wo;
         share((size_t)rows, &i0, &i1);
         for (size_t i = i0; i < i1; i++) {
             float *xr = a + i * d;
             const float *br = b + i * d;
             float *yr = out + i * d;
-            for (size_t j = 0; j < d; j++) xr[j] += br[j];
+            double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            size_t j = 0;
+            for (; j + 8 <= d; j += 8)
+                for (int k = 0; k < 8; k++) {
+                    xr[j + k] += br[j + k];
+                    p[k] += nd->d == 0 ? (double)xr[j + k] * xr[j + k] : (double)xr[j + k];
+                }
+            for (; j < d; j++) {
+                xr[j] += br[j];
+                p[0] += nd->d == 0 ? (double)xr[j] * xr[j] : (double)xr[j];
+            }
+            double sum = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
             if (nd->d == 0) {
-                double ss = 0;
-                for (size_t j = 0; j < d; j++) ss += (double)xr[j] * xr[j];
-                float rs = (float)(1.0 / sqrt(ss / (double)d + nd->eps));
-                for (size_t j = 0; j < d; j++) yr[j] = xr[j] * rs * nd->vec0[j];
+                float rs = (float)(1.0 / sqrt(sum / (double)d + nd->eps));
+                for (j = 0; j < d; j++) yr[j] = xr[j] * rs * nd->vec0[j];
             } else {
-                double mean = 0, var = 0;
-                for (size_t j = 0; j < d; j++) mean += xr[j];
-                mean /= (double)d;
-                for (size_t j = 0; j < d; j++) var += (xr[j] - mean) * (xr[j] - mean);
-                var /= (double)d;
+                double mean = sum / (double)d, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (j = 0; j + 8 <= d; j += 8)
+                    for (int k = 0; k < 8; k++) {
+                        double c = xr[j + k] - mean;
+                        q[k] += c * c;
+                    }
+                for (; j < d; j++) q[0] += (xr[j] - mean) * (xr[j] - mean);
+                double var = (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (double)d;
                 float rs = (float)(1.0 / sqrt(var + nd->eps)), mf = (float)mean;
-                for (size_t j = 0; j < d; j++) yr[j] = (xr[j] - mf) * rs * nd->vec0[j] + nd->vec1[j];
+                for (j = 0; j < d; j++) yr[j] = (xr[j] - mf) * rs * nd->vec0[j] + nd->vec1[j];
             }
         }
 #pragma omp barrier

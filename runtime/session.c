@@ -247,6 +247,11 @@ int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_
             for (int i = 0; i < fs->enc_cap; i++) { fs->enc_ints[i] = i; fs->enc_ints[fs->enc_cap + i] = 0; }
         }
     }
+    if (own && fs->enc_arena && !fs->enc_profile) {
+        const char *prof = getenv("HUBRT_PROFILE");
+        if (prof && *prof && strcmp(prof, "0") != 0)
+            fs->enc_profile = calloc((size_t)(fs->graph.n_nodes ? fs->graph.n_nodes : 1), sizeof(double));
+    }
     if (own && fs->enc_arena) {
         arena = fs->enc_arena;
         ints = fs->enc_ints;
@@ -286,6 +291,10 @@ int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_
     r.offsets = offsets;
     r.n_cap = cap;
     r.n_threads = fs->n_threads;
+    if (!private_ws && fs->enc_profile) {
+        r.profile = fs->enc_profile;
+        fs->enc_passes++;
+    }
     hubrt_graph_run(&fs->graph, &r);
 
     if (private_ws) { free(arena); free(ints); free(offsets); }
@@ -332,6 +341,9 @@ int hubrt_session_set_profile(hubrt_session *s, int on)
     return 0;
 }
 
+static int profile_table(const hubrt_graph *g, const double *prof, long passes, int n_threads,
+                         char *buf, size_t cap);
+
 int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
 {
     if (!s || (!buf && cap))
@@ -339,19 +351,33 @@ int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
     if (!s->profile)
         return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: profiling is "
                                "off (HUBRT_PROFILE=1 or hubrt_session_set_profile)");
-    const hubrt_graph *g = &s->fs->graph;
+    return profile_table(&s->fs->graph, s->profile, s->profile_passes, s->fs->n_threads, buf, cap);
+}
+
+int hubrt_encode_profile_report(const hubrt_model *m, char *buf, size_t cap)
+{
+    hubrt_family_state *fs = hubrt_family_of(m);
+    if (!fs || !fs->enc_profile || (!buf && cap))
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_encode_profile_report: no encoder profile "
+                               "(HUBRT_PROFILE=1 before the first hubrt_encode)");
+    return profile_table(&fs->graph, fs->enc_profile, fs->enc_passes, fs->n_threads, buf, cap);
+}
+
+static int profile_table(const hubrt_graph *g, const double *prof, long passes, int n_threads,
+                         char *buf, size_t cap)
+{
     double per_op[HG_OP_COUNT] = {0}, total = 0;
     int count[HG_OP_COUNT] = {0};
     for (int i = 0; i < g->n_nodes; i++) {
-        per_op[g->nodes[i].op] += s->profile[i];
+        per_op[g->nodes[i].op] += prof[i];
         count[g->nodes[i].op]++;
-        total += s->profile[i];
+        total += prof[i];
     }
     size_t o = 0;
 #define OUT(...) do { int k_ = snprintf(buf ? buf + (o < cap ? o : cap) : NULL, o < cap ? cap - o : 0, __VA_ARGS__); \
                       if (k_ > 0) o += (size_t)k_; } while (0)
-    OUT("profile: %ld passes, %.3f ms in all, %d nodes, %d threads\n", s->profile_passes,
-        total * 1e3, g->n_nodes, s->fs->n_threads);
+    OUT("profile: %ld passes, %.3f ms in all, %d nodes, %d threads\n", passes,
+        total * 1e3, g->n_nodes, n_threads);
     OUT("%-12s %6s %12s %7s\n", "op", "nodes", "ms", "share");
     for (int op = 0; op < HG_OP_COUNT; op++) {
         if (!count[op]) continue;
@@ -365,13 +391,13 @@ int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
         for (int i = 0; i < g->n_nodes; i++) {
             int taken = 0;
             for (int k = 0; k < n_top; k++) taken |= top[k] == i;
-            if (!taken && (best < 0 || s->profile[i] > s->profile[best])) best = i;
+            if (!taken && (best < 0 || prof[i] > prof[best])) best = i;
         }
         top[n_top++] = best;
     }
     OUT("%-24s %12s\n", "costliest nodes", "ms");
     for (int i = 0; i < n_top; i++)
-        OUT("%-24s %12.3f\n", g->nodes[top[i]].name, s->profile[top[i]] * 1e3);
+        OUT("%-24s %12.3f\n", g->nodes[top[i]].name, prof[top[i]] * 1e3);
 #undef OUT
     return o > (size_t)0x7fffffff ? 0x7fffffff : (int)o;
 }

@@ -29,6 +29,9 @@ int hubrt_session_set_profile(hubrt_session *s, int on);
  */
 int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap);
 
+/* The same table for hubrt_encode passes on a model (HUBRT_PROFILE=1; printed at model free). */
+int hubrt_encode_profile_report(const hubrt_model *m, char *buf, size_t cap);
+
 /* Width of the logits rows hubrt_forward / hubrt_encode write (vocab or labels), 0 if none. */
 int hubrt_model_n_logits(const hubrt_model *m);
 /* 1: causal LM (hubrt_forward); 0: encoder (hubrt_encode); negative: no weights loaded. */
