@@ -309,7 +309,8 @@ static int check_matmul(const float *x, int n, const hk_weight *w, const float *
     int cols[8] = {0, 1, 2, 3, w->rows - 4, w->rows - 3, w->rows - 2, w->rows - 1};
     float *yr = xalloc((size_t)n * w->rows * 4);
     int bad = 0;
-    int quant = w->type == HK_Q8 || w->type == HK_Q4, nb = (w->cols + 31) / 32;
+    /* quantised decode quantises x to int8 too; quantised GEMM keeps x in f32 */
+    int quant = (w->type == HK_Q8 || w->type == HK_Q4) && n < 4, nb = (w->cols + 31) / 32;
     hk_qact xa = {.nb = nb, .q = xalloc((size_t)nb * 32), .d = xalloc((size_t)nb * 4), .sum = xalloc((size_t)nb * 4)};
     for (int c = 0; c < 8; c++) {
         if (cols[c] < 0) continue;
@@ -342,7 +343,6 @@ static void bench_matmul(int rows, int cols)
         hk_wtype t = types[ti];
         for (int ni = 0; ni < 3; ni++) {
             int n = nrows[ni];
-            if (n > 1 && (t == HK_Q8 || t == HK_Q4)) continue; /* quantised: decode only */
             if (g_quick && n == 128) continue;
             const char *kname = n == 1 ? "gemv" : "gemm";
             if (!selected(kname, dtname(t), shape)) continue;

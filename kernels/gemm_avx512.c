@@ -1,6 +1,8 @@
 /*
  * kernels/gemm_avx512.c — AVX-512 blocked GEMM for prefill:
- * y[i][o] = x[i]·W[o] (+bias[o]) for i < n, o in [o0, o1); W f32/f16/bf16.
+ * y[i][o] = x[i]·W[o] (+bias[o]) for i < n, o in [o0, o1); W f32/f16/bf16,
+ * or Q8/Q4 dequantised while packing (x stays f32: prefill with quantised
+ * weights runs at GEMM speed, more exactly than the int8-activation GEMV).
  *
  * BLIS-style: for each block of KC inputs and NC outputs, W[o][k] is
  * widened to f32 (exact) and packed transposed into panels Bp[k][32] (a
@@ -20,8 +22,25 @@
 #define KC 256
 #define NC 128
 
-static inline __m512 widen16(hk_wtype t, const void *row, size_t j, __mmask16 m)
+/* 16 values of W row o from column j (a multiple of 16) as f32; Q8/Q4 dequantised. */
+static inline __m512 row16(hk_wtype t, const hk_weight *w, int o, size_t j, __mmask16 m)
 {
+    size_t nb = (size_t)(w->cols + 31) / 32;
+    if (t == HK_Q8) {
+        const int8_t *row = (const int8_t *)w->data + (size_t)o * nb * 32;
+        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, row + j)));
+        return _mm512_mul_ps(v, _mm512_set1_ps(w->scales[(size_t)o * nb + j / 32]));
+    }
+    if (t == HK_Q4) { /* byte e of a block: element e (low nibble), e+16 (high) */
+        const uint8_t *blk = (const uint8_t *)w->data + ((size_t)o * nb + j / 32) * 16;
+        __m128i v = _mm_maskz_loadu_epi8(m, blk);
+        __m128i nib = (j & 16) ? _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f))
+                               : _mm_and_si128(v, _mm_set1_epi8(0x0f));
+        __m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(nib), _mm512_set1_epi32(8));
+        return _mm512_maskz_mul_ps(m, _mm512_cvtepi32_ps(q), _mm512_set1_ps(w->scales[(size_t)o * nb + j / 32]));
+    }
+    size_t es = t == HK_F32 ? 4 : 2;
+    const void *row = (const char *)w->data + (size_t)o * (size_t)w->cols * es;
     if (t == HK_F32) return _mm512_maskz_loadu_ps(m, (const float *)row + j);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + j);
     if (t == HK_F16) return _mm512_cvtph_ps(h);
@@ -61,8 +80,6 @@ static inline void transpose16(__m512 r[16])
 static inline __attribute__((always_inline)) void pack_b(hk_wtype t, const hk_weight *w, int ob, int nc,
                                                          int o_end, int kb, int kc, float *Bp)
 {
-    size_t K = (size_t)w->cols, es = t == HK_F32 ? 4 : 2;
-    const char *base = (const char *)w->data;
     int npan = (nc + NR - 1) / NR;
     for (int p = 0; p < npan; p++) {
         float *dst = Bp + (size_t)p * KC * NR;
@@ -74,8 +91,7 @@ static inline __attribute__((always_inline)) void pack_b(hk_wtype t, const hk_we
                 __m512 r[16];
                 _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) {
                     int o = r0 + i;
-                    r[i] = o < o_end ? widen16(t, base + (size_t)o * K * es, (size_t)(kb + k), m)
-                                     : _mm512_setzero_ps();
+                    r[i] = o < o_end ? row16(t, w, o, (size_t)(kb + k), m) : _mm512_setzero_ps();
                 }
                 transpose16(r);
                 int kn = left >= 16 ? 16 : left;
@@ -140,6 +156,8 @@ static void pack_any(const hk_weight *w, int ob, int nc, int o_end, int kb, int 
     switch (w->type) {
     case HK_F32: pack_b(HK_F32, w, ob, nc, o_end, kb, kc, Bp); break;
     case HK_F16: pack_b(HK_F16, w, ob, nc, o_end, kb, kc, Bp); break;
+    case HK_Q8: pack_b(HK_Q8, w, ob, nc, o_end, kb, kc, Bp); break;
+    case HK_Q4: pack_b(HK_Q4, w, ob, nc, o_end, kb, kc, Bp); break;
     case HK_BF16: pack_b(HK_BF16, w, ob, nc, o_end, kb, kc, Bp); break;
     default: break;
     }

@@ -292,7 +292,9 @@ static void to_f32_any(hk_wtype type, const void *src, float *dst, size_t n);
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
 {
     size_t lo, hi;
-    if (w->type == HK_Q8 || w->type == HK_Q4) {
+    int quant = w->type == HK_Q8 || w->type == HK_Q4;
+    if (quant && (n < GEMM_MIN_ROWS || hk_isa_level() < HK_ISA_AVX512)) {
+        /* decode: int8 activations against the int8/int4 blocks */
         hk_team_range((size_t)w->rows, 16, &lo, &hi);
         if (lo < hi) qmatmul(x, n, w, bias, y, lo, hi);
     } else if (n < GEMM_MIN_ROWS) {
@@ -326,6 +328,10 @@ void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias,
     if (hk_isa_level() >= HK_ISA_AVX512 && (w->type != HK_F32 || g_gemm_own_f32) &&
         hk_gemm_avx512(x, n, w, bias, y, o0, o1) == 0)
         return;
+    if (w->type == HK_Q8 || w->type == HK_Q4) { /* no packing buffer: dequantising reference */
+        hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
+        return;
+    }
     if (hk_isa_level() > HK_ISA_SCALAR) {
         /* f16/bf16: widen blocks of 64 rows to f32, then sgemm on each */
         const int OB = 64;

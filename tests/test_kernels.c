@@ -10,7 +10,9 @@
  *   matmul f32/f16/bf16 weights  2e-5 of sum_j |x_j w_j| (+1) per output
  *                                (bf16/f16 are widened exactly, so only
  *                                the summation order differs)
- *   quantised GEMV vs its ref    1e-5  (same integers; scale order differs)
+ *   quantised GEMV vs its ref    1e-5  (same integers; scale order differs;
+ *                                with >= 4 rows on AVX-512 it is a GEMM on
+ *                                dequantised weights: vs hk_ref_matmul)
  *   quantised vs f32 matmul      Q8 2e-2, Q4 2e-1 (reported, see below)
  *   attention                    2e-5 absolute (outputs are averages of v)
  *   norms, rope, softmax         1e-5 relative per element + 1e-6 absolute
@@ -205,6 +207,8 @@ static void test_quant_case(hk_wtype qt, hk_wtype src_t, int n, int rows, int co
     } else {
         hk_matmul(x, n, &q, bias, y);
     }
+    /* many rows with AVX-512: GEMM on dequantised weights, f32 activations */
+    if (n >= 4 && strcmp(hk_isa_name(), "avx512") == 0) hk_ref_matmul(x, n, &q, bias, yr);
     double e = rel_err(y, yr, (size_t)n * rows, 1e-3);
     TEST_CHECK(e <= 1e-5, "[%s] %s matmul n=%d %dx%d team=%d: rel err vs ref %.3g > 1e-5",
                hk_isa_name(), dtname(qt), n, rows, cols, team, e);
@@ -237,6 +241,8 @@ static void test_quant(int report)
         }
         test_quant_case((hk_wtype)qt, HK_F16, 1, 300, 2048, 1, report);
         test_quant_case((hk_wtype)qt, HK_F32, 3, 100, 513, 0, 0);
+        test_quant_case((hk_wtype)qt, HK_F32, 13, 100, 513, 0, 0);  /* GEMM path */
+        test_quant_case((hk_wtype)qt, HK_BF16, 37, 70, 300, 1, 0);
     }
 }
 
