@@ -140,13 +140,22 @@ int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, c
         hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory transposing a %dx%d weight", rows, cols);
         return -1;
     }
-    /* dst[o][i] = src[i][o], in tiles so both sides stay in cache. */
+    /* dst[o][i] = src[i][o], in 64x64 tiles so both sides stay in cache;
+     * tiles of output rows in parallel (this runs once, at load). */
     const char *src = (const char *)data_in_out;
-    for (size_t i0 = 0; i0 < c; i0 += 64)
-        for (size_t o0 = 0; o0 < r; o0 += 64)
-            for (size_t i = i0; i < i0 + 64 && i < c; i++)
-                for (size_t o = o0; o < o0 + 64 && o < r; o++)
-                    memcpy((char *)dst + (o * c + i) * es, src + (i * r + o) * es, es);
+    long nto = (long)((r + 63) / 64);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long t = 0; t < nto; t++) {
+        size_t o0 = (size_t)t * 64;
+        for (size_t i0 = 0; i0 < c; i0 += 64)
+            for (size_t o = o0; o < o0 + 64 && o < r; o++) {
+                size_t i1 = i0 + 64 < c ? i0 + 64 : c;
+                if (es == 4)
+                    for (size_t i = i0; i < i1; i++) ((uint32_t *)dst)[o * c + i] = ((const uint32_t *)src)[i * r + o];
+                else
+                    for (size_t i = i0; i < i1; i++) ((uint16_t *)dst)[o * c + i] = ((const uint16_t *)src)[i * r + o];
+            }
+    }
     w->type = type;
     w->rows = rows;
     w->cols = cols;
@@ -176,15 +185,26 @@ int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
     }
     float *scales = (float *)(mem + qbytes);
     size_t es = hk_wtype_size(src->type);
-    for (size_t o = 0; o < rows; o++) {
+    /* rows in parallel (this runs once, at load); each block of 32 widened first */
+#pragma omp parallel for schedule(static)
+    for (long ol = 0; ol < (long)rows; ol++) {
+        size_t o = (size_t)ol;
         const char *row = (const char *)src->data + o * cols * es;
         for (size_t b = 0; b < nb; b++) {
             float v[HK_QBLOCK], amax = 0, vmax = 0;
-            for (size_t e = 0; e < HK_QBLOCK; e++) {
-                size_t c = b * HK_QBLOCK + e;
-                v[e] = c < cols ? hk_load_elem(src->type, row, c) : 0.0f;
-                if (fabsf(v[e]) > amax) { amax = fabsf(v[e]); vmax = v[e]; }
+            size_t c0 = b * HK_QBLOCK, cn = cols - c0 < HK_QBLOCK ? cols - c0 : HK_QBLOCK;
+            if (src->type == HK_F32) {
+                memcpy(v, (const float *)row + c0, cn * sizeof(float));
+            } else {
+                const uint16_t *h = (const uint16_t *)row + c0;
+                if (src->type == HK_BF16)
+                    for (size_t e = 0; e < cn; e++) v[e] = hk_bf16_to_f32(h[e]);
+                else
+                    for (size_t e = 0; e < cn; e++) v[e] = hk_f16_to_f32(h[e]);
             }
+            for (size_t e = cn; e < HK_QBLOCK; e++) v[e] = 0.0f;
+            for (int e = 0; e < HK_QBLOCK; e++)
+                if (fabsf(v[e]) > amax) { amax = fabsf(v[e]); vmax = v[e]; }
             if (qtype == HK_Q8) {
                 float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
                 int8_t *q = (int8_t *)mem + (o * nb + b) * HK_QBLOCK;
