@@ -161,7 +161,7 @@ int hubrt_bert_build(fam_ctx *c)
             if (!(ly.bqkv = fam_vector_concat(c, bqkv, lens, 3))) return HUBRT_ERR_NOMEM;
         }
 #undef LNAME
-        char nm[32];
+        char nm[64];
 #define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
         int qkv = hg_rows_buf(g, 3 * D), q = hg_rows_buf(g, D);
         nd = NODE(HG_MATMUL, qkv, x, -1, "qkv"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; hg_add(g, &nd);

@@ -135,7 +135,7 @@ int hubrt_gpt2_build(fam_ctx *c)
         if (err) return HUBRT_ERR_FORMAT;
 #undef LNAME
 
-        char nm[32];
+        char nm[64];
 #define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
         int h = hg_rows_buf(g, D);
         if (prev_dn < 0) nd = NODE(HG_LAYERNORM, h, x, -1, "ln_1");

@@ -197,7 +197,7 @@ int hubrt_llama_build(fam_ctx *c)
         }
 #undef LNAME
 
-        char nm[32];
+        char nm[64];
 #define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), hg_node_make(op, o, a, b, nm))
         /* attention block; the previous layer's residual add is fused into the norm */
         int h = hg_rows_buf(g, D);

@@ -114,7 +114,7 @@ typedef struct hg_node {
     const float *inv_freq;
     int causal, window;
     float scale;
-    char name[32];           /* for the profile: "L3.attn.q_proj" */
+    char name[40];           /* for the profile: "L3.residual1+mlp_norm" (truncated) */
 } hg_node;
 
 typedef struct hubrt_graph {
