@@ -119,10 +119,33 @@ bench: $(BENCHES)
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_safetensors $(BUILD)/fuzz/fuzz_config
 $(BUILD)/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c runtime/safetensors.c runtime/jsonfile.c runtime/error.c
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c runtime/config.c runtime/jsonfile.c runtime/error.c
+# The tokenizer targets: tokenizer/ (minus the hubrt_model API) + the sentencepiece
+# wrapper, compiled once with clang++ under the same sanitizers. Seeds: small
+# hand-written files in tests/fuzz/corpus_tokenizer_{json,encode}; `make fuzz`
+# copies stories260K's 8 KB tokenizer.model into build/fuzz/corpus_sentencepiece.
+# Run one at a time, e.g. build/fuzz/fuzz_tokenizer_json -max_total_time=300
+# -rss_limit_mb=4096 build/fuzz/work_json tests/fuzz/corpus_tokenizer_json
+# (the first folder collects new inputs).
+# Needs Debian's libclang-rt-14-dev if -fsanitize=fuzzer fails to link (only
+# for fuzzing, so not in DEB_PACKAGES).
+FUZZ_TOK_SRC := $(filter-out tokenizer/api_tokenizer.c,$(sort $(wildcard tokenizer/*.c))) runtime/error.c \
+                runtime/jsonfile.c $(BUILD)/fuzz/sentencepiece_c.o
+FUZZ_TOK_LIBS := -lpcre2-8 -lutf8proc -lsentencepiece -lstdc++
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode $(BUILD)/fuzz/fuzz_sentencepiece
+$(BUILD)/fuzz/fuzz_tokenizer_json: tests/fuzz/fuzz_tokenizer_json.c $(FUZZ_TOK_SRC)
+$(BUILD)/fuzz/fuzz_tokenizer_encode: tests/fuzz/fuzz_tokenizer_encode.c $(FUZZ_TOK_SRC)
+$(BUILD)/fuzz/fuzz_sentencepiece: tests/fuzz/fuzz_sentencepiece.c $(FUZZ_TOK_SRC)
+$(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode: tests/fuzz/fuzz_common.h $(wildcard tokenizer/*.h)
+$(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode $(BUILD)/fuzz/fuzz_sentencepiece: FUZZ_LIBS := $(FUZZ_TOK_LIBS)
+$(BUILD)/fuzz/sentencepiece_c.o: tokenizer/sentencepiece_c.cc tokenizer/sentencepiece_c.h
+	@mkdir -p $(dir $@)
+	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr $(CPPFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/fuzz_%:
 	@mkdir -p $(dir $@)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ $^ $(shell pkg-config --libs libcjson)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -o $@ $(filter %.c %.o,$^) $(shell pkg-config --libs libcjson) $(FUZZ_LIBS)
 fuzz: $(FUZZ_TARGETS)
+	@mkdir -p $(BUILD)/fuzz/corpus_sentencepiece
+	-cp -f ../shared/models/stories260K/tokenizer.model $(BUILD)/fuzz/corpus_sentencepiece/stories260K.model
 
 install: all
 	@mkdir -p $(BUILD)

@@ -38,7 +38,9 @@ int tk_cache_get(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len, 
     pthread_mutex_lock(&c->lock);
     struct cache_entry *e = &c->e[h & (TK_BPE_CACHE - 1)];
     if (e->data && e->hash == h && e->len == len && memcmp(e->data, s, len) == 0) {
-        if (tk_ids_reserve(out, e->n) == 0) {
+        if (e->n == 0) {
+            hit = 1; /* a word of no ids (out->v may still be NULL) */
+        } else if (tk_ids_reserve(out, e->n) == 0) {
             memcpy(out->v + out->n, e->data + ((len + 3) & ~(size_t)3), e->n * sizeof(int32_t));
             out->n += e->n;
             hit = 1;
@@ -54,8 +56,8 @@ void tk_cache_put(struct tk_bpe_cache *c, uint64_t h, const char *s, size_t len,
     size_t al = (len + 3) & ~(size_t)3;
     char *d = malloc(al + n * sizeof(int32_t) + 1);
     if (!d) return; /* the cache is optional */
-    memcpy(d, s, len);
-    memcpy(d + al, ids, n * sizeof(int32_t));
+    if (len) memcpy(d, s, len);
+    if (n) memcpy(d + al, ids, n * sizeof(int32_t));
     pthread_mutex_lock(&c->lock);
     struct cache_entry *e = &c->e[h & (TK_BPE_CACHE - 1)];
     free(e->data);
@@ -299,7 +301,7 @@ static int bpe_piece(const tk_model *m, const char *s, size_t len, tk_ids *out)
     }
     size_t mark = out->n;
     int rc = bpe_word(m, s, len, out);
-    if (!rc && cacheable) tk_cache_put(m->cache, h, s, len, out->v + mark, out->n - mark);
+    if (!rc && cacheable) tk_cache_put(m->cache, h, s, len, out->n > mark ? out->v + mark : NULL, out->n - mark);
     return rc;
 }
 

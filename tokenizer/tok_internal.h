@@ -157,7 +157,12 @@ void tk_vocab_free(tk_vocab *v);
 
 /* ---- regex (PCRE2, UTF + UCP, JIT) --------------------------------------- */
 
-typedef struct tk_regex { pcre2_code *code; } tk_regex;
+/* A hostile pattern cannot hang a match: each match is capped at
+ * TK_REGEX_MATCH_LIMIT backtracking steps (then the encode fails with an
+ * error naming the limit), and \C (one byte inside a UTF-8 character) is
+ * refused at compile time. */
+#define TK_REGEX_MATCH_LIMIT 10000000u
+typedef struct tk_regex { pcre2_code *code; pcre2_match_context *mctx; } tk_regex;
 /* literal: the pattern is a plain string. NULL + error on failure. */
 tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *what);
 void tk_regex_free(tk_regex *re);
@@ -388,6 +393,10 @@ int tk_load_special_roles(hubrt_tokenizer *tok, const char *dir);
 char *tk_read_file(const char *path, size_t *len);
 /* Parses a JSON file (cJSON *), NULL + error naming the file. */
 void *tk_read_json(const char *path);
+/* HUBRT_ERR_FORMAT naming the file and offset unless text is valid UTF-8. */
+int tk_check_utf8_file(const char *text, size_t len, const char *name);
+/* Parses len bytes of JSON text (name in messages); NULL + error. */
+void *tk_parse_json(const char *text, size_t len, const char *name);
 /* Builds text_of / len_of / flags once model and added tokens are known. */
 int tk_finish(hubrt_tokenizer *tok);
 

@@ -539,7 +539,8 @@ tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *wha
 {
     int err;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP); /* LITERAL rejects UCP */
+    /* LITERAL rejects UCP and NEVER_BACKSLASH_C (and has no \C to refuse) */
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C);
     tk_buf rw = { 0 };
     if (!literal) {
         if (rewrite_ws(pat, len, &rw)) { tk_buf_free(&rw); return NULL; }
@@ -557,12 +558,19 @@ tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *wha
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if absent */
     tk_regex *re = malloc(sizeof *re);
-    if (!re) {
+    pcre2_match_context *mctx = pcre2_match_context_create(NULL);
+    if (!re || !mctx) {
         pcre2_code_free(code);
+        pcre2_match_context_free(mctx);
+        free(re);
         hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (regex)");
         return NULL;
     }
+    pcre2_set_match_limit(mctx, TK_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(mctx, TK_REGEX_MATCH_LIMIT);
+    pcre2_set_heap_limit(mctx, 64 * 1024); /* KiB */
     re->code = code;
+    re->mctx = mctx;
     return re;
 }
 
@@ -570,13 +578,14 @@ void tk_regex_free(tk_regex *re)
 {
     if (!re) return;
     pcre2_code_free(re->code);
+    pcre2_match_context_free(re->mctx);
     free(re);
 }
 
 int tk_regex_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_t len,
                   size_t start, size_t *ms, size_t *me)
 {
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, start, PCRE2_NO_UTF_CHECK, md, NULL);
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, start, PCRE2_NO_UTF_CHECK, md, re->mctx);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     if (rc < 0 && rc != 0) {
         PCRE2_UCHAR msg[256];
@@ -621,7 +630,9 @@ int tk_pieces_add(tk_pieces *p, const char *s, size_t n, int first)
         p->cap = cap;
     }
     uint32_t off = (uint32_t)p->text.n;
-    if (tk_buf_put(&p->text, s, n)) return HUBRT_ERR_NOMEM;
+    /* text.p is never NULL once a piece exists, even an empty one, so
+     * text.p + off is always valid pointer arithmetic (UBSan: NULL + 0) */
+    if (tk_buf_reserve(&p->text, n + 1) || tk_buf_put(&p->text, s, n)) return HUBRT_ERR_NOMEM;
     p->v[p->n++] = (tk_piece){ off, (uint32_t)n, first };
     return 0;
 }

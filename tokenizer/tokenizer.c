@@ -23,6 +23,27 @@ static int file_exists(const char *dir, const char *name, char *path, size_t cap
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The largest id the post-processor inserts (-1: none). The parser keeps
+ * them in [0, TK_MAX_ID]; ids past the vocab are allowed (as in HF) and
+ * count in n_ids, so every id encode hands out is below the vocab size. */
+static int32_t post_max_id(const tk_post *p)
+{
+    int32_t m = -1;
+    if (!p) return m;
+    if (p->type == TKPP_BERT || p->type == TKPP_ROBERTA) m = p->cls > p->sep ? p->cls : p->sep;
+    for (int s = 0; s < 2; s++) {
+        const tk_tpl_item *it = s ? p->pair : p->single;
+        for (int i = 0; i < (s ? p->n_pair : p->n_single); i++)
+            for (int k = 0; k < it[i].n_ids; k++)
+                if (it[i].ids[k] > m) m = it[i].ids[k];
+    }
+    for (int i = 0; i < p->n_seq; i++) {
+        int32_t q = post_max_id(p->seq[i]);
+        if (q > m) m = q;
+    }
+    return m;
+}
+
 int tk_finish(hubrt_tokenizer *tok)
 {
     /* LLaMA-style BPE over whole "▁"-joined texts: cut at word starts when exact */
@@ -30,6 +51,7 @@ int tk_finish(hubrt_tokenizer *tok)
     int32_t n = tok->model.vocab.n_ids;
     for (int i = 0; i < tok->added.n; i++)
         if (tok->added.v[i].id + 1 > n) n = tok->added.v[i].id + 1;
+    if (post_max_id(tok->post) + 1 > n) n = post_max_id(tok->post) + 1;
     tok->n_ids = n;
     tok->text_of = calloc((size_t)n + 1, sizeof *tok->text_of);
     tok->len_of = calloc((size_t)n + 1, sizeof *tok->len_of);
@@ -52,13 +74,24 @@ int tk_finish(hubrt_tokenizer *tok)
 
 hubrt_tokenizer *hubrt_tokenizer_load_json(const char *path)
 {
+    size_t n;
+    char *text = tk_read_file(path, &n);
+    if (!text) return NULL;
+    hubrt_tokenizer *tok = hubrt_tokenizer_load_json_memory(text, n, path);
+    free(text);
+    return tok;
+}
+
+hubrt_tokenizer *hubrt_tokenizer_load_json_memory(const char *text, size_t len, const char *name)
+{
+    if (!text || !name) { hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: NULL text or name"); return NULL; }
     hubrt_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) { hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
     for (int i = 0; i < HUBRT_TOK_N_SPECIAL; i++) tok->special[i] = -1;
     tok->kind = TK_KIND_PIPELINE;
     snprintf(tok->source, sizeof tok->source, "tokenizer.json");
-    void *root = tk_read_json(path);
-    int rc = root ? tk_load_json(tok, root, path) : HUBRT_ERR_FORMAT;
+    void *root = tk_parse_json(text, len, name);
+    int rc = root ? tk_load_json(tok, root, name) : HUBRT_ERR_FORMAT;
     cJSON_Delete(root);
     if (!rc) rc = tk_finish(tok);
     if (rc) { hubrt_tokenizer_free(tok); return NULL; }

@@ -25,6 +25,9 @@ void hubrt_tokenizer_free(hubrt_tokenizer *tok);
 
 /* Loads one tokenizer.json file (no directory lookups; for tests and tools). */
 hubrt_tokenizer *hubrt_tokenizer_load_json(const char *path);
+/* The same from len bytes of tokenizer.json text in memory (name is used in
+ * messages); for fuzzing and embedded tokenizers. */
+hubrt_tokenizer *hubrt_tokenizer_load_json_memory(const char *text, size_t len, const char *name);
 
 /* Loads one given layout of dir even when a preferred one is present (tests
  * compare the paths): file is "tokenizer.json", "vocab.txt", "vocab.json"

@@ -495,7 +495,14 @@ static int parse_template(const ctx *c, const cJSON *o, const cJSON *specials, c
             /* "$A", "$B:1", "[CLS]:0" */
             snprintf(buf, sizeof buf, "%s", it->valuestring);
             char *colon = strrchr(buf, ':');
-            if (colon && colon != buf) { type_id = atoi(colon + 1); *colon = '\0'; }
+            if (colon && colon != buf) {
+                char *end;
+                long t = strtol(colon + 1, &end, 10);
+                if (end == colon + 1 || *end || t < 0 || t > 1000000)
+                    return FAIL(c, f, "'%s': the type id after ':' must be an integer in [0, 1000000]", it->valuestring);
+                type_id = (int)t;
+                *colon = '\0';
+            }
             if (buf[0] == '$') {
                 ti->is_seq = 1;
                 ti->seq = (buf[1] == 'B' || buf[1] == '1') ? 1 : 0;
@@ -507,6 +514,7 @@ static int parse_template(const ctx *c, const cJSON *o, const cJSON *specials, c
         } else if (cJSON_IsObject(seq)) {
             const char *sid;
             if (get_str(c, seq, "id", f, &sid) || get_int(c, seq, "type_id", f, 0, &type_id)) return HUBRT_ERR_FORMAT;
+            if (type_id < 0 || type_id > 1000000) return FAIL(c, f, "type_id %d is not in [0, 1000000]", type_id);
             ti->is_seq = 1;
             ti->seq = sid && !strcmp(sid, "B") ? 1 : 0;
             ti->type_id = type_id;
@@ -516,12 +524,14 @@ static int parse_template(const ctx *c, const cJSON *o, const cJSON *specials, c
             if (get_str(c, sp, "id", f, &name) || get_int(c, sp, "type_id", f, 0, &type_id)) return HUBRT_ERR_FORMAT;
         }
         if (!name) return FAIL(c, f, "expected a Sequence or SpecialToken item");
+        if (type_id < 0 || type_id > 1000000) return FAIL(c, f, "type_id %d is not in [0, 1000000]", type_id);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(specials, name);
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(st, "ids");
         if (!cJSON_IsArray(ids)) return FAIL(c, f, "special token '%s' is not in 'special_tokens'", name);
         ti->n_ids = cJSON_GetArraySize(ids);
         ti->ids = malloc(((size_t)ti->n_ids + 1) * sizeof *ti->ids);
         if (!ti->ids) return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+        *count = i + 1; /* owned by the item list from here on (freed on a later error) */
         for (int k = 0; k < ti->n_ids; k++) {
             const cJSON *x = cJSON_GetArrayItem(ids, k);
             if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > TK_MAX_ID)

@@ -16,6 +16,7 @@
 
 #include "tokenizer/sp_tokenizer.h"
 #include "tokenizer/tok_internal.h"
+#include "runtime/jsonfile.h"
 
 #define MAX_TOKENIZER_FILE (512u << 20)
 
@@ -41,8 +42,28 @@ char *tk_read_file(const char *path, size_t *len)
     }
     fclose(f);
     buf[n] = '\0';
+    /* Every tokenizer file is text, and the pipeline relies on valid UTF-8
+     * (its decoders step through characters by their lead byte). */
+    if (tk_check_utf8_file(buf, (size_t)n, path)) { free(buf); return NULL; }
     if (len) *len = (size_t)n;
     return buf;
+}
+
+int tk_check_utf8_file(const char *text, size_t len, const char *name)
+{
+    size_t bad;
+    if (tk_utf8_check(text, len, &bad)) return 0;
+    return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not valid UTF-8 (byte 0x%02X at offset %zu)", name,
+                           (unsigned)(unsigned char)text[bad], bad);
+}
+
+/* Depth-checked (hostile nesting cannot exhaust the stack of cJSON or of our
+ * recursive Sequence parsers), NUL-free, no trailing garbage. */
+void *tk_parse_json(const char *text, size_t len, const char *name)
+{
+    cJSON *root = NULL;
+    if (tk_check_utf8_file(text, len, name) || hubrt_json_parse(text, len, name, &root)) return NULL;
+    return root;
 }
 
 void *tk_read_json(const char *path)
@@ -50,12 +71,7 @@ void *tk_read_json(const char *path)
     size_t n;
     char *text = tk_read_file(path, &n);
     if (!text) return NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 0);
-    if (!root) {
-        size_t off = end ? (size_t)(end - text) : 0;
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not valid JSON (near byte %zu)", path, off);
-    }
+    cJSON *root = tk_parse_json(text, n, path);
     free(text);
     return root;
 }
