@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #include "models/family.h"
 #include "runtime/error.h"
@@ -35,7 +36,25 @@ struct hubrt_session {
     double *profile;         /* [n_nodes] seconds, or NULL */
     long profile_passes;
     int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
+    /*
+     * Decode team size, chosen by measurement: one-token passes are short and
+     * end every node with a barrier, so on a machine whose cores are busy
+     * with other work a 2-thread team can be several times slower than one
+     * thread (a barrier waits for a descheduled teammate), while on an idle
+     * machine the full team reads weights faster. The session keeps a moving
+     * average of the pass time with 1 thread and with the full team, uses the
+     * faster and re-measures the other every DECODE_PROBE tokens.
+     * HUBRT_ADAPTIVE_THREADS=0 turns this off (always the full team).
+     */
+    int adaptive;
+    double dec_avg[2];       /* seconds per decode pass: [0] 1 thread, [1] full team */
+    int dec_seen[2];
+    long dec_next_probe;     /* dec_count at which the slower size is measured again */
+    long dec_interval;       /* doubles (to 4096) each time the probe confirms the choice */
+    long dec_count;
 };
+
+#define DECODE_PROBE 32
 
 static int check_model(const hubrt_model *m, hubrt_family_state **fs, const char *fn)
 {
@@ -90,6 +109,8 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
         hubrt_session_free(s);
         return NULL;
     }
+    const char *adapt = getenv("HUBRT_ADAPTIVE_THREADS");
+    s->adaptive = fs->n_threads > 1 && !(adapt && !strcmp(adapt, "0"));
     const char *prof = getenv("HUBRT_PROFILE");
     if (prof && *prof && strcmp(prof, "0") != 0) {
         if (hubrt_session_set_profile(s, 1) != 0) {
@@ -177,7 +198,33 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
         } else if (last_logits && last_chunk) {
             r.ext[HG_EXT_LOGITS] = last_logits;
         }
-        hubrt_graph_run(&fs->graph, &r);
+        if (rows == 1 && s->adaptive) {
+            /* decode: the faster team size, probing the other now and then */
+            int c, probe = 0, best = s->dec_avg[1] <= s->dec_avg[0];
+            if (!s->dec_seen[1]) c = 1;
+            else if (!s->dec_seen[0]) c = 0;
+            else if (s->dec_count >= s->dec_next_probe) { c = !best; probe = 1; }
+            else c = best;
+            r.n_threads = c ? fs->n_threads : 1;
+            double t0 = omp_get_wtime();
+            hubrt_graph_run(&fs->graph, &r);
+            double dt = omp_get_wtime() - t0;
+            s->dec_avg[c] = s->dec_seen[c] ? 0.75 * s->dec_avg[c] + 0.25 * dt : dt;
+            s->dec_seen[c] = 1;
+            s->dec_count++;
+            if (probe) {
+                /* the probe lost: wait twice as long before the next one */
+                int still = (s->dec_avg[1] <= s->dec_avg[0]) == best;
+                s->dec_interval = still ? (s->dec_interval < 4096 ? 2 * s->dec_interval : 4096) : DECODE_PROBE;
+                s->dec_next_probe = s->dec_count + s->dec_interval;
+            } else if (s->dec_next_probe == 0) {
+                s->dec_interval = DECODE_PROBE;
+                s->dec_next_probe = s->dec_count + DECODE_PROBE;
+            }
+            r.n_threads = fs->n_threads;
+        } else {
+            hubrt_graph_run(&fs->graph, &r);
+        }
         s->n_past += rows;
         done += rows;
         if (s->profile) s->profile_passes++;
