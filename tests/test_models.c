@@ -370,6 +370,42 @@ static void test_long_prompt(const char *shared)
     free(ids); free(a); free(b);
 }
 
+/* Greedy continuation of stories260K's "Once upon a time" (trained weights):
+ * how many of 24 tokens a quantised model keeps, printed. */
+static void test_quant_greedy(const char *shared)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%.900s/models/stories260K", shared);
+    int32_t prompt[5] = {1, 403, 407, 261, 378}; /* "Once upon a time" (cases.json generation[0]) */
+    int32_t gen[3][24];
+    for (int mode = 0; mode <= 2; mode++) {
+        hubrt_load_params lp = hubrt_load_default_params();
+        lp.no_tokenizer = 1;
+        lp.n_threads = 1;
+        lp.quant = (hubrt_quant)mode;
+        hubrt_model *m = hubrt_model_load(dir, &lp);
+        hubrt_session *s = m ? hubrt_session_new(m, 64) : NULL;
+        int V = m ? hubrt_model_n_logits(m) : 0;
+        float *last = malloc((size_t)(V > 0 ? V : 1) * sizeof(float));
+        int rc = s && last ? hubrt_forward(s, prompt, 5, NULL, last) : -1;
+        for (int i = 0; i < 24 && rc == 0; i++) {
+            gen[mode][i] = argmax(last, V);
+            rc = hubrt_forward(s, &gen[mode][i], 1, NULL, last);
+        }
+        TEST_CHECK(rc == 0, "stories260K quant %d: %s", mode, hubrt_last_error());
+        free(last);
+        hubrt_session_free(s);
+        hubrt_model_free(m);
+        if (rc) return;
+    }
+    for (int mode = 1; mode <= 2; mode++) {
+        int same = 0;
+        while (same < 24 && gen[mode][same] == gen[0][same]) same++;
+        printf("stories260K %s: greedy continuation equal to f32 for the first %d of 24 tokens\n",
+               mode == 1 ? "q8" : "q4", same);
+    }
+}
+
 /* Q8/Q4 accuracy on llama-tiny: printed, and loosely bounded. */
 static void test_quant(const char *shared)
 {
@@ -601,6 +637,7 @@ int main(void)
             }
         for (int i = 0; i < n; i++) test_shared_model(shared, names[i]);
         test_quant(shared);
+        test_quant_greedy(shared);
         test_long_prompt(shared);
     }
     test_rope_scaling();
