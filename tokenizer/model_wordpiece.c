@@ -30,7 +30,10 @@ int tk_wordpiece_encode(const tk_model *m, const char *s, size_t len, tk_ids *ou
     size_t mark = out->n, start = 0;
     int bad = 0, rc = 0;
     while (start < len) {
-        size_t end = len;
+        /* No candidate longer than the longest token can match: starting
+         * there keeps a huge max_input_chars_per_word linear in the word. */
+        size_t end = len - start > m->vocab.max_len ? start + m->vocab.max_len : len;
+        while (end < len && end > start && ((unsigned char)s[end] & 0xC0) == 0x80) end--;
         int32_t found = -1;
         while (start < end) {
             const char *key = s + start;

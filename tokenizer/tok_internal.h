@@ -144,6 +144,7 @@ typedef struct tk_vocab {
     tk_strmap map;             /* token -> id */
     long *entry_of;            /* id -> map entry, -1 for holes */
     int32_t n_ids;             /* max id + 1 */
+    size_t max_len;            /* longest token in bytes (set by tk_vocab_finish) */
 } tk_vocab;
 int tk_vocab_add(tk_vocab *v, const char *tok, size_t n, int32_t id);
 int tk_vocab_finish(tk_vocab *v);  /* builds entry_of */

@@ -472,7 +472,11 @@ int tk_vocab_finish(tk_vocab *v)
     if (!v->entry_of) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (vocab)");
     for (int32_t i = 0; i < v->n_ids; i++) v->entry_of[i] = -1;
     /* Later entries for the same id win, as HF's reverse map does. */
-    for (size_t e = 0; e < v->map.n; e++) v->entry_of[v->map.e[e].val] = (long)e;
+    v->max_len = 0;
+    for (size_t e = 0; e < v->map.n; e++) {
+        v->entry_of[v->map.e[e].val] = (long)e;
+        if (v->map.e[e].len > v->max_len) v->max_len = v->map.e[e].len;
+    }
     return 0;
 }
 

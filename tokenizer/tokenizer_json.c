@@ -187,6 +187,11 @@ static tk_normalizer *parse_normalizer(const ctx *c, const cJSON *o, const char 
                         }
                         memcpy(n->norm, bytes + 4 + tsize, n->norm_len);
                         n->norm[n->norm_len] = '\0';
+                        /* the replacements go into the text, which must stay UTF-8 */
+                        size_t bad;
+                        if (!tk_utf8_check(n->norm, n->norm_len, &bad))
+                            rc = FAIL(c, field, "'precompiled_charsmap': replacement text is not UTF-8 "
+                                      "(byte offset %zu)", bad);
                     }
                 }
             }
