@@ -328,7 +328,7 @@ void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, flo
                                    y + (size_t)i * (size_t)w->rows, (int)lo, (int)hi);
         }
     } else {
-        hk_team_range((size_t)w->rows, 64, &lo, &hi);
+        hk_team_range((size_t)w->rows, 32, &lo, &hi); /* whole 32-wide panels, balanced for 192 rows too */
         if (lo < hi) hk_gemm_slice(x, n, w, bias, y, (int)lo, (int)hi);
     }
 #pragma omp barrier
