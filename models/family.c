@@ -153,42 +153,6 @@ const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int col
     return w;
 }
 
-const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
-                                   int col0, int out)
-{
-    if (fam_check(t, in, total_out) != 0) return NULL;
-    if (col0 < 0 || out <= 0 || col0 + out > total_out) {
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': column slice out of range", t->file, t->name);
-        return NULL;
-    }
-    hk_wtype type = fam_wtype(t);
-    size_t es = type == HK_F32 ? 4 : 2;
-    const unsigned char *src = t->data;
-    const void *slice = src;
-    unsigned char *tmp = NULL;
-    if (out != total_out) { /* gather the [in][out] slice into a contiguous block */
-        tmp = malloc((size_t)in * (size_t)out * es);
-        if (!tmp) {
-            hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
-            return NULL;
-        }
-        for (int i = 0; i < in; i++)
-            memcpy(tmp + (size_t)i * (size_t)out * es,
-                   src + ((size_t)i * (size_t)total_out + (size_t)col0) * es, (size_t)out * es);
-        slice = tmp;
-    }
-    hk_weight *w = new_weight(c);
-    if (!w) { free(tmp); return NULL; }
-    int rc = hk_weight_from_transposed(w, type, out, in, slice);
-    free(tmp);
-    if (rc != 0) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
-        return NULL;
-    }
-    if (maybe_quantize(c, w, t->name) != 0) return NULL;
-    return w;
-}
-
 /*
  * Memory for weights the model builds itself (stacked q|k|v, gate|up): a
  * bump allocator over 2 MiB-aligned chunks with MADV_HUGEPAGE, so they are
@@ -214,6 +178,45 @@ static void *weight_alloc(fam_ctx *c, size_t bytes)
     void *p = fs->wchunk + fs->wchunk_used;
     fs->wchunk_used += need;
     return p;
+}
+
+const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
+                                   int col0, int out)
+{
+    if (fam_check(t, in, total_out) != 0) return NULL;
+    if (col0 < 0 || out <= 0 || col0 + out > total_out) {
+        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': column slice out of range", t->file, t->name);
+        return NULL;
+    }
+    hk_wtype type = fam_wtype(t);
+    size_t es = type == HK_F32 ? 4 : 2;
+    /* quantised: a temporary the quantiser frees; else the huge-page weight arena */
+    int temp = c->m->params.quant != HUBRT_QUANT_NONE;
+    size_t bytes = (size_t)in * (size_t)out * es;
+    unsigned char *dst = temp ? malloc(bytes) : weight_alloc(c, bytes);
+    hk_weight *w = dst ? new_weight(c) : NULL;
+    if (!w) {
+        if (temp) free(dst);
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
+        return NULL;
+    }
+    /* dst[o][i] = src[i][col0 + o], in 32x32 tiles so both sides stay in cache */
+    const unsigned char *src = t->data;
+    for (int i0 = 0; i0 < in; i0 += 32)
+        for (int o0 = 0; o0 < out; o0 += 32) {
+            int i1 = i0 + 32 < in ? i0 + 32 : in, o1 = o0 + 32 < out ? o0 + 32 : out;
+            for (int o = o0; o < o1; o++)
+                for (int i = i0; i < i1; i++)
+                    memcpy(dst + ((size_t)o * (size_t)in + (size_t)i) * es,
+                           src + ((size_t)i * (size_t)total_out + (size_t)(col0 + o)) * es, es);
+        }
+    hk_weight_view(w, type, out, in, dst);
+    if (temp) {
+        w->owned = dst;
+        w->owned_size = bytes;
+    }
+    if (maybe_quantize(c, w, t->name) != 0) return NULL;
+    return w;
 }
 
 const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols)
