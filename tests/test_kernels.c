@@ -558,6 +558,16 @@ static void test_conversions(void)
 
 int main(void)
 {
+    /* HUBRT_ISA is read once, at the first kernel call (unless already set outside) */
+    const char *env = getenv("HUBRT_ISA");
+    if (!env) {
+        setenv("HUBRT_ISA", "scalar", 1);
+        TEST_CHECK(strcmp(hk_isa_name(), "scalar") == 0, "HUBRT_ISA=scalar gave %s", hk_isa_name());
+    } else {
+        TEST_CHECK(strcmp(hk_isa_name(), env) == 0 || !strcmp(hk_isa_name(), "avx512") || !strcmp(hk_isa_name(), "avx2"),
+                   "HUBRT_ISA=%s gave %s", env, hk_isa_name());
+    }
+    TEST_CHECK(hk_set_isa("sse9") == -1, "hk_set_isa accepts an unknown ISA");
     test_conversions();
     static const char *isas[] = {"scalar", "avx2", "avx512"};
     for (int i = 0; i < 3; i++) {
