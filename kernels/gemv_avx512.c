@@ -156,9 +156,15 @@ void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float
     if (w->type == HK_BF16 && w->cols <= 16384) {
         size_t kp = ((size_t)w->cols + 1) / 2, kp16 = (kp + 15) & ~(size_t)15;
         _Alignas(64) float xe[8192], xo[8192];
-        for (size_t i = 0; i < kp16; i++) {
-            xe[i] = 2 * i < (size_t)w->cols ? x[2 * i] : 0.0f;
-            xo[i] = 2 * i + 1 < (size_t)w->cols ? x[2 * i + 1] : 0.0f;
+        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        size_t K = (size_t)w->cols;
+        for (size_t i = 0; i < kp16; i += 16) { /* x[2i .. 2i+32) -> 16 even, 16 odd */
+            size_t j = 2 * i, l0 = K > j ? K - j : 0, l1 = K > j + 16 ? K - j - 16 : 0;
+            __m512 a = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
+            __m512 b = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
+            _mm512_store_ps(xe + i, _mm512_permutex2var_ps(a, ie, b));
+            _mm512_store_ps(xo + i, _mm512_permutex2var_ps(a, io, b));
         }
         gemv_bf16_pairs(xe, xo, w, bias, y, o0, o1);
         return;
