@@ -34,10 +34,11 @@ typedef struct bert_layer {
     const float *ln2_w, *ln2_b;           /* output.LayerNorm */
 } bert_layer;
 
+/* Matrices live in the model's huge-page weight arena (views with mmap storage). */
 static const hk_weight *mat(fam_ctx *c, const char *name, int rows, int cols)
 {
     const hubrt_tensor *t = fam_find(c, name, 1);
-    return t ? fam_matrix(c, t, rows, cols) : NULL;
+    return t ? fam_matrix_owned(c, t, rows, cols) : NULL;
 }
 
 static const float *vec(fam_ctx *c, const char *name, int len, int *err)
@@ -210,7 +211,7 @@ int hubrt_bert_build(fam_ctx *c)
     const hubrt_tensor *cls_w = seq_cls ? fam_find_exact(c, "classifier.weight", 1) : NULL;
     if (seq_cls && !cls_w) return HUBRT_ERR_FORMAT;
     if (pool_w) {
-        const hk_weight *wp = fam_matrix(c, pool_w, D, D);
+        const hk_weight *wp = fam_matrix_owned(c, pool_w, D, D);
         if (!wp) return HUBRT_ERR_FORMAT;
         const float *bp = vec(c, "pooler.dense.bias", D, &err);
         if (err) return HUBRT_ERR_FORMAT;

@@ -261,6 +261,12 @@ const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, co
     return w;
 }
 
+const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols)
+{
+    if (c->m->params.storage == HUBRT_STORAGE_MMAP || t == c->keep) return fam_matrix(c, t, rows, cols);
+    return fam_matrix_concat(c, &t, &rows, 1, cols);
+}
+
 const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n)
 {
     int any = 0;

@@ -92,6 +92,12 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
  * q|k|v or gate|up. The stored tensors' pages are released (unless c->keep).
  */
 const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols);
+/*
+ * A matrix copied into the weight arena (huge pages, model order; the
+ * stored pages released), or a plain view with explicit mmap storage or
+ * for c->keep.
+ */
+const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
 /* f32 vectors stacked (a NULL part is zeros); NULL when all parts are NULL. */
 const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n);
 /*
