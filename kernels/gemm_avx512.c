@@ -25,19 +25,20 @@
 /* 16 values of W row o from column j (a multiple of 16) as f32; Q8/Q4 dequantised. */
 static inline __m512 row16(hk_wtype t, const hk_weight *w, int o, size_t j, __mmask16 m)
 {
-    size_t nb = (size_t)(w->cols + 31) / 32;
     if (t == HK_Q8) {
-        const int8_t *row = (const int8_t *)w->data + (size_t)o * nb * 32;
-        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, row + j)));
-        return _mm512_mul_ps(v, _mm512_set1_ps(w->scales[(size_t)o * nb + j / 32]));
+        size_t qi = hk_qidx(w, o, (int)(j / 32));
+        const int8_t *blk = (const int8_t *)w->data + qi * 32;
+        __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, blk + (j & 31))));
+        return _mm512_mul_ps(v, _mm512_set1_ps(w->scales[qi]));
     }
     if (t == HK_Q4) { /* byte e of a block: element e (low nibble), e+16 (high) */
-        const uint8_t *blk = (const uint8_t *)w->data + ((size_t)o * nb + j / 32) * 16;
+        size_t qi = hk_qidx(w, o, (int)(j / 32));
+        const uint8_t *blk = (const uint8_t *)w->data + qi * 16;
         __m128i v = _mm_maskz_loadu_epi8(m, blk);
         __m128i nib = (j & 16) ? _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f))
                                : _mm_and_si128(v, _mm_set1_epi8(0x0f));
         __m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(nib), _mm512_set1_epi32(8));
-        return _mm512_maskz_mul_ps(m, _mm512_cvtepi32_ps(q), _mm512_set1_ps(w->scales[(size_t)o * nb + j / 32]));
+        return _mm512_maskz_mul_ps(m, _mm512_cvtepi32_ps(q), _mm512_set1_ps(w->scales[qi]));
     }
     size_t es = t == HK_F32 ? 4 : 2;
     const void *row = (const char *)w->data + (size_t)o * (size_t)w->cols * es;

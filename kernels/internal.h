@@ -74,13 +74,25 @@ static inline size_t hk_wtype_size(hk_wtype t)
 }
 
 /*
- * Q8/Q4 layout (owned memory, see hk_weight_quantize): nb = ceil(cols/32)
- * blocks per row, the last one zero-padded.
- *   Q8: data = int8 q[rows][nb*32]; value = q * scale
- *   Q4: data = uint8 q[rows][nb*16]; byte j of a block holds element j in its
- *       low nibble and element j+16 in its high nibble; value = (nib - 8) * scale
- *   scales = f32 [rows][nb] (hk_weight.scales)
+ * Q8/Q4 layout (owned memory, see hk_weight_quantize). nb = ceil(cols/32)
+ * blocks per row (the last zero-padded). A block is 32 int8 (Q8, value =
+ * q * scale) or 16 bytes (Q4: byte j holds element j in its low nibble and
+ * element j+16 in its high nibble, value = (nib - 8) * scale).
+ * Rows are interleaved in groups of 4 so a GEMV over 4 rows reads one
+ * sequential stream: within group g = o/4, blocks go in runs of BPG (2 for
+ * Q8, 4 for Q4 = 64 bytes, one zmm), the 4 rows' runs one after another:
+ *   block (o, b) is number ((g*nbg + b/BPG)*4 + o%4)*BPG + b%BPG,
+ *   nbg = ceil(nb/BPG); its bytes start at that number * 32 (Q8) or * 16
+ *   (Q4), and its scale is hk_weight.scales[that number].
+ * Rows are padded to a multiple of 4 and blocks to a multiple of BPG with
+ * zeros (scale 0).
  */
+static inline int hk_qbpg(hk_wtype t) { return t == HK_Q8 ? 2 : 4; }
+static inline size_t hk_qidx(const hk_weight *w, int o, int b)
+{
+    size_t bpg = (size_t)hk_qbpg(w->type), nb = (size_t)((w->cols + 31) / 32), nbg = (nb + bpg - 1) / bpg;
+    return (((size_t)(o >> 2) * nbg + (size_t)b / bpg) * 4 + (size_t)(o & 3)) * bpg + (size_t)b % bpg;
+}
 static inline int hk_qblocks(int cols) { return (cols + HK_QBLOCK - 1) / HK_QBLOCK; }
 
 /*
@@ -122,12 +134,13 @@ typedef struct hk_qact {
     int8_t *qp;           /* [nb4*32] q in the kernel's lane order */
     float *dxe;           /* [nb4*8] d spread over the lanes */
     float *cx;            /* [nb4] offset correction per block */
+    float *cxe;           /* [nb4*8] cx spread over the block's lanes (cx / lanes) */
 } hk_qact;
 /* Bytes hk_qact needs for cols (all arrays, each 64-aligned). */
 static inline size_t hk_qact_bytes(int cols)
 {
     size_t nb4 = (size_t)((hk_qblocks(cols) + 3) & ~3);
-    return nb4 * 32 * 2 + nb4 * 4 * 3 + nb4 * 32 + 6 * 64;
+    return nb4 * 32 * 2 + nb4 * 4 * 3 + nb4 * 32 * 2 + 7 * 64;
 }
 typedef void (*hk_qgemv_fn)(const hk_qact *xa, const hk_weight *w, const float *bias,
                             float *y, int o0, int o1);

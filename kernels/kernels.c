@@ -175,15 +175,23 @@ int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
         return -1;
     }
     size_t rows = (size_t)src->rows, cols = (size_t)src->cols, nb = (size_t)hk_qblocks(src->cols);
-    size_t qbytes = rows * nb * (qtype == HK_Q8 ? HK_QBLOCK : HK_QBLOCK / 2);
+    /* padded: rows to a multiple of 4, blocks to whole runs (layout in kernels/internal.h) */
+    size_t bpg = (size_t)hk_qbpg(qtype), nblk = ((rows + 3) & ~(size_t)3) * ((nb + bpg - 1) / bpg * bpg);
+    size_t qbytes = nblk * (qtype == HK_Q8 ? HK_QBLOCK : HK_QBLOCK / 2);
     qbytes = (qbytes + 63) & ~(size_t)63;
-    size_t total = qbytes + rows * nb * sizeof(float);
+    size_t total = qbytes + nblk * sizeof(float);
     char *mem = alloc64(total);
     if (!mem) {
         hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory quantising a %dx%d weight", src->rows, src->cols);
         return -1;
     }
+    memset(mem, 0, total); /* the padding: zero blocks with scale 0 */
     float *scales = (float *)(mem + qbytes);
+    hk_weight lay; /* for hk_qidx while filling */
+    memset(&lay, 0, sizeof lay);
+    lay.type = qtype;
+    lay.rows = src->rows;
+    lay.cols = src->cols;
     size_t es = hk_wtype_size(src->type);
     /* rows in parallel (this runs once, at load); each block of 32 widened first */
 #pragma omp parallel for schedule(static)
@@ -205,24 +213,25 @@ int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
             for (size_t e = cn; e < HK_QBLOCK; e++) v[e] = 0.0f;
             for (int e = 0; e < HK_QBLOCK; e++)
                 if (fabsf(v[e]) > amax) { amax = fabsf(v[e]); vmax = v[e]; }
+            size_t qi = hk_qidx(&lay, (int)o, (int)b);
             if (qtype == HK_Q8) {
                 float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-                int8_t *q = (int8_t *)mem + (o * nb + b) * HK_QBLOCK;
+                int8_t *q = (int8_t *)mem + qi * HK_QBLOCK;
                 for (int e = 0; e < HK_QBLOCK; e++) {
                     int t = (int)lrintf(v[e] * id);
                     q[e] = (int8_t)(t > 127 ? 127 : t < -127 ? -127 : t);
                 }
-                scales[o * nb + b] = d;
+                scales[qi] = d;
             } else { /* the largest magnitude maps to -8 exactly (as ggml's Q4_0) */
                 float d = vmax / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
-                uint8_t *q = (uint8_t *)mem + (o * nb + b) * (HK_QBLOCK / 2);
+                uint8_t *q = (uint8_t *)mem + qi * (HK_QBLOCK / 2);
                 for (int e = 0; e < 16; e++) {
                     int lo = (int)lrintf(v[e] * id) + 8, hi = (int)lrintf(v[e + 16] * id) + 8;
                     lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
                     hi = hi < 0 ? 0 : hi > 15 ? 15 : hi;
                     q[e] = (uint8_t)(lo | (hi << 4));
                 }
-                scales[o * nb + b] = d;
+                scales[qi] = d;
             }
         }
     }
@@ -276,6 +285,7 @@ static void qact_carve(hk_qact *xa, unsigned char *buf, int cols)
     CARVE(sum, int32_t, nb2)
     CARVE(cx, float, nb2)
     CARVE(dxe, float, nb2 * 8)
+    CARVE(cxe, float, nb2 * 8)
 #undef CARVE
 }
 

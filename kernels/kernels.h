@@ -34,7 +34,7 @@ typedef struct hk_weight {
     const void *data;  /* the stored elements (a view or owned) */
     void *owned;       /* memory this weight owns (repacked/quantised), or NULL */
     size_t owned_size;
-    const float *scales; /* HK_Q8/HK_Q4: [rows][ceil(cols/32)] block scales, else NULL */
+    const float *scales; /* HK_Q8/HK_Q4: block scales (layout: kernels/internal.h), else NULL */
 } hk_weight;
 
 /* A view of a stored [out][in] matrix (no copy). dtype: HK_F32/F16/BF16. */

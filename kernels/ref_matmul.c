@@ -27,23 +27,23 @@ static float dot_row(const float *x, const hk_weight *w, int o)
             acc[j & 7] += x[j] * (bf ? hk_bf16_to_f32(r[j]) : hk_f16_to_f32(r[j]));
     } else {
         int nb = hk_qblocks(w->cols);
-        const float *sc = w->scales + (size_t)o * (size_t)nb;
         for (int b = 0; b < nb; b++) {
+            size_t qi = hk_qidx(w, o, b);
             float s = 0;
             for (int e = 0; e < HK_QBLOCK; e++) {
                 size_t c = (size_t)b * HK_QBLOCK + (size_t)e;
                 if (c >= cols) break;
                 float q;
                 if (w->type == HK_Q8) {
-                    q = ((const int8_t *)w->data)[(size_t)o * (size_t)nb * HK_QBLOCK + c];
+                    q = ((const int8_t *)w->data)[qi * HK_QBLOCK + (size_t)e];
                 } else {
-                    const uint8_t *blk = (const uint8_t *)w->data + ((size_t)o * (size_t)nb + (size_t)b) * 16;
+                    const uint8_t *blk = (const uint8_t *)w->data + qi * 16;
                     int nib = e < 16 ? (blk[e] & 15) : (blk[e - 16] >> 4);
                     q = (float)(nib - 8);
                 }
                 s += x[c] * q;
             }
-            acc[b & 7] += s * sc[b];
+            acc[b & 7] += s * w->scales[qi];
         }
     }
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
@@ -97,20 +97,20 @@ void hk_ref_qgemv(const hk_qact *xa, const hk_weight *w, const float *bias, floa
 {
     int nb = xa->nb;
     for (int o = o0; o < o1; o++) {
-        const float *sc = w->scales + (size_t)o * (size_t)nb;
         float acc = 0;
         for (int b = 0; b < nb; b++) {
             const int8_t *xq = xa->q + (size_t)b * HK_QBLOCK;
+            size_t qi = hk_qidx(w, o, b);
             int32_t s = 0;
             if (w->type == HK_Q8) {
-                const int8_t *q = (const int8_t *)w->data + ((size_t)o * (size_t)nb + (size_t)b) * HK_QBLOCK;
+                const int8_t *q = (const int8_t *)w->data + qi * HK_QBLOCK;
                 for (int e = 0; e < HK_QBLOCK; e++) s += (int32_t)xq[e] * q[e];
             } else {
-                const uint8_t *q = (const uint8_t *)w->data + ((size_t)o * (size_t)nb + (size_t)b) * 16;
+                const uint8_t *q = (const uint8_t *)w->data + qi * 16;
                 for (int e = 0; e < 16; e++)
                     s += (int32_t)xq[e] * ((q[e] & 15) - 8) + (int32_t)xq[e + 16] * ((q[e] >> 4) - 8);
             }
-            acc += (float)s * (xa->d[b] * sc[b]);
+            acc += (float)s * (xa->d[b] * w->scales[qi]);
         }
         y[o] = acc + (bias ? bias[o] : 0.0f);
     }
