@@ -107,6 +107,12 @@ int main(void)
                 tmp, build);
     TEST_CHECK(rc == 0, "make install: exit %d: %.2000s", rc, err);
     free(err);
+    if (rc != 0) { /* nothing below can work; one failure, not a cascade */
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+        if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmp);
+        return test_finish();
+    }
     const char *files[] = {"include/hubrt.h", "lib/libhubrt.a", "lib/libhubrt.so", "lib/pkgconfig/hubrt.pc", "bin/run-model"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[400];
