@@ -5,10 +5,13 @@
  *
  * Each family file (bert.c, gpt2.c, llama.c) looks its tensors up by the
  * hub's names (trying the checkpoint prefixes it may have been saved with),
- * checks dtype and shape, wraps matrices as hk_weight views in their stored
- * dtype (GPT-2's Conv1D [in, out] matrices become owned [out, in] copies;
- * with quant on, matrices become owned Q8/Q4 copies), widens the small
- * vectors (norm weights, biases) to f32, and appends its graph.
+ * checks dtype and shape, and places matrices in their stored dtype: by
+ * default copied in model order into a 2 MiB huge-page weight arena (q|k|v
+ * and gate|up stacked so one matmul does each; GPT-2's Conv1D [in, out]
+ * matrices transposed on the way), the loader's pages of the originals then
+ * released so memory holds one copy; with explicit mmap storage as plain
+ * views; with quant on as owned Q8/Q4 copies. Small vectors (norm weights,
+ * biases) are widened to f32. Then it appends its graph.
  */
 #ifndef HUBRT_MODELS_FAMILY_H
 #define HUBRT_MODELS_FAMILY_H

@@ -7,7 +7,8 @@
  * touched only as positions fill), the arena planned for n_cap rows, and the
  * position ids. A prompt longer than n_cap is run as several passes (the KV
  * cache makes that exact). Inputs are validated before anything changes, so
- * a failed call leaves the session as it was.
+ * a failed call leaves the session as it was. One-token (decode) passes pick
+ * their team size by measurement (see struct hubrt_session).
  */
 #include <stdatomic.h>
 #include <stdio.h>
