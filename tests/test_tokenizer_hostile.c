@@ -303,8 +303,35 @@ static void test_decode_ranges(void)
     hubrt_tokenizer_free(t);
 }
 
+/* A stream fed only bad bytes keeps emitting (U+FFFD) instead of holding an
+ * ever longer tail that every push would decode again. */
+static void test_stream_bad_bytes(void)
+{
+    hubrt_tokenizer *t = load("{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{\"<unk>\":0,"
+                              "\"<0xFF>\":1,\"a\":2},\"merges\":[]},\"decoder\":{\"type\":\"ByteFallback\"}}");
+    TEST_CHECK(t != NULL, "byte-fallback toy loads: %s", hubrt_last_error());
+    if (!t) return;
+    hubrt_tok_stream *st = hubrt_tok_stream_new(t, 1);
+    size_t total = 0, first_out = 0;
+    int bad_utf8 = 0;
+    for (int i = 1; i <= 2000 && st; i++) {
+        const char *p;
+        size_t n;
+        if (hubrt_tok_stream_push(st, 1, &p, &n)) { TEST_CHECK(0, "push %d: %s", i, hubrt_last_error()); break; }
+        if (n && !first_out) first_out = (size_t)i;
+        for (size_t k = 0; k < n; k += 3)
+            if (n - k < 3 || memcmp(p + k, "\xEF\xBF\xBD", 3)) bad_utf8 = 1;
+        total += n;
+    }
+    TEST_CHECK(first_out > 0 && first_out <= 8, "bad bytes come out by the 8th push (first at %zu)", first_out);
+    TEST_CHECK(total >= 3 * 1900 && !bad_utf8, "2000 bad bytes stream out as U+FFFD (%zu bytes)", total);
+    hubrt_tok_stream_free(st);
+    hubrt_tokenizer_free(t);
+}
+
 int main(void)
 {
+    test_stream_bad_bytes();
     test_ids();
     test_merges_and_empty();
     test_wordpiece_huge_max_chars();

@@ -422,6 +422,8 @@ int32_t hubrt_tokenizer_special_id(const hubrt_tokenizer *tok, int which)
 
 /* ---- streaming decode --------------------------------------------------- */
 
+#define TK_STREAM_HOLD 8
+
 struct hubrt_tok_stream {
     const hubrt_tokenizer *tok;
     int skip;
@@ -457,7 +459,11 @@ int hubrt_tok_stream_push(hubrt_tok_stream *st, int32_t id, const char **text, s
     size_t n;
     int rc = hubrt_tokenizer_decode(st->tok, st->ids.v, st->ids.n, st->skip, &s, &n);
     if (rc) { st->ids.n--; return rc; }
-    int incomplete = n >= 3 && memcmp(s + n - 3, "\xEF\xBF\xBD", 3) == 0;
+    /* A character needs at most 4 byte tokens: a tail still incomplete after
+     * TK_STREAM_HOLD new ids is emitted as it decodes (U+FFFD), so a run of
+     * bad bytes cannot make every push re-decode an ever longer tail. */
+    int incomplete = n >= 3 && memcmp(s + n - 3, "\xEF\xBF\xBD", 3) == 0 &&
+                     st->ids.n - st->prefix_index < TK_STREAM_HOLD;
     if (n <= st->prefix_len || incomplete) { free(s); return 0; }
     size_t common = 0;
     if (st->prefix_len && memcmp(s, st->prefix, st->prefix_len) == 0) common = st->prefix_len;
