@@ -66,6 +66,19 @@ const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required)
         const hubrt_tensor *t = hubrt_weights_find(c->m->weights, full);
         if (t) return t;
     }
+    /* older BERT checkpoints name LayerNorm parameters gamma/beta
+     * (transformers renames them on load) */
+    size_t len = strlen(name);
+    const char *old = len >= 16 && !strcmp(name + len - 16, "LayerNorm.weight") ? "gamma"
+                    : len >= 14 && !strcmp(name + len - 14, "LayerNorm.bias") ? "beta" : NULL;
+    if (old) {
+        size_t stem = len - (old[0] == 'g' ? 6 : 4); /* keeps "...LayerNorm." */
+        for (int i = 0; c->prefixes[i]; i++) {
+            snprintf(full, sizeof full, "%s%.*s%s", c->prefixes[i], (int)stem, name, old);
+            const hubrt_tensor *t = hubrt_weights_find(c->m->weights, full);
+            if (t) return t;
+        }
+    }
     if (required) {
         snprintf(full, sizeof full, "%s%s", c->prefixes[0], name);
         if (c->prefixes[1])
@@ -80,7 +93,11 @@ const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required)
 
 const hubrt_tensor *fam_find_exact(fam_ctx *c, const char *name, int required)
 {
-    const hubrt_tensor *t = hubrt_weights_find(c->m->weights, name);
+    static const char *const none[] = {"", NULL};
+    const char *const *keep = c->prefixes;
+    c->prefixes = none;
+    const hubrt_tensor *t = fam_find(c, name, 0); /* with the gamma/beta fallback */
+    c->prefixes = keep;
     if (!t && required)
         hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
                         c->m->dir, name);

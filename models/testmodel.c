@@ -46,6 +46,11 @@ static void add(tm_list *l, const char *prefix, const char *name, int64_t d0, in
     tm_tensor *t = &l->t[l->n];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s%s", l->spec->no_prefix ? "" : prefix, name);
+    size_t len = strlen(t->name);
+    if (l->spec->old_ln_names && len >= 16 && !strcmp(t->name + len - 16, "LayerNorm.weight"))
+        strcpy(t->name + len - 6, "gamma");
+    else if (l->spec->old_ln_names && len >= 14 && !strcmp(t->name + len - 14, "LayerNorm.bias"))
+        strcpy(t->name + len - 4, "beta");
     if (l->spec->drop && !strcmp(l->spec->drop, t->name)) return;
     t->ndim = d1 > 0 ? 2 : 1;
     t->shape[0] = d0;

@@ -24,6 +24,7 @@ typedef struct hubrt_testmodel_spec {
     int no_prefix;          /* names without "model." / "transformer." / "bert." */
     int n_labels;           /* bert: > 0 writes BertForSequenceClassification (pooler + classifier) */
     int bias;               /* llama: attention_bias + mlp_bias (q/k/v/o and gate/up/down biases) */
+    int old_ln_names;       /* bert: LayerNorm.gamma / LayerNorm.beta as old checkpoints have */
     uint64_t seed;
     const char *drop;       /* full tensor name to leave out, or NULL */
     const char *transpose;  /* full tensor name stored [d1, d0], or NULL */

@@ -548,8 +548,13 @@ static void test_random_models(void)
             if (variant == 4) { sp.dtype = HUBRT_DTYPE_BF16; sp.no_prefix = 1; sp.tied = 1; what = "bf16, no prefix"; }
             if (variant == 5) { sp.dtype = HUBRT_DTYPE_F16; what = "f16"; }
             if (variant == 6) {
-                if (strcmp(fam, "llama")) continue;
-                sp.head_dim = 16; sp.bias = 1; what = "head_dim 16 != hidden/heads, attention_bias + mlp_bias";
+                if (!strcmp(fam, "llama")) {
+                    sp.head_dim = 16; sp.bias = 1; what = "head_dim 16 != hidden/heads, attention_bias + mlp_bias";
+                } else if (!strcmp(fam, "bert")) {
+                    sp.old_ln_names = 1; what = "LayerNorm.gamma/beta names";
+                } else {
+                    continue;
+                }
             }
             snprintf(dir, sizeof dir, "%s/%s-%d", root, fam, variant);
             int rc = hubrt_testmodel_write(dir, &sp);
