@@ -408,6 +408,22 @@ static void bench_matmul(int rows, int cols)
             if (check_matmul(x, n, &ws[0], y, shape)) {
                 double ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
                 report(kname, dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, n == 1);
+                if (n == 1 && (t == HK_F32 || t == HK_F16 || t == HK_BF16)) {
+                    /* the same weights repacked (rows interleaved: one read stream) */
+                    hk_weight *wr = xalloc(sizeof(hk_weight) * nw);
+                    int ok = 1;
+                    for (int i = 0; i < nw; i++) ok &= hk_weight_repack(&wr[i], &ws[i]) == 0;
+                    if (ok) {
+#pragma omp parallel num_threads(g_threads)
+                        hk_matmul(x, n, &wr[0], NULL, y);
+                        if (check_matmul(x, n, &wr[0], y, shape)) {
+                            ms = time_matmul(x, n, wr, nw, y, g_quick ? 0.1 : 0.3);
+                            report("gemv-ilv", dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, 1);
+                        }
+                    }
+                    for (int i = 0; i < nw; i++) hk_weight_free(&wr[i]);
+                    free(wr);
+                }
                 if (t == HK_F32 && n > 1 && hk_isa_level() >= 2) { /* the alternative, side by side */
                     hk_gemm_f32_use_blas(1);
                     ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);

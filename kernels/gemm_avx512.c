@@ -42,6 +42,10 @@ static inline __m512 row16(hk_wtype t, const hk_weight *w, int o, size_t j, __mm
     }
     size_t es = t == HK_F32 ? 4 : 2;
     const void *row = (const char *)w->data + (size_t)o * (size_t)w->cols * es;
+    if (w->interleaved) { /* j..j+15 lie in one 64-byte run */
+        row = (const char *)w->data + hk_ilv_idx(w, o, j) * es;
+        j = 0;
+    }
     if (t == HK_F32) return _mm512_maskz_loadu_ps(m, (const float *)row + j);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + j);
     if (t == HK_F16) return _mm512_cvtph_ps(h);

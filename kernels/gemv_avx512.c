@@ -176,3 +176,85 @@ void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float
     default: break;
     }
 }
+
+/*
+ * GEMV over interleaved weights (hk_weight_repack): 4 rows at a time, each
+ * step one 64-byte run of each of the 4 rows, which follow one another in
+ * memory, so the whole slice of rows is one sequential stream. Zero-padded
+ * runs meet zero (or masked) x, so ragged column counts need no tail code.
+ */
+void hk_gemv_ilv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t K = (size_t)w->cols, rl = hk_runlen(w->type), nrun = (K + rl - 1) / rl;
+    if (w->type == HK_BF16 && K > 16384) { /* beyond the x split's stack buffers */
+        for (int o = o0; o < o1; o++) {
+            float s = 0;
+            for (size_t j = 0; j < K; j++) s += x[j] * hk_w_elem(w, o, j);
+            y[o] = s + (bias ? bias[o] : 0.0f);
+        }
+        return;
+    }
+    int a = (o0 + 3) & ~3; /* rows before the first whole group: plain dots */
+    for (int o = o0; o < a && o < o1; o++) {
+        float s = 0;
+        for (size_t j = 0; j < K; j++) s += x[j] * hk_w_elem(w, o, j);
+        y[o] = s + (bias ? bias[o] : 0.0f);
+    }
+    const char *data = (const char *)w->data;
+    _Alignas(64) float xe[8192], xo[8192];
+    if (w->type == HK_BF16) { /* x as even/odd halves, nrun*16 of each */
+        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (size_t i = 0; i < nrun * 16; i += 16) {
+            size_t j = 2 * i, l0 = K > j ? K - j : 0, l1 = K > j + 16 ? K - j - 16 : 0;
+            __m512 va = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
+            __m512 vb = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
+            _mm512_store_ps(xe + i, _mm512_permutex2var_ps(va, ie, vb));
+            _mm512_store_ps(xo + i, _mm512_permutex2var_ps(va, io, vb));
+        }
+    }
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int o = a; o < o1; o += 4) {
+        int nr = o1 - o < 4 ? o1 - o : 4;
+        const char *gp = data + (size_t)(o >> 2) * nrun * 256;
+        __m512 acc[4], acc2[4];
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) acc[u] = acc2[u] = _mm512_setzero_ps();
+        if (w->type == HK_BF16) {
+            for (size_t r = 0; r < nrun; r++) {
+                __m512 e = _mm512_load_ps(xe + r * 16), d = _mm512_load_ps(xo + r * 16);
+                const char *ch = gp + r * 256;
+                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+                    __m512i v = _mm512_loadu_si512(ch + u * 64);
+                    acc[u] = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), acc[u]);
+                    acc2[u] = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v, hi)), acc2[u]);
+                }
+            }
+        } else if (w->type == HK_F16) {
+            for (size_t r = 0; r < nrun; r++) {
+                size_t j = r * 32, l0 = K - j, l1 = K > j + 16 ? K - j - 16 : 0;
+                __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
+                __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
+                const char *ch = gp + r * 256;
+                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+                    __m512i v = _mm512_loadu_si512(ch + u * 64);
+                    acc[u] = _mm512_fmadd_ps(x0, _mm512_cvtph_ps(_mm512_castsi512_si256(v)), acc[u]);
+                    acc2[u] = _mm512_fmadd_ps(x1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1)), acc2[u]);
+                }
+            }
+        } else { /* f32: runs of 16, two per step into two accumulators */
+            for (size_t r = 0; r < nrun; r += 2) {
+                size_t j = r * 16, l0 = K - j, l1 = K > j + 16 ? K - j - 16 : 0;
+                __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
+                __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
+                const char *ch = gp + r * 256;
+                int two = r + 1 < nrun;
+                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+                    acc[u] = _mm512_fmadd_ps(x0, _mm512_loadu_ps((const float *)(ch + u * 64)), acc[u]);
+                    if (two) acc2[u] = _mm512_fmadd_ps(x1, _mm512_loadu_ps((const float *)(ch + 256 + u * 64)), acc2[u]);
+                }
+            }
+        }
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+            if (u < nr) y[o + u] = _mm512_reduce_add_ps(_mm512_add_ps(acc[u], acc2[u])) + (bias ? bias[o + u] : 0.0f);
+    }
+}

@@ -74,6 +74,26 @@ static inline size_t hk_wtype_size(hk_wtype t)
 }
 
 /*
+ * Interleaved float weights (hk_weight_repack): rows in groups of 4, each
+ * row's columns in runs of RL = 64 bytes (16 f32 or 32 f16/bf16); run r of
+ * rows 4g..4g+3 follow one another. Element (o, j) is at
+ *   ((g*nrun + j/RL)*4 + o%4)*RL + j%RL,  g = o/4, nrun = ceil(cols/RL);
+ * rows are padded to a multiple of 4 and columns to whole runs with zeros.
+ */
+static inline size_t hk_runlen(hk_wtype t) { return 64 / hk_wtype_size(t); }
+static inline size_t hk_ilv_idx(const hk_weight *w, int o, size_t j)
+{
+    size_t rl = hk_runlen(w->type), nrun = ((size_t)w->cols + rl - 1) / rl;
+    return (((size_t)(o >> 2) * nrun + j / rl) * 4 + (size_t)(o & 3)) * rl + j % rl;
+}
+/* Element (o, j) of a float weight in either layout, widened. */
+static inline float hk_w_elem(const hk_weight *w, int o, size_t j)
+{
+    size_t i = w->interleaved ? hk_ilv_idx(w, o, j) : (size_t)o * (size_t)w->cols + j;
+    return hk_load_elem(w->type, w->data, i);
+}
+
+/*
  * Q8/Q4 layout (owned memory, see hk_weight_quantize). nb = ceil(cols/32)
  * blocks per row (the last zero-padded). A block is 32 int8 (Q8, value =
  * q * scale) or 16 bytes (Q4: byte j holds element j in its low nibble and
@@ -173,5 +193,7 @@ void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const f
                                    const hk_attn_params *p, size_t t0, size_t t1);
 int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+/* GEMV over interleaved weights (o0 a multiple of 4). */
+void hk_gemv_ilv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 
 #endif

@@ -165,6 +165,43 @@ int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, c
     return 0;
 }
 
+int hk_weight_repack(hk_weight *dst, const hk_weight *w)
+{
+    hk_weight src = *w; /* dst may be w */
+    if ((src.type != HK_F32 && src.type != HK_F16 && src.type != HK_BF16) || src.interleaved) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_repack: not a plain f32/f16/bf16 weight");
+        return -1;
+    }
+    size_t es = hk_wtype_size(src.type), rl = hk_runlen(src.type);
+    size_t rows = (size_t)src.rows, cols = (size_t)src.cols, nrun = (cols + rl - 1) / rl;
+    size_t total = ((rows + 3) & ~(size_t)3) * nrun * rl * es;
+    char *mem = alloc64(total);
+    if (!mem) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory repacking a %dx%d weight", src.rows, src.cols);
+        return -1;
+    }
+    memset(mem, 0, total); /* padding rows and columns */
+    hk_weight lay = src;
+    lay.interleaved = 1;
+#pragma omp parallel for schedule(static)
+    for (long ol = 0; ol < (long)rows; ol++) {
+        const char *row = (const char *)src.data + (size_t)ol * cols * es;
+        for (size_t r = 0; r < nrun; r++) {
+            size_t j0 = r * rl, n = cols - j0 < rl ? cols - j0 : rl;
+            memcpy(mem + hk_ilv_idx(&lay, (int)ol, j0) * es, row + j0 * es, n * es);
+        }
+    }
+    memset(dst, 0, sizeof *dst);
+    dst->type = src.type;
+    dst->rows = src.rows;
+    dst->cols = src.cols;
+    dst->data = mem;
+    dst->owned = mem;
+    dst->owned_size = total;
+    dst->interleaved = 1;
+    return 0;
+}
+
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
 {
     memset(dst, 0, sizeof *dst);
@@ -201,7 +238,9 @@ int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
         for (size_t b = 0; b < nb; b++) {
             float v[HK_QBLOCK], amax = 0, vmax = 0;
             size_t c0 = b * HK_QBLOCK, cn = cols - c0 < HK_QBLOCK ? cols - c0 : HK_QBLOCK;
-            if (src->type == HK_F32) {
+            if (src->interleaved) {
+                for (size_t e = 0; e < cn; e++) v[e] = hk_w_elem(src, (int)o, c0 + e);
+            } else if (src->type == HK_F32) {
                 memcpy(v, (const float *)row + c0, cn * sizeof(float));
             } else {
                 const uint16_t *h = (const uint16_t *)row + c0;
@@ -260,8 +299,8 @@ void hk_weight_free(hk_weight *w)
 /* The fast GEMV for w at the chosen ISA, or NULL (scalar reference). */
 static hk_gemv_fn gemv_for(const hk_weight *w)
 {
-    (void)w;
     int l = hk_isa_level();
+    if (w->interleaved) return l >= HK_ISA_AVX512 ? hk_gemv_ilv_avx512 : NULL;
     if (l >= HK_ISA_AVX512) return hk_gemv_avx512;
     if (l >= HK_ISA_AVX2) return hk_gemv_avx2;
     return NULL;
@@ -366,14 +405,19 @@ void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias,
         /* f16/bf16: widen blocks of 64 rows to f32, then sgemm on each */
         const int OB = 64;
         float *wf = NULL;
-        if (w->type != HK_F32 && !(wf = alloc64((size_t)OB * (size_t)w->cols * sizeof(float)))) {
+        int direct = w->type == HK_F32 && !w->interleaved;
+        if (!direct && !(wf = alloc64((size_t)OB * (size_t)w->cols * sizeof(float)))) {
             hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
             return;
         }
-        for (int ob = o0; ob < o1; ob += (w->type == HK_F32 ? o1 - o0 : OB)) {
-            int nc = w->type == HK_F32 ? o1 - o0 : (o1 - ob < OB ? o1 - ob : OB);
+        for (int ob = o0; ob < o1; ob += (direct ? o1 - o0 : OB)) {
+            int nc = direct ? o1 - o0 : (o1 - ob < OB ? o1 - ob : OB);
             const float *W = (const float *)w->data + (size_t)ob * (size_t)w->cols;
-            if (wf) {
+            if (wf && w->interleaved) {
+                for (int o = 0; o < nc; o++)
+                    for (size_t j = 0; j < (size_t)w->cols; j++) wf[(size_t)o * (size_t)w->cols + j] = hk_w_elem(w, ob + o, j);
+                W = wf;
+            } else if (wf) {
                 to_f32_any(w->type, (const char *)w->data + (size_t)ob * (size_t)w->cols * 2, wf,
                            (size_t)nc * (size_t)w->cols);
                 W = wf;

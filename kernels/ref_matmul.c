@@ -15,7 +15,9 @@ static float dot_row(const float *x, const hk_weight *w, int o)
     size_t cols = (size_t)w->cols;
     float acc[8] = {0};
     size_t j = 0;
-    if (w->type == HK_F32) {
+    if (w->interleaved) {
+        for (; j < cols; j++) acc[j & 7] += x[j] * hk_w_elem(w, o, j);
+    } else if (w->type == HK_F32) {
         const float *r = (const float *)w->data + (size_t)o * cols;
         for (; j + 8 <= cols; j += 8)
             for (int u = 0; u < 8; u++) acc[u] += x[j + u] * r[j + u];

@@ -97,7 +97,7 @@ static int isa_ok;
 
 /* ---------------- matmul ---------------- */
 
-static void test_matmul_case(hk_wtype t, int n, int rows, int cols, int with_bias, int team)
+static void test_matmul_case_l(hk_wtype t, int n, int rows, int cols, int with_bias, int team, int ilv)
 {
     size_t wn = (size_t)rows * (size_t)cols;
     float *wf = xmalloc(wn * 4), *x = xmalloc((size_t)n * cols * 4), *bias = xmalloc((size_t)rows * 4);
@@ -106,16 +106,19 @@ static void test_matmul_case(hk_wtype t, int n, int rows, int cols, int with_bia
     fill(x, (size_t)n * cols, 1.0f);
     fill(bias, (size_t)rows, 1.0f);
     void *data = store_as(t, wf, wn);
-    hk_weight w;
+    hk_weight w, wl;
     hk_weight_view(&w, t, rows, cols, data);
     hk_ref_matmul(x, n, &w, with_bias ? bias : NULL, yr);
+    wl = w;
+    if (ilv) TEST_CHECK(hk_weight_repack(&wl, &w) == 0 && wl.interleaved, "hk_weight_repack");
     for (size_t i = 0; i < (size_t)n * rows; i++) y[i] = NAN;
     if (team) {
 #pragma omp parallel num_threads(2)
-        hk_matmul(x, n, &w, with_bias ? bias : NULL, y);
+        hk_matmul(x, n, &wl, with_bias ? bias : NULL, y);
     } else {
-        hk_matmul(x, n, &w, with_bias ? bias : NULL, y);
+        hk_matmul(x, n, &wl, with_bias ? bias : NULL, y);
     }
+    if (ilv) hk_weight_free(&wl);
     /* error bound per output: tol * sum_j |x_j w_j| (the scale of rounding) */
     size_t es0 = t == HK_F32 ? 4 : 2;
     float *xa = xmalloc((size_t)n * cols * 4), *ya = xmalloc((size_t)n * rows * 4);
@@ -132,10 +135,10 @@ static void test_matmul_case(hk_wtype t, int n, int rows, int cols, int with_bia
         if (!(d <= e)) e = d;
     }
     free(xa); free(ya); free(da);
-    TEST_CHECK(e <= 2e-5, "[%s] matmul %s n=%d %dx%d bias=%d team=%d: rel err %.3g > 2e-5",
-               hk_isa_name(), dtname(t), n, rows, cols, with_bias, team, e);
+    TEST_CHECK(e <= 2e-5, "[%s] matmul %s%s n=%d %dx%d bias=%d team=%d: rel err %.3g > 2e-5",
+               hk_isa_name(), dtname(t), ilv ? " interleaved" : "", n, rows, cols, with_bias, team, e);
     /* transposed (Conv1D) storage gives the same result */
-    if (n == 2 && !team) {
+    if (n == 2 && !team && !ilv) {
         size_t es = t == HK_F32 ? 4 : 2;
         char *tr = xmalloc(wn * es);
         for (int o = 0; o < rows; o++)
@@ -153,6 +156,13 @@ static void test_matmul_case(hk_wtype t, int n, int rows, int cols, int with_bia
     free(bias);
     free(y);
     free(yr);
+}
+
+static void test_matmul_case(hk_wtype t, int n, int rows, int cols, int with_bias, int team)
+{
+    test_matmul_case_l(t, n, rows, cols, with_bias, team, 0);
+    if (n <= 7 || team) /* hk_weight_repack's layout (GEMV, and GEMM via the packing) */
+        test_matmul_case_l(t, n, rows, cols, with_bias, team, 1);
 }
 
 static void test_matmul(void)
@@ -188,9 +198,17 @@ static void test_quant_case(hk_wtype qt, hk_wtype src_t, int n, int rows, int co
     fill(x, (size_t)n * cols, 1.0f);
     fill(bias, (size_t)rows, 1.0f);
     void *data = store_as(src_t, wf, wn);
-    hk_weight w, q;
+    hk_weight w, q, wl;
     hk_weight_view(&w, src_t, rows, cols, data);
     TEST_CHECK(hk_weight_quantize(&q, &w, qt) == 0, "quantize");
+    /* the same from the interleaved layout */
+    if (hk_weight_repack(&wl, &w) == 0) {
+        hk_weight q2;
+        TEST_CHECK(hk_weight_quantize(&q2, &wl, qt) == 0 && q2.owned_size == q.owned_size &&
+                   memcmp(q2.owned, q.owned, q.owned_size) == 0, "quantising an interleaved weight differs");
+        hk_weight_free(&q2);
+        hk_weight_free(&wl);
+    }
     /* reference: quantise x per row, integer dots (hk_ref_qgemv) */
     int nb = (cols + 31) / 32;
     hk_qact xa;
