@@ -49,7 +49,8 @@ struct hubrt_session {
      */
     int adaptive;
     double dec_avg[2];       /* seconds per decode pass: [0] 1 thread, [1] full team */
-    int dec_seen[2];
+    int dec_seen[2];         /* samples taken (the first is a warm-up) */
+    int dec_probe_left;      /* tokens left in the current probe of the other size */
     long dec_next_probe;     /* dec_count at which the slower size is measured again */
     long dec_interval;       /* doubles (to 4096) each time the probe confirms the choice */
     long dec_count;
@@ -200,25 +201,37 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
             r.ext[HG_EXT_LOGITS] = last_logits;
         }
         if (rows == 1 && s->adaptive) {
-            /* decode: the faster team size, probing the other now and then */
-            int c, probe = 0, best = s->dec_avg[1] <= s->dec_avg[0];
-            if (!s->dec_seen[1]) c = 1;
-            else if (!s->dec_seen[0]) c = 0;
-            else if (s->dec_count >= s->dec_next_probe) { c = !best; probe = 1; }
+            /*
+             * decode: the faster team size. Each size is first timed twice
+             * (the first pass of a team is a warm-up); then the best is used,
+             * its average updated every token, and the other is re-timed for
+             * two tokens every dec_interval tokens — its average replaced by
+             * the second sample (stale data must not decide) — the interval
+             * doubling while the choice stands.
+             */
+            int best = s->dec_avg[1] <= s->dec_avg[0], c;
+            if (s->dec_seen[1] < 2) c = 1;
+            else if (s->dec_seen[0] < 2) c = 0;
+            else if (s->dec_probe_left > 0) c = !best;
+            else if (s->dec_count >= s->dec_next_probe) { c = !best; s->dec_probe_left = 2; }
             else c = best;
             r.n_threads = c ? fs->n_threads : 1;
             double t0 = omp_get_wtime();
             hubrt_graph_run(&fs->graph, &r);
             double dt = omp_get_wtime() - t0;
-            s->dec_avg[c] = s->dec_seen[c] ? 0.75 * s->dec_avg[c] + 0.25 * dt : dt;
-            s->dec_seen[c] = 1;
+            int probing = s->dec_probe_left > 0;
+            if (s->dec_seen[c] < 2 || probing) {
+                s->dec_avg[c] = dt; /* warm-up or probe: the latest sample */
+                s->dec_seen[c]++;
+            } else {
+                s->dec_avg[c] = 0.75 * s->dec_avg[c] + 0.25 * dt;
+            }
             s->dec_count++;
-            if (probe) {
-                /* the probe lost: wait twice as long before the next one */
-                int still = (s->dec_avg[1] <= s->dec_avg[0]) == best;
-                s->dec_interval = still ? (s->dec_interval < 4096 ? 2 * s->dec_interval : 4096) : DECODE_PROBE;
+            if (probing && --s->dec_probe_left == 0) {
+                int kept = (s->dec_avg[1] <= s->dec_avg[0]) == best;
+                s->dec_interval = kept ? (s->dec_interval < 4096 ? 2 * s->dec_interval : 4096) : DECODE_PROBE;
                 s->dec_next_probe = s->dec_count + s->dec_interval;
-            } else if (s->dec_next_probe == 0) {
+            } else if (!probing && s->dec_next_probe == 0 && s->dec_seen[0] >= 2) {
                 s->dec_interval = DECODE_PROBE;
                 s->dec_next_probe = s->dec_count + DECODE_PROBE;
             }
