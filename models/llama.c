@@ -18,6 +18,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "models/family.h"
@@ -123,7 +124,8 @@ int hubrt_llama_build(fam_ctx *c)
      * copied, 17 nodes per layer): that is what the mmap-vs-copy comparison
      * measures.
      */
-    int fuse = c->m->params.storage != HUBRT_STORAGE_MMAP;
+    const char *fenv = getenv("HUBRT_FUSE"); /* HUBRT_FUSE=0: unfused views, for A/B measurements */
+    int fuse = c->m->params.storage != HUBRT_STORAGE_MMAP && !(fenv && !strcmp(fenv, "0"));
     int vrows = V;
     const hk_weight *lm_head = fuse && head_t != emb ? fam_matrix_concat(c, &head_t, &vrows, 1, D)
                                                      : fam_matrix(c, head_t, V, D);
