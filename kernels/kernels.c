@@ -11,6 +11,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <cblas.h>
 
 #include "kernels/ref.h"
@@ -120,10 +121,18 @@ void hk_weight_view(hk_weight *w, hk_wtype type, int rows, int cols, const void 
     w->data = data;
 }
 
+/*
+ * 64-byte aligned memory; big blocks (repacked/quantised weights) 2 MiB
+ * aligned with transparent huge pages asked for: the GEMV streams them, and
+ * hardware prefetchers stop at page boundaries (4 KiB pages cut a sequential
+ * stream every 4 KiB and cost TLB misses).
+ */
 static void *alloc64(size_t n)
 {
     void *p = NULL;
-    if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
+    size_t align = n >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
+    if (posix_memalign(&p, align, n ? n : 64) != 0) return NULL;
+    if (align > 64) madvise(p, (n + align - 1) & ~(align - 1), MADV_HUGEPAGE);
     return p;
 }
 
@@ -165,21 +174,24 @@ int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, c
     return 0;
 }
 
-int hk_weight_repack(hk_weight *dst, const hk_weight *w)
+size_t hk_weight_repack_size(const hk_weight *w)
+{
+    if ((w->type != HK_F32 && w->type != HK_F16 && w->type != HK_BF16) || w->interleaved) return 0;
+    size_t rl = hk_runlen(w->type), nrun = ((size_t)w->cols + rl - 1) / rl;
+    return ((size_t)(w->rows + 3) & ~(size_t)3) * nrun * rl * hk_wtype_size(w->type);
+}
+
+int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *memv)
 {
     hk_weight src = *w; /* dst may be w */
-    if ((src.type != HK_F32 && src.type != HK_F16 && src.type != HK_BF16) || src.interleaved) {
+    size_t total = hk_weight_repack_size(&src);
+    if (!total) {
         hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_repack: not a plain f32/f16/bf16 weight");
         return -1;
     }
+    char *mem = memv;
     size_t es = hk_wtype_size(src.type), rl = hk_runlen(src.type);
     size_t rows = (size_t)src.rows, cols = (size_t)src.cols, nrun = (cols + rl - 1) / rl;
-    size_t total = ((rows + 3) & ~(size_t)3) * nrun * rl * es;
-    char *mem = alloc64(total);
-    if (!mem) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory repacking a %dx%d weight", src.rows, src.cols);
-        return -1;
-    }
     memset(mem, 0, total); /* padding rows and columns */
     hk_weight lay = src;
     lay.interleaved = 1;
@@ -196,32 +208,83 @@ int hk_weight_repack(hk_weight *dst, const hk_weight *w)
     dst->rows = src.rows;
     dst->cols = src.cols;
     dst->data = mem;
-    dst->owned = mem;
-    dst->owned_size = total;
     dst->interleaved = 1;
     return 0;
 }
 
+int hk_weight_repack(hk_weight *dst, const hk_weight *w)
+{
+    size_t total = hk_weight_repack_size(w);
+    if (!total) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_repack: not a plain f32/f16/bf16 weight");
+        return -1;
+    }
+    char *mem = alloc64(total);
+    if (!mem) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory repacking a %dx%d weight", w->rows, w->cols);
+        return -1;
+    }
+    if (hk_weight_repack_into(dst, w, mem) != 0) {
+        free(mem);
+        return -1;
+    }
+    dst->owned = mem;
+    dst->owned_size = total;
+    return 0;
+}
+
+/* Bytes of a quantised copy: blocks (rows padded to 4, blocks to whole runs), then scales. */
+static size_t quant_sizes(const hk_weight *src, hk_wtype qtype, size_t *qbytes)
+{
+    size_t rows = (size_t)src->rows, nb = (size_t)hk_qblocks(src->cols);
+    size_t bpg = (size_t)hk_qbpg(qtype), nblk = ((rows + 3) & ~(size_t)3) * ((nb + bpg - 1) / bpg * bpg);
+    *qbytes = (nblk * (qtype == HK_Q8 ? HK_QBLOCK : HK_QBLOCK / 2) + 63) & ~(size_t)63;
+    return *qbytes + nblk * sizeof(float);
+}
+
+size_t hk_weight_quantize_size(const hk_weight *src, hk_wtype qtype)
+{
+    if ((qtype != HK_Q8 && qtype != HK_Q4) ||
+        (src->type != HK_F32 && src->type != HK_F16 && src->type != HK_BF16))
+        return 0;
+    size_t qbytes;
+    return quant_sizes(src, qtype, &qbytes);
+}
+
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
 {
-    memset(dst, 0, sizeof *dst);
-    if ((qtype != HK_Q8 && qtype != HK_Q4) ||
-        (src->type != HK_F32 && src->type != HK_F16 && src->type != HK_BF16)) {
+    size_t total = hk_weight_quantize_size(src, qtype);
+    if (!total) {
         hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_quantize: cannot quantise dtype %d to %d",
                         (int)src->type, (int)qtype);
         return -1;
     }
-    size_t rows = (size_t)src->rows, cols = (size_t)src->cols, nb = (size_t)hk_qblocks(src->cols);
-    /* padded: rows to a multiple of 4, blocks to whole runs (layout in kernels/internal.h) */
-    size_t bpg = (size_t)hk_qbpg(qtype), nblk = ((rows + 3) & ~(size_t)3) * ((nb + bpg - 1) / bpg * bpg);
-    size_t qbytes = nblk * (qtype == HK_Q8 ? HK_QBLOCK : HK_QBLOCK / 2);
-    qbytes = (qbytes + 63) & ~(size_t)63;
-    size_t total = qbytes + nblk * sizeof(float);
     char *mem = alloc64(total);
     if (!mem) {
         hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory quantising a %dx%d weight", src->rows, src->cols);
         return -1;
     }
+    if (hk_weight_quantize_into(dst, src, qtype, mem) != 0) {
+        free(mem);
+        return -1;
+    }
+    dst->owned = mem;
+    dst->owned_size = total;
+    return 0;
+}
+
+int hk_weight_quantize_into(hk_weight *dst, const hk_weight *srcw, hk_wtype qtype, void *memv)
+{
+    hk_weight srcv = *srcw; /* dst may be src */
+    const hk_weight *src = &srcv;
+    if (!hk_weight_quantize_size(src, qtype)) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_quantize: cannot quantise dtype %d to %d",
+                        (int)src->type, (int)qtype);
+        return -1;
+    }
+    size_t rows = (size_t)src->rows, cols = (size_t)src->cols, nb = (size_t)hk_qblocks(src->cols), qbytes;
+    size_t total = quant_sizes(src, qtype, &qbytes);
+    char *mem = memv;
     memset(mem, 0, total); /* the padding: zero blocks with scale 0 */
     float *scales = (float *)(mem + qbytes);
     hk_weight lay; /* for hk_qidx while filling */
@@ -274,12 +337,11 @@ int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
             }
         }
     }
+    memset(dst, 0, sizeof *dst);
     dst->type = qtype;
     dst->rows = src->rows;
     dst->cols = src->cols;
     dst->data = mem;
-    dst->owned = mem;
-    dst->owned_size = total;
     dst->scales = scales;
     return 0;
 }

@@ -56,6 +56,17 @@ int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, c
 int hk_weight_repack(hk_weight *dst, const hk_weight *w);
 /* Quantises w (any float type) into an owned HK_Q8/HK_Q4 copy; 0 or -1. */
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
+/*
+ * The same two into memory the caller provides (64-byte aligned, the size
+ * the _size function gives; 0 = w cannot be repacked/quantised), e.g. one
+ * 2 MiB-aligned huge-page arena for all weights: the GEMV streams these
+ * layouts, and the prefetchers stop at every 4 KiB page boundary. dst does
+ * not own that memory (hk_weight_free leaves it alone). 0, or -1.
+ */
+size_t hk_weight_repack_size(const hk_weight *w);
+int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *mem);
+size_t hk_weight_quantize_size(const hk_weight *src, hk_wtype qtype);
+int hk_weight_quantize_into(hk_weight *dst, const hk_weight *src, hk_wtype qtype, void *mem);
 void hk_weight_free(hk_weight *w); /* frees what it owns */
 
 /* y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL). */

@@ -559,6 +559,46 @@ static void test_team_chain(void)
     free(x); free(wn); free(wq); free(wk); free(wo); free(wg); free(wu); free(wd); free(wq16);
 }
 
+/* The _into variants lay weights in caller memory, same bytes as the owned ones. */
+static void test_into(void)
+{
+    int rows = 13, cols = 70;
+    float *wf = xmalloc((size_t)rows * cols * 4), x[70], y1[13], y2[13];
+    fill(wf, (size_t)rows * cols, 1);
+    fill(x, 70, 1);
+    uint16_t *d = store_as(HK_BF16, wf, (size_t)rows * cols);
+    hk_weight w, a, b;
+    hk_weight_view(&w, HK_BF16, rows, cols, d);
+    size_t n = hk_weight_repack_size(&w);
+    void *mem = NULL;
+    TEST_CHECK(n > 0 && posix_memalign(&mem, 64, n) == 0, "repack size");
+    TEST_CHECK(hk_weight_repack_into(&a, &w, mem) == 0 && a.data == mem && !a.owned && a.interleaved, "repack_into");
+    TEST_CHECK(hk_weight_repack(&b, &w) == 0 && b.owned_size == n && memcmp(b.data, mem, n) == 0, "repack vs into");
+    hk_matmul(x, 1, &a, NULL, y1);
+    hk_ref_matmul(x, 1, &w, NULL, y2);
+    TEST_CHECK(rel_err(y1, y2, 13, 1e-3) <= 2e-5, "[%s] GEMV on repack_into memory", hk_isa_name());
+    hk_weight_free(&a); /* must not free mem */
+    hk_weight_free(&b);
+    size_t qn = hk_weight_quantize_size(&w, HK_Q4);
+    void *qm = NULL;
+    TEST_CHECK(qn > 0 && posix_memalign(&qm, 64, qn) == 0, "quantize size");
+    TEST_CHECK(hk_weight_quantize_into(&a, &w, HK_Q4, qm) == 0 && a.data == qm && !a.owned, "quantize_into");
+    TEST_CHECK(hk_weight_quantize(&b, &w, HK_Q4) == 0 && b.owned_size == qn && memcmp(b.owned, qm, qn) == 0,
+               "quantize vs into");
+    hk_weight_free(&a);
+    hk_weight_free(&b);
+    hk_weight q8;
+    TEST_CHECK(hk_weight_quantize_size(&w, HK_F32) == 0 && hk_weight_quantize(&q8, &w, HK_BF16) == -1,
+               "quantising to a float type is refused");
+    hk_weight ww;
+    hk_weight_view(&ww, HK_Q8, rows, cols, d);
+    TEST_CHECK(hk_weight_repack_size(&ww) == 0 && hk_weight_repack(&a, &ww) == -1, "repacking a Q8 weight is refused");
+    free(mem);
+    free(qm);
+    free(d);
+    free(wf);
+}
+
 static void test_conversions(void)
 {
     /* f16 round trip of every half value (NaN stays NaN) */
@@ -603,6 +643,7 @@ int main(void)
         test_rows(1);
         test_embedding();
         test_team_chain();
+        test_into();
     }
     return test_finish();
 }
