@@ -77,3 +77,43 @@ void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *
     default: break;
     }
 }
+
+/*
+ * GEMV over interleaved weights (hk_weight_repack, layout in
+ * kernels/internal.h): 4 rows at a time, one 64-byte run of each per step,
+ * read as one sequential stream. Runs are zero-padded; x beyond cols is
+ * never loaded (the last run's x is copied into a zero-padded buffer).
+ */
+void hk_gemv_ilv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t K = (size_t)w->cols, rl = hk_runlen(w->type), nrun = (K + rl - 1) / rl, es = hk_wtype_size(w->type);
+    int a = (o0 + 3) & ~3;
+    for (int o = o0; o < a && o < o1; o++) { /* rows before the first whole group */
+        float s = 0;
+        for (size_t j = 0; j < K; j++) s += x[j] * hk_w_elem(w, o, j);
+        y[o] = s + (bias ? bias[o] : 0.0f);
+    }
+    float xt[32] = {0}; /* the last run's x, zero-padded */
+    size_t jl = (nrun - 1) * rl;
+    memcpy(xt, x + jl, (K - jl) * sizeof(float));
+    const char *data = (const char *)w->data;
+    for (int o = a; o < o1; o += 4) {
+        int nr = o1 - o < 4 ? o1 - o : 4;
+        const char *gp = data + (size_t)(o >> 2) * nrun * 256;
+        __m256 acc[4], acc2[4];
+        for (int u = 0; u < 4; u++) acc[u] = acc2[u] = _mm256_setzero_ps();
+        for (size_t r = 0; r < nrun; r++) {
+            const float *xr = r + 1 < nrun ? x + r * rl : xt;
+            const char *ch = gp + r * 256;
+            for (size_t c = 0; c < rl; c += 16) { /* 16 values = 2 vectors per row */
+                __m256 x0 = _mm256_loadu_ps(xr + c), x1 = _mm256_loadu_ps(xr + c + 8);
+                for (int u = 0; u < 4; u++) {
+                    const char *p = ch + u * 64 + c * es;
+                    acc[u] = _mm256_fmadd_ps(x0, load8(w->type, p, 0), acc[u]);
+                    acc2[u] = _mm256_fmadd_ps(x1, load8(w->type, p, 8), acc2[u]);
+                }
+            }
+        }
+        for (int u = 0; u < nr; u++) y[o + u] = hsum8(_mm256_add_ps(acc[u], acc2[u])) + (bias ? bias[o + u] : 0.0f);
+    }
+}

@@ -169,6 +169,7 @@ void hk_quantize_act_ref(const float *x, int cols, hk_qact *xa);
 
 /* AVX2 (kernels/NAME_avx2.c) */
 void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+void hk_gemv_ilv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* AVX-512 (kernels/NAME_avx512.c) */
 /* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
 void hk_attention_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,

@@ -362,7 +362,7 @@ void hk_weight_free(hk_weight *w)
 static hk_gemv_fn gemv_for(const hk_weight *w)
 {
     int l = hk_isa_level();
-    if (w->interleaved) return l >= HK_ISA_AVX512 ? hk_gemv_ilv_avx512 : NULL;
+    if (w->interleaved) return l >= HK_ISA_AVX512 ? hk_gemv_ilv_avx512 : l >= HK_ISA_AVX2 ? hk_gemv_ilv_avx2 : NULL;
     if (l >= HK_ISA_AVX512) return hk_gemv_avx512;
     if (l >= HK_ISA_AVX2) return hk_gemv_avx2;
     return NULL;
