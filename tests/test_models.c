@@ -610,6 +610,37 @@ static void test_random_models(void)
         }
     }
     test_seq_cls(root);
+    /* configs the family cannot run: a clear load error, no crash */
+    static const struct { const char *key, *value, *expect; } bad_cfg[] = {
+        {"\"head_dim\": 16", "\"head_dim\": 15", "head_dim"},
+        {"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "silu"},
+        {"\"intermediate_size\": 48", "\"intermediate_size\": 47", "mlp.gate_proj.weight"},
+    };
+    for (size_t k = 0; k < sizeof bad_cfg / sizeof bad_cfg[0]; k++) {
+        hubrt_testmodel_spec sp = hubrt_testmodel_default("llama");
+        sp.head_dim = 16;
+        snprintf(dir, sizeof dir, "%s/badcfg-%zu", root, k);
+        if (hubrt_testmodel_write(dir, &sp) != 0) { TEST_CHECK(0, "write %s", dir); continue; }
+        char path[600];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        char *cfg = read_text(path);
+        char *at = cfg ? strstr(cfg, bad_cfg[k].key) : NULL;
+        TEST_CHECK(at != NULL, "config has %s", bad_cfg[k].key);
+        if (!at) { free(cfg); continue; }
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "%.*s%s%s", (int)(at - cfg), cfg, bad_cfg[k].value, at + strlen(bad_cfg[k].key));
+            fclose(f);
+        }
+        free(cfg);
+        hubrt_load_params lp = hubrt_load_default_params();
+        lp.no_tokenizer = 1;
+        hubrt_model *m = hubrt_model_load(dir, &lp);
+        TEST_CHECK(m == NULL && strstr(hubrt_last_error(), bad_cfg[k].expect),
+                   "config %s: expected an error mentioning '%s', got '%s'", bad_cfg[k].value,
+                   bad_cfg[k].expect, m ? "(loaded)" : hubrt_last_error());
+        hubrt_model_free(m);
+    }
     /* clean up */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
