@@ -58,6 +58,16 @@ static unsigned char *read_all(const char *path, size_t *n)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Runs one file through fn. */
+static void replay_file(const char *path, int (*fn)(const uint8_t *, size_t))
+{
+    size_t len = 0;
+    unsigned char *data = read_all(path, &len);
+    TEST_CHECK(data != NULL, "%s: cannot read", path);
+    if (data) fn(data, len);
+    free(data);
+}
+
 /* Runs every file of dir through fn. */
 static void replay(const char *dir, int (*fn)(const uint8_t *, size_t))
 {
@@ -98,6 +108,12 @@ int main(void)
     if (test_shared_dir()) {
         replay("tests/fuzz/regressions/tokenizer_encode", fuzz_one_tokenizer_encode);
         replay("tests/fuzz/corpus_tokenizer_encode", fuzz_one_tokenizer_encode);
+        /* the sentencepiece seed: real models through the fuzz body */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/stories260K/tokenizer.model", test_shared_dir());
+        replay_file(path, fuzz_one_sentencepiece);
+        snprintf(path, sizeof path, "%s/tokenizers/albert-spiece/spiece.model", test_shared_dir());
+        replay_file(path, fuzz_one_sentencepiece);
     } else {
         TEST_SKIP("tokenizer_encode inputs need the real tokenizers of ../shared");
     }
