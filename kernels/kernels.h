@@ -35,7 +35,7 @@ typedef struct hk_weight {
     void *owned;       /* memory this weight owns (repacked/quantised), or NULL */
     size_t owned_size;
     const float *scales; /* HK_Q8/HK_Q4: block scales (layout: kernels/internal.h), else NULL */
-    int interleaved;     /* f32/f16/bf16 rows interleaved by hk_weight_repack (owned) */
+    int interleaved;     /* f32/f16/bf16 rows interleaved by hk_weight_repack[_into] */
 } hk_weight;
 
 /* A view of a stored [out][in] matrix (no copy). dtype: HK_F32/F16/BF16. */
@@ -54,7 +54,10 @@ int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, c
  * Returns 0, or -1 when out of memory or w is not a plain float weight.
  */
 int hk_weight_repack(hk_weight *dst, const hk_weight *w);
-/* Quantises w (any float type) into an owned HK_Q8/HK_Q4 copy; 0 or -1. */
+/*
+ * Quantises w (any float type, either layout) into an owned HK_Q8/HK_Q4
+ * copy (rows interleaved like hk_weight_repack's); 0 or -1.
+ */
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
 /*
  * The same two into memory the caller provides (64-byte aligned, the size
