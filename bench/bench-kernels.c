@@ -499,9 +499,14 @@ int main(int argc, char **argv)
     g_bw = measure_bw(&bw4, &bw1);
     g_peak = measure_peak();
     if (g_json)
-        printf("{\"limits\": {\"read_gbps\": %.2f, \"read_4streams_gbps\": %.2f, \"read_1stream_gbps\": %.2f, "
-               "\"fma_gflops\": %.2f, \"threads\": %d, \"isa\": \"%s\"}}\n",
-               g_bw, bw4, bw1, g_peak, g_threads, hk_isa_name());
+    { /* the limits as records of the same shape (kernel "limit_read" / "limit_fma") */
+        printf("{\"kernel\": \"limit_read\", \"dtype\": \"f32\", \"shape\": \"1GiB\", \"rows\": 0, \"threads\": %d, "
+               "\"ms\": 0, \"gbps\": %.2f, \"gflops\": 0, \"pct_of_limit\": 100, \"read_4streams_gbps\": %.2f, "
+               "\"read_1stream_gbps\": %.2f, \"isa\": \"%s\"}\n", g_threads, g_bw, bw4, bw1, hk_isa_name());
+        printf("{\"kernel\": \"limit_fma\", \"dtype\": \"f32\", \"shape\": \"-\", \"rows\": 0, \"threads\": %d, "
+               "\"ms\": 0, \"gbps\": 0, \"gflops\": %.2f, \"pct_of_limit\": 100, \"isa\": \"%s\"}\n",
+               g_threads, g_peak, hk_isa_name());
+    }
     else
         printf("machine limits, %d thread(s): memory read %.2f GB/s (4 streams %.2f, 1 stream %.2f), "
                "FP32 FMA peak %.1f GFLOP/s; kernels use %s\n",
