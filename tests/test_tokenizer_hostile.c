@@ -147,6 +147,14 @@ static void test_merges_and_empty(void)
     expect_error("merge of an unknown token", BPE("{\"a\":0,\"b\":1,\"ab\":2}", "[\"a q\"]"), "model.merges[0]", "'q'");
     expect_error("merge into an unknown token", BPE("{\"a\":0,\"b\":1}", "[\"a b\"]"), "model.merges[0]", "'ab'");
     expect_error("merge of three", BPE("{\"a\":0,\"b\":1,\"ab\":2}", "[\"a b c\"]"), "model.merges[0]", NULL);
+    {
+        char j[600], x[101];
+        memset(x, 'x', 100);
+        x[100] = '\0';
+        snprintf(j, sizeof j, "{\"model\":{\"type\":\"BPE\",\"continuing_subword_prefix\":\"%s\",\"vocab\":{\"a\":0},"
+                 "\"merges\":[]}}", x);
+        expect_error("100-byte continuing_subword_prefix", j, "continuing_subword_prefix", NULL);
+    }
     expect_error("merge not a string", BPE("{\"a\":0,\"b\":1,\"ab\":2}", "[\"a b\", 7]"), "model.merges[1]", NULL);
 
     /* An empty token is a token like any other; it never matches text. */

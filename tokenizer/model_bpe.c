@@ -143,7 +143,7 @@ static int initial_symbols(const tk_model *m, const char *s, size_t len, sym *sy
     size_t n = 0;
     int32_t unk = -1, unk_len = 0;
     int have_unk = 0;
-    char stack[64];
+    char stack[4 + 2 * TK_MAX_AFFIX]; /* prefix + one character + suffix */
     for (size_t i = 0; i < len;) {
         size_t k = (size_t)tk_utf8_len((unsigned char)s[i]);
         if (i + k > len) k = len - i;
@@ -155,7 +155,7 @@ static int initial_symbols(const tk_model *m, const char *s, size_t len, sym *sy
             if (!first) { memcpy(stack, m->prefix, m->prefix_len); kn = m->prefix_len; }
             memcpy(stack + kn, s + i, k);
             kn += k;
-            if (last) { memcpy(stack + kn, m->suffix, m->suffix_len); kn += m->suffix_len; }
+            if (last && m->suffix_len) { memcpy(stack + kn, m->suffix, m->suffix_len); kn += m->suffix_len; }
             key = stack;
         }
         int32_t id = tk_vocab_id(&m->vocab, key, kn);

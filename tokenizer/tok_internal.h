@@ -239,6 +239,7 @@ void tk_pretok_free(tk_pretok *p);
 enum { TKM_WORDPIECE, TKM_BPE, TKM_UNIGRAM, TKM_WORDLEVEL };
 
 #define TK_BPE_CACHE 8192
+#define TK_MAX_AFFIX 64  /* longest continuing_subword_prefix / end_of_word_suffix (bytes) */
 
 typedef struct tk_model {
     int type;

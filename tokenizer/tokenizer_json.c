@@ -354,6 +354,7 @@ static int set_affix(const ctx *c, const cJSON *o, const char *key, const char *
     const char *s;
     if (get_str(c, o, key, field, &s)) return HUBRT_ERR_FORMAT;
     if (!s) return 0;
+    if (strlen(s) > TK_MAX_AFFIX) return FAIL(c, field, "'%s' is longer than %d bytes", key, TK_MAX_AFFIX);
     *dst = dup_str(s, len);
     return *dst ? 0 : HUBRT_ERR_NOMEM;
 }
