@@ -337,8 +337,71 @@ static void test_stream_bad_bytes(void)
     hubrt_tokenizer_free(t);
 }
 
+/* n copies of item joined by commas, inside prefix ... suffix. */
+static char *repeat_json(const char *prefix, const char *item, int n, const char *suffix)
+{
+    size_t cap = strlen(prefix) + (size_t)n * (strlen(item) + 1) + strlen(suffix) + 1;
+    char *s = malloc(cap), *p = s;
+    if (!s) return NULL;
+    p += sprintf(p, "%s", prefix);
+    for (int i = 0; i < n; i++) p += sprintf(p, "%s%s", i ? "," : "", item);
+    sprintf(p, "%s", suffix);
+    return s;
+}
+
+/* Doubling Replaces (2^40 bytes from "a") end in an error, not an OOM kill. */
+static void test_growth_bombs(void)
+{
+    char *j = repeat_json("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[",
+                          "{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 40,
+                          "]},\"model\":{\"type\":\"WordLevel\",\"unk_token\":\"a\",\"vocab\":{\"a\":0}}}");
+    hubrt_tokenizer *t = j ? load(j) : NULL;
+    free(j);
+    TEST_CHECK(t != NULL, "normalizer bomb loads: %s", hubrt_last_error());
+    if (t) {
+        hubrt_tok_encoding e;
+        double t0 = now();
+        int rc = hubrt_tokenizer_encode(t, "a", 1, NULL, 0, 0, &e);
+        TEST_CHECK(rc == HUBRT_ERR_RANGE && strstr(hubrt_last_error(), "normalizer"), "normalizer bomb: rc %d '%s'",
+                   rc, hubrt_last_error());
+        TEST_CHECK(now() - t0 < 5.0, "normalizer bomb stopped quickly");
+        if (!rc) hubrt_tok_encoding_free(&e);
+        hubrt_tokenizer_free(t);
+    }
+    /* a few doublings stay well-defined */
+    j = repeat_json("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[",
+                    "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"b\"},\"content\":\"bb\"}", 3,
+                    "]},\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},"
+                    "\"model\":{\"type\":\"WordLevel\",\"unk_token\":\"a\",\"vocab\":{\"a\":0,\"bbbbbbbb\":1}}}");
+    t = j ? load(j) : NULL;
+    free(j);
+    if (t) {
+        int32_t ids[2];
+        TEST_CHECK(encode_ids(t, "b", ids, 2) == 1 && ids[0] == 1, "3 doublings: 'b' -> 'bbbbbbbb'");
+        hubrt_tokenizer_free(t);
+    }
+    j = repeat_json("{\"decoder\":{\"type\":\"Sequence\",\"decoders\":[",
+                    "{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 40,
+                    "]},\"model\":{\"type\":\"WordLevel\",\"unk_token\":\"a\",\"vocab\":{\"a\":0}}}");
+    t = j ? load(j) : NULL;
+    free(j);
+    TEST_CHECK(t != NULL, "decoder bomb loads: %s", hubrt_last_error());
+    if (t) {
+        char *s = NULL;
+        size_t n;
+        double t0 = now();
+        int rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 0, 0 }, 2, 0, &s, &n);
+        TEST_CHECK(rc == HUBRT_ERR_RANGE && strstr(hubrt_last_error(), "decoder"), "decoder bomb: rc %d '%s'", rc,
+                   hubrt_last_error());
+        TEST_CHECK(now() - t0 < 5.0, "decoder bomb stopped quickly");
+        free(s);
+        hubrt_tokenizer_free(t);
+    }
+}
+
 int main(void)
 {
+    test_growth_bombs();
     test_stream_bad_bytes();
     test_ids();
     test_merges_and_empty();

@@ -65,7 +65,23 @@ int tk_cleanup_transformers(tk_buf *out, const char *s, size_t n)
 }
 
 /* Replaces every occurrence of a literal or regex pattern in s. */
-static int replace_in(const tk_decoder *d, tk_work *w, const char *s, size_t n, tk_buf *out)
+/* Like the normalizers (normalizer.c), a decoder chain may grow the text to
+ * at most TK_DEC_GROWTH times its input plus TK_DEC_SLACK bytes: a Replace
+ * by a huge content, or hundreds of doubling Replaces, is an error, not an
+ * out-of-memory kill. */
+#define TK_DEC_GROWTH 32
+#define TK_DEC_SLACK 65536
+
+static int too_long(size_t n, size_t limit)
+{
+    if (n <= limit) return 0;
+    return hubrt_set_error(HUBRT_ERR_RANGE, "tokenizer: the decoder grows the text past %zu bytes (%dx the "
+                           "tokens): refusing a runaway Replace decoder", limit, TK_DEC_GROWTH);
+}
+
+/* base: bytes already decoded in this step (counted against limit). */
+static int replace_in(const tk_decoder *d, tk_work *w, const char *s, size_t n, tk_buf *out, size_t base,
+                      size_t limit)
 {
     size_t last = 0;
     if (!d->re) {
@@ -75,6 +91,7 @@ static int replace_in(const tk_decoder *d, tk_work *w, const char *s, size_t n, 
             const char *f = (size_t)(end - p) >= d->pat_len ? memmem(p, (size_t)(end - p), d->pat, d->pat_len) : NULL;
             if (!f) break;
             if (tk_buf_put(out, p, (size_t)(f - p)) || tk_buf_put(out, d->content, d->content_len)) return HUBRT_ERR_NOMEM;
+            if (too_long(base + out->n, limit)) return HUBRT_ERR_RANGE;
             p = f + d->pat_len;
         }
         return tk_buf_put(out, p, (size_t)(end - p));
@@ -85,6 +102,7 @@ static int replace_in(const tk_decoder *d, tk_work *w, const char *s, size_t n, 
         if (rc < 0) return rc;
         if (!rc || me == ms) break;
         if (tk_buf_put(out, s + last, ms - last) || tk_buf_put(out, d->content, d->content_len)) return HUBRT_ERR_NOMEM;
+        if (too_long(base + out->n, limit)) return HUBRT_ERR_RANGE;
         last = pos = me;
     }
     return tk_buf_put(out, s + last, n - last);
@@ -119,7 +137,7 @@ static int flush_bytes(tk_pieces *out, tk_buf *bytes)
     return rc;
 }
 
-static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_pieces *out)
+static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_pieces *out, size_t limit)
 {
     tk_buf t = { 0 };
     int rc = 0;
@@ -217,7 +235,7 @@ static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_p
     case TKD_REPLACE:
         for (size_t i = 0; i < in->n && !rc; i++) {
             t.n = 0;
-            rc = replace_in(d, w, TOK(in, i), LEN(in, i), &t);
+            rc = replace_in(d, w, TOK(in, i), LEN(in, i), &t, out->text.n, limit);
             if (!rc) rc = tk_pieces_add(out, t.p ? t.p : "", t.n, 0);
         }
         break;
@@ -275,15 +293,18 @@ static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_p
     return rc;
 }
 
-int tk_decode_chain(const tk_decoder *d, tk_work *w, tk_pieces *toks)
+static int chain(const tk_decoder *d, tk_work *w, tk_pieces *toks, size_t limit)
 {
     tk_pieces out = { 0 };
     int rc = 0;
     if (d->type == TKD_SEQUENCE) {
-        for (int i = 0; i < d->n_seq && !rc; i++) rc = tk_decode_chain(d->seq[i], w, toks);
+        for (int i = 0; i < d->n_seq && !rc; i++) {
+            rc = chain(d->seq[i], w, toks, limit);
+            if (!rc) rc = too_long(toks->text.n, limit);
+        }
         return rc;
     }
-    rc = decode_one(d, w, toks, &out);
+    rc = decode_one(d, w, toks, &out, limit);
     if (!rc) {
         tk_pieces t = *toks;
         *toks = out;
@@ -291,6 +312,13 @@ int tk_decode_chain(const tk_decoder *d, tk_work *w, tk_pieces *toks)
     }
     tk_pieces_free(&out);
     return rc;
+}
+
+int tk_decode_chain(const tk_decoder *d, tk_work *w, tk_pieces *toks)
+{
+    size_t n = toks->text.n;
+    size_t limit = n > (SIZE_MAX - TK_DEC_SLACK) / TK_DEC_GROWTH ? SIZE_MAX : n * TK_DEC_GROWTH + TK_DEC_SLACK;
+    return chain(d, w, toks, limit);
 }
 
 void tk_decoder_free(tk_decoder *d)

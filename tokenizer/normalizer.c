@@ -139,7 +139,23 @@ static const char *charsmap_lookup(const tk_normalizer *nz, const char *s, size_
     return NULL;
 }
 
-static int precompiled_normalize(const tk_normalizer *nz, const char *s, size_t len, tk_buf *out)
+/* A hostile file can make normalizing explode (a Replace of every character
+ * by a long content, a Sequence of doubling Replaces, long charsmap
+ * replacements): the normalized text may be at most TK_NORM_GROWTH times the
+ * input plus TK_NORM_SLACK bytes (real normalizers stay far below: NFKD, the
+ * largest, is 11x for U+FDFA), checked as it grows. */
+#define TK_NORM_GROWTH 32
+#define TK_NORM_SLACK 65536
+
+static int too_long(const tk_buf *out, size_t limit)
+{
+    if (out->n <= limit) return 0;
+    return hubrt_set_error(HUBRT_ERR_RANGE, "tokenizer: the normalizer grows the text past %zu bytes "
+                           "(%dx the input): refusing a runaway Replace/Precompiled normalizer",
+                           limit, TK_NORM_GROWTH);
+}
+
+static int precompiled_normalize(const tk_normalizer *nz, const char *s, size_t len, tk_buf *out, size_t limit)
 {
     out->n = 0;
     if (tk_buf_reserve(out, len)) return HUBRT_ERR_NOMEM;
@@ -168,13 +184,14 @@ static int precompiled_normalize(const tk_normalizer *nz, const char *s, size_t 
                 c += (size_t)k;
             }
         }
+        if (too_long(out, limit)) return HUBRT_ERR_RANGE;
         i = j;
     }
     return 0;
 }
 
 static int replace_all(const tk_regex *re, const char *pat, size_t pat_len, tk_work *w,
-                       const char *s, size_t len, const char *with, size_t with_len, tk_buf *out)
+                       const char *s, size_t len, const char *with, size_t with_len, tk_buf *out, size_t limit)
 {
     out->n = 0;
     size_t last = 0;
@@ -185,6 +202,7 @@ static int replace_all(const tk_regex *re, const char *pat, size_t pat_len, tk_w
             const char *f = memmem(p, (size_t)(end - p), pat, pat_len);
             if (!f) break;
             if (tk_buf_put(out, p, (size_t)(f - p)) || tk_buf_put(out, with, with_len)) return HUBRT_ERR_NOMEM;
+            if (too_long(out, limit)) return HUBRT_ERR_RANGE;
             p = f + pat_len;
         }
         return tk_buf_put(out, p, (size_t)(end - p));
@@ -195,6 +213,7 @@ static int replace_all(const tk_regex *re, const char *pat, size_t pat_len, tk_w
         if (rc < 0) return rc;
         if (!rc) break;
         if (tk_buf_put(out, s + last, ms - last) || tk_buf_put(out, with, with_len)) return HUBRT_ERR_NOMEM;
+        if (too_long(out, limit)) return HUBRT_ERR_RANGE;
         last = me;
         if (me == ms) {
             if (me >= len) break;
@@ -209,7 +228,15 @@ static int replace_all(const tk_regex *re, const char *pat, size_t pat_len, tk_w
     return tk_buf_put(out, s + last, len - last);
 }
 
+static int normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len, tk_buf *out, size_t limit);
+
 int tk_normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len, tk_buf *out)
+{
+    size_t limit = len > (SIZE_MAX - TK_NORM_SLACK) / TK_NORM_GROWTH ? SIZE_MAX : len * TK_NORM_GROWTH + TK_NORM_SLACK;
+    return normalize(nz, w, s, len, out, limit);
+}
+
+static int normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len, tk_buf *out, size_t limit)
 {
     out->n = 0;
     if (!nz) return tk_buf_put(out, s, len);
@@ -235,7 +262,7 @@ int tk_normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len,
         }
         return 0;
     case TKN_REPLACE:
-        return replace_all(nz->re, nz->pat, nz->pat_len, w, s, len, nz->content, nz->content_len, out);
+        return replace_all(nz->re, nz->pat, nz->pat_len, w, s, len, nz->content, nz->content_len, out, limit);
     case TKN_PREPEND:
         if (len && tk_buf_put(out, nz->content, nz->content_len)) return HUBRT_ERR_NOMEM;
         return tk_buf_put(out, s, len);
@@ -266,7 +293,7 @@ int tk_normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len,
             if (tk_buf_put_cp(out, tk_byte_to_cp[(unsigned char)s[i]])) return HUBRT_ERR_NOMEM;
         return 0;
     case TKN_PRECOMPILED:
-        return precompiled_normalize(nz, s, len, out);
+        return precompiled_normalize(nz, s, len, out, limit);
     case TKN_NMT:
         /* sentencepiece's nmt rules: drop some C0/C1 controls, map other
          * controls, zero-width and separator characters to a space */
@@ -289,7 +316,8 @@ int tk_normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t len,
         int rc = tk_buf_put(out, s, len);
         for (int i = 0; !rc && i < nz->n_seq; i++) {
             tmp.n = 0;
-            rc = tk_normalize(nz->seq[i], w, out->p ? out->p : "", out->n, &tmp);
+            rc = normalize(nz->seq[i], w, out->p ? out->p : "", out->n, &tmp, limit);
+            if (!rc) rc = too_long(&tmp, limit);
             if (!rc) {
                 tk_buf t = *out;
                 *out = tmp;
