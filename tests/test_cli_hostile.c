@@ -154,6 +154,12 @@ static void hostile_tokenizers(void)
     write_str(d, "tokenizer_config.json", "{\"bos_token\": ");
     all_fail("broken tokenizer_config.json", d, 0);
 
+    /* an added token id of 2^31-1 in tokenizer_config.json (was signed overflow) */
+    d = fixture("cfg_bigid");
+    write_str(d, "vocab.txt", "[PAD]\n[UNK]\nhello\n");
+    write_str(d, "tokenizer_config.json", "{\"added_tokens_decoder\": {\"2147483647\": {\"content\": \"<x>\"}}}");
+    all_fail("added_tokens_decoder id 2^31-1", d, 0);
+
     /* the older layouts */
     write_str(fixture("vocabtxt"), "vocab.txt", "[PAD]\n[UNK]\n\xFF\xFE\n");
     all_fail("vocab.txt not UTF-8", fixture("vocabtxt"), 0);

@@ -17,6 +17,9 @@
 int tk_added_add(tk_added_vocab *a, const char *content, size_t len, int32_t id, int special,
                  int lstrip, int rstrip, int single_word, int normalized)
 {
+    if (id < 0 || id > TK_MAX_ID)
+        return hubrt_set_error(HUBRT_ERR_FORMAT, "added token '%.*s': id %d outside 0..%d", (int)(len > 64 ? 64 : len),
+                               content, (int)id, TK_MAX_ID);
     for (int i = 0; i < a->n; i++) {
         if (a->v[i].len == len && memcmp(a->v[i].content, content, len) == 0) {
             /* the same content again: the later definition wins */

@@ -120,11 +120,17 @@ static int add_config_tokens(hubrt_tokenizer *tok, const cJSON *cfg)
         const char *content = token_name(it);
         char *end;
         long id = strtol(it->string, &end, 10);
-        if (!content || !*content || *end || id < 0 || id > INT32_MAX) continue;
+        if (!content || !*content || *end || end == it->string) continue;
+        if (id < 0 || id > TK_MAX_ID)
+            return hubrt_set_error(HUBRT_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder: id %s outside 0..%d",
+                                   it->string, TK_MAX_ID);
         int rc = tk_added_add(&tok->added, content, strlen(content), (int32_t)id, cfg_bool(it, "special", 1),
                               cfg_bool(it, "lstrip", 0), cfg_bool(it, "rstrip", 0), cfg_bool(it, "single_word", 0),
                               cfg_bool(it, "normalized", 0));
-        if (rc) return rc;
+        if (rc) {
+            hubrt_error_prefix("tokenizer_config.json: added_tokens_decoder");
+            return rc;
+        }
     }
     return 0;
 }
