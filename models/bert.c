@@ -259,7 +259,7 @@ int hubrt_bert_build(fam_ctx *c)
             dec_t = fam_find_exact(c, "cls.predictions.decoder.weight", 1);
             if (!dec_t) return HUBRT_ERR_FORMAT;
         }
-        const hk_weight *wdec = fam_matrix(c, dec_t, V, D);
+        const hk_weight *wdec = fam_matrix_owned(c, dec_t, V, D);
         if (!wdec) return HUBRT_ERR_FORMAT;
         unsigned need = 1u << HG_EXT_LOGITS;
         int t1 = hg_rows_buf(g, D), t2 = hg_rows_buf(g, D);

@@ -197,6 +197,96 @@ static void *weight_alloc(fam_ctx *c, size_t bytes)
     return p;
 }
 
+/*
+ * Where the weights came from: a file map (HUBRT_STORAGE_AUTO opens the files
+ * mapped, hubrt_model_load) or the loader's COPY memory. A mapped tensor's
+ * pages can always be released after copying (they refault from the file if
+ * read again, e.g. embedding rows); COPY memory would read back as zeros.
+ */
+static int source_mapped(const fam_ctx *c) { return c->m->params.storage != HUBRT_STORAGE_COPY; }
+
+/*
+ * Arena matrices are stored interleaved (hk_weight_repack: rows in groups of
+ * 4, 64-byte runs), the layout the decode GEMV streams fastest (~2x on
+ * 576-wide rows, bench-kernels gemv-ilv); HUBRT_INTERLEAVE=0 keeps plain
+ * rows, for A/B measurements.
+ */
+static int interleave_on(void)
+{
+    const char *e = getenv("HUBRT_INTERLEAVE");
+    return !(e && !strcmp(e, "0"));
+}
+
+/*
+ * Places the stacked [sum rows][cols] matrix made of parts[i] (plain row-major
+ * views, same dtype) as w: quantised (owned), or in the weight arena,
+ * interleaved or plain. 0 or -1 (out of memory; no error set).
+ */
+static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np, const char *name);
+static int place_stacked(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np, const char *name)
+{
+    /* hk_weight_repack_into opens an OpenMP team per call: a few hundred
+     * short regions whose end waits for a teammate that, on a busy machine,
+     * is descheduled (load measured 2.5 s vs 0.2 s with one thread). The
+     * copy is memory-bound anyway: run it on the loading thread alone. */
+    int keep = omp_get_max_threads();
+    omp_set_num_threads(1);
+    int rc = place_stacked_team(c, w, parts, np, name);
+    omp_set_num_threads(keep);
+    return rc;
+}
+
+static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np, const char *name)
+{
+    hk_wtype type = parts[0].type;
+    int cols = parts[0].cols;
+    size_t es = type == HK_F32 ? 4 : 2, row_bytes = (size_t)cols * es, total_rows = 0;
+    int aligned = 1; /* every part but the last a whole number of 4-row groups */
+    for (int i = 0; i < np; i++) {
+        total_rows += (size_t)parts[i].rows;
+        if (i < np - 1 && parts[i].rows % 4) aligned = 0;
+    }
+    hk_weight stacked;
+    hk_weight_view(&stacked, type, (int)total_rows, cols, NULL);
+    int quant = c->m->params.quant != HUBRT_QUANT_NONE, ilv = !quant && interleave_on();
+    if (ilv && aligned) {
+        /* group-major layout: the stack's interleaved image is the parts' images in a row */
+        unsigned char *mem = weight_alloc(c, hk_weight_repack_size(&stacked));
+        if (!mem) return -1;
+        size_t off = 0;
+        for (int i = 0; i < np; i++) {
+            hk_weight tmp;
+            if (hk_weight_repack_into(&tmp, &parts[i], mem + off) != 0) return -1;
+            off += hk_weight_repack_size(&parts[i]);
+        }
+        hk_weight_view(w, type, (int)total_rows, cols, mem);
+        w->interleaved = 1;
+        return 0;
+    }
+    /* quantised or unaligned parts: one contiguous temporary; plain: the arena */
+    int temp = quant || ilv;
+    unsigned char *buf = temp ? malloc(total_rows * row_bytes) : weight_alloc(c, total_rows * row_bytes);
+    if (!buf) return -1;
+    size_t off = 0;
+    for (int i = 0; i < np; i++) {
+        memcpy(buf + off, parts[i].data, (size_t)parts[i].rows * row_bytes);
+        off += (size_t)parts[i].rows * row_bytes;
+    }
+    hk_weight_view(w, type, (int)total_rows, cols, buf);
+    if (ilv) {
+        unsigned char *mem = weight_alloc(c, hk_weight_repack_size(w));
+        int rc = mem ? hk_weight_repack_into(w, w, mem) : -1;
+        free(buf);
+        return rc;
+    }
+    if (temp) {
+        w->owned = buf;
+        w->owned_size = total_rows * row_bytes;
+        if (maybe_quantize(c, w, name) != 0) return -1;
+    }
+    return 0;
+}
+
 const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
                                    int col0, int out)
 {
@@ -207,13 +297,12 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
     }
     hk_wtype type = fam_wtype(t);
     size_t es = type == HK_F32 ? 4 : 2;
-    /* quantised: a temporary the quantiser frees; else the huge-page weight arena */
-    int temp = c->m->params.quant != HUBRT_QUANT_NONE;
+    /* transposed into a temporary, then placed (quantised / interleaved) like any matrix */
     size_t bytes = (size_t)in * (size_t)out * es;
-    unsigned char *dst = temp ? malloc(bytes) : weight_alloc(c, bytes);
+    unsigned char *dst = malloc(bytes);
     hk_weight *w = dst ? new_weight(c) : NULL;
     if (!w) {
-        if (temp) free(dst);
+        free(dst);
         hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
         return NULL;
     }
@@ -227,18 +316,25 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
                     memcpy(dst + ((size_t)o * (size_t)in + (size_t)i) * es,
                            src + ((size_t)i * (size_t)total_out + (size_t)(col0 + o)) * es, es);
         }
-    hk_weight_view(w, type, out, in, dst);
-    if (temp) {
-        w->owned = dst;
-        w->owned_size = bytes;
+    hk_weight part;
+    hk_weight_view(&part, type, out, in, dst);
+    int rc = place_stacked(c, w, &part, 1, t->name);
+    free(dst);
+    if (rc != 0) {
+        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
+        return NULL;
     }
-    if (maybe_quantize(c, w, t->name) != 0) return NULL;
     return w;
 }
 
 const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols)
 {
     size_t total_rows = 0;
+    hk_weight parts[8];
+    if (nt < 1 || nt > 8) {
+        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %d matrices to stack", c->m->dir, nt);
+        return NULL;
+    }
     for (int i = 0; i < nt; i++) {
         if (fam_check(ts[i], rows[i], cols) != 0) return NULL;
         if (ts[i]->dtype != ts[0]->dtype) {
@@ -247,40 +343,31 @@ const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, co
             return NULL;
         }
         total_rows += (size_t)rows[i];
+        hk_weight_view(&parts[i], fam_wtype(ts[i]), rows[i], cols, ts[i]->data);
     }
     if (total_rows > (size_t)INT32_MAX) {
         hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': too many rows", ts[0]->file, ts[0]->name);
         return NULL;
     }
-    hk_wtype type = fam_wtype(ts[0]);
-    size_t es = type == HK_F32 ? 4 : 2, row_bytes = (size_t)cols * es;
-    /* quantised: a temporary the quantiser frees; else the weight arena */
-    int temp = c->m->params.quant != HUBRT_QUANT_NONE;
-    unsigned char *buf = temp ? malloc(total_rows * row_bytes) : weight_alloc(c, total_rows * row_bytes);
-    hk_weight *w = buf ? new_weight(c) : NULL;
-    if (!w) {
-        if (temp) free(buf);
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory concatenating '%s'", c->m->dir, ts[0]->name);
+    hk_weight *w = new_weight(c);
+    if (!w || place_stacked(c, w, parts, nt, ts[0]->name) != 0) {
+        if (w) hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory placing '%s'", c->m->dir, ts[0]->name);
         return NULL;
     }
-    size_t off = 0;
-    for (int i = 0; i < nt; i++) {
-        memcpy(buf + off, ts[i]->data, (size_t)rows[i] * row_bytes);
-        off += (size_t)rows[i] * row_bytes;
-        if (ts[i] != c->keep) fam_release(ts[i]);
-    }
-    hk_weight_view(w, type, (int)total_rows, cols, buf);
-    if (temp) {
-        w->owned = buf;
-        w->owned_size = total_rows * row_bytes;
-    }
-    if (maybe_quantize(c, w, ts[0]->name) != 0) return NULL;
+    /* the copy replaces the stored tensors; the embedding table (c->keep) is
+     * still read by row at run time: from a file map it refaults, so only
+     * COPY memory must keep it */
+    for (int i = 0; i < nt; i++)
+        if (ts[i] != c->keep || source_mapped(c)) fam_release(ts[i]);
     return w;
 }
 
 const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols)
 {
-    if (c->m->params.storage == HUBRT_STORAGE_MMAP || t == c->keep) return fam_matrix(c, t, rows, cols);
+    /* the tied embedding in COPY memory stays one copy (a view); from a file
+     * map it is copied like any matrix, the lookups refaulting rows */
+    if (c->m->params.storage == HUBRT_STORAGE_MMAP || (t == c->keep && !source_mapped(c)))
+        return fam_matrix(c, t, rows, cols);
     return fam_matrix_concat(c, &t, &rows, 1, cols);
 }
 

@@ -6,10 +6,13 @@
  * Each family file (bert.c, gpt2.c, llama.c) looks its tensors up by the
  * hub's names (trying the checkpoint prefixes it may have been saved with),
  * checks dtype and shape, and places matrices in their stored dtype: by
- * default copied in model order into a 2 MiB huge-page weight arena (q|k|v
- * and gate|up stacked so one matmul does each; GPT-2's Conv1D [in, out]
- * matrices transposed on the way), the loader's pages of the originals then
- * released so memory holds one copy; with explicit mmap storage as plain
+ * default copied in model order into a 2 MiB huge-page weight arena, rows
+ * interleaved in groups of 4 for the decode GEMV (q|k|v and gate|up stacked
+ * so one matmul does each; GPT-2's Conv1D [in, out] matrices transposed on
+ * the way; the LM head too, even when tied: the embedding lookups read the
+ * file map), the loader's pages of the originals then released so memory
+ * holds one copy (AUTO storage copies straight from the file map: one copy
+ * in all, hubrt_model_load); with explicit mmap storage as plain
  * views; with quant on as owned Q8/Q4 copies. Small vectors (norm weights,
  * biases) are widened to f32. Then it appends its graph.
  */

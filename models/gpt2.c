@@ -84,7 +84,7 @@ int hubrt_gpt2_build(fam_ctx *c)
         head_t = fam_find_exact(c, "lm_head.weight", 1);
         if (!head_t) return HUBRT_ERR_FORMAT;
     }
-    const hk_weight *lm_head = fam_matrix(c, head_t, V, D);
+    const hk_weight *lm_head = fam_matrix_owned(c, head_t, V, D);
     if (!lm_head) return HUBRT_ERR_FORMAT;
     const float *lnf_w = vec(c, "ln_f.weight", D, &err);
     const float *lnf_b = vec(c, "ln_f.bias", D, &err);

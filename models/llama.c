@@ -126,9 +126,7 @@ int hubrt_llama_build(fam_ctx *c)
      */
     const char *fenv = getenv("HUBRT_FUSE"); /* HUBRT_FUSE=0: unfused views, for A/B measurements */
     int fuse = c->m->params.storage != HUBRT_STORAGE_MMAP && !(fenv && !strcmp(fenv, "0"));
-    int vrows = V;
-    const hk_weight *lm_head = fuse && head_t != emb ? fam_matrix_concat(c, &head_t, &vrows, 1, D)
-                                                     : fam_matrix(c, head_t, V, D);
+    const hk_weight *lm_head = fuse ? fam_matrix_owned(c, head_t, V, D) : fam_matrix(c, head_t, V, D);
     if (!lm_head) return HUBRT_ERR_FORMAT;
     const float *final_norm = vec(c, "norm.weight", D, 1, &err);
     if (err) return HUBRT_ERR_FORMAT;

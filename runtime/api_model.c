@@ -121,7 +121,12 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
         m->has_config = 1;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        m->weights = hubrt_weights_open(m->dir, p.storage);
+        /* AUTO: the files are mapped and the family copies every matrix it
+         * streams straight from the map into its huge-page arena (one copy,
+         * released from the map as it goes: resident memory ~ the weights);
+         * COPY first reads the files into huge-page memory (two copies). */
+        m->weights = hubrt_weights_open(m->dir, p.storage == HUBRT_STORAGE_COPY ? HUBRT_STORAGE_COPY
+                                                                                : HUBRT_STORAGE_MMAP);
         if (!m->weights) return fail(m);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (p.verbose) {
@@ -131,7 +136,8 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
                 bytes += (int64_t)hubrt_weights_tensor(m->weights, i)->n_bytes;
             fprintf(stderr, "hubrt: %s: %d tensors, %.1f MB in %d file(s), %s storage, %.3f s\n", m->dir,
                     hubrt_weights_count(m->weights), bytes / 1e6, hubrt_weights_n_files(m->weights),
-                    p.storage == HUBRT_STORAGE_MMAP ? "mmap" : "huge-page copy",
+                    p.storage == HUBRT_STORAGE_MMAP ? "mmap" : p.storage == HUBRT_STORAGE_COPY ?
+                    "huge-page copy" : "auto (mapped, copied into the model's arena)",
                     (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
         }
     } else {
