@@ -7,14 +7,20 @@
  * touched only as positions fill), the arena planned for n_cap rows, and the
  * position ids. A prompt longer than n_cap is run as several passes (the KV
  * cache makes that exact). Inputs are validated before anything changes, so
- * a failed call leaves the session as it was. One-token (decode) passes pick
- * their team size by measurement (see struct hubrt_session).
+ * a failed call leaves the session as it was.
+ *
+ * Threads: every pass uses the model's n_threads, one OpenMP team whose
+ * nodes end with a barrier. On a machine whose cores are busy with other
+ * work a descheduled teammate stalls every barrier (measured here with load
+ * 5 on 2 cores: 2-thread decode 10 tok/s vs 60 with one thread); use one
+ * thread there, or OMP_WAIT_POLICY=passive (58 tok/s on 2 threads then).
+ * An earlier version switched decode to one thread by timing both; on an
+ * idle machine it only cost probes, so it was removed.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
 
 #include "models/family.h"
 #include "runtime/error.h"
@@ -37,26 +43,7 @@ struct hubrt_session {
     double *profile;         /* [n_nodes] seconds, or NULL */
     long profile_passes;
     int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
-    /*
-     * Decode team size, chosen by measurement: one-token passes are short and
-     * end every node with a barrier, so on a machine whose cores are busy
-     * with other work a 2-thread team can be several times slower than one
-     * thread (a barrier waits for a descheduled teammate), while on an idle
-     * machine the full team reads weights faster. The session keeps a moving
-     * average of the pass time with 1 thread and with the full team, uses the
-     * faster and re-measures the other every DECODE_PROBE tokens.
-     * HUBRT_ADAPTIVE_THREADS=0 turns this off (always the full team).
-     */
-    int adaptive;
-    double dec_avg[2];       /* seconds per decode pass: [0] 1 thread, [1] full team */
-    int dec_seen[2];         /* samples taken (the first is a warm-up) */
-    int dec_probe_left;      /* tokens left in the current probe of the other size */
-    long dec_next_probe;     /* dec_count at which the slower size is measured again */
-    long dec_interval;       /* doubles (to 4096) each time the probe confirms the choice */
-    long dec_count;
 };
-
-#define DECODE_PROBE 32
 
 static int check_model(const hubrt_model *m, hubrt_family_state **fs, const char *fn)
 {
@@ -111,8 +98,6 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
         hubrt_session_free(s);
         return NULL;
     }
-    const char *adapt = getenv("HUBRT_ADAPTIVE_THREADS");
-    s->adaptive = fs->n_threads > 1 && !(adapt && !strcmp(adapt, "0"));
     const char *prof = getenv("HUBRT_PROFILE");
     if (prof && *prof && strcmp(prof, "0") != 0) {
         if (hubrt_session_set_profile(s, 1) != 0) {
@@ -200,45 +185,7 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
         } else if (last_logits && last_chunk) {
             r.ext[HG_EXT_LOGITS] = last_logits;
         }
-        if (rows == 1 && s->adaptive) {
-            /*
-             * decode: the faster team size. Each size is first timed twice
-             * (the first pass of a team is a warm-up); then the best is used,
-             * its average updated every token, and the other is re-timed for
-             * two tokens every dec_interval tokens — its average replaced by
-             * the second sample (stale data must not decide) — the interval
-             * doubling while the choice stands.
-             */
-            int best = s->dec_avg[1] <= s->dec_avg[0], c;
-            if (s->dec_seen[1] < 2) c = 1;
-            else if (s->dec_seen[0] < 2) c = 0;
-            else if (s->dec_probe_left > 0) c = !best;
-            else if (s->dec_count >= s->dec_next_probe) { c = !best; s->dec_probe_left = 2; }
-            else c = best;
-            r.n_threads = c ? fs->n_threads : 1;
-            double t0 = omp_get_wtime();
-            hubrt_graph_run(&fs->graph, &r);
-            double dt = omp_get_wtime() - t0;
-            int probing = s->dec_probe_left > 0;
-            if (s->dec_seen[c] < 2 || probing) {
-                s->dec_avg[c] = dt; /* warm-up or probe: the latest sample */
-                s->dec_seen[c]++;
-            } else {
-                s->dec_avg[c] = 0.75 * s->dec_avg[c] + 0.25 * dt;
-            }
-            s->dec_count++;
-            if (probing && --s->dec_probe_left == 0) {
-                int kept = (s->dec_avg[1] <= s->dec_avg[0]) == best;
-                s->dec_interval = kept ? (s->dec_interval < 4096 ? 2 * s->dec_interval : 4096) : DECODE_PROBE;
-                s->dec_next_probe = s->dec_count + s->dec_interval;
-            } else if (!probing && s->dec_next_probe == 0 && s->dec_seen[0] >= 2) {
-                s->dec_interval = DECODE_PROBE;
-                s->dec_next_probe = s->dec_count + DECODE_PROBE;
-            }
-            r.n_threads = fs->n_threads;
-        } else {
-            hubrt_graph_run(&fs->graph, &r);
-        }
+        hubrt_graph_run(&fs->graph, &r);
         s->n_past += rows;
         done += rows;
         if (s->profile) s->profile_passes++;
