@@ -5,7 +5,11 @@
  * works without a tokenizer (e.g. one made by tool-make-model).
  *
  *   build/bench-model -m DIR [-p 512] [-n 128] [-t 2] [-r 3] [--storage mmap|copy|auto]
- *                     [--quant q8|q4] [--profile]
+ *                     [--quant q8|q4] [--profile] [-c CONTEXT]
+ *
+ * -c sizes the session's KV cache (0: the model's whole context; default
+ * just what the run needs): peak RSS shows whether an unused context costs
+ * memory (it should not: KV pages become resident as positions fill).
  *
  * Figures to compare with (targets.md, llama.cpp on this machine, bf16
  * SmolLM2-135M shape): pp512 630 / 1088 tok/s, tg128 103 / 126 tok/s (1 / 2 threads).
@@ -45,7 +49,7 @@ static double peak_rss_mb(void)
 int main(int argc, char **argv)
 {
     const char *dir = NULL;
-    int pp = 512, tg = 128, reps = 3, profile = 0;
+    int pp = 512, tg = 128, reps = 3, profile = 0, ctx = -1;
     hubrt_load_params lp = hubrt_load_default_params();
     lp.no_tokenizer = 1;
     for (int i = 1; i < argc; i++) {
@@ -57,6 +61,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-p")) pp = atoi(v);
         else if (!strcmp(a, "-n")) tg = atoi(v);
         else if (!strcmp(a, "-r")) reps = atoi(v);
+        else if (!strcmp(a, "-c")) ctx = atoi(v);
         else if (!strcmp(a, "-t")) lp.n_threads = atoi(v);
         else if (!strcmp(a, "--storage"))
             lp.storage = !strcmp(v, "mmap") ? HUBRT_STORAGE_MMAP : !strcmp(v, "copy") ? HUBRT_STORAGE_COPY : HUBRT_STORAGE_AUTO;
@@ -66,7 +71,7 @@ int main(int argc, char **argv)
     }
     if (!dir || pp < 1 || tg < 0 || reps < 1) {
         fprintf(stderr, "usage: bench-model -m DIR [-p 512] [-n 128] [-t T] [-r 3] "
-                        "[--storage mmap|copy|auto] [--quant q8|q4] [--profile]\n");
+                        "[--storage mmap|copy|auto] [--quant q8|q4] [--profile] [-c CONTEXT]\n");
         return 2;
     }
     double t0 = now();
@@ -103,7 +108,8 @@ int main(int argc, char **argv)
         hubrt_model_free(m);
         return 0;
     }
-    hubrt_session *s = hubrt_session_new(m, pp + tg + 1 < info.max_positions ? pp + tg + 1 : info.max_positions);
+    if (ctx < 0) ctx = pp + tg + 1 < info.max_positions ? pp + tg + 1 : info.max_positions;
+    hubrt_session *s = hubrt_session_new(m, ctx);
     if (!s) { fprintf(stderr, "bench-model: %s\n", hubrt_last_error()); return 1; }
     /* warm-up: touches the weights and the KV pages */
     hubrt_forward(s, ids, pp < 16 ? pp : 16, NULL, logits);
