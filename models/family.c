@@ -217,13 +217,36 @@ static int interleave_on(void)
     return !(e && !strcmp(e, "0"));
 }
 
+/* Drops the resident pages wholly inside [p, p + bytes) (see fam_release). */
+static void release_range(const void *p, size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || !p || bytes < (size_t)page) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)p + bytes) & ~(uintptr_t)(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Rows per copy step: about 1 MiB of source, whole groups of 4. */
+static int chunk_rows(const hk_weight *part)
+{
+    size_t row_bytes = (size_t)part->cols * (part->type == HK_F32 ? 4 : 2);
+    size_t r = ((size_t)1 << 20) / (row_bytes ? row_bytes : 1);
+    r &= ~(size_t)3;
+    return r < 4 ? 4 : r > (size_t)INT32_MAX ? INT32_MAX & ~3 : (int)r;
+}
+
 /*
  * Places the stacked [sum rows][cols] matrix made of parts[i] (plain row-major
  * views, same dtype) as w: quantised (owned), or in the weight arena,
- * interleaved or plain. 0 or -1 (out of memory; no error set).
+ * interleaved or plain. Copies go about 1 MiB at a time, each source piece
+ * released right after when release[i] (NULL: none), so a big matrix (a
+ * 94-154 MB LM head) is never resident twice. 0 or -1 (out of memory).
  */
-static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np, const char *name);
-static int place_stacked(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np, const char *name)
+static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np,
+                              const int *release, const char *name);
+static int place_stacked(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np,
+                         const int *release, const char *name)
 {
     /* hk_weight_repack_into opens an OpenMP team per call: a few hundred
      * short regions whose end waits for a teammate that, on a busy machine,
@@ -231,12 +254,13 @@ static int place_stacked(fam_ctx *c, hk_weight *w, const hk_weight *parts, int n
      * copy is memory-bound anyway: run it on the loading thread alone. */
     int keep = omp_get_max_threads();
     omp_set_num_threads(1);
-    int rc = place_stacked_team(c, w, parts, np, name);
+    int rc = place_stacked_team(c, w, parts, np, release, name);
     omp_set_num_threads(keep);
     return rc;
 }
 
-static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np, const char *name)
+static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np,
+                              const int *release, const char *name)
 {
     hk_wtype type = parts[0].type;
     int cols = parts[0].cols;
@@ -249,27 +273,42 @@ static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, 
     hk_weight stacked;
     hk_weight_view(&stacked, type, (int)total_rows, cols, NULL);
     int quant = c->m->params.quant != HUBRT_QUANT_NONE, ilv = !quant && interleave_on();
-    if (ilv && aligned) {
-        /* group-major layout: the stack's interleaved image is the parts' images in a row */
-        unsigned char *mem = weight_alloc(c, hk_weight_repack_size(&stacked));
+    if (!quant && (aligned || !ilv)) {
+        /* straight into the arena, chunk by chunk. Interleaved: group-major,
+         * so rows [r0, r1) with r0 % 4 == 0 are one contiguous piece of the
+         * image, at r0 / 4 groups */
+        size_t size = ilv ? hk_weight_repack_size(&stacked) : total_rows * row_bytes;
+        unsigned char *mem = weight_alloc(c, size);
         if (!mem) return -1;
         size_t off = 0;
         for (int i = 0; i < np; i++) {
-            hk_weight tmp;
-            if (hk_weight_repack_into(&tmp, &parts[i], mem + off) != 0) return -1;
-            off += hk_weight_repack_size(&parts[i]);
+            const unsigned char *src = parts[i].data;
+            for (int r0 = 0, step = chunk_rows(&parts[i]); r0 < parts[i].rows; r0 += step) {
+                int nr = parts[i].rows - r0 < step ? parts[i].rows - r0 : step;
+                const unsigned char *piece = src + (size_t)r0 * row_bytes;
+                if (ilv) {
+                    hk_weight v, tmp;
+                    hk_weight_view(&v, type, nr, cols, piece);
+                    if (hk_weight_repack_into(&tmp, &v, mem + off) != 0) return -1;
+                    off += hk_weight_repack_size(&v);
+                } else {
+                    memcpy(mem + off, piece, (size_t)nr * row_bytes);
+                    off += (size_t)nr * row_bytes;
+                }
+                if (release && release[i]) release_range(piece, (size_t)nr * row_bytes);
+            }
         }
         hk_weight_view(w, type, (int)total_rows, cols, mem);
-        w->interleaved = 1;
+        w->interleaved = ilv;
         return 0;
     }
-    /* quantised or unaligned parts: one contiguous temporary; plain: the arena */
-    int temp = quant || ilv;
-    unsigned char *buf = temp ? malloc(total_rows * row_bytes) : weight_alloc(c, total_rows * row_bytes);
+    /* quantised, or interleaved with an unaligned part: one contiguous temporary */
+    unsigned char *buf = malloc(total_rows * row_bytes);
     if (!buf) return -1;
     size_t off = 0;
     for (int i = 0; i < np; i++) {
         memcpy(buf + off, parts[i].data, (size_t)parts[i].rows * row_bytes);
+        if (release && release[i]) release_range(parts[i].data, (size_t)parts[i].rows * row_bytes);
         off += (size_t)parts[i].rows * row_bytes;
     }
     hk_weight_view(w, type, (int)total_rows, cols, buf);
@@ -279,12 +318,9 @@ static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, 
         free(buf);
         return rc;
     }
-    if (temp) {
-        w->owned = buf;
-        w->owned_size = total_rows * row_bytes;
-        if (maybe_quantize(c, w, name) != 0) return -1;
-    }
-    return 0;
+    w->owned = buf;
+    w->owned_size = total_rows * row_bytes;
+    return maybe_quantize(c, w, name) != 0 ? -1 : 0;
 }
 
 const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
@@ -318,7 +354,7 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
         }
     hk_weight part;
     hk_weight_view(&part, type, out, in, dst);
-    int rc = place_stacked(c, w, &part, 1, t->name);
+    int rc = place_stacked(c, w, &part, 1, NULL, t->name);
     free(dst);
     if (rc != 0) {
         hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
@@ -349,16 +385,18 @@ const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, co
         hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': too many rows", ts[0]->file, ts[0]->name);
         return NULL;
     }
-    hk_weight *w = new_weight(c);
-    if (!w || place_stacked(c, w, parts, nt, ts[0]->name) != 0) {
-        if (w) hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory placing '%s'", c->m->dir, ts[0]->name);
-        return NULL;
-    }
     /* the copy replaces the stored tensors; the embedding table (c->keep) is
      * still read by row at run time: from a file map it refaults, so only
      * COPY memory must keep it */
+    int release[8];
+    for (int i = 0; i < nt; i++) release[i] = ts[i] != c->keep || source_mapped(c);
+    hk_weight *w = new_weight(c);
+    if (!w || place_stacked(c, w, parts, nt, release, ts[0]->name) != 0) {
+        if (w) hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory placing '%s'", c->m->dir, ts[0]->name);
+        return NULL;
+    }
     for (int i = 0; i < nt; i++)
-        if (ts[i] != c->keep || source_mapped(c)) fam_release(ts[i]);
+        if (release[i]) fam_release(ts[i]); /* the edge pages the pieces left */
     return w;
 }
 
