@@ -246,6 +246,20 @@ static void hostile_models(const char *shared)
     write_bytes(d, "config.json", cfg, cn);
     write_bytes(d, "model.safetensors", "", 0);
     expect_clean_failure("empty safetensors", NULL, (const char *const[]){ "info", "-m", d, NULL }, 0);
+    /* valid weights, hostile tokenizer: every command that loads the model */
+    d = fixture("model_badtok");
+    write_bytes(d, "config.json", cfg, cn);
+    write_str(d, "tokenizer.json", "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":-4}}}");
+    {
+        char link[600], out[600];
+        snprintf(link, sizeof link, "%s/model.safetensors", d);
+        snprintf(out, sizeof out, "%s/logits.safetensors", tmpdir);
+        TEST_CHECK(symlink(abs_st, link) == 0, "symlink %s", link);
+        all_fail("model with a hostile tokenizer.json", d, 0);
+        expect_clean_failure("logits, hostile tokenizer", NULL,
+                             (const char *const[]){ "logits", "-m", d, "-p", "hi", "--out", out, NULL }, 0);
+        expect_clean_failure("embed, hostile tokenizer", NULL, (const char *const[]){ "embed", "-m", d, "-p", "hi", NULL }, 0);
+    }
     d = fixture("st_shape");
     char *p = strstr(cfg, "\"vocab_size\"");
     if (p) {
