@@ -192,9 +192,10 @@ static int initial_symbols(const tk_model *m, const char *s, size_t len, sym *sy
 
 static int bpe_word(const tk_model *m, const char *s, size_t len, tk_ids *out)
 {
-    /* Affixes are at most a few bytes: room for every byte of a key, 4 keys/char at worst. */
-    if (m->prefix_len > 32 || m->suffix_len > 32)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "BPE: subword prefix/suffix longer than 32 bytes");
+    /* Affixes are at most TK_MAX_AFFIX bytes (the loader refuses longer ones;
+     * initial_symbols' key buffer is sized for that). */
+    if (m->prefix_len > TK_MAX_AFFIX || m->suffix_len > TK_MAX_AFFIX)
+        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "BPE: subword prefix/suffix longer than %d bytes", TK_MAX_AFFIX);
     size_t cap = len * (1 + m->prefix_len + m->suffix_len) + 8;
     sym stack_syms[256];
     qent stack_heap[768];
