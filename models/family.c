@@ -342,15 +342,24 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
         hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
         return NULL;
     }
-    /* dst[o][i] = src[i][col0 + o], in 32x32 tiles so both sides stay in cache */
+    /* dst[o][i] = src[i][col0 + o], in 32x32 tiles so both sides stay in
+     * cache; typed element moves (a memcpy call per element was most of GPT-2's load) */
     const unsigned char *src = t->data;
+    size_t ti = (size_t)total_out, ni = (size_t)in;
     for (int i0 = 0; i0 < in; i0 += 32)
         for (int o0 = 0; o0 < out; o0 += 32) {
             int i1 = i0 + 32 < in ? i0 + 32 : in, o1 = o0 + 32 < out ? o0 + 32 : out;
-            for (int o = o0; o < o1; o++)
-                for (int i = i0; i < i1; i++)
-                    memcpy(dst + ((size_t)o * (size_t)in + (size_t)i) * es,
-                           src + ((size_t)i * (size_t)total_out + (size_t)(col0 + o)) * es, es);
+            if (es == 4) {
+                const uint32_t *s4 = (const uint32_t *)src + col0;
+                uint32_t *d4 = (uint32_t *)dst;
+                for (int o = o0; o < o1; o++)
+                    for (int i = i0; i < i1; i++) d4[(size_t)o * ni + (size_t)i] = s4[(size_t)i * ti + (size_t)o];
+            } else {
+                const uint16_t *s2 = (const uint16_t *)src + col0;
+                uint16_t *d2 = (uint16_t *)dst;
+                for (int o = o0; o < o1; o++)
+                    for (int i = i0; i < i1; i++) d2[(size_t)o * ni + (size_t)i] = s2[(size_t)i * ti + (size_t)o];
+            }
         }
     hk_weight part;
     hk_weight_view(&part, type, out, in, dst);

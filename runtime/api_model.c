@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,17 @@ static hubrt_model *fail(hubrt_model *m)
     return NULL;
 }
 
+/* 1 when every tensor in the (mapped) files starts at a multiple of its element size. */
+static int weights_aligned(const hubrt_weights *w)
+{
+    for (int i = 0; i < hubrt_weights_count(w); i++) {
+        const hubrt_tensor *t = hubrt_weights_tensor(w, i);
+        size_t es = hubrt_dtype_size(t->dtype);
+        if (es > 1 && t->data && (uintptr_t)t->data % es != 0) return 0;
+    }
+    return 1;
+}
+
 hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
 {
     if (!path) {
@@ -128,6 +140,14 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
         m->weights = hubrt_weights_open(m->dir, p.storage == HUBRT_STORAGE_COPY ? HUBRT_STORAGE_COPY
                                                                                 : HUBRT_STORAGE_MMAP);
         if (!m->weights) return fail(m);
+        if (p.storage == HUBRT_STORAGE_AUTO && !weights_aligned(m->weights)) {
+            /* a file with tensors off their element alignment: read it into
+             * memory, where every tensor starts on a cache line */
+            hubrt_weights_close(m->weights);
+            m->params.storage = p.storage = HUBRT_STORAGE_COPY;
+            m->weights = hubrt_weights_open(m->dir, HUBRT_STORAGE_COPY);
+            if (!m->weights) return fail(m);
+        }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (p.verbose) {
             /* verbose is the one case where the library writes to stderr (hubrt.h) */
