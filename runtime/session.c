@@ -11,11 +11,13 @@
  *
  * Threads: every pass uses the model's n_threads, one OpenMP team whose
  * nodes end with a barrier. On a machine whose cores are busy with other
- * work a descheduled teammate stalls every barrier (measured here with load
- * 5 on 2 cores: 2-thread decode 10 tok/s vs 60 with one thread); use one
- * thread there, or OMP_WAIT_POLICY=passive (58 tok/s on 2 threads then).
- * An earlier version switched decode to one thread by timing both; on an
- * idle machine it only cost probes, so it was removed.
+ * work a descheduled teammate stalls every barrier: SmolLM2-135M bf16 decode
+ * on 2 busy cores ran at 1.6 tok/s with 2 threads vs 89 with one (quiet
+ * moments: 106 vs 81). Use one thread there, or OMP_WAIT_POLICY=passive
+ * (58 vs 60 tok/s under load; it costs a futex wake per barrier when idle).
+ * An earlier version timed 1-thread and full-team decode passes and kept the
+ * faster: 109 vs 106 tok/s when quiet (no win), 16 under load (its 2-thread
+ * probes cost ~0.6 s each there), so it was removed.
  */
 #include <stdatomic.h>
 #include <stdio.h>
