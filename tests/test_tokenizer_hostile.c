@@ -335,6 +335,26 @@ static void test_stream_bad_bytes(void)
     TEST_CHECK(total >= 3 * 1900 && !bad_utf8, "2000 bad bytes stream out as U+FFFD (%zu bytes)", total);
     hubrt_tok_stream_free(st);
     hubrt_tokenizer_free(t);
+
+    /* 100,000 skipped special tokens in a row cost nothing and print nothing */
+    t = load(WL("{\"a\":0,\"b\":1}") ",\"added_tokens\":[{\"id\":2,\"content\":\"<eot>\",\"special\":true}]}");
+    st = t ? hubrt_tok_stream_new(t, 1) : NULL;
+    TEST_CHECK(st != NULL, "specials toy: %s", hubrt_last_error());
+    total = 0;
+    double t0 = now();
+    for (int i = 0; i < 100000 && st; i++) {
+        const char *p;
+        size_t n;
+        if (hubrt_tok_stream_push(st, 2, &p, &n)) break;
+        total += n;
+    }
+    const char *p = "";
+    size_t n = 0;
+    TEST_CHECK(st && total == 0 && hubrt_tok_stream_push(st, 1, &p, &n) == 0 && n == 1 && *p == 'b',
+               "skipped specials print nothing, then 'b'");
+    TEST_CHECK(now() - t0 < 2.0, "100k skipped specials took %.2f s", now() - t0);
+    hubrt_tok_stream_free(st);
+    hubrt_tokenizer_free(t);
 }
 
 /* n copies of item joined by commas, inside prefix ... suffix. */

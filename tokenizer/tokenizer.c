@@ -454,6 +454,9 @@ int hubrt_tok_stream_push(hubrt_tok_stream *st, int32_t id, const char **text, s
     *len = 0;
     if (id < 0 || id >= hubrt_tokenizer_vocab_size(st->tok))
         return hubrt_set_error(HUBRT_ERR_RANGE, "detok stream: id %d is outside the vocab", (int)id);
+    /* decode(skip_special) drops these ids anyway: keeping them out of the
+     * window gives the same text without re-decoding them on every push */
+    if (st->skip && st->tok->kind == TK_KIND_PIPELINE && (st->tok->flags[id] & TK_FLAG_SPECIAL)) return 0;
     if (tk_ids_push(&st->ids, id)) return HUBRT_ERR_NOMEM;
     char *s;
     size_t n;
