@@ -152,7 +152,7 @@ static int initial_symbols(const tk_model *m, const char *s, size_t len, sym *sy
         size_t kn = k;
         if ((!first && m->prefix_len) || (last && m->suffix_len)) {
             kn = 0;
-            if (!first) { memcpy(stack, m->prefix, m->prefix_len); kn = m->prefix_len; }
+            if (!first && m->prefix_len) { memcpy(stack, m->prefix, m->prefix_len); kn = m->prefix_len; }
             memcpy(stack + kn, s + i, k);
             kn += k;
             if (last && m->suffix_len) { memcpy(stack + kn, m->suffix, m->suffix_len); kn += m->suffix_len; }
