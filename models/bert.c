@@ -59,6 +59,14 @@ static const float *vec_exact(fam_ctx *c, const char *name, int len, int *err)
     return v;
 }
 
+/* The word_emb node's table: the tied MLM decoder's arena copy, or its own (fam_embed_table). */
+static int embed_table(fam_ctx *c, const hubrt_tensor *wt, const hk_weight *tied, int node)
+{
+    hubrt_graph *g = &c->fs->graph;
+    if (node < 0 || node >= g->n_nodes) return 0; /* graph failed: reported by the caller */
+    return fam_embed_table(c, wt, tied, &g->nodes[node]) != 0 ? HUBRT_ERR_NOMEM : 0;
+}
+
 int hubrt_bert_build(fam_ctx *c)
 {
     static const char *const prefixes[] = {"bert.", "", NULL};
@@ -108,7 +116,7 @@ int hubrt_bert_build(fam_ctx *c)
     int x = hg_rows_buf(g, D), tmp = hg_rows_buf(g, D);
     hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "word_emb");
     nd.table_type = fam_wtype(wt); nd.table = wt->data; nd.d = D; nd.ids = HG_IDS_TOKENS;
-    hg_add(g, &nd);
+    int emb_node = hg_add(g, &nd); /* its table is set once the heads are placed (embed_table) */
     nd = hg_node_make(HG_EMBED, tmp, -1, -1, "pos_emb");
     nd.table_type = fam_wtype(pt); nd.table = pt->data; nd.d = D; nd.ids = HG_IDS_POSITIONS;
     hg_add(g, &nd);
@@ -244,7 +252,7 @@ int hubrt_bert_build(fam_ctx *c)
         hg_add(g, &nd);
         fs->n_logits = labels;
         fs->logits_per_sequence = 1;
-        return 0;
+        return embed_table(c, wt, NULL, emb_node);
     }
     if (fam_find_exact(c, "cls.predictions.transform.dense.weight", 0)) {
         const hk_weight *wt2 = mat(c, "cls.predictions.transform.dense.weight", D, D);
@@ -277,6 +285,7 @@ int hubrt_bert_build(fam_ctx *c)
         nd.w = wdec; nd.vec0 = dec_b; nd.need = need;
         hg_add(g, &nd);
         fs->n_logits = V;
+        return embed_table(c, wt, dec_t == wt ? wdec : NULL, emb_node);
     }
-    return 0;
+    return embed_table(c, wt, NULL, emb_node);
 }

@@ -409,6 +409,36 @@ const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, co
     return w;
 }
 
+int fam_embed_table(fam_ctx *c, const hubrt_tensor *t, const hk_weight *tied_head, hg_node *nd)
+{
+    nd->table_type = fam_wtype(t);
+    nd->table = t->data;
+    nd->table_interleaved = 0;
+    /* explicit mmap: a view; COPY memory: the loader's copy is the one copy */
+    if (c->m->params.storage == HUBRT_STORAGE_MMAP || !source_mapped(c)) return 0;
+    if (tied_head && tied_head->type == nd->table_type && tied_head->rows == t->shape[0] &&
+        tied_head->cols == nd->d && t->ndim == 2 && t->shape[1] == nd->d) {
+        nd->table = tied_head->data; /* the head's arena copy, in its layout */
+        nd->table_interleaved = tied_head->interleaved;
+        return 0;
+    }
+    /* untied (or quantised head): the table into the arena as plain rows,
+     * so lookups never map file pages (each would map a 64 KiB fault-around
+     * window: SmolLM2 pp512 +20 MB RSS, GPT-2 +39 MB, growing with use) */
+    unsigned char *mem = weight_alloc(c, t->n_bytes);
+    if (!mem)
+        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", c->m->dir, t->name);
+    const size_t step = (size_t)1 << 20;
+    for (size_t off = 0; off < t->n_bytes; off += step) {
+        size_t n = t->n_bytes - off < step ? t->n_bytes - off : step;
+        memcpy(mem + off, (const unsigned char *)t->data + off, n);
+        release_range((const unsigned char *)t->data + off, n);
+    }
+    fam_release(t);
+    nd->table = mem;
+    return 0;
+}
+
 const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols)
 {
     /* the tied embedding in COPY memory stays one copy (a view); from a file

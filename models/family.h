@@ -88,14 +88,16 @@ hk_wtype fam_wtype(const hubrt_tensor *t);
 const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
 /*
  * Conv1D: columns [col0, col0 + out) of a stored [in][total_out] matrix as an
- * owned [out][in] weight (quantised per the load params).
+ * [out][in] weight, placed like fam_matrix_concat's.
  */
 const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
                                    int col0, int out);
 /*
- * Several [rows[i]][cols] matrices stacked into one owned [sum rows][cols]
- * weight (same dtype; 2 MiB huge pages when big), so one matmul computes
- * q|k|v or gate|up. The stored tensors' pages are released (unless c->keep).
+ * Several [rows[i]][cols] matrices stacked into one [sum rows][cols] weight
+ * in the huge-page arena (same dtype; rows interleaved unless
+ * HUBRT_INTERLEAVE=0; quantised per the load params), so one matmul computes
+ * q|k|v or gate|up. The stored tensors' pages are released as they are
+ * copied (c->keep too when it is in a file map, never in COPY memory).
  */
 const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols);
 /*
@@ -104,6 +106,13 @@ const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, co
  * for c->keep.
  */
 const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
+/*
+ * Points an HG_EMBED node (nd->d set) at the checked [rows][d] table t: a
+ * view (explicit mmap, COPY memory), the tied LM head's arena copy (in its
+ * interleaved layout) when tied_head is t's placed copy, or else a plain copy
+ * in the arena, so that lookups never read the file map. 0 or a status.
+ */
+int fam_embed_table(fam_ctx *c, const hubrt_tensor *t, const hk_weight *tied_head, hg_node *nd);
 /* f32 vectors stacked (a NULL part is zeros); NULL when all parts are NULL. */
 const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n);
 /*

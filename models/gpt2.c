@@ -93,7 +93,8 @@ int hubrt_gpt2_build(fam_ctx *c)
     /* x = wte[ids] + wpe[positions] */
     int x = hg_rows_buf(g, D), pe = hg_rows_buf(g, D);
     hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "wte");
-    nd.table_type = fam_wtype(wte); nd.table = wte->data; nd.d = D; nd.ids = HG_IDS_TOKENS;
+    nd.d = D; nd.ids = HG_IDS_TOKENS;
+    if (fam_embed_table(c, wte, head_t == wte ? lm_head : NULL, &nd) != 0) return HUBRT_ERR_NOMEM;
     hg_add(g, &nd);
     nd = hg_node_make(HG_EMBED, pe, -1, -1, "wpe");
     nd.table_type = fam_wtype(wpe); nd.table = wpe->data; nd.d = D; nd.ids = HG_IDS_POSITIONS;

@@ -138,10 +138,9 @@ int hubrt_llama_build(fam_ctx *c)
     /* graph: residual stream x lives for the whole pass */
     int x = hg_rows_buf(g, D);
     hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "embed");
-    nd.table_type = fam_wtype(emb);
-    nd.table = emb->data;
     nd.d = D;
     nd.ids = HG_IDS_TOKENS;
+    if (fam_embed_table(c, emb, head_t == emb ? lm_head : NULL, &nd) != 0) return HUBRT_ERR_NOMEM;
     hg_add(g, &nd);
 
     int prev_dn = -1; /* the last layer's MLP output, added to x by the next norm */

@@ -212,6 +212,30 @@ static int kv_stride_of(const hubrt_graph *g, const hg_run *r, int id)
     return g->bufs[id].kind == HG_BUF_KV ? r->kv_stride : r->n_cap;
 }
 
+/*
+ * Rows of a table stored interleaved (hk_weight_repack: rows in groups of 4,
+ * each row's 64-byte runs of the group stored one after another, group by
+ * group — kernels/internal.h hk_ilv_idx), widened to f32: a tied embedding
+ * read from the LM head's arena copy. Each thread gathers its rows, calling
+ * the team-callable hk_to_f32 inside a team of one.
+ */
+static void embed_interleaved(const hg_node *nd, const int32_t *ids, int rows, float *out)
+{
+    size_t es = nd->table_type == HK_F32 ? 4 : 2, rl = 64 / es, d = (size_t)nd->d;
+    size_t nrun = (d + rl - 1) / rl, i0, i1;
+    share((size_t)rows, &i0, &i1);
+#pragma omp parallel num_threads(1)
+    for (size_t i = i0; i < i1; i++) {
+        size_t o = (size_t)ids[i];
+        for (size_t r = 0; r < nrun; r++) {
+            size_t j0 = r * rl, n = d - j0 < rl ? d - j0 : rl;
+            const char *src = (const char *)nd->table + (((o >> 2) * nrun + r) * 4 + (o & 3)) * rl * es;
+            hk_to_f32(nd->table_type, src, out + i * d + j0, n);
+        }
+    }
+#pragma omp barrier
+}
+
 static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
 {
     int n = r->n;
@@ -235,7 +259,8 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
     case HG_EMBED: {
         const int32_t *ids = nd->ids == HG_IDS_TOKENS ? r->ids
                            : nd->ids == HG_IDS_TYPES ? r->type_ids : r->positions;
-        hk_embedding(nd->table_type, nd->table, nd->d, ids + row0, rows, out);
+        if (nd->table_interleaved) embed_interleaved(nd, ids + row0, rows, out);
+        else hk_embedding(nd->table_type, nd->table, nd->d, ids + row0, rows, out);
         break;
     }
     case HG_ADD: hk_add(a, b, out, len); break;

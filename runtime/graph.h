@@ -109,6 +109,7 @@ typedef struct hg_node {
     const void *table;
     int d;
     hg_ids ids;
+    int table_interleaved;   /* table is in hk_weight_repack's layout (a tied LM head in the arena) */
     /* HG_ROPE, HG_KV_STORE, HG_ATTENTION */
     int n_heads, n_kv_heads, head_dim;
     const float *inv_freq;
