@@ -196,6 +196,9 @@ int main(void)
     TEST_CHECK(run("-m x --ids 1 -p hi --out %s", out_path) == 2, "both --ids and -p");
     TEST_CHECK(run("-m x --ids 1,2 --type-ids 0 --out %s", out_path) == 2, "type ids count");
     TEST_CHECK(run("-m x --ids 1,x --out %s", out_path) == 2, "bad id list");
+    TEST_CHECK(run("-m x --ids 1,2 --type-ids -1,0 --out %s", out_path) == 2 &&
+               strstr(err_buf, "--type-ids: item 1") && strstr(err_buf, "'-1'"),
+               "a bad type id names --type-ids and the item: %s", err_buf);
     TEST_CHECK(run("-m x --ids 1 --bogus 3 --out %s", out_path) == 2, "unknown option");
     /* errors: exit 1, one line */
     TEST_CHECK(run("-m /nonexistent/dir --ids 1 --out %s", out_path) == 1 && one_line(), "missing model: %s", err_buf);

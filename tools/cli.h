@@ -29,10 +29,10 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Usage error: the message, then "see run-model <cmd> --help"; returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
- * Parses "1,2,3" into a malloc'd array (*n ids). Returns 0, or -1 with a
- * message on stderr naming the bad item.
+ * Parses "1,2,3" (the value of option opt) into a malloc'd array (*n ids).
+ * Returns 0, or -1 with a message on stderr naming the option and bad item.
  */
-int cli_parse_ids(const char *cmd, const char *text, int32_t **ids, int *n);
+int cli_parse_ids(const char *cmd, const char *opt, const char *text, int32_t **ids, int *n);
 /* Parses a whole-string int/float option value; 0 or -1 (message printed). */
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long min, long max, long *out);
 int cli_parse_float(const char *cmd, const char *opt, const char *text, double *out);

@@ -62,7 +62,7 @@ int cli_parse_float(const char *cmd, const char *opt, const char *text, double *
     return 0;
 }
 
-int cli_parse_ids(const char *cmd, const char *text, int32_t **ids, int *n)
+int cli_parse_ids(const char *cmd, const char *opt, const char *text, int32_t **ids, int *n)
 {
     size_t cap = 1;
     for (const char *p = text; *p; p++) cap += (*p == ',');
@@ -75,21 +75,22 @@ int cli_parse_ids(const char *cmd, const char *text, int32_t **ids, int *n)
         errno = 0;
         long v = strtol(p, &end, 10);
         if (errno || end == p || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
-            fprintf(stderr, "run-model %s: --ids: item %d is not a non-negative integer: '%.20s'\n",
-                    cmd, count + 1, p);
+            int len = (int)strcspn(p, ",");
+            fprintf(stderr, "run-model %s: %s: item %d is not a non-negative integer: '%.*s'\n",
+                    cmd, opt, count + 1, len > 20 ? 20 : len, p);
             free(out);
             return -1;
         }
         out[count++] = (int32_t)v;
         p = *end ? end + 1 : end;
         if (*end == ',' && !*p) {
-            fprintf(stderr, "run-model %s: --ids: trailing comma\n", cmd);
+            fprintf(stderr, "run-model %s: %s: trailing comma\n", cmd, opt);
             free(out);
             return -1;
         }
     }
     if (count == 0) {
-        fprintf(stderr, "run-model %s: --ids: no ids given\n", cmd);
+        fprintf(stderr, "run-model %s: %s: no ids given\n", cmd, opt);
         free(out);
         return -1;
     }

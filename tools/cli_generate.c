@@ -197,7 +197,7 @@ int cli_generate(int argc, char **argv)
 
     int32_t *ids = NULL;
     int n_ids = 0;
-    if (ids_text && cli_parse_ids(CMD, ids_text, &ids, &n_ids)) return CLI_USAGE;
+    if (ids_text && cli_parse_ids(CMD, "--ids", ids_text, &ids, &n_ids)) return CLI_USAGE;
     if (prompt_file) {
         file_text = cli_read_text(CMD, prompt_file);
         if (!file_text) return CLI_ERROR;

@@ -75,8 +75,8 @@ int cli_logits(int argc, char **argv)
 
     int32_t *ids = NULL, *types = NULL;
     int n = 0, n_types = 0;
-    if (ids_s && cli_parse_ids(CMD, ids_s, &ids, &n)) return CLI_USAGE;
-    if (types_s && cli_parse_ids(CMD, types_s, &types, &n_types)) { free(ids); return CLI_USAGE; }
+    if (ids_s && cli_parse_ids(CMD, "--ids", ids_s, &ids, &n)) return CLI_USAGE;
+    if (types_s && cli_parse_ids(CMD, "--type-ids", types_s, &types, &n_types)) { free(ids); return CLI_USAGE; }
     if (types && n_types != n) {
         free(ids); free(types);
         return cli_usage(CMD, "--type-ids has %d items, --ids has %d", n_types, n);

@@ -301,7 +301,7 @@ int cli_detokenize(int argc, char **argv)
     if (!ids_text) return cli_usage(cmd, "--ids is required");
     int32_t *ids = NULL;
     int n = 0;
-    if (cli_parse_ids(cmd, ids_text, &ids, &n) != 0) return CLI_USAGE;
+    if (cli_parse_ids(cmd, "--ids", ids_text, &ids, &n) != 0) return CLI_USAGE;
 
     hubrt_model *m = load_tokenizer(cmd, dir);
     if (!m) {
