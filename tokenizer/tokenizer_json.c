@@ -19,6 +19,30 @@ typedef struct ctx { const char *path; tk_work *w; } ctx;
 
 #define FAIL(c, field, ...) fail_at((c), (field), __VA_ARGS__)
 
+/* A "Sequence" stage: the array o[key] parsed element by element with
+ * parse(c, item, "field.key[i]") into node->seq / node->n_seq; rc is set on
+ * the first failure. A macro because the four stages (normalizer,
+ * pre-tokenizer, post-processor, decoder) differ only in their types. */
+#define PARSE_SEQUENCE(c, o, field, key, node, parse, rc)                                    \
+    do {                                                                                     \
+        const cJSON *arr_ = cJSON_GetObjectItemCaseSensitive((o), key);                      \
+        if (!cJSON_IsArray(arr_)) (rc) = FAIL((c), (field), "Sequence needs a '" key "' array"); \
+        int cnt_ = cJSON_IsArray(arr_) ? cJSON_GetArraySize(arr_) : 0;                       \
+        if (!(rc) && cnt_) {                                                                 \
+            (node)->seq = calloc((size_t)cnt_, sizeof *(node)->seq);                         \
+            if (!(node)->seq) (rc) = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");      \
+            const cJSON *it_;                                                                \
+            int i_ = 0;                                                                      \
+            cJSON_ArrayForEach(it_, arr_) {                                                  \
+                if (rc) break;                                                               \
+                char f_[128];                                                                \
+                snprintf(f_, sizeof f_, "%s." key "[%d]", (field), i_);                      \
+                if (!((node)->seq[i_] = parse((c), it_, f_))) (rc) = HUBRT_ERR_FORMAT;       \
+                else (node)->n_seq = ++i_;                                                   \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+
 static int fail_at(const ctx *c, const char *field, const char *fmt, ...) HUBRT_PRINTF(3, 4);
 static int fail_at(const ctx *c, const char *field, const char *fmt, ...)
 {
@@ -199,22 +223,7 @@ static tk_normalizer *parse_normalizer(const ctx *c, const cJSON *o, const char 
         }
     } else if (!strcmp(t, "Sequence")) {
         n->type = TKN_SEQUENCE;
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "normalizers");
-        if (!cJSON_IsArray(arr)) rc = FAIL(c, field, "Sequence needs a 'normalizers' array");
-        int cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        if (!rc && cnt) {
-            n->seq = calloc((size_t)cnt, sizeof *n->seq);
-            if (!n->seq) rc = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
-            const cJSON *it;
-            int i = 0;
-            cJSON_ArrayForEach(it, arr) {
-                if (rc) break;
-                char f[128];
-                snprintf(f, sizeof f, "%s.normalizers[%d]", field, i);
-                if (!(n->seq[i] = parse_normalizer(c, it, f))) rc = HUBRT_ERR_FORMAT;
-                else n->n_seq = ++i;
-            }
-        }
+        PARSE_SEQUENCE(c, o, field, "normalizers", n, parse_normalizer, rc);
     } else {
         hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: normalizer type '%s' is not supported", c->path, field, t);
         tk_normalizer_free(n);
@@ -309,22 +318,7 @@ static tk_pretok *parse_pretok(const ctx *c, const cJSON *o, const char *field)
         rc = get_char(c, o, "delimiter", field, ' ', &p->ch);
     } else if (!strcmp(t, "Sequence")) {
         p->type = TKP_SEQUENCE;
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "pretokenizers");
-        if (!cJSON_IsArray(arr)) rc = FAIL(c, field, "Sequence needs a 'pretokenizers' array");
-        int cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        if (!rc && cnt) {
-            p->seq = calloc((size_t)cnt, sizeof *p->seq);
-            if (!p->seq) rc = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
-            const cJSON *it;
-            int i = 0;
-            cJSON_ArrayForEach(it, arr) {
-                if (rc) break;
-                char f[128];
-                snprintf(f, sizeof f, "%s.pretokenizers[%d]", field, i);
-                if (!(p->seq[i] = parse_pretok(c, it, f))) rc = HUBRT_ERR_FORMAT;
-                else p->n_seq = ++i;
-            }
-        }
+        PARSE_SEQUENCE(c, o, field, "pretokenizers", p, parse_pretok, rc);
     } else {
         hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: pre-tokenizer type '%s' is not supported", c->path, field, t);
         tk_pretok_free(p);
@@ -570,22 +564,7 @@ static tk_post *parse_post(const ctx *c, const cJSON *o, const char *field)
         p->type = TKPP_BYTELEVEL;
     } else if (!strcmp(t, "Sequence")) {
         p->type = TKPP_SEQUENCE;
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "processors");
-        if (!cJSON_IsArray(arr)) rc = FAIL(c, field, "Sequence needs a 'processors' array");
-        int cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        if (!rc && cnt) {
-            p->seq = calloc((size_t)cnt, sizeof *p->seq);
-            if (!p->seq) rc = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
-            const cJSON *it;
-            int i = 0;
-            cJSON_ArrayForEach(it, arr) {
-                if (rc) break;
-                char f[128];
-                snprintf(f, sizeof f, "%s.processors[%d]", field, i);
-                if (!(p->seq[i] = parse_post(c, it, f))) rc = HUBRT_ERR_FORMAT;
-                else p->n_seq = ++i;
-            }
-        }
+        PARSE_SEQUENCE(c, o, field, "processors", p, parse_post, rc);
     } else {
         hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: post-processor type '%s' is not supported", c->path, field, t);
         tk_post_free(p);
@@ -641,22 +620,7 @@ static tk_decoder *parse_decoder(const ctx *c, const cJSON *o, const char *field
         if (!rc && !(d->prefix = dup_str(suf ? suf : "</w>", &d->prefix_len))) rc = HUBRT_ERR_NOMEM;
     } else if (!strcmp(t, "Sequence")) {
         d->type = TKD_SEQUENCE;
-        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "decoders");
-        if (!cJSON_IsArray(arr)) rc = FAIL(c, field, "Sequence needs a 'decoders' array");
-        int cnt = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        if (!rc && cnt) {
-            d->seq = calloc((size_t)cnt, sizeof *d->seq);
-            if (!d->seq) rc = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
-            const cJSON *it;
-            int i = 0;
-            cJSON_ArrayForEach(it, arr) {
-                if (rc) break;
-                char f[128];
-                snprintf(f, sizeof f, "%s.decoders[%d]", field, i);
-                if (!(d->seq[i] = parse_decoder(c, it, f))) rc = HUBRT_ERR_FORMAT;
-                else d->n_seq = ++i;
-            }
-        }
+        PARSE_SEQUENCE(c, o, field, "decoders", d, parse_decoder, rc);
     } else {
         hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: decoder type '%s' is not supported", c->path, field, t);
         tk_decoder_free(d);
