@@ -149,6 +149,42 @@ spc_model *load_serialized(std::string bytes, bool no_dummy, char *err, size_t e
 
 bool valid_id(const spc_model *m, int id) { return m && id >= 0 && id < m->vocab; }
 
+/* The decode of ids or of pieces (V is a vector of either): the text into a
+ * malloc'd, NUL-terminated *out. 0, -1 with err set, or -2 out of memory. */
+template <class V>
+int decode_to(const spc_model *m, const V &v, char **out, size_t *out_len, char *err, size_t errcap)
+{
+    std::string text;
+    sentencepiece::util::Status st = m->proc.Decode(v, &text);
+    if (!st.ok()) {
+        set_err(err, errcap, "sentencepiece decode failed: %s", st.ToString().c_str());
+        return -1;
+    }
+    char *s = static_cast<char *>(std::malloc(text.size() + 1));
+    if (!s) return -2;
+    std::memcpy(s, text.data(), text.size());
+    s[text.size()] = 0;
+    *out = s;
+    if (out_len) *out_len = text.size();
+    return 0;
+}
+
+/* Called from a catch (...) of a decode: the exception in flight as -2
+ * (out of memory) or -1 with err set. */
+int decode_exception(char *err, size_t errcap)
+{
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        return -2;
+    } catch (const std::exception &e) {
+        set_err(err, errcap, "sentencepiece decode failed: %s", e.what());
+    } catch (...) {
+        set_err(err, errcap, "sentencepiece decode failed with an unknown exception");
+    }
+    return -1;
+}
+
 } // namespace
 
 extern "C" {
@@ -335,27 +371,10 @@ int spc_decode(const spc_model *m, const int32_t *ids, size_t n, char **out, siz
             }
             v[i] = ids[i];
         }
-        std::string text;
-        sentencepiece::util::Status st = m->proc.Decode(v, &text);
-        if (!st.ok()) {
-            set_err(err, errcap, "sentencepiece decode failed: %s", st.ToString().c_str());
-            return -1;
-        }
-        char *s = static_cast<char *>(std::malloc(text.size() + 1));
-        if (!s) return -2;
-        std::memcpy(s, text.data(), text.size());
-        s[text.size()] = 0;
-        *out = s;
-        if (out_len) *out_len = text.size();
-        return 0;
-    } catch (const std::bad_alloc &) {
-        return -2;
-    } catch (const std::exception &e) {
-        set_err(err, errcap, "sentencepiece decode failed: %s", e.what());
+        return decode_to(m, v, out, out_len, err, errcap);
     } catch (...) {
-        set_err(err, errcap, "sentencepiece decode failed with an unknown exception");
+        return decode_exception(err, errcap);
     }
-    return -1;
 }
 
 int spc_decode_pieces(const spc_model *m, const char *const *pieces, const size_t *lens, size_t n,
@@ -376,27 +395,10 @@ int spc_decode_pieces(const spc_model *m, const char *const *pieces, const size_
             }
             v[i] = absl::string_view(pieces[i] ? pieces[i] : "", lens[i]);
         }
-        std::string text;
-        sentencepiece::util::Status st = m->proc.Decode(v, &text);
-        if (!st.ok()) {
-            set_err(err, errcap, "sentencepiece decode failed: %s", st.ToString().c_str());
-            return -1;
-        }
-        char *s = static_cast<char *>(std::malloc(text.size() + 1));
-        if (!s) return -2;
-        std::memcpy(s, text.data(), text.size());
-        s[text.size()] = 0;
-        *out = s;
-        if (out_len) *out_len = text.size();
-        return 0;
-    } catch (const std::bad_alloc &) {
-        return -2;
-    } catch (const std::exception &e) {
-        set_err(err, errcap, "sentencepiece decode failed: %s", e.what());
+        return decode_to(m, v, out, out_len, err, errcap);
     } catch (...) {
-        set_err(err, errcap, "sentencepiece decode failed with an unknown exception");
+        return decode_exception(err, errcap);
     }
-    return -1;
 }
 
 } // extern "C"
