@@ -31,6 +31,7 @@
 #include <cJSON.h>
 
 #include "include/hubrt.h"
+#include "tests/test_util.h"
 
 typedef struct {
     char **doc;
@@ -44,28 +45,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 20, n = 0, got;
-    char *buf = malloc(cap + 1);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
 }
 
 static int add_doc(corpus *c, const char *text, size_t len)
@@ -116,7 +95,7 @@ static int build_corpus(const char *tokdir, size_t target, const char *categorie
         if (e->d_name[0] == '.') continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s/cases.jsonl", tokdir, e->d_name);
-        char *data = read_file(path, NULL);
+        char *data = test_read_file(path, NULL);
         if (!data) continue;
         char *save = NULL;
         for (char *l = strtok_r(data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {

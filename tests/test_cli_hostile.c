@@ -19,8 +19,7 @@
 #include <unistd.h>
 
 #include "tests/test.h"
-
-extern char **environ;
+#include "tests/test_util.h"
 
 static char run_model[1024];
 static char tmpdir[256];
@@ -29,22 +28,8 @@ static char out_path[300], err_path[300];
 /* Exit status of run-model args..., or 128 + signal when it died. */
 static int run(const char *in, const char *const *args)
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = run_model;
-    for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, run_model, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
     int st;
-    if (waitpid(pid, &st, 0) < 0) return -1;
+    if (test_spawn(run_model, args, in, out_path, err_path, &st) != 0) return -1;
     if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -29,8 +29,7 @@
 #include <cJSON.h>
 
 #include "tests/test.h"
-
-extern char **environ;
+#include "tests/test_util.h"
 
 static char run_model[1024];
 static char tmpdir[256];
@@ -41,49 +40,13 @@ static char in_path[300], out_path[300], err_path[300];
  * status, or -1 when it could not run or died from a signal. */
 static int run(const char *in, const char *const *args)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = run_model;
-    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, in ? in : "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, run_model, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
     int st;
-    if (waitpid(pid, &st, 0) < 0) return -1;
+    if (test_spawn(run_model, args, in, out_path, err_path, &st) != 0) return -1;
     if (WIFSIGNALED(st)) {
         fprintf(stderr, "run-model %s died from signal %d\n", args[0] ? args[0] : "", WTERMSIG(st));
         return -1;
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap + 1);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
 }
 
 static int write_file(const char *path, const char *data, size_t n)
@@ -97,7 +60,7 @@ static int write_file(const char *path, const char *data, size_t n)
 /* The captured stderr contains s. */
 static int err_has(const char *s)
 {
-    char *e = read_file(err_path, NULL);
+    char *e = test_read_file(err_path, NULL);
     int found = e && strstr(e, s) != NULL;
     free(e);
     return found;
@@ -114,7 +77,7 @@ typedef struct {
 static int load_cases(const char *path, tcase **out)
 {
     size_t len;
-    char *data = read_file(path, &len);
+    char *data = test_read_file(path, &len);
     if (!data) return -1;
     int n = 0, cap = 512;
     tcase *cs = malloc((size_t)cap * sizeof *cs);
@@ -211,12 +174,12 @@ static int jsonl_check(const char *set, const char *dir, tcase *cs, int n, const
     int rc = run(in_path, args);
     TEST_CHECK(rc == 0, "%s: tokenize --jsonl%s exited %d", set, no_special ? " --no-special" : "", rc);
     if (rc != 0) {
-        char *e = read_file(err_path, NULL);
+        char *e = test_read_file(err_path, NULL);
         if (e) fprintf(stderr, "  stderr: %.300s\n", e);
         free(e);
         return -1;
     }
-    char *out = read_file(out_path, NULL);
+    char *out = test_read_file(out_path, NULL);
     if (!out) return -1;
     int matched = 0, line_no = 0, reported = 0;
     char *save = NULL, *l = strtok_r(out, "\n", &save);
@@ -292,7 +255,7 @@ static void check_set(const char *shared, const char *set, const char *dir, cons
         const char *pargs[] = {"tokenize", "-m", dir, "-p", case_text(&cs[j]),
                                check_with_special ? NULL : "--no-special", NULL};
         int rc = run(NULL, pargs);
-        char *out = read_file(out_path, NULL);
+        char *out = test_read_file(out_path, NULL);
         cJSON *got = out ? cJSON_Parse(out) : NULL;
         int ok = rc == 0 && same_array(got, cJSON_GetObjectItemCaseSensitive(cs[j].obj, key));
         ok_p += ok;
@@ -308,7 +271,7 @@ static void check_set(const char *shared, const char *set, const char *dir, cons
         }
         const char *dargs[] = {"detokenize", "-m", dir, "--ids", ids, NULL};
         rc = run(NULL, dargs);
-        out = read_file(out_path, NULL);
+        out = test_read_file(out_path, NULL);
         size_t wl = strlen(want->valuestring);
         ok = rc == 0 && out && strlen(out) == wl + 1 && !memcmp(out, want->valuestring, wl) && out[wl] == '\n';
         ok_d += ok;
@@ -319,7 +282,7 @@ static void check_set(const char *shared, const char *set, const char *dir, cons
         if (check_keep_special && cJSON_IsString(wk) && sampled == 2) {
             const char *kargs[] = {"detokenize", "-m", dir, "--ids", ids, "--keep-special", NULL};
             rc = run(NULL, kargs);
-            out = read_file(out_path, NULL);
+            out = test_read_file(out_path, NULL);
             wl = strlen(wk->valuestring);
             ok = rc == 0 && out && strlen(out) == wl + 1 && !memcmp(out, wk->valuestring, wl);
             ok_k += ok;
@@ -368,7 +331,7 @@ static void check_models(const char *shared)
         char path[1200], dir[1024];
         snprintf(dir, sizeof dir, "%s/models/%s", shared, models[k]);
         snprintf(path, sizeof path, "%s/reference/cases.json", dir);
-        char *text = read_file(path, NULL);
+        char *text = test_read_file(path, NULL);
         cJSON *ref = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (!ref) {
@@ -411,7 +374,7 @@ static void check_models(const char *shared)
             const char *args[] = {"tokenize", "-m", dir, "--jsonl", NULL};
             int rc = run(in_path, args);
             TEST_CHECK(rc == 0, "%s: tokenize --jsonl exited %d", models[k], rc);
-            char *out = read_file(out_path, NULL);
+            char *out = test_read_file(out_path, NULL);
             char *save = NULL, *l = out && rc == 0 ? strtok_r(out, "\n", &save) : NULL;
             cJSON_ArrayForEach(c, cases) {
                 const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "prompt");
@@ -440,7 +403,7 @@ static void check_models(const char *shared)
             if (!cJSON_IsString(want)) continue;
             const char *dargs[] = {"detokenize", "-m", dir, "--ids", ids, keep ? "--keep-special" : NULL, NULL};
             int rc = run(NULL, dargs);
-            char *out = read_file(out_path, NULL);
+            char *out = test_read_file(out_path, NULL);
             size_t wl = strlen(want->valuestring);
             int m = rc == 0 && out && strlen(out) == wl + 1 && !memcmp(out, want->valuestring, wl);
             dec_ok += m;
@@ -462,12 +425,12 @@ static void check_errors(const char *shared)
 
     const char *h1[] = {"tokenize", "--help", NULL};
     TEST_CHECK(run(NULL, h1) == 0, "tokenize --help exits 0");
-    char *out = read_file(out_path, NULL);
+    char *out = test_read_file(out_path, NULL);
     TEST_CHECK(out && strstr(out, "run-model tokenize") && strstr(out, "--jsonl"), "tokenize --help text");
     free(out);
     const char *h2[] = {"detokenize", "-h", NULL};
     TEST_CHECK(run(NULL, h2) == 0, "detokenize -h exits 0");
-    out = read_file(out_path, NULL);
+    out = test_read_file(out_path, NULL);
     TEST_CHECK(out && strstr(out, "--keep-special"), "detokenize --help text");
     free(out);
 
@@ -539,7 +502,7 @@ static void check_errors(const char *shared)
     /* lines before the bad one were answered, in order */
     write_file(in_path, bad_lines[1].input, strlen(bad_lines[1].input));
     run(in_path, jl);
-    out = read_file(out_path, NULL);
+    out = test_read_file(out_path, NULL);
     int lines = 0;
     for (char *p = out; p && *p; p++) lines += *p == '\n';
     TEST_CHECK(lines == 2, "the two good lines before the bad one were written (%d)", lines);
@@ -556,7 +519,7 @@ static void check_errors(const char *shared)
     TEST_CHECK(run(NULL, range2) == 1, "id 2^31-1 exits 1");
     const char *okd[] = {"detokenize", "-m", dir, "--ids", "15496,995", NULL};
     TEST_CHECK(run(NULL, okd) == 0, "gpt2 detokenize 15496,995 exits 0");
-    out = read_file(out_path, NULL);
+    out = test_read_file(out_path, NULL);
     TEST_CHECK(out && !strcmp(out, "Hello world\n"), "gpt2 15496,995 -> 'Hello world' ('%s')", out ? out : "");
     free(out);
 }

@@ -19,30 +19,8 @@
 
 #include "runtime/error.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 #include "tokenizer/sp_tokenizer.h"
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 static int hex4(const char *p, unsigned *out)
 {
@@ -140,7 +118,7 @@ static char dec[1 << 20];
 static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int with_bos)
 {
     size_t len;
-    char *data = read_file(path, &len);
+    char *data = test_read_file(path, &len);
     if (!data) {
         TEST_SKIP("%s: cannot read %s", set, path);
         return;
@@ -337,7 +315,7 @@ static void test_bad_files(const char *model_path)
     /* Cut and flipped copies of the real model: each must load cleanly or
      * fail with a message; none may crash or throw. */
     size_t len;
-    unsigned char *data = (unsigned char *)read_file(model_path, &len);
+    unsigned char *data = (unsigned char *)test_read_file(model_path, &len);
     if (!data) {
         TEST_SKIP("cannot read %s for corruption tests", model_path);
         unlink(tmpl);
@@ -399,9 +377,9 @@ static void run_model_dir(const char *shared, const char *name)
     char path[1024];
     size_t len;
     snprintf(path, sizeof path, "%s/models/%s/tokenizer_config.json", shared, name);
-    char *cfg_text = read_file(path, &len);
+    char *cfg_text = test_read_file(path, &len);
     snprintf(path, sizeof path, "%s/models/%s/reference/cases.json", shared, name);
-    char *cases_text = read_file(path, &len);
+    char *cases_text = test_read_file(path, &len);
     cJSON *cfg = cfg_text ? cJSON_Parse(cfg_text) : NULL;
     cJSON *ref = cases_text ? cJSON_Parse(cases_text) : NULL;
     snprintf(path, sizeof path, "%s/models/%s/tokenizer.model", shared, name);
