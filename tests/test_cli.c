@@ -23,26 +23,12 @@
 
 #include "runtime/safetensors.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 static char run_model[512];
 static char tmpdir[256];
 static const char *shared;
 static char *out_buf, *err_buf; /* of the last run */
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)(n > 0 ? n : 0) + 1);
-    if (!b) { fclose(f); return NULL; }
-    size_t got = fread(b, 1, (size_t)(n > 0 ? n : 0), f);
-    b[got] = 0;
-    fclose(f);
-    return b;
-}
 
 /* Runs "run-model ARGS" (printf-style) with optional stdin text; returns the exit status. */
 static int run(const char *stdin_text, const char *fmt, ...)
@@ -64,8 +50,8 @@ static int run(const char *stdin_text, const char *fmt, ...)
     int st = system(cmd);
     free(out_buf);
     free(err_buf);
-    out_buf = slurp(out);
-    err_buf = slurp(err);
+    out_buf = test_read_file(out, NULL);
+    err_buf = test_read_file(err, NULL);
     if (!out_buf) out_buf = calloc(1, 1);
     if (!err_buf) err_buf = calloc(1, 1);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
@@ -95,7 +81,7 @@ static int model_exists(const char *name)
 
 static cJSON *load_json_file(const char *path)
 {
-    char *t = slurp(path);
+    char *t = test_read_file(path, NULL);
     cJSON *j = t ? cJSON_Parse(t) : NULL;
     free(t);
     return j;

@@ -18,6 +18,7 @@
 
 #include "runtime/safetensors.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 static char run_model[512], tmpdir[256], out_path[300];
 static const char *shared;
@@ -49,19 +50,6 @@ static int one_line(void)
     int n = 0;
     for (const char *p = err_buf; *p; p++) n += *p == '\n';
     return n == 1 && !strncmp(err_buf, "run-model logits", 16);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)(n > 0 ? n : 0) + 1);
-    if (b) b[fread(b, 1, (size_t)(n > 0 ? n : 0), f)] = 0;
-    fclose(f);
-    return b;
 }
 
 static void join_ids(const cJSON *arr, char *buf, size_t cap)
@@ -97,7 +85,7 @@ static void check_model(const char *name, int use_prompt)
     char dir[600], path[700];
     snprintf(dir, sizeof dir, "%s/models/%s", shared, name);
     snprintf(path, sizeof path, "%s/reference/cases.json", dir);
-    char *text = slurp(path);
+    char *text = test_read_file(path, NULL);
     if (!text) { TEST_SKIP("%s: no reference cases", name); return; }
     cJSON *root = cJSON_Parse(text);
     free(text);

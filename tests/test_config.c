@@ -28,6 +28,7 @@
 #include "runtime/hf_cache.h"
 #include "runtime/model.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 static char tmpdir[256];
 
@@ -42,20 +43,6 @@ static void write_file(const char *dir, const char *name, const char *text)
     }
     fputs(text, f);
     fclose(f);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    b[n] = '\0';
-    fclose(f);
-    return b;
 }
 
 /* An int field of the JSON, or dflt when absent/null. */
@@ -87,7 +74,7 @@ static void test_shared_configs(void)
         char dir[512], path[600];
         snprintf(dir, sizeof dir, "%s/models/%s", shared, models[i]);
         snprintf(path, sizeof path, "%s/config.json", dir);
-        char *text = slurp(path);
+        char *text = test_read_file(path, NULL);
         cJSON *j = text ? cJSON_Parse(text) : NULL;
         free(text);
         TEST_CHECK(j != NULL, "%s: config.json readable", models[i]);

@@ -19,6 +19,7 @@
 
 #include "include/hubrt.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 typedef struct collect {
     int32_t ids[1024];
@@ -58,16 +59,8 @@ static int on_token(const char *piece, int32_t id, void *user)
 
 static cJSON *load_json(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
+    char *b = test_read_file(path, NULL);
     if (!b) return NULL;
-    b[got] = 0;
     cJSON *j = cJSON_Parse(b);
     free(b);
     return j;

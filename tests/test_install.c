@@ -25,6 +25,7 @@
 #include <cJSON.h>
 
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ASAN_BUILD 1
@@ -41,27 +42,6 @@
 
 static char tmp[256];
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *b = malloc(cap);
-    size_t got;
-    while (b && (got = fread(b + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            char *g = realloc(b, cap * 2);
-            if (!g) { free(b); b = NULL; break; }
-            b = g;
-            cap *= 2;
-        }
-    }
-    if (b) b[len] = 0;
-    fclose(f);
-    return b;
-}
-
 /* Runs a shell command with stdout/stderr in tmp/out, tmp/err; returns its exit status. */
 static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int sh(char **out, char **err, const char *fmt, ...)
@@ -74,8 +54,8 @@ static int sh(char **out, char **err, const char *fmt, ...)
     snprintf(full, sizeof full, "( %s ) >%s/out 2>%s/err", cmd, tmp, tmp);
     int st = system(full);
     char p[400];
-    if (out) { snprintf(p, sizeof p, "%s/out", tmp); *out = slurp(p); if (!*out) *out = calloc(1, 1); }
-    if (err) { snprintf(p, sizeof p, "%s/err", tmp); *err = slurp(p); if (!*err) *err = calloc(1, 1); }
+    if (out) { snprintf(p, sizeof p, "%s/out", tmp); *out = test_read_file(p, NULL); if (!*out) *out = calloc(1, 1); }
+    if (err) { snprintf(p, sizeof p, "%s/err", tmp); *err = test_read_file(p, NULL); if (!*err) *err = calloc(1, 1); }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
@@ -156,7 +136,7 @@ int main(void)
     } else {
         char path[600];
         snprintf(path, sizeof path, "%s/models/stories260K/reference/cases.json", shared);
-        char *ref_text = slurp(path);
+        char *ref_text = test_read_file(path, NULL);
         cJSON *ref = ref_text ? cJSON_Parse(ref_text) : NULL;
         free(ref_text);
         const cJSON *g0 = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "generation"), 0);

@@ -24,20 +24,7 @@
 #include "runtime/safetensors.h"
 #include "runtime/session.h"
 #include "tests/test.h"
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    if (buf) buf[n] = 0;
-    fclose(f);
-    return buf;
-}
+#include "tests/test_util.h"
 
 /* An int array from a JSON array; *n its length. */
 static int32_t *json_ints(const cJSON *arr, int *n)
@@ -259,7 +246,7 @@ static void test_shared_model(const char *shared, const char *name)
     if (strlen(shared) + strlen(name) > 900) return;
     snprintf(dir, sizeof dir, "%.400s/models/%.400s", shared, name);
     snprintf(path, sizeof path, "%s/reference/cases.json", dir);
-    char *text = read_text(path);
+    char *text = test_read_file(path, NULL);
     if (!text) return; /* not a reference model dir */
     cJSON *root = cJSON_Parse(text);
     free(text);
@@ -623,7 +610,7 @@ static void test_random_models(void)
         if (hubrt_testmodel_write(dir, &sp) != 0) { TEST_CHECK(0, "write %s", dir); continue; }
         char path[600];
         snprintf(path, sizeof path, "%s/config.json", dir);
-        char *cfg = read_text(path);
+        char *cfg = test_read_file(path, NULL);
         char *at = cfg ? strstr(cfg, bad_cfg[k].key) : NULL;
         TEST_CHECK(at != NULL, "config has %s", bad_cfg[k].key);
         if (!at) { free(cfg); continue; }
