@@ -167,9 +167,7 @@ static void check_model(const char *name, int use_prompt)
 
 int main(void)
 {
-    const char *b = getenv("HUBRT_BUILD");
-    snprintf(run_model, sizeof run_model, "%s/run-model", b && *b ? b : "build");
-    if (access(run_model, X_OK) != 0) {
+    if (!test_run_model_path(run_model, sizeof run_model)) {
         TEST_SKIP("%s not built", run_model);
         return test_finish();
     }

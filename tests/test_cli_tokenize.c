@@ -526,10 +526,7 @@ static void check_errors(const char *shared)
 
 int main(void)
 {
-    const char *build = getenv("HUBRT_BUILD");
-    if (!build || !*build) build = "build";
-    snprintf(run_model, sizeof run_model, "%s/run-model", build);
-    if (access(run_model, X_OK) != 0) {
+    if (!test_run_model_path(run_model, sizeof run_model)) {
         TEST_SKIP("%s not built: run `make %s` first", run_model, run_model);
         return test_finish();
     }

@@ -24,6 +24,7 @@
 #include "include/hubrt.h"
 #include "runtime/safetensors.h"
 #include "tests/test.h"
+#include "tests/test_util.h"
 
 static char tmpdir[256];
 static char runmodel[512];
@@ -274,10 +275,7 @@ static void test_errors(void)
 
 int main(void)
 {
-    const char *build = getenv("HUBRT_BUILD");
-    if (!build || !*build) build = "build";
-    snprintf(runmodel, sizeof runmodel, "%s/run-model", build);
-    if (access(runmodel, X_OK) != 0) {
+    if (!test_run_model_path(runmodel, sizeof runmodel)) {
         TEST_CHECK(0, "%s not found: build it first (make)", runmodel);
         return test_finish();
     }

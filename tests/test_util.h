@@ -6,6 +6,7 @@
  *
  *   test_read_file(path, &len)   the whole file, NUL-terminated, or NULL
  *   test_spawn(exe, args, in, out, err, &status)   run and wait
+ *   test_run_model_path(buf, cap)   $HUBRT_BUILD/run-model, and is it there
  */
 #ifndef HUBRT_TEST_UTIL_H
 #define HUBRT_TEST_UTIL_H
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -67,6 +69,16 @@ static inline int test_spawn(const char *exe, const char *const *args, const cha
     if (rc != 0) return -1;
     if (waitpid(pid, status, 0) < 0) return -1;
     return 0;
+}
+
+/* The run-model binary the CLI tests spawn: $HUBRT_BUILD/run-model (build/
+ * when unset or empty) into buf. 1 when it exists and is executable. */
+static inline int test_run_model_path(char *buf, size_t cap)
+{
+    const char *build = getenv("HUBRT_BUILD");
+    if (!build || !*build) build = "build";
+    snprintf(buf, cap, "%s/run-model", build);
+    return access(buf, X_OK) == 0;
 }
 
 #endif
