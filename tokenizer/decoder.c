@@ -137,6 +137,18 @@ static int flush_bytes(tk_pieces *out, tk_buf *bytes)
     return rc;
 }
 
+/* t as one piece of out; with cleanup, after tk_cleanup_spaces (the
+ * WordPiece and CTC decoders' "cleanup" option). */
+static int add_cleaned(tk_pieces *out, const tk_buf *t, int cleanup)
+{
+    if (!cleanup) return tk_pieces_add(out, t->p ? t->p : "", t->n, 0);
+    tk_buf c = { 0 };
+    int rc = tk_cleanup_spaces(&c, t->p, t->n);
+    if (!rc) rc = tk_pieces_add(out, c.p ? c.p : "", c.n, 0);
+    tk_buf_free(&c);
+    return rc;
+}
+
 static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_pieces *out, size_t limit)
 {
     tk_buf t = { 0 };
@@ -175,14 +187,7 @@ static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_p
                 if (i) rc = tk_buf_putc(&t, ' ');
                 if (!rc) rc = tk_buf_put(&t, s, n);
             }
-            if (!rc && d->cleanup) {
-                tk_buf c = { 0 };
-                rc = tk_cleanup_spaces(&c, t.p, t.n);
-                if (!rc) rc = tk_pieces_add(out, c.p ? c.p : "", c.n, 0);
-                tk_buf_free(&c);
-            } else if (!rc) {
-                rc = tk_pieces_add(out, t.p ? t.p : "", t.n, 0);
-            }
+            if (!rc) rc = add_cleaned(out, &t, d->cleanup);
         }
         break;
     case TKD_METASPACE: {
@@ -256,14 +261,7 @@ static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_p
                 p = f + dl;
             }
             if (!rc) rc = tk_buf_put(&t, p, (size_t)(end - p));
-            if (!rc && d->cleanup) {
-                tk_buf c = { 0 };
-                rc = tk_cleanup_spaces(&c, t.p, t.n);
-                if (!rc) rc = tk_pieces_add(out, c.p ? c.p : "", c.n, 0);
-                tk_buf_free(&c);
-            } else if (!rc) {
-                rc = tk_pieces_add(out, t.p ? t.p : "", t.n, 0);
-            }
+            if (!rc) rc = add_cleaned(out, &t, d->cleanup);
         }
         break;
     }
