@@ -17,6 +17,7 @@
 
 #include "runtime/error.h"
 #include "tokenizer/sentencepiece_c.h"
+#include "tokenizer/tok_internal.h"
 
 #define SPIECE_UNDERLINE "\xE2\x96\x81" /* "▁", 3 bytes */
 
@@ -30,41 +31,6 @@ struct hubrt_sp {
     char *name;             /* the file's base name, for messages */
     hubrt_sp_hf hf;         /* transformers options (tokenizer_config.json next to the file) */
 };
-
-/* Returns 1 when s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
- * code points above U+10FFFF), else 0 with *bad at the first bad byte. */
-static int utf8_valid(const unsigned char *s, size_t len, size_t *bad)
-{
-    size_t i = 0;
-    while (i < len) {
-        /* ASCII fast path, 8 bytes at a time. */
-        while (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ull) break;
-            i += 8;
-        }
-        if (i >= len) break;
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t n;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) n = 1;
-        else if (c == 0xE0) { n = 2; lo = 0xA0; }
-        else if (c == 0xED) { n = 2; hi = 0x9F; }
-        else if (c >= 0xE1 && c <= 0xEF) n = 2;
-        else if (c == 0xF0) { n = 3; lo = 0x90; }
-        else if (c >= 0xF1 && c <= 0xF3) n = 3;
-        else if (c == 0xF4) { n = 3; hi = 0x8F; }
-        else { *bad = i; return 0; }
-        if (i + n >= len) { *bad = i; return 0; } /* truncated sequence */
-        if (s[i + 1] < lo || s[i + 1] > hi) { *bad = i; return 0; }
-        for (size_t k = 2; k <= n; k++)
-            if ((s[i + k] & 0xC0) != 0x80) { *bad = i; return 0; }
-        i += n + 1;
-    }
-    return 1;
-}
 
 static const char *base_name(const char *path)
 {
@@ -223,7 +189,7 @@ static int encode_checks(const hubrt_sp *sp, const char *text, size_t len)
     if (len > (size_t)INT32_MAX)
         return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: text of %zu bytes is too long", sp->name, len);
     size_t bad = 0;
-    if (len && !utf8_valid((const unsigned char *)text, len, &bad))
+    if (len && !tk_utf8_check(text, len, &bad))
         return hubrt_set_error(HUBRT_ERR_INVALID_UTF8,
                                "%s: input is not valid UTF-8 (byte 0x%02X at offset %zu)", sp->name,
                                (unsigned)(unsigned char)text[bad], bad);

@@ -137,6 +137,14 @@ int tk_utf8_check(const char *s, size_t len, size_t *bad)
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, sub;
     while (i < len) {
+        /* ASCII fast path, 8 bytes at a time (whole prompts are checked). */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            if (w & 0x8080808080808080ull) break;
+            i += 8;
+        }
+        if (i >= len) break;
         if (u[i] < 0x80) { i++; continue; }
         int n = utf8_seq(u, len, i, &sub);
         if (!n) { *bad = i; return 0; }
