@@ -176,6 +176,22 @@ static int add_special_token(hubrt_tokenizer *tok, const char *name)
     return tk_added_add(&tok->added, name, strlen(name), id, 1, 0, 0, 0, 0);
 }
 
+/* The tail both vocab-file loaders share, once rc so far is 0: the special
+ * tokens of extra files and of tokenizer_config.json (cfg, freed here in
+ * every case), then the added-token matcher over normalizer nz. */
+static int finish_legacy(hubrt_tokenizer *tok, const char *dir, cJSON *cfg, int rc, const tk_normalizer *nz)
+{
+    if (!rc) rc = add_extra_files(tok, dir);
+    if (!rc) rc = add_config_tokens(tok, cfg);
+    cJSON_Delete(cfg);
+    if (rc) return rc;
+    tk_work w;
+    if (tk_work_init(&w)) return HUBRT_ERR_NOMEM;
+    rc = tk_added_build(&tok->added, nz, &w);
+    tk_work_free(&w);
+    return rc;
+}
+
 int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
 {
     char path[4096];
@@ -252,15 +268,7 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
     if (!rc) rc = add_special_token(tok, cls);
     if (!rc) rc = add_special_token(tok, sep);
     if (!rc) rc = add_special_token(tok, mask);
-    if (!rc) rc = add_extra_files(tok, dir);
-    if (!rc) rc = add_config_tokens(tok, cfg);
-    cJSON_Delete(cfg);
-    if (rc) return rc;
-    tk_work w;
-    if (tk_work_init(&w)) return HUBRT_ERR_NOMEM;
-    rc = tk_added_build(&tok->added, tok->normalizer, &w);
-    tk_work_free(&w);
-    return rc;
+    return finish_legacy(tok, dir, cfg, rc, tok->normalizer);
 }
 
 int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
@@ -332,15 +340,7 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
         dc->type = TKD_BYTELEVEL;
     }
     if (!rc) rc = add_special_token(tok, "<|endoftext|>");
-    if (!rc) rc = add_extra_files(tok, dir);
-    if (!rc) rc = add_config_tokens(tok, cfg);
-    cJSON_Delete(cfg);
-    if (rc) return rc;
-    tk_work w;
-    if (tk_work_init(&w)) return HUBRT_ERR_NOMEM;
-    rc = tk_added_build(&tok->added, NULL, &w);
-    tk_work_free(&w);
-    return rc;
+    return finish_legacy(tok, dir, cfg, rc, NULL);
 }
 
 int tk_load_sp(hubrt_tokenizer *tok, const char *dir, const char *file)
