@@ -325,16 +325,22 @@ static void test_shared_model(const char *shared, const char *name)
     cJSON_Delete(root);
 }
 
+/* dir's model without its tokenizer (these tests feed ids), on n_threads. */
+static hubrt_model *load_no_tokenizer(const char *dir, int n_threads)
+{
+    hubrt_load_params lp = hubrt_load_default_params();
+    lp.no_tokenizer = 1;
+    lp.n_threads = n_threads;
+    return hubrt_model_load(dir, &lp);
+}
+
 /* A prompt longer than a pass (512 rows) runs as several passes: the same
  * logits as another split of the same prompt. */
 static void test_long_prompt(const char *shared)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%.900s/models/stories260K", shared);
-    hubrt_load_params lp = hubrt_load_default_params();
-    lp.no_tokenizer = 1;
-    lp.n_threads = 1;
-    hubrt_model *m = hubrt_model_load(dir, &lp);
+    hubrt_model *m = load_no_tokenizer(dir, 1);
     if (!m) { TEST_CHECK(0, "long prompt: load: %s", hubrt_last_error()); return; }
     enum { N = 700 };
     int V = hubrt_model_n_logits(m);
@@ -484,10 +490,7 @@ static void test_seq_cls(const char *root)
     int rc = hubrt_testmodel_write(dir, &sp);
     TEST_CHECK(rc == 0, "write bert-cls: %s", hubrt_last_error());
     if (rc) return;
-    hubrt_load_params lp = hubrt_load_default_params();
-    lp.no_tokenizer = 1;
-    lp.n_threads = 1;
-    hubrt_model *m = hubrt_model_load(dir, &lp);
+    hubrt_model *m = load_no_tokenizer(dir, 1);
     TEST_CHECK(m != NULL, "bert-cls load: %s", hubrt_last_error());
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     hubrt_st_file *f = hubrt_st_open(path);
@@ -547,10 +550,7 @@ static void test_random_models(void)
             int rc = hubrt_testmodel_write(dir, &sp);
             TEST_CHECK(rc == 0, "write %s: %s", dir, hubrt_last_error());
             if (rc) continue;
-            hubrt_load_params lp = hubrt_load_default_params();
-            lp.no_tokenizer = 1;
-            lp.n_threads = variant == 0 ? 2 : 1;
-            hubrt_model *m = hubrt_model_load(dir, &lp);
+            hubrt_model *m = load_no_tokenizer(dir, variant == 0 ? 2 : 1);
             if (variant >= 1 && variant <= 3) {
                 const char *err = hubrt_last_error();
                 /* the message names the tensor (without its prefix at least) */
