@@ -323,6 +323,18 @@ static void check_many_lines(const char *shared)
 }
 
 /* ../shared/models: prompts -> reference input_ids (single texts only). */
+/* The prompt of a reference case with a single text (text_pair absent, null
+ * or "None"), else NULL. */
+static const char *single_prompt(const cJSON *c)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "prompt");
+    const cJSON *pair = cJSON_GetObjectItemCaseSensitive(c, "text_pair");
+    if (!cJSON_IsString(p) || (pair && !cJSON_IsNull(pair) &&
+                               !(cJSON_IsString(pair) && !strcmp(pair->valuestring, "None"))))
+        return NULL;
+    return p->valuestring;
+}
+
 static void check_models(const char *shared)
 {
     static const char *const models[] = {"bert-tiny", "gpt2-tiny", "llama-tiny", "llama-tiny-f16-sharded",
@@ -345,13 +357,10 @@ static void check_models(const char *shared)
         const cJSON *c;
         int n = 0;
         cJSON_ArrayForEach(c, cases) {
-            const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "prompt");
-            const cJSON *pair = cJSON_GetObjectItemCaseSensitive(c, "text_pair");
-            if (!cJSON_IsString(p) || (pair && !cJSON_IsNull(pair) &&
-                                       !(cJSON_IsString(pair) && !strcmp(pair->valuestring, "None"))))
-                continue;
+            const char *p = single_prompt(c);
+            if (!p) continue;
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "text", p->valuestring);
+            cJSON_AddStringToObject(o, "text", p);
             char *l = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
             size_t ll = l ? strlen(l) : 0;
@@ -377,16 +386,13 @@ static void check_models(const char *shared)
             char *out = test_read_file(out_path, NULL);
             char *save = NULL, *l = out && rc == 0 ? strtok_r(out, "\n", &save) : NULL;
             cJSON_ArrayForEach(c, cases) {
-                const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "prompt");
-                const cJSON *pair = cJSON_GetObjectItemCaseSensitive(c, "text_pair");
-                if (!cJSON_IsString(p) || (pair && !cJSON_IsNull(pair) &&
-                                           !(cJSON_IsString(pair) && !strcmp(pair->valuestring, "None"))))
-                    continue;
+                const char *p = single_prompt(c);
+                if (!p) continue;
                 cJSON *o = l ? cJSON_Parse(l) : NULL;
                 int m = o && same_array(cJSON_GetObjectItemCaseSensitive(o, "ids"),
                                         cJSON_GetObjectItemCaseSensitive(c, "input_ids"));
                 ok += m;
-                TEST_CHECK(m, "%s: input_ids of '%.40s': %.120s", models[k], p->valuestring, l ? l : "(none)");
+                TEST_CHECK(m, "%s: input_ids of '%.40s': %.120s", models[k], p, l ? l : "(none)");
                 cJSON_Delete(o);
                 if (l) l = strtok_r(NULL, "\n", &save);
             }
