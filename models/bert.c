@@ -41,22 +41,10 @@ static const hk_weight *mat(fam_ctx *c, const char *name, int rows, int cols)
     return t ? fam_matrix_owned(c, t, rows, cols) : NULL;
 }
 
-static const float *vec(fam_ctx *c, const char *name, int len, int *err)
-{
-    const hubrt_tensor *t = fam_find(c, name, 1);
-    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
-    const float *v = fam_vector(c, t, 0, len);
-    if (!v) *err = 1;
-    return v;
-}
-
+/* A required vector under its exact name (the heads live outside the bert. prefix). */
 static const float *vec_exact(fam_ctx *c, const char *name, int len, int *err)
 {
-    const hubrt_tensor *t = fam_find_exact(c, name, 1);
-    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
-    const float *v = fam_vector(c, t, 0, len);
-    if (!v) *err = 1;
-    return v;
+    return fam_checked_vector(c, fam_find_exact(c, name, 1), len, err);
 }
 
 /* The word_emb node's table: the tied MLM decoder's arena copy, or its own (fam_embed_table). */
@@ -109,8 +97,8 @@ int hubrt_bert_build(fam_ctx *c)
         tt = fam_find(c, "embeddings.token_type_embeddings.weight", 1);
         if (!tt || fam_check(tt, T, D) != 0) return HUBRT_ERR_FORMAT;
     }
-    const float *eln_w = vec(c, "embeddings.LayerNorm.weight", D, &err);
-    const float *eln_b = vec(c, "embeddings.LayerNorm.bias", D, &err);
+    const float *eln_w = fam_req_vector(c, "embeddings.LayerNorm.weight", D, &err);
+    const float *eln_b = fam_req_vector(c, "embeddings.LayerNorm.bias", D, &err);
     if (err) return HUBRT_ERR_FORMAT;
 
     int x = hg_rows_buf(g, D), tmp = hg_rows_buf(g, D);
@@ -154,16 +142,16 @@ int hubrt_bert_build(fam_ctx *c)
         if (!(ly.wi = mat(c, LNAME("intermediate.dense.weight"), F, D))) return HUBRT_ERR_FORMAT;
         if (!(ly.wd = mat(c, LNAME("output.dense.weight"), D, F))) return HUBRT_ERR_FORMAT;
         const float *bqkv[3];
-        bqkv[0] = vec(c, LNAME("attention.self.query.bias"), D, &err);
-        bqkv[1] = vec(c, LNAME("attention.self.key.bias"), D, &err);
-        bqkv[2] = vec(c, LNAME("attention.self.value.bias"), D, &err);
-        ly.bo = vec(c, LNAME("attention.output.dense.bias"), D, &err);
-        ly.ln1_w = vec(c, LNAME("attention.output.LayerNorm.weight"), D, &err);
-        ly.ln1_b = vec(c, LNAME("attention.output.LayerNorm.bias"), D, &err);
-        ly.bi = vec(c, LNAME("intermediate.dense.bias"), F, &err);
-        ly.bd = vec(c, LNAME("output.dense.bias"), D, &err);
-        ly.ln2_w = vec(c, LNAME("output.LayerNorm.weight"), D, &err);
-        ly.ln2_b = vec(c, LNAME("output.LayerNorm.bias"), D, &err);
+        bqkv[0] = fam_req_vector(c, LNAME("attention.self.query.bias"), D, &err);
+        bqkv[1] = fam_req_vector(c, LNAME("attention.self.key.bias"), D, &err);
+        bqkv[2] = fam_req_vector(c, LNAME("attention.self.value.bias"), D, &err);
+        ly.bo = fam_req_vector(c, LNAME("attention.output.dense.bias"), D, &err);
+        ly.ln1_w = fam_req_vector(c, LNAME("attention.output.LayerNorm.weight"), D, &err);
+        ly.ln1_b = fam_req_vector(c, LNAME("attention.output.LayerNorm.bias"), D, &err);
+        ly.bi = fam_req_vector(c, LNAME("intermediate.dense.bias"), F, &err);
+        ly.bd = fam_req_vector(c, LNAME("output.dense.bias"), D, &err);
+        ly.ln2_w = fam_req_vector(c, LNAME("output.LayerNorm.weight"), D, &err);
+        ly.ln2_b = fam_req_vector(c, LNAME("output.LayerNorm.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
         {
             int lens[3] = {D, D, D};
@@ -221,7 +209,7 @@ int hubrt_bert_build(fam_ctx *c)
     if (pool_w) {
         const hk_weight *wp = fam_matrix_owned(c, pool_w, D, D);
         if (!wp) return HUBRT_ERR_FORMAT;
-        const float *bp = vec(c, "pooler.dense.bias", D, &err);
+        const float *bp = fam_req_vector(c, "pooler.dense.bias", D, &err);
         if (err) return HUBRT_ERR_FORMAT;
         fs->has_pooler = 1;
         unsigned need = (1u << HG_EXT_POOLED) | (seq_cls ? 1u << HG_EXT_LOGITS : 0);

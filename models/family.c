@@ -490,14 +490,23 @@ const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t 
     return v;
 }
 
-const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err)
+const float *fam_checked_vector(fam_ctx *c, const hubrt_tensor *t, int len, int *err)
 {
-    const hubrt_tensor *t = fam_find(c, name, 0);
-    if (!t) return NULL;
-    if (fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
     const float *v = fam_vector(c, t, 0, len);
     if (!v) *err = 1;
     return v;
+}
+
+const float *fam_req_vector(fam_ctx *c, const char *name, int len, int *err)
+{
+    return fam_checked_vector(c, fam_find(c, name, 1), len, err);
+}
+
+const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err)
+{
+    const hubrt_tensor *t = fam_find(c, name, 0);
+    return t ? fam_checked_vector(c, t, len, err) : NULL;
 }
 
 hg_op fam_act_op(hubrt_act act)

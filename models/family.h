@@ -123,6 +123,10 @@ const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *le
 void fam_release(const hubrt_tensor *t);
 /* Elements [off, off + len) of a checked float tensor widened to f32 (owned); NULL on OOM. */
 const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len);
+/* A found tensor t (NULL = missing, already reported) checked as [len] and widened; sets *err on failure. */
+const float *fam_checked_vector(fam_ctx *c, const hubrt_tensor *t, int len, int *err);
+/* Required vector by (prefixed) name, checked [len]. Sets *err on failure. */
+const float *fam_req_vector(fam_ctx *c, const char *name, int len, int *err);
 /* Optional vector: NULL without error when absent; else checked [len]. Sets *err on failure. */
 const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err);
 /* Owned zeroed memory freed with the model. */

@@ -35,15 +35,6 @@ typedef struct gpt2_layer {
     const float *bfc, *bproj;            /* [F], [D] */
 } gpt2_layer;
 
-static const float *vec(fam_ctx *c, const char *name, int len, int *err)
-{
-    const hubrt_tensor *t = fam_find(c, name, 1);
-    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
-    const float *v = fam_vector(c, t, 0, len);
-    if (!v) *err = 1;
-    return v;
-}
-
 int hubrt_gpt2_build(fam_ctx *c)
 {
     static const char *const prefixes[] = {"transformer.", "", NULL};
@@ -86,8 +77,8 @@ int hubrt_gpt2_build(fam_ctx *c)
     }
     const hk_weight *lm_head = fam_matrix_owned(c, head_t, V, D);
     if (!lm_head) return HUBRT_ERR_FORMAT;
-    const float *lnf_w = vec(c, "ln_f.weight", D, &err);
-    const float *lnf_b = vec(c, "ln_f.bias", D, &err);
+    const float *lnf_w = fam_req_vector(c, "ln_f.weight", D, &err);
+    const float *lnf_b = fam_req_vector(c, "ln_f.bias", D, &err);
     if (err) return HUBRT_ERR_FORMAT;
 
     /* x = wte[ids] + wpe[positions] */
@@ -108,31 +99,31 @@ int hubrt_gpt2_build(fam_ctx *c)
         gpt2_layer ly;
         memset(&ly, 0, sizeof ly);
 #define LNAME(s) (snprintf(name, sizeof name, "h.%d." s, l), name)
-        ly.ln1_w = vec(c, LNAME("ln_1.weight"), D, &err);
-        ly.ln1_b = vec(c, LNAME("ln_1.bias"), D, &err);
-        ly.ln2_w = vec(c, LNAME("ln_2.weight"), D, &err);
-        ly.ln2_b = vec(c, LNAME("ln_2.bias"), D, &err);
+        ly.ln1_w = fam_req_vector(c, LNAME("ln_1.weight"), D, &err);
+        ly.ln1_b = fam_req_vector(c, LNAME("ln_1.bias"), D, &err);
+        ly.ln2_w = fam_req_vector(c, LNAME("ln_2.weight"), D, &err);
+        ly.ln2_b = fam_req_vector(c, LNAME("ln_2.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
         const hubrt_tensor *t;
         if (!(t = fam_find(c, LNAME("attn.c_attn.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wqkv = fam_matrix_conv1d(c, t, D, 3 * D, 0, 3 * D))) return HUBRT_ERR_FORMAT;
         fam_release(t); /* the owned [out][in] copy replaces it */
-        ly.bqkv = vec(c, LNAME("attn.c_attn.bias"), 3 * D, &err);
+        ly.bqkv = fam_req_vector(c, LNAME("attn.c_attn.bias"), 3 * D, &err);
         if (err) return HUBRT_ERR_FORMAT;
         if (!(t = fam_find(c, LNAME("attn.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wo = fam_matrix_conv1d(c, t, D, D, 0, D))) return HUBRT_ERR_FORMAT;
         fam_release(t);
-        ly.bo = vec(c, LNAME("attn.c_proj.bias"), D, &err);
+        ly.bo = fam_req_vector(c, LNAME("attn.c_proj.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
         if (!(t = fam_find(c, LNAME("mlp.c_fc.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wfc = fam_matrix_conv1d(c, t, D, F, 0, F))) return HUBRT_ERR_FORMAT;
         fam_release(t);
-        ly.bfc = vec(c, LNAME("mlp.c_fc.bias"), F, &err);
+        ly.bfc = fam_req_vector(c, LNAME("mlp.c_fc.bias"), F, &err);
         if (err) return HUBRT_ERR_FORMAT;
         if (!(t = fam_find(c, LNAME("mlp.c_proj.weight"), 1))) return HUBRT_ERR_FORMAT;
         if (!(ly.wproj = fam_matrix_conv1d(c, t, F, D, 0, D))) return HUBRT_ERR_FORMAT;
         fam_release(t);
-        ly.bproj = vec(c, LNAME("mlp.c_proj.bias"), D, &err);
+        ly.bproj = fam_req_vector(c, LNAME("mlp.c_proj.bias"), D, &err);
         if (err) return HUBRT_ERR_FORMAT;
 #undef LNAME
 

@@ -71,12 +71,7 @@ void hubrt_rope_frequencies(const hubrt_config *cfg, int hd, float *inv)
 /* A [len] vector, required (need) or absent-means-NULL. */
 static const float *vec(fam_ctx *c, const char *name, int len, int need, int *err)
 {
-    if (!need) return NULL;
-    const hubrt_tensor *t = fam_find(c, name, 1);
-    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
-    const float *v = fam_vector(c, t, 0, len);
-    if (!v) *err = 1;
-    return v;
+    return need ? fam_req_vector(c, name, len, err) : NULL;
 }
 
 int hubrt_llama_build(fam_ctx *c)
