@@ -200,64 +200,116 @@ static void pool(const float *hidden, int n, int H, int mode, float *out)
     }
 }
 
-int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize, float *out, int dim)
+/* How a model embeds: what every text of a call shares. */
+typedef struct embed_cfg {
+    int H;         /* hidden size = floats per embedding */
+    int mode;      /* a hubrt_pooling or POOL_MEAN_SQRT_LEN */
+    int normalize; /* L2-normalise (asked for, or a Normalize module) */
+    int limit;     /* most ids per text (positions / max_seq_length), <= 1: none */
+    int max_rows;  /* rows of one encoder pass (the model's positions) */
+} embed_cfg;
+
+static int embed_setup(hubrt_model *model, hubrt_pooling pooling, int normalize, int dim, const char *fn,
+                       embed_cfg *ec)
 {
-    if (!model || !text || !out)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: %s is NULL",
-                               !model ? "model" : !text ? "text" : "out");
     if ((int)pooling < HUBRT_POOLING_DEFAULT || (int)pooling > HUBRT_POOLING_LAST)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: unknown pooling %d", (int)pooling);
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: unknown pooling %d", fn, (int)pooling);
     hubrt_model_info info;
     int rc = hubrt_model_get_info(model, &info);
     if (rc) return rc;
     const int H = info.hidden_size;
-    if (H <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_embed: the model has no hidden size (tokenizer only?)");
+    if (H <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: the model has no hidden size (tokenizer only?)", fn);
     if (hubrt_model_is_causal(model) == 1)
         return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
-                               "hubrt_embed: %s is a causal LM; sentence embeddings need an encoder (BERT-style) model",
-                               info.architecture && *info.architecture ? info.architecture : info.family);
+                               "%s: %s is a causal LM; sentence embeddings need an encoder (BERT-style) model",
+                               fn, info.architecture && *info.architecture ? info.architecture : info.family);
     if (dim < H)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: out has room for %d floats, the embedding has %d",
-                               dim, H);
-
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: out has room for %d floats, the embedding has %d",
+                               fn, dim, H);
     int mode = pooling, st_norm = 0;
     if (pooling == HUBRT_POOLING_DEFAULT) {
         if ((rc = st_config(model->dir, &mode, &st_norm)) != HUBRT_OK) return rc;
         if (mode == 0) mode = HUBRT_POOLING_MEAN;
     }
+    int limit = info.max_positions, st_limit;
+    if ((rc = st_max_seq_length(model->dir, &st_limit)) != HUBRT_OK) return rc;
+    if (st_limit > 0 && (limit <= 0 || st_limit < limit)) limit = st_limit;
+    ec->H = H;
+    ec->mode = mode;
+    ec->normalize = normalize || st_norm;
+    ec->limit = limit;
+    ec->max_rows = info.max_positions;
+    return HUBRT_OK;
+}
 
-    int cap = 512, n;
-    int32_t *ids = NULL;
+/*
+ * text -> ids with [CLS]/[SEP] into *ids (grown as needed, capacity *cap),
+ * truncated to ec->limit; returns the number of ids (>= 1) or a status.
+ */
+static int embed_ids(hubrt_model *model, const char *text, const embed_cfg *ec, const char *fn,
+                     int32_t **ids, int *cap)
+{
+    int n;
     for (;;) {
-        int32_t *g = realloc(ids, (size_t)cap * sizeof *ids);
-        if (!g) { free(ids); return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for %d ids", cap); }
-        ids = g;
-        n = hubrt_tokenize(model, text, 1, ids, cap);
-        if (n < 0 || n <= cap) break;
-        cap = n;
+        if (!*ids || *cap <= 0) {
+            int c = *cap > 0 ? *cap : 512;
+            int32_t *g = realloc(*ids, (size_t)c * sizeof **ids);
+            if (!g) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, c);
+            *ids = g;
+            *cap = c;
+        }
+        n = hubrt_tokenize(model, text, 1, *ids, *cap);
+        if (n < 0 || n <= *cap) break;
+        int32_t *g = realloc(*ids, (size_t)n * sizeof **ids);
+        if (!g) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, n);
+        *ids = g;
+        *cap = n;
     }
-    if (n <= 0) {
-        free(ids);
-        return n < 0 ? n : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: the text gives no tokens");
-    }
+    if (n <= 0) return n < 0 ? n : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: the text gives no tokens", fn);
     /* Longer than the model's positions (or sentence-transformers'
      * max_seq_length): keep the start and the final id ([SEP]) — the same ids
      * as the tokenizer's truncation, which cuts the text and then adds
      * [CLS] ... [SEP]. */
-    int limit = info.max_positions, st_limit;
-    if ((rc = st_max_seq_length(model->dir, &st_limit)) != HUBRT_OK) {
+    if (ec->limit > 1 && n > ec->limit) {
+        (*ids)[ec->limit - 1] = (*ids)[n - 1];
+        n = ec->limit;
+    }
+    return n;
+}
+
+/* Pools hidden [n][H] into out[H], then the optional L2 normalisation. */
+static void embed_finish(const float *hidden, int n, const embed_cfg *ec, float *out)
+{
+    const int H = ec->H;
+    pool(hidden, n, H, ec->mode, out);
+    if (ec->normalize) { /* torch.nn.functional.normalize: x / max(||x||, 1e-12) */
+        double ss = 0;
+        for (int j = 0; j < H; j++) ss += (double)out[j] * out[j];
+        double norm = fmax(sqrt(ss), 1e-12);
+        for (int j = 0; j < H; j++) out[j] = (float)(out[j] / norm);
+    }
+}
+
+int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize, float *out, int dim)
+{
+    static const char fn[] = "hubrt_embed";
+    if (!model || !text || !out)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: %s is NULL",
+                               !model ? "model" : !text ? "text" : "out");
+    embed_cfg ec;
+    int rc = embed_setup(model, pooling, normalize, dim, fn, &ec);
+    if (rc) return rc;
+    int32_t *ids = NULL;
+    int cap = 0;
+    int n = embed_ids(model, text, &ec, fn, &ids, &cap);
+    if (n < 0) {
         free(ids);
-        return rc;
+        return n;
     }
-    if (st_limit > 0 && (limit <= 0 || st_limit < limit)) limit = st_limit;
-    if (limit > 1 && n > limit) {
-        ids[limit - 1] = ids[n - 1];
-        n = limit;
-    }
-    float *hidden = malloc((size_t)n * (size_t)H * sizeof *hidden);
+    float *hidden = malloc((size_t)n * (size_t)ec.H * sizeof *hidden);
     if (!hidden) {
         free(ids);
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for [%d][%d] hidden states", n, H);
+        return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for [%d][%d] hidden states", n, ec.H);
     }
     rc = hubrt_encode(model, ids, NULL, n, hidden, NULL, NULL);
     free(ids);
@@ -265,13 +317,70 @@ int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int
         free(hidden);
         return rc;
     }
-    pool(hidden, n, H, mode, out);
+    embed_finish(hidden, n, &ec, out);
     free(hidden);
-    if (normalize || st_norm) { /* torch.nn.functional.normalize: x / max(||x||, 1e-12) */
-        double ss = 0;
-        for (int j = 0; j < H; j++) ss += (double)out[j] * out[j];
-        double norm = fmax(sqrt(ss), 1e-12);
-        for (int j = 0; j < H; j++) out[j] = (float)(out[j] / norm);
+    return ec.H;
+}
+
+/*
+ * Packs whole texts into encoder passes of at most max_rows rows
+ * (hubrt_encode_packed: block-diagonal attention, positions per text), then
+ * pools each text's rows. Texts are packed in order, so out rows follow texts.
+ */
+int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
+                      int normalize, float *out, int dim)
+{
+    static const char fn[] = "hubrt_embed_batch";
+    if (!model || !texts || !out || n_texts < 0)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
+                               !model ? "model is NULL" : !texts ? "texts is NULL" : !out ? "out is NULL"
+                               : "n_texts < 0");
+    for (int i = 0; i < n_texts; i++)
+        if (!texts[i]) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: texts[%d] is NULL", fn, i);
+    embed_cfg ec;
+    int rc = embed_setup(model, pooling, normalize, dim, fn, &ec);
+    if (rc) return rc;
+    if (n_texts == 0) return ec.H;
+    const int R = ec.max_rows > 0 ? ec.max_rows : 512; /* rows per pass */
+    int32_t *packed = malloc((size_t)R * sizeof *packed), *ids = NULL;
+    int *seg = malloc(((size_t)R + 1) * sizeof *seg);
+    float *hidden = malloc((size_t)R * (size_t)ec.H * sizeof *hidden);
+    int cap = 0;
+    if (!packed || !seg || !hidden) {
+        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for a [%d][%d] batch", fn, R, ec.H);
+        goto done;
     }
-    return H;
+    int first = 0, n_seg = 0, rows = 0; /* texts first .. first + n_seg - 1 are packed */
+    seg[0] = 0;
+    for (int i = 0; i <= n_texts; i++) {
+        int n = 0;
+        if (i < n_texts) {
+            if ((n = embed_ids(model, texts[i], &ec, fn, &ids, &cap)) < 0) { rc = n; goto done; }
+            if (n > R) { /* only when the positions limit is off; hubrt_encode would refuse it too */
+                rc = hubrt_set_error(HUBRT_ERR_RANGE, "%s: text %d has %d tokens, more than the model's %d positions",
+                                     fn, i, n, R);
+                goto done;
+            }
+        }
+        if (n_seg > 0 && (i == n_texts || rows + n > R)) { /* run the pending pack */
+            if ((rc = hubrt_encode_packed(model, packed, rows, seg, n_seg, hidden)) < 0) goto done;
+            for (int s = 0; s < n_seg; s++)
+                embed_finish(hidden + (size_t)seg[s] * ec.H, seg[s + 1] - seg[s], &ec,
+                             out + (size_t)(first + s) * (size_t)dim);
+            first += n_seg;
+            n_seg = 0;
+            rows = 0;
+        }
+        if (i == n_texts) break;
+        memcpy(packed + rows, ids, (size_t)n * sizeof *ids);
+        rows += n;
+        seg[++n_seg] = rows;
+    }
+    rc = ec.H;
+done:
+    free(packed);
+    free(seg);
+    free(hidden);
+    free(ids);
+    return rc;
 }

@@ -300,7 +300,25 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
         p.window = nd->window;
         p.key_mask = r->key_mask;
         p.scale = nd->scale;
-        hk_attention(a, b, buf_ptr(g, r, nd->c), out, &p);
+        float *vc = buf_ptr(g, r, nd->c);
+        if (r->n_seg > 0 && rows == n && r->pos0 == 0) {
+            /* packed sequences: each attends only to its own rows (block-
+             * diagonal); K/V rows of sequence s start at position seg_start[s]
+             * in the [heads][kv_stride][hd] layout, so offset the base pointers */
+            for (int s = 0; s < r->n_seg; s++) {
+                int s0 = r->seg_start[s], len_s = r->seg_start[s + 1] - s0;
+                if (len_s <= 0) continue;
+                hk_attn_params ps = p;
+                ps.n_q = len_s;
+                ps.q_pos0 = 0;
+                ps.n_kv = len_s;
+                ps.key_mask = r->key_mask ? r->key_mask + s0 : NULL;
+                size_t ko = (size_t)s0 * (size_t)nd->head_dim;
+                hk_attention(a + (size_t)s0 * (size_t)wa, b + ko, vc + ko, out + (size_t)s0 * (size_t)wo, &ps);
+            }
+            break;
+        }
+        hk_attention(a, b, vc, out, &p);
         break;
     }
     case HG_GELU: hk_gelu(out, len); break;

@@ -166,6 +166,15 @@ typedef struct hg_run {
     int kv_stride;             /* positions reserved per kv head */
     int n_threads;
     double *profile;           /* [n_nodes] seconds added per node, or NULL */
+    /*
+     * Encoder batches: n_seg > 0 packs n_seg sequences into the n rows,
+     * sequence s in rows seg_start[s] .. seg_start[s+1]-1 (seg_start[0] = 0,
+     * seg_start[n_seg] = n). Attention then stays inside each sequence
+     * (block-diagonal); positions come per row from positions[]. Needs
+     * pos0 = 0 and no KV cache. 0 (memset): one sequence.
+     */
+    int n_seg;
+    const int *seg_start;      /* [n_seg + 1] */
 } hg_run;
 
 /* Runs every node once; nothing is allocated. */

@@ -199,10 +199,15 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
 
 /* ---- encoders ------------------------------------------------------------ */
 
-int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
-                        const uint8_t *mask, int n, float *hidden, float *pooled, float *logits)
+/*
+ * One encoder pass; with n_seg > 0 the n rows hold n_seg packed sequences
+ * (seg_start, validated by the caller) and positions[n] gives each row's
+ * position id (restarting at 0 per sequence).
+ */
+static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_ids, const uint8_t *mask,
+                      int n, float *hidden, float *pooled, float *logits,
+                      const int *seg_start, int n_seg, const int32_t *positions, const char *fn)
 {
-    static const char fn[] = "hubrt_encode";
     hubrt_family_state *fs;
     int rc = check_model(m, &fs, fn);
     if (rc) return rc;
@@ -290,7 +295,9 @@ int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_
     r.n = n;
     r.pos0 = 0;
     r.ids = ids;
-    r.positions = ints;
+    r.positions = positions ? positions : ints;
+    r.n_seg = n_seg;
+    r.seg_start = seg_start;
     r.type_ids = type_ids ? type_ids : ints + cap;
     r.key_mask = mask;
     r.ext[HG_EXT_LOGITS] = logits;
@@ -310,6 +317,34 @@ int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_
     if (private_ws) { free(arena); free(ints); free(offsets); }
     if (own) atomic_flag_clear(&fs->enc_busy);
     return HUBRT_OK;
+}
+
+int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
+                        const uint8_t *mask, int n, float *hidden, float *pooled, float *logits)
+{
+    return encode_run(m, ids, type_ids, mask, n, hidden, pooled, logits, NULL, 0, NULL, "hubrt_encode");
+}
+
+int hubrt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
+                        float *hidden)
+{
+    static const char fn[] = "hubrt_encode_packed";
+    if (!m || !ids || !seg_start || !hidden || n <= 0 || n_seg <= 0)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL argument or empty batch", fn);
+    if (seg_start[0] != 0 || seg_start[n_seg] != n)
+        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: seg_start must run from 0 to n (%d)", fn, n);
+    for (int s = 0; s < n_seg; s++)
+        if (seg_start[s + 1] <= seg_start[s])
+            return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: sequence %d is empty or out of order", fn, s);
+    if (n_seg == 1) return encode_run(m, ids, NULL, NULL, n, hidden, NULL, NULL, NULL, 0, NULL, fn);
+    /* positions restart at 0 in each sequence (n <= max_positions is checked by encode_run) */
+    int32_t *pos = malloc((size_t)n * sizeof *pos);
+    if (!pos) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d positions", fn, n);
+    for (int s = 0; s < n_seg; s++)
+        for (int i = seg_start[s]; i < seg_start[s + 1]; i++) pos[i] = i - seg_start[s];
+    int rc = encode_run(m, ids, NULL, NULL, n, hidden, NULL, NULL, seg_start, n_seg, pos, fn);
+    free(pos);
+    return rc;
 }
 
 int hubrt_encode(hubrt_model *m, const int32_t *ids, const int32_t *type_ids, int n,

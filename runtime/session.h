@@ -21,6 +21,18 @@
 int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
                         const uint8_t *mask, int n, float *hidden, float *pooled, float *logits);
 
+/*
+ * Several sequences in one encoder pass (the matrix multiplies run on all
+ * rows at once): ids[n] holds n_seg sequences back to back, sequence s in
+ * rows seg_start[s] .. seg_start[s+1]-1 (seg_start[n_seg + 1], from 0 to n,
+ * every sequence non-empty). Each sequence attends only to its own tokens,
+ * positions restart at 0 per sequence, token types are 0: row for row the
+ * same last_hidden_state as one hubrt_encode per sequence (within float
+ * noise). n <= max_position_embeddings. hidden[n][hidden_size]. 0 or a status.
+ */
+int hubrt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
+                        float *hidden);
+
 /* Turns per-op timing on (1) or off (0) for this session; clears the totals. */
 int hubrt_session_set_profile(hubrt_session *s, int on);
 /*

@@ -52,7 +52,83 @@ static void print_vector(const float *v, int n)
     fputs("]\n", stdout);
 }
 
+/* Lines of --jsonl embedded together (hubrt_embed_batch packs them into passes). */
+enum { JSONL_CHUNK = 256 };
+
+/*
+ * Embeds texts[0..n-1] (stdin lines first_line ...) and prints one array per
+ * text, in order. When the batch fails, the texts are redone one by one so
+ * the error names its line and the lines before it are still printed, as
+ * with one hubrt_embed per line. CLI_OK or CLI_ERROR.
+ */
+static int embed_chunk(hubrt_model *m, char **texts, int n, long first_line, hubrt_pooling pooling,
+                       int normalize, float *out, int dim)
+{
+    static const char *CMD = "embed";
+    if (n == 0) return CLI_OK;
+    int h = hubrt_embed_batch(m, (const char *const *)texts, n, pooling, normalize, out, dim);
+    if (h >= 0) {
+        for (int i = 0; i < n; i++) print_vector(out + (size_t)i * dim, h);
+        return CLI_OK;
+    }
+    for (int i = 0; i < n; i++) {
+        h = hubrt_embed(m, texts[i], pooling, normalize, out, dim);
+        if (h < 0) return cli_error(CMD, "stdin line %ld: %s", first_line + i, hubrt_last_error());
+        print_vector(out, h);
+    }
+    return cli_error(CMD, "stdin lines %ld-%ld: %s", first_line, first_line + n - 1, hubrt_last_error());
+}
+
+/* --jsonl: reads {"text": ...} lines in chunks, writes one array per line in order. */
+static int embed_jsonl(hubrt_model *m, hubrt_pooling pooling, int normalize, int dim)
+{
+    static const char *CMD = "embed";
+    char *texts[JSONL_CHUNK];
+    int n = 0, rc = CLI_OK;
+    float *out = malloc((size_t)JSONL_CHUNK * (size_t)dim * sizeof *out);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long lineno = 0, first = 1;
+    if (!out) return cli_error(CMD, "out of memory");
+    while ((got = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        size_t len = (size_t)got;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        cJSON *obj = cJSON_ParseWithLength(line, len);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "text");
+        if (!cJSON_IsObject(obj) || !cJSON_IsString(t) || !t->valuestring) {
+            cJSON_Delete(obj);
+            /* the lines before it are still embedded and printed */
+            if ((rc = embed_chunk(m, texts, n, first, pooling, normalize, out, dim)) == CLI_OK)
+                rc = cli_error(CMD, "stdin line %ld: expected a JSON object {\"text\": \"...\"}", lineno);
+            break;
+        }
+        texts[n] = strdup(t->valuestring);
+        cJSON_Delete(obj);
+        if (!texts[n]) {
+            rc = cli_error(CMD, "out of memory");
+            break;
+        }
+        if (++n == JSONL_CHUNK) {
+            rc = embed_chunk(m, texts, n, first, pooling, normalize, out, dim);
+            for (int i = 0; i < n; i++) free(texts[i]);
+            n = 0;
+            first = lineno + 1;
+            if (rc != CLI_OK) break;
+            fflush(stdout);
+        }
+    }
+    if (rc == CLI_OK) rc = embed_chunk(m, texts, n, first, pooling, normalize, out, dim);
+    for (int i = 0; i < n; i++) free(texts[i]);
+    fflush(stdout);
+    free(line);
+    free(out);
+    return rc;
+}
+
 int cli_embed(int argc, char **argv)
+
 {
     static const char *CMD = "embed";
     const char *model_path = NULL, *text = NULL;
@@ -119,30 +195,7 @@ int cli_embed(int argc, char **argv)
         goto done;
     }
     /* --jsonl: one {"text": ...} object per line in, one array per line out */
-    size_t cap = 0;
-    ssize_t got;
-    long lineno = 0;
-    rc = CLI_OK;
-    while ((got = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
-        size_t len = (size_t)got;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        cJSON *obj = cJSON_ParseWithLength(line, len);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "text");
-        if (!cJSON_IsObject(obj) || !cJSON_IsString(t) || !t->valuestring) {
-            cJSON_Delete(obj);
-            rc = cli_error(CMD, "stdin line %ld: expected a JSON object {\"text\": \"...\"}", lineno);
-            break;
-        }
-        int n = hubrt_embed(m, t->valuestring, pooling, normalize, vec, dim);
-        cJSON_Delete(obj);
-        if (n < 0) {
-            rc = cli_error(CMD, "stdin line %ld: %s", lineno, hubrt_last_error());
-            break;
-        }
-        print_vector(vec, n);
-    }
-    fflush(stdout);
+    rc = embed_jsonl(m, pooling, normalize, dim);
 done:
     free(line);
     free(vec);
