@@ -526,5 +526,9 @@ int main(int argc, char **argv)
     bench_attention(1, 2048, 32, 4, 64);
     bench_attention(512, 512, 32, 4, 64);
     if (!g_quick) bench_attention(512, 2048, 32, 4, 64);
+    /* one query head per kv head (GPT-2 small, BERT-base): the per-head decode path */
+    bench_attention(1, 512, 12, 12, 64);
+    bench_attention(1, 1024, 12, 12, 64);
+    bench_attention(512, 512, 12, 12, 64);
     return 0;
 }

@@ -131,7 +131,7 @@ static inline void transpose16(__m512 r[16])
     }
 }
 
-#define TQ 8  /* query vectors per tile */
+#define TQ 32 /* query vectors per tile: each K block transposed once serves them all */
 #define BK 64 /* keys per block (4 vectors of 16) */
 
 /* A tile: rows [i0, i0+nr) x heads [h0, h0+nh) of one kv head (nr*nh <= TQ). */
@@ -156,6 +156,8 @@ static void attn_tile(const float *q, const float *kb, const float *vb, float *o
         l[v] = 0;
         qp[v] = p->q_pos0 + i;
     }
+    for (int v = nqv; v < ((nqv + 3) & ~3) && v < TQ; v++) /* padding vectors of the last score group */
+        for (int c = 0; c < nch; c++) _mm512_store_ps(&qs[v][c * 16], _mm512_setzero_ps());
     /* the union of the rows' visible ranges */
     int qfirst = p->q_pos0 + i0, qlast = p->q_pos0 + i0 + nr - 1;
     int jhi = p->n_kv, jlo = 0;
@@ -190,46 +192,62 @@ static void attn_tile(const float *q, const float *kb, const float *vb, float *o
             }
         for (int v = nqv; v < ((nqv + 3) & ~3) && v < TQ; v++) /* padding of the last group of 4 */
             for (int b = 0; b < BK / 16; b++) _mm512_store_ps(&pe[v][b * 16], _mm512_setzero_ps());
-        for (int v = 0; v < nqv; v++) {
-            __mmask16 vm[BK / 16];
-            uint64_t all = 0;
-            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
-                __m512i jv = _mm512_add_epi32(_mm512_set1_epi32(j0 + b * 16), iota);
-                vm[b] = base[b];
-                if (p->causal) vm[b] &= _mm512_cmple_epi32_mask(jv, _mm512_set1_epi32(qp[v]));
-                if (p->window > 0) vm[b] &= _mm512_cmpgt_epi32_mask(jv, _mm512_set1_epi32(qp[v] - p->window));
-                all |= (uint64_t)vm[b] << (16 * b);
-            }
-            if (!all) {
-                for (int b = 0; b < BK / 16; b++) _mm512_store_ps(&pe[v][b * 16], _mm512_setzero_ps());
-                continue;
-            }
-            __m512 s[BK / 16];
-            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) s[b] = _mm512_setzero_ps();
+        /*
+         * Scores of 4 query vectors at once: 4 x 4 accumulators, so the FMA
+         * chains (latency 4) never stall and each KT row load serves 4
+         * vectors. Padding vectors of the last group have qs = 0.
+         */
+        for (int v0 = 0; v0 < nqv; v0 += 4) {
+            int nv = nqv - v0 < 4 ? nqv - v0 : 4;
+            __m512 s[4][BK / 16];
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) s[u][b] = _mm512_setzero_ps();
             for (int d = 0; d < hd; d++) {
-                __m512 qd = _mm512_set1_ps(qs[v][d]);
-                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) s[b] = _mm512_fmadd_ps(qd, _mm512_load_ps(&KT[d][b * 16]), s[b]);
+                __m512 kt[BK / 16];
+                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) kt[b] = _mm512_load_ps(&KT[d][b * 16]);
+                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+                    __m512 qd = _mm512_set1_ps(qs[v0 + u][d]);
+                    _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) s[u][b] = _mm512_fmadd_ps(qd, kt[b], s[u][b]);
+                }
             }
-            __m512 mx = _mm512_set1_ps(-INFINITY);
-            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
-                s[b] = _mm512_mask_blend_ps(vm[b], _mm512_set1_ps(-INFINITY), s[b]);
-                mx = _mm512_max_ps(mx, s[b]);
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+                if (u >= nv) break;
+                int v = v0 + u;
+                __mmask16 vm[BK / 16];
+                uint64_t all = 0;
+                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
+                    __m512i jv = _mm512_add_epi32(_mm512_set1_epi32(j0 + b * 16), iota);
+                    vm[b] = base[b];
+                    if (p->causal) vm[b] &= _mm512_cmple_epi32_mask(jv, _mm512_set1_epi32(qp[v]));
+                    if (p->window > 0) vm[b] &= _mm512_cmpgt_epi32_mask(jv, _mm512_set1_epi32(qp[v] - p->window));
+                    all |= (uint64_t)vm[b] << (16 * b);
+                }
+                if (!all) {
+                    for (int b = 0; b < BK / 16; b++) _mm512_store_ps(&pe[v][b * 16], _mm512_setzero_ps());
+                    continue;
+                }
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
+                    s[u][b] = _mm512_mask_blend_ps(vm[b], _mm512_set1_ps(-INFINITY), s[u][b]);
+                    mx = _mm512_max_ps(mx, s[u][b]);
+                }
+                float mb = _mm512_reduce_max_ps(mx);
+                if (mb > m[v]) {
+                    float corr = expf(m[v] - mb);
+                    l[v] *= corr;
+                    __m512 cv = _mm512_set1_ps(corr);
+                    for (int c = 0; c < nch; c++)
+                        _mm512_store_ps(&acc[v][c * 16], _mm512_mul_ps(_mm512_load_ps(&acc[v][c * 16]), cv));
+                    m[v] = mb;
+                }
+                __m512 sum = _mm512_setzero_ps(), mv = _mm512_set1_ps(m[v]);
+                _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
+                    __m512 e = _mm512_maskz_mov_ps(vm[b], hk_exp512(_mm512_sub_ps(s[u][b], mv)));
+                    sum = _mm512_add_ps(sum, e);
+                    _mm512_store_ps(&pe[v][b * 16], e);
+                }
+                l[v] += _mm512_reduce_add_ps(sum);
             }
-            float mb = _mm512_reduce_max_ps(mx);
-            if (mb > m[v]) {
-                float corr = expf(m[v] - mb);
-                l[v] *= corr;
-                __m512 cv = _mm512_set1_ps(corr);
-                for (int c = 0; c < nch; c++) _mm512_store_ps(&acc[v][c * 16], _mm512_mul_ps(_mm512_load_ps(&acc[v][c * 16]), cv));
-                m[v] = mb;
-            }
-            __m512 sum = _mm512_setzero_ps(), mv = _mm512_set1_ps(m[v]);
-            _Pragma("GCC unroll 4") for (int b = 0; b < BK / 16; b++) {
-                __m512 e = _mm512_maskz_mov_ps(vm[b], hk_exp512(_mm512_sub_ps(s[b], mv)));
-                sum = _mm512_add_ps(sum, e);
-                _mm512_store_ps(&pe[v][b * 16], e);
-            }
-            l[v] += _mm512_reduce_add_ps(sum);
         }
         /*
          * acc[v] += P[v][:] · V[j0:j0+nk] as a small matrix product: 4 query
