@@ -27,15 +27,15 @@ static inline __m512 hsum16(__m512 t[16])
 {
     /* a tree of in-lane and cross-lane adds: 8 + 4 + 2 + 1 shuffle/add pairs */
     __m512 a[8], b[4], c[2];
-    for (int i = 0; i < 8; i++) /* pairs: lanes 0-7 of t[2i]+shuffle, interleaved by 128-bit halves */
+    _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) /* pairs: lanes 0-7 of t[2i]+shuffle, interleaved by 128-bit halves */
         a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x44),
                              _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xEE));
     /* a[i]: lanes 0-7 hold (t[2i] lo256 + hi256), lanes 8-15 (t[2i+1] lo + hi) */
-    for (int i = 0; i < 4; i++)
+    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++)
         b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88),
                              _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xDD));
     /* b[i]: each 128-bit lane q holds a 4-float partial of t[4i + q] */
-    for (int i = 0; i < 2; i++)
+    _Pragma("GCC unroll 16") for (int i = 0; i < 2; i++)
         c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0x44),
                              _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0xEE));
     /* c[i], lane q: [t[4(2i)+q] two partials, t[4(2i+1)+q] two partials] */
@@ -109,17 +109,17 @@ static void attn_item(const float *qr, const float *kb, const float *vb, float *
 static inline void transpose16(__m512 r[16])
 {
     __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int g = 0; g < 4; g++) {
+    _Pragma("GCC unroll 16") for (int g = 0; g < 4; g++) {
         u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
         u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
         u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
         u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
     }
-    for (int e = 0; e < 4; e++) {
+    _Pragma("GCC unroll 16") for (int e = 0; e < 4; e++) {
         __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
         __m512 v1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
         __m512 v2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
@@ -183,12 +183,12 @@ static void attn_tile(const float *q, const float *kb, const float *vb, float *o
             for (int c = 0; c < nch; c++) {
                 __mmask16 mc = c == nch - 1 ? mlast : 0xffff;
                 __m512 r[16];
-                for (int jj = 0; jj < 16; jj++) {
+                _Pragma("GCC unroll 16") for (int jj = 0; jj < 16; jj++) {
                     int j = b * 16 + jj;
                     r[jj] = j < nk ? _mm512_maskz_loadu_ps(mc, kb + (size_t)(j0 + j) * hd + c * 16) : _mm512_setzero_ps();
                 }
                 transpose16(r);
-                for (int t = 0; t < 16; t++) _mm512_store_ps(&KT[c * 16 + t][b * 16], r[t]);
+                _Pragma("GCC unroll 16") for (int t = 0; t < 16; t++) _mm512_store_ps(&KT[c * 16 + t][b * 16], r[t]);
             }
         for (int v = nqv; v < ((nqv + 3) & ~3) && v < TQ; v++) /* padding of the last group of 4 */
             for (int b = 0; b < BK / 16; b++) _mm512_store_ps(&pe[v][b * 16], _mm512_setzero_ps());
