@@ -45,64 +45,111 @@ static inline __m512 hsum16(__m512 t[16])
     return _mm512_permutexvar_ps(idx, d);
 }
 
-static void attn_item(const float *qr, const float *kb, const float *vb, float *o, const hk_attn_params *p,
-                      int qp)
+/*
+ * One (query row, head) against its kv head, keys in blocks of 64: scores
+ * of 16 keys at a time as dot products along head_dim (nch chunks of 16)
+ * summed across lanes by hsum16, one max/rescale per block, then P·V with
+ * two accumulator sets (even / odd keys) so consecutive FMAs into the same
+ * register do not wait on each other. always_inline with a constant nch
+ * (and full = head_dim is a multiple of 16) lets the common head_dims run
+ * fully unrolled without masks.
+ */
+static inline __attribute__((always_inline)) void attn_item_n(const float *qr, const float *kb, const float *vb,
+                                                              float *o, const hk_attn_params *p, int qp,
+                                                              const int nch, const int full)
 {
-    int hd = p->head_dim, nch = (hd + 15) / 16;
-    __mmask16 mlast = (__mmask16)((hd & 15) ? (1u << (hd & 15)) - 1 : 0xffff);
-    __m512 q[16], acc[16];
+    int hd = p->head_dim;
+    __mmask16 mlast = (__mmask16)(full ? 0xffff : (hd & 15) ? (1u << (hd & 15)) - 1 : 0xffff);
+#define CHM(c) ((c) == nch - 1 ? mlast : (__mmask16)0xffff)
+    __m512 q[16], acc0[16], acc1[16];
     for (int c = 0; c < nch; c++) {
-        q[c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(c == nch - 1 ? mlast : 0xffff, qr + c * 16),
-                             _mm512_set1_ps(p->scale));
-        acc[c] = _mm512_setzero_ps();
+        q[c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(CHM(c), qr + c * 16), _mm512_set1_ps(p->scale));
+        acc0[c] = _mm512_setzero_ps();
+        acc1[c] = _mm512_setzero_ps();
     }
     int jhi = p->n_kv, jlo = 0;
     if (p->causal && qp + 1 < jhi) jhi = qp + 1;
     if (p->window > 0 && qp - p->window + 1 > jlo) jlo = qp - p->window + 1;
     float m = -INFINITY, l = 0;
-    for (int j0 = jlo; j0 < jhi; j0 += 16) {
-        int nk = jhi - j0 < 16 ? jhi - j0 : 16;
-        __mmask16 valid = (__mmask16)(nk == 16 ? 0xffff : (1u << nk) - 1);
-        if (p->key_mask) {
-            __m128i km = _mm_maskz_loadu_epi8(valid, p->key_mask + j0);
-            valid &= _mm_cmpneq_epi8_mask(km, _mm_setzero_si128());
-            if (!valid) continue;
-        }
-        __m512 t[16];
-        for (int jj = 0; jj < 16; jj++) {
-            __m512 s = _mm512_setzero_ps();
-            if (valid & (1u << jj)) {
-                const float *kr = kb + (size_t)(j0 + jj) * (size_t)hd;
-                for (int c = 0; c < nch; c++)
-                    s = _mm512_fmadd_ps(q[c], _mm512_maskz_loadu_ps(c == nch - 1 ? mlast : 0xffff, kr + c * 16), s);
+    _Alignas(64) float pe[64];
+    for (int j0 = jlo; j0 < jhi; j0 += 64) {
+        int nk = jhi - j0 < 64 ? jhi - j0 : 64;
+        __mmask16 vm[4];
+        __m512 s[4];
+        uint64_t bits = 0;
+        _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) {
+            int left = nk - b * 16;
+            vm[b] = (__mmask16)(left >= 16 ? 0xffff : left > 0 ? (1u << left) - 1 : 0);
+            if (p->key_mask && vm[b]) {
+                __m128i km = _mm_maskz_loadu_epi8(vm[b], p->key_mask + j0 + b * 16);
+                vm[b] &= _mm_cmpneq_epi8_mask(km, _mm_setzero_si128());
             }
-            t[jj] = s;
+            bits |= (uint64_t)vm[b] << (16 * b);
+            s[b] = _mm512_set1_ps(-INFINITY);
+            if (!vm[b]) continue;
+            __m512 t[16];
+            _Pragma("GCC unroll 16") for (int jj = 0; jj < 16; jj++) {
+                __m512 a = _mm512_setzero_ps();
+                if (vm[b] & (1u << jj)) {
+                    const float *kr = kb + (size_t)(j0 + b * 16 + jj) * (size_t)hd;
+                    for (int c = 0; c < nch; c++) a = _mm512_fmadd_ps(q[c], _mm512_maskz_loadu_ps(CHM(c), kr + c * 16), a);
+                }
+                t[jj] = a;
+            }
+            s[b] = _mm512_mask_blend_ps(vm[b], s[b], hsum16(t));
         }
-        __m512 s = hsum16(t);
-        s = _mm512_mask_blend_ps(valid, _mm512_set1_ps(-INFINITY), s);
-        float mb = _mm512_reduce_max_ps(s);
+        if (!bits) continue;
+        float mb = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(s[0], s[1]), _mm512_max_ps(s[2], s[3])));
         if (mb > m) { /* the running max grows: rescale what we have */
-            float corr = expf(m - mb);
-            l *= corr;
-            __m512 cv = _mm512_set1_ps(corr);
-            for (int c = 0; c < nch; c++) acc[c] = _mm512_mul_ps(acc[c], cv);
+            __m512 cv = _mm512_set1_ps(expf(m - mb));
+            l *= _mm512_cvtss_f32(cv);
+            for (int c = 0; c < nch; c++) {
+                acc0[c] = _mm512_mul_ps(acc0[c], cv);
+                acc1[c] = _mm512_mul_ps(acc1[c], cv);
+            }
             m = mb;
         }
-        __m512 e = _mm512_maskz_mov_ps(valid, hk_exp512(_mm512_sub_ps(s, _mm512_set1_ps(m))));
-        l += _mm512_reduce_add_ps(e);
-        float pe[16];
-        _mm512_storeu_ps(pe, e);
-        for (int jj = 0; jj < nk; jj++) {
-            if (!(valid & (1u << jj))) continue;
-            const float *vr = vb + (size_t)(j0 + jj) * (size_t)hd;
+        __m512 mv = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
+        _Pragma("GCC unroll 4") for (int b = 0; b < 4; b++) {
+            __m512 e = _mm512_maskz_mov_ps(vm[b], hk_exp512(_mm512_sub_ps(s[b], mv)));
+            sum = _mm512_add_ps(sum, e);
+            _mm512_store_ps(pe + b * 16, e);
+        }
+        l += _mm512_reduce_add_ps(sum);
+        /* masked keys are skipped (never read), the rest alternate between acc0 and acc1 */
+        const float *vr = vb + (size_t)j0 * (size_t)hd;
+        int jj = 0;
+        for (; jj + 1 < nk; jj += 2, vr += 2 * (size_t)hd) {
+            if (bits >> jj & 1) {
+                __m512 pj = _mm512_set1_ps(pe[jj]);
+                for (int c = 0; c < nch; c++) acc0[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + c * 16), acc0[c]);
+            }
+            if (bits >> (jj + 1) & 1) {
+                __m512 pj = _mm512_set1_ps(pe[jj + 1]);
+                for (int c = 0; c < nch; c++)
+                    acc1[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + hd + c * 16), acc1[c]);
+            }
+        }
+        if (jj < nk && (bits >> jj & 1)) {
             __m512 pj = _mm512_set1_ps(pe[jj]);
-            for (int c = 0; c < nch; c++)
-                acc[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(c == nch - 1 ? mlast : 0xffff, vr + c * 16), acc[c]);
+            for (int c = 0; c < nch; c++) acc0[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + c * 16), acc0[c]);
         }
     }
     __m512 il = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);
     for (int c = 0; c < nch; c++)
-        _mm512_mask_storeu_ps(o + c * 16, c == nch - 1 ? mlast : 0xffff, _mm512_mul_ps(acc[c], il));
+        _mm512_mask_storeu_ps(o + c * 16, CHM(c), _mm512_mul_ps(_mm512_add_ps(acc0[c], acc1[c]), il));
+#undef CHM
+}
+
+static void attn_item(const float *qr, const float *kb, const float *vb, float *o, const hk_attn_params *p,
+                      int qp)
+{
+    switch (p->head_dim) { /* constant chunk counts for the common head sizes */
+    case 64: attn_item_n(qr, kb, vb, o, p, qp, 4, 1); break;
+    case 128: attn_item_n(qr, kb, vb, o, p, qp, 8, 1); break;
+    case 32: attn_item_n(qr, kb, vb, o, p, qp, 2, 1); break;
+    default: attn_item_n(qr, kb, vb, o, p, qp, (p->head_dim + 15) / 16, 0); break;
+    }
 }
 
 /* In-register transpose of a 16x16 f32 tile (as in gemm_avx512.c). */

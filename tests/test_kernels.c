@@ -330,6 +330,20 @@ static void test_attention(void)
             test_attn_case(33, H, K, hd, 0, 33, 1, 8, 0, 1);       /* sliding window */
             test_attn_case(7, H, K, hd, 93, 100, 1, 16, 1, 0);     /* window + mask */
         }
+    /* head sizes with their own unrolled per-head paths (32, 64, 128) and stories260K's 8;
+     * one query head per kv head (GPT-2/BERT) decoding with window + padding mask;
+     * SmolLM2's 9 heads over 3 kv heads */
+    static const int hds2[] = {8, 32, 128};
+    for (int hi = 0; hi < 3; hi++) {
+        test_attn_case(1, 4, 4, hds2[hi], 130, 131, 1, 0, 0, 0);
+        test_attn_case(1, 4, 4, hds2[hi], 129, 131, 1, 40, 1, 0);
+        test_attn_case(1, 8, 2, hds2[hi], 130, 131, 1, 0, 0, 1);
+        test_attn_case(40, 4, 4, hds2[hi], 0, 40, 1, 0, 0, 0);
+    }
+    test_attn_case(1, 12, 12, 64, 1000, 1001, 1, 0, 0, 1);
+    test_attn_case(3, 12, 12, 64, 60, 63, 0, 0, 1, 0);
+    test_attn_case(1, 9, 3, 64, 77, 78, 1, 0, 0, 0);
+    test_attn_case(20, 9, 3, 64, 0, 20, 1, 0, 0, 1);
     test_attn_case(1, 4, 2, 64, 4096, 4097, 1, 0, 0, 0);  /* long decode */
     test_attn_case(1, 4, 2, 64, 4096, 4097, 1, 0, 0, 1);
     test_attn_case(100, 4, 1, 64, 0, 100, 1, 0, 0, 1);
