@@ -246,9 +246,8 @@ HUBRT_API int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling po
  * one hubrt_embed per text for short texts; results match hubrt_embed within
  * float rounding. The caller owns texts and out; nothing is kept after the
  * call. Returns hidden_size or a negative status (then rows of out may be
- * partly written; which text failed is in hubrt_last_error() when the text
- * itself is the problem). n_texts = 0 writes nothing. Thread-safe as
- * hubrt_embed.
+ * partly written; to find which text fails, embed the texts one by one).
+ * n_texts = 0 writes nothing. Thread-safe as hubrt_embed.
  */
 HUBRT_API int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
                       int normalize, float *out, int dim);

@@ -57,7 +57,7 @@ static float max_diff(const float *a, const float *b, size_t n)
     return d;
 }
 
-enum { N_TEXTS = 40, N_CLI = 300 };
+enum { N_TEXTS = 40, N_CLI = 270 };
 
 static void test_api(hubrt_model *m, int H)
 {
@@ -75,11 +75,11 @@ static void test_api(hubrt_model *m, int H)
         goto done;
     }
 
-    /* every pooling, with and without normalisation; out rows of dim > H */
+    /* every pooling (mean also normalised); out rows of dim > H */
     static const hubrt_pooling modes[] = {HUBRT_POOLING_DEFAULT, HUBRT_POOLING_MEAN, HUBRT_POOLING_CLS,
                                           HUBRT_POOLING_MAX, HUBRT_POOLING_LAST};
     for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
-        for (int norm = 0; norm <= 1; norm++) {
+        for (int norm = 0; norm <= (k == 1); norm++) { /* normalisation once: it is per vector */
             int dim = H + 3;
             int rc = hubrt_embed_batch(m, (const char *const *)texts, N_TEXTS, modes[k], norm, batch, dim);
             TEST_CHECK(rc == H, "hubrt_embed_batch pooling %d norm %d: %d (%s)", (int)modes[k], norm, rc,
