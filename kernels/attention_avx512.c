@@ -56,13 +56,13 @@ static inline __m512 hsum16(__m512 t[16])
  */
 static inline __attribute__((always_inline)) void attn_item_n(const float *qr, const float *kb, const float *vb,
                                                               float *o, const hk_attn_params *p, int qp,
+                                                              __m512 *q, __m512 *acc0, __m512 *acc1,
                                                               const int nch, const int full)
 {
     int hd = p->head_dim;
     __mmask16 mlast = (__mmask16)(full ? 0xffff : (hd & 15) ? (1u << (hd & 15)) - 1 : 0xffff);
 #define CHM(c) ((c) == nch - 1 ? mlast : (__mmask16)0xffff)
-    __m512 q[16], acc0[16], acc1[16];
-    for (int c = 0; c < nch; c++) {
+    _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++) {
         q[c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(CHM(c), qr + c * 16), _mm512_set1_ps(p->scale));
         acc0[c] = _mm512_setzero_ps();
         acc1[c] = _mm512_setzero_ps();
@@ -92,7 +92,7 @@ static inline __attribute__((always_inline)) void attn_item_n(const float *qr, c
                 __m512 a = _mm512_setzero_ps();
                 if (vm[b] & (1u << jj)) {
                     const float *kr = kb + (size_t)(j0 + b * 16 + jj) * (size_t)hd;
-                    for (int c = 0; c < nch; c++) a = _mm512_fmadd_ps(q[c], _mm512_maskz_loadu_ps(CHM(c), kr + c * 16), a);
+                    _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++) a = _mm512_fmadd_ps(q[c], _mm512_maskz_loadu_ps(CHM(c), kr + c * 16), a);
                 }
                 t[jj] = a;
             }
@@ -103,7 +103,7 @@ static inline __attribute__((always_inline)) void attn_item_n(const float *qr, c
         if (mb > m) { /* the running max grows: rescale what we have */
             __m512 cv = _mm512_set1_ps(expf(m - mb));
             l *= _mm512_cvtss_f32(cv);
-            for (int c = 0; c < nch; c++) {
+            _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++) {
                 acc0[c] = _mm512_mul_ps(acc0[c], cv);
                 acc1[c] = _mm512_mul_ps(acc1[c], cv);
             }
@@ -122,35 +122,52 @@ static inline __attribute__((always_inline)) void attn_item_n(const float *qr, c
         for (; jj + 1 < nk; jj += 2, vr += 2 * (size_t)hd) {
             if (bits >> jj & 1) {
                 __m512 pj = _mm512_set1_ps(pe[jj]);
-                for (int c = 0; c < nch; c++) acc0[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + c * 16), acc0[c]);
+                _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++) acc0[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + c * 16), acc0[c]);
             }
             if (bits >> (jj + 1) & 1) {
                 __m512 pj = _mm512_set1_ps(pe[jj + 1]);
-                for (int c = 0; c < nch; c++)
+                _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++)
                     acc1[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + hd + c * 16), acc1[c]);
             }
         }
         if (jj < nk && (bits >> jj & 1)) {
             __m512 pj = _mm512_set1_ps(pe[jj]);
-            for (int c = 0; c < nch; c++) acc0[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + c * 16), acc0[c]);
+            _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++) acc0[c] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(CHM(c), vr + c * 16), acc0[c]);
         }
     }
     __m512 il = _mm512_set1_ps(l > 0 ? 1.0f / l : 0.0f);
-    for (int c = 0; c < nch; c++)
+    _Pragma("GCC unroll 16") for (int c = 0; c < nch; c++)
         _mm512_mask_storeu_ps(o + c * 16, CHM(c), _mm512_mul_ps(_mm512_add_ps(acc0[c], acc1[c]), il));
 #undef CHM
 }
+
+/* The caller owns q/acc0/acc1, sized exactly nch, so that after inlining they
+ * are small local arrays GCC keeps in registers (with [16] it spilled them). */
+#define ITEM_N(NCH, FULL)                                                      \
+    do {                                                                       \
+        __m512 q_[NCH], a0_[NCH], a1_[NCH];                                    \
+        attn_item_n(qr, kb, vb, o, p, qp, q_, a0_, a1_, NCH, FULL);            \
+    } while (0)
 
 static void attn_item(const float *qr, const float *kb, const float *vb, float *o, const hk_attn_params *p,
                       int qp)
 {
     switch (p->head_dim) { /* constant chunk counts for the common head sizes */
-    case 64: attn_item_n(qr, kb, vb, o, p, qp, 4, 1); break;
-    case 128: attn_item_n(qr, kb, vb, o, p, qp, 8, 1); break;
-    case 32: attn_item_n(qr, kb, vb, o, p, qp, 2, 1); break;
-    default: attn_item_n(qr, kb, vb, o, p, qp, (p->head_dim + 15) / 16, 0); break;
+    case 64: ITEM_N(4, 1); break;
+    case 128: ITEM_N(8, 1); break;
+    case 32: ITEM_N(2, 1); break;
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: /* tiny heads (stories260K: 8) */
+    case 9: case 10: case 11: case 12: case 13: case 14: case 15: case 16:
+        ITEM_N(1, 0);
+        break;
+    default: {
+        __m512 q_[16], a0_[16], a1_[16];
+        attn_item_n(qr, kb, vb, o, p, qp, q_, a0_, a1_, (p->head_dim + 15) / 16, 0);
+        break;
+    }
     }
 }
+#undef ITEM_N
 
 /* In-register transpose of a 16x16 f32 tile (as in gemm_avx512.c). */
 static inline void transpose16(__m512 r[16])
