@@ -305,16 +305,42 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
             /* packed sequences: each attends only to its own rows (block-
              * diagonal); K/V rows of sequence s start at position seg_start[s]
              * in the [heads][kv_stride][hd] layout, so offset the base pointers */
+            /* Many small sequences: each thread takes whole sequences (a
+             * share of the len² cost) and runs them in a team of one, with
+             * one barrier at the end instead of one per sequence. A sequence
+             * heavier than a thread's share is run by the whole team. */
+            int T = omp_get_num_threads(), t = omp_get_thread_num();
+            double total = 0, big = 0;
+            for (int s = 0; s < r->n_seg; s++) {
+                double c = (double)(r->seg_start[s + 1] - r->seg_start[s]);
+                total += c * c;
+                if (c * c > big) big = c * c;
+            }
+            int split = T > 1 && big * T <= total;
+            double acc = 0;
             for (int s = 0; s < r->n_seg; s++) {
                 int s0 = r->seg_start[s], len_s = r->seg_start[s + 1] - s0;
-                if (len_s <= 0) continue;
+                double c = (double)len_s * (double)len_s;
+                int mine = (int)((acc + c / 2) / total * T); /* the thread owning this cost midpoint */
+                acc += c;
+                if (len_s <= 0 || (split && (mine < T ? mine : T - 1) != t)) continue;
                 hk_attn_params ps = p;
                 ps.n_q = len_s;
                 ps.q_pos0 = 0;
                 ps.n_kv = len_s;
                 ps.key_mask = r->key_mask ? r->key_mask + s0 : NULL;
                 size_t ko = (size_t)s0 * (size_t)nd->head_dim;
-                hk_attention(a + (size_t)s0 * (size_t)wa, b + ko, vc + ko, out + (size_t)s0 * (size_t)wo, &ps);
+                const float *qs = a + (size_t)s0 * (size_t)wa;
+                float *os = out + (size_t)s0 * (size_t)wo;
+                if (split) {
+#pragma omp parallel num_threads(1)
+                    hk_attention(qs, b + ko, vc + ko, os, &ps);
+                } else {
+                    hk_attention(qs, b + ko, vc + ko, os, &ps);
+                }
+            }
+            if (split) {
+#pragma omp barrier
             }
             break;
         }
