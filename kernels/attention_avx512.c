@@ -1,18 +1,18 @@
 /*
  * kernels/attention_avx512.c — AVX-512 attention over the KV cache.
  *
- * Per work item (query row, head), keys are visited in blocks of 16 with an
+ * Per work item (query row, head), keys are visited in blocks of 64 with an
  * online softmax, flash-style: 16 scores at a time (dot products along
  * head_dim, summed across lanes with one 16x16 transpose), masked by
  * causality/window/padding, then running max m, running sum l and the
- * output accumulator (head_dim floats, in place in `out`) are rescaled when
+ * output accumulator (head_dim floats, in registers) are rescaled when
  * m grows. Nothing of size n_kv is stored. Keys outside [jlo, jhi) — the
  * causal/window range — are never read. head_dim up to 256 (else the
  * reference runs).
  *
- * Prefill (many query rows) works on tiles instead: up to 8 query vectors
- * (rows x heads of one GQA group) share each 16-key block, whose K is
- * transposed once into KT[d][16] so every score vector is head_dim plain
+ * Prefill (many query rows) works on tiles instead: up to 32 query vectors
+ * (rows x heads of one GQA group) share each 64-key block, whose K is
+ * transposed once into KT[d][64] so every score vector is head_dim plain
  * FMAs (no cross-lane sums), and whose V rows are reused from L1.
  */
 #include <immintrin.h>
@@ -355,13 +355,15 @@ static void attn_tile(const float *q, const float *kb, const float *vb, float *o
 
 /*
  * Prefill tiles: for each kv head, rows in blocks of br = max(1, TQ/group)
- * and the group's heads in chunks of hn = min(group, TQ). Tile t of
+ * and the group's heads in chunks of hn = min(group, TQ, or 8 for n_q < 4). Tile t of
  * [0, hk_attention_tiles(p)) -> (kv head, row block, head chunk).
  */
 static void tile_shape(const hk_attn_params *p, int *br, int *hn, int *nrb, int *nhc)
 {
     int group = p->n_heads / p->n_kv_heads;
-    *hn = group < TQ ? group : TQ;
+    /* decode-sized calls keep at most 8 heads per tile: more tiles for the team (MQA) */
+    int cap = p->n_q < 4 ? 8 : TQ;
+    *hn = group < cap ? group : cap;
     *br = TQ / *hn;
     *nrb = (p->n_q + *br - 1) / *br;
     *nhc = (group + *hn - 1) / *hn;
