@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -167,6 +168,53 @@ static int parse_vector(const char *line, size_t len, float *v, int H)
     return ok;
 }
 
+/*
+ * A client that writes one line and waits for its answer before the next
+ * (run-model as a co-process) must get it: batches never wait for input
+ * that has not arrived.
+ */
+static void test_cli_interactive(const char *exe, const char *model_dir)
+{
+    int to_child[2], from_child[2];
+    if (pipe(to_child) || pipe(from_child)) {
+        TEST_CHECK(0, "pipe");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(to_child[0], 0);
+        dup2(from_child[1], 1);
+        close(to_child[0]); close(to_child[1]); close(from_child[0]); close(from_child[1]);
+        execl(exe, exe, "embed", "-m", model_dir, "--jsonl", "-q", (char *)NULL);
+        _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    int answered = 0;
+    for (int round = 0; pid > 0 && round < 2; round++) {
+        const char *line = round ? "{\"text\": \"second line\"}\n" : "{\"text\": \"hello there\"}\n";
+        if (write(to_child[1], line, strlen(line)) != (ssize_t)strlen(line)) break;
+        /* wait (up to 60 s: sanitizer builds are slow) for one whole output line */
+        char got[4096];
+        size_t n = 0;
+        while (n < sizeof got - 1 && !memchr(got, '\n', n)) {
+            struct pollfd p = {.fd = from_child[0], .events = POLLIN};
+            if (poll(&p, 1, 60000) <= 0) break;
+            ssize_t r = read(from_child[0], got + n, sizeof got - 1 - n);
+            if (r <= 0) break;
+            n += (size_t)r;
+        }
+        if (n && memchr(got, '\n', n) && got[0] == '[') answered++;
+        else break;
+    }
+    close(to_child[1]); /* EOF: the child ends */
+    close(from_child[0]);
+    int st = 0;
+    if (pid > 0) waitpid(pid, &st, 0);
+    TEST_CHECK(pid > 0 && answered == 2 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+               "--jsonl answers each line before the next arrives (%d of 2 answered)", answered);
+}
+
 static void test_cli(hubrt_model *m, const char *model_dir, int H)
 {
     char exe[512];
@@ -223,6 +271,7 @@ static void test_cli(hubrt_model *m, const char *model_dir, int H)
     TEST_CHECK(lines == N_CLI && bad_line < 0, "--jsonl: %d lines out for %d in (first bad %d)", lines, N_CLI,
                bad_line);
     /* printed with 9 significant digits: the same tolerance holds */
+    test_cli_interactive(exe, model_dir);
     TEST_CHECK(worst <= TOL, "--jsonl vectors, in input order, vs hubrt_embed: max |diff| %g", worst);
     free(text);
 

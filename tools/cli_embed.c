@@ -7,10 +7,13 @@
  *   fill-mask: text -> ids -> hubrt_encode() MLM logits [n][vocab] ->
  *              softmax at each mask position -> the k most likely ids
  */
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -29,6 +32,7 @@ static void embed_help(FILE *f)
         "  -m, --model DIR     encoder model directory (BERT), or org/name in the local HF cache\n"
         "  -p, --prompt TEXT   the text to embed\n"
         "      --jsonl         read {\"text\": ...} lines on stdin, write one array per line, in order\n"
+        "                      (lines already waiting are embedded together, up to 256 at once)\n"
         "      --pooling MODE  mean (over every token), cls ([CLS] hidden state), max or last;\n"
         "                      default: the sentence-transformers config (modules.json,\n"
         "                      1_Pooling/config.json) when the directory has one, else mean\n"
@@ -79,51 +83,109 @@ static int embed_chunk(hubrt_model *m, char **texts, int n, long first_line, hub
     return cli_error(CMD, "stdin lines %ld-%ld: %s", first_line, first_line + n - 1, hubrt_last_error());
 }
 
-/* --jsonl: reads {"text": ...} lines in chunks, writes one array per line in order. */
+/* 1 when stdin has more to read right now (data, EOF or an error): no wait. */
+static int input_ready(void)
+{
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
+/* --jsonl state: the texts waiting for their batch. */
+typedef struct jsonl_state {
+    hubrt_model *m;
+    hubrt_pooling pooling;
+    int normalize, dim;
+    char *texts[JSONL_CHUNK];
+    int n;
+    long first;   /* stdin line of texts[0] */
+    float *out;   /* [JSONL_CHUNK][dim] */
+} jsonl_state;
+
+/* Embeds and prints the waiting texts; CLI_OK or CLI_ERROR. */
+static int jsonl_flush(jsonl_state *st)
+{
+    int rc = embed_chunk(st->m, st->texts, st->n, st->first, st->pooling, st->normalize, st->out, st->dim);
+    for (int i = 0; i < st->n; i++) free(st->texts[i]);
+    st->first += st->n;
+    st->n = 0;
+    fflush(stdout);
+    return rc;
+}
+
+/* One stdin line (without its '\n'); CLI_OK or CLI_ERROR. */
+static int jsonl_line(jsonl_state *st, char *line, size_t len, long lineno)
+{
+    static const char *CMD = "embed";
+    while (len && line[len - 1] == '\r') len--;
+    cJSON *obj = cJSON_ParseWithLength(line, len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "text");
+    if (!cJSON_IsObject(obj) || !cJSON_IsString(t) || !t->valuestring) {
+        cJSON_Delete(obj);
+        /* the lines before it are still embedded and printed */
+        int rc = jsonl_flush(st);
+        return rc == CLI_OK ? cli_error(CMD, "stdin line %ld: expected a JSON object {\"text\": \"...\"}", lineno)
+                            : rc;
+    }
+    if (st->n == 0) st->first = lineno;
+    st->texts[st->n] = strdup(t->valuestring);
+    cJSON_Delete(obj);
+    if (!st->texts[st->n]) return cli_error(CMD, "out of memory");
+    if (++st->n == JSONL_CHUNK) return jsonl_flush(st);
+    return CLI_OK;
+}
+
+/*
+ * --jsonl: {"text": ...} lines in, one array per line out, in order. Lines
+ * are embedded in batches of up to JSONL_CHUNK, but a batch never waits for
+ * input that has not arrived: when stdin has nothing more ready, the texts
+ * so far are embedded and printed (a client writing one line and reading
+ * the answer keeps working).
+ */
 static int embed_jsonl(hubrt_model *m, hubrt_pooling pooling, int normalize, int dim)
 {
     static const char *CMD = "embed";
-    char *texts[JSONL_CHUNK];
-    int n = 0, rc = CLI_OK;
-    float *out = malloc((size_t)JSONL_CHUNK * (size_t)dim * sizeof *out);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    long lineno = 0, first = 1;
-    if (!out) return cli_error(CMD, "out of memory");
-    while ((got = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
-        size_t len = (size_t)got;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        cJSON *obj = cJSON_ParseWithLength(line, len);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "text");
-        if (!cJSON_IsObject(obj) || !cJSON_IsString(t) || !t->valuestring) {
-            cJSON_Delete(obj);
-            /* the lines before it are still embedded and printed */
-            if ((rc = embed_chunk(m, texts, n, first, pooling, normalize, out, dim)) == CLI_OK)
-                rc = cli_error(CMD, "stdin line %ld: expected a JSON object {\"text\": \"...\"}", lineno);
-            break;
+    jsonl_state st;
+    memset(&st, 0, sizeof st);
+    st.m = m;
+    st.pooling = pooling;
+    st.normalize = normalize;
+    st.dim = dim;
+    st.first = 1;
+    st.out = malloc((size_t)JSONL_CHUNK * (size_t)dim * sizeof *st.out);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    long lineno = 0;
+    int rc = CLI_OK, eof = 0;
+    if (!st.out || !buf) rc = cli_error(CMD, "out of memory");
+    while (rc == CLI_OK && !eof) {
+        if (len == cap) { /* a line longer than the buffer: grow it */
+            char *g = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+            if (!g) { rc = cli_error(CMD, "stdin line %ld: out of memory", lineno + 1); break; }
+            buf = g;
+            cap *= 2;
         }
-        texts[n] = strdup(t->valuestring);
-        cJSON_Delete(obj);
-        if (!texts[n]) {
-            rc = cli_error(CMD, "out of memory");
-            break;
-        }
-        if (++n == JSONL_CHUNK) {
-            rc = embed_chunk(m, texts, n, first, pooling, normalize, out, dim);
-            for (int i = 0; i < n; i++) free(texts[i]);
-            n = 0;
-            first = lineno + 1;
+        ssize_t got = read(STDIN_FILENO, buf + len, cap - len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) { rc = cli_error(CMD, "reading stdin: %s", strerror(errno)); break; }
+        if (got == 0) eof = 1;
+        len += (size_t)got;
+        size_t start = 0;
+        for (;;) {
+            char *nl = memchr(buf + start, '\n', len - start);
+            if (!nl && !(eof && start < len)) break; /* at EOF a last line may lack its '\n' */
+            size_t end = nl ? (size_t)(nl - buf) : len;
+            rc = jsonl_line(&st, buf + start, end - start, ++lineno);
+            start = nl ? end + 1 : len;
             if (rc != CLI_OK) break;
-            fflush(stdout);
         }
+        memmove(buf, buf + start, len - start);
+        len -= start;
+        if (rc == CLI_OK && st.n > 0 && (eof || !input_ready())) rc = jsonl_flush(&st);
     }
-    if (rc == CLI_OK) rc = embed_chunk(m, texts, n, first, pooling, normalize, out, dim);
-    for (int i = 0; i < n; i++) free(texts[i]);
+    for (int i = 0; i < st.n; i++) free(st.texts[i]);
     fflush(stdout);
-    free(line);
-    free(out);
+    free(buf);
+    free(st.out);
     return rc;
 }
 
