@@ -524,6 +524,8 @@ int main(int argc, char **argv)
     }
     bench_attention(1, 512, 32, 4, 64);
     bench_attention(1, 2048, 32, 4, 64);
+    bench_attention(1, 2048, 9, 3, 64); /* SmolLM2: 3 kv heads (split keys on 2 threads) */
+    bench_attention(1, 2048, 8, 1, 64); /* multi-query decode */
     bench_attention(512, 512, 32, 4, 64);
     if (!g_quick) bench_attention(512, 2048, 32, 4, 64);
     /* one query head per kv head (GPT-2 small, BERT-base): the per-head decode path */

@@ -14,8 +14,12 @@
  * (rows x heads of one GQA group) share each 64-key block, whose K is
  * transposed once into KT[d][64] so every score vector is head_dim plain
  * FMAs (no cross-lane sums), and whose V rows are reused from L1.
+ *
+ * Decode with few kv heads on a team splits the keys instead (kernels.c):
+ * the same tiles over one key slice leave raw (m, l, acc) partials.
  */
 #include <immintrin.h>
+#include <limits.h>
 #include <math.h>
 
 #include "kernels/internal.h"
@@ -200,7 +204,7 @@ static inline void transpose16(__m512 r[16])
 
 /* A tile: rows [i0, i0+nr) x heads [h0, h0+nh) of one kv head (nr*nh <= TQ). */
 static void attn_tile(const float *q, const float *kb, const float *vb, float *out, const hk_attn_params *p,
-                      int i0, int nr, int h0, int nh)
+                      int i0, int nr, int h0, int nh, int klo, int khi, float *part)
 {
     int hd = p->head_dim, nch = (hd + 15) / 16, nqv = nr * nh;
     size_t qstride = (size_t)p->n_heads * (size_t)hd;
@@ -227,6 +231,8 @@ static void attn_tile(const float *q, const float *kb, const float *vb, float *o
     int jhi = p->n_kv, jlo = 0;
     if (p->causal && qlast + 1 < jhi) jhi = qlast + 1;
     if (p->window > 0 && qfirst - p->window + 1 > jlo) jlo = qfirst - p->window + 1;
+    if (klo > jlo) jlo = klo; /* a key range of a split decode call */
+    if (khi < jhi) jhi = khi;
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int j0 = jlo; j0 < jhi; j0 += BK) {
         int nk = jhi - j0 < BK ? jhi - j0 : BK, nsub = (nk + 15) / 16;
@@ -344,6 +350,16 @@ static void attn_tile(const float *q, const float *kb, const float *vb, float *o
             }
         }
     }
+    if (part) { /* split keys (nr = 1): raw (m, l, acc) per head, combined later */
+        for (int v = 0; v < nqv; v++) {
+            float *pp = part + (size_t)(h0 + v) * (size_t)(hd + 2);
+            pp[0] = m[v];
+            pp[1] = l[v];
+            for (int c = 0; c < nch; c++)
+                _mm512_mask_storeu_ps(pp + 2 + c * 16, c == nch - 1 ? mlast : 0xffff, _mm512_load_ps(&acc[v][c * 16]));
+        }
+        return;
+    }
     for (int v = 0; v < nqv; v++) {
         int i = i0 + v / nh, h = h0 + v % nh;
         float *o = out + (size_t)i * qstride + (size_t)h * hd;
@@ -388,8 +404,23 @@ void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const f
         int i0 = rb * br, nr = p->n_q - i0 < br ? p->n_q - i0 : br;
         int h0 = kvh * group + hc * hn, nh = group - hc * hn < hn ? group - hc * hn : hn;
         attn_tile(q, k_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd,
-                  v_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd, out, p, i0, nr, h0, nh);
+                  v_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd, out, p, i0, nr, h0, nh, 0, INT_MAX,
+                  NULL);
     }
+}
+
+void hk_attention_split_part_avx512(const float *q, const float *k_cache, const float *v_cache,
+                                    const hk_attn_params *p, int klo, int khi, float *part)
+{
+    int br, hn, nrb, nhc, group = p->n_heads / p->n_kv_heads, hd = p->head_dim;
+    tile_shape(p, &br, &hn, &nrb, &nhc);
+    for (int kvh = 0; kvh < p->n_kv_heads; kvh++)
+        for (int hc = 0; hc < nhc; hc++) {
+            int h0 = kvh * group + hc * hn, nh = group - hc * hn < hn ? group - hc * hn : hn;
+            attn_tile(q, k_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd,
+                      v_cache + (size_t)kvh * (size_t)p->kv_stride * (size_t)hd, NULL, p, 0, 1, h0, nh, klo, khi,
+                      part);
+        }
 }
 
 void hk_attention_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,

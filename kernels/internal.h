@@ -192,6 +192,12 @@ int hk_cpu_has_vnni(void);
 size_t hk_attention_tiles_avx512(const hk_attn_params *p);
 void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,
                                    const hk_attn_params *p, size_t t0, size_t t1);
+/*
+ * Split-key decode (n_q = 1): every head over keys [klo, khi) only, into
+ * part[n_heads][head_dim + 2] = (running max m, sum l, unnormalised acc[head_dim]).
+ */
+void hk_attention_split_part_avx512(const float *q, const float *k_cache, const float *v_cache,
+                                    const hk_attn_params *p, int klo, int khi, float *part);
 int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* GEMV over interleaved weights (o0 a multiple of 4). */

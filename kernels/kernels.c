@@ -500,6 +500,69 @@ void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias,
 
 /* ---------------- attention ---------------- */
 
+/*
+ * Decode with fewer work units (tiles) than 2x the team: flash-decoding.
+ * Each thread runs every head over its own slice of the visible keys into
+ * partials on its own stack (m, l, acc per head), publishes a pointer to
+ * them through a slot array on one thread's stack (broadcast with
+ * copyprivate, so concurrent teams never share anything), and after a
+ * barrier each thread combines a share of the heads. Only for long enough
+ * key ranges: below ~SPLIT_MIN_KEYS per thread the extra barrier and the
+ * K re-transposes of short slices cost more than the idle thread.
+ */
+#define SPLIT_MAX_THREADS 64
+#define SPLIT_PART_FLOATS 8448 /* n_heads * (head_dim + 2) limit: 33 KiB of stack */
+#define SPLIT_MIN_KEYS 128
+
+static int attention_split_decode(const float *q, const float *k_cache, const float *v_cache, float *out,
+                                  const hk_attn_params *p, size_t tiles)
+{
+    int nt = omp_get_num_threads(), hd = p->head_dim;
+    if (p->n_q != 1 || nt < 2 || nt > SPLIT_MAX_THREADS || tiles >= 2 * (size_t)nt) return 0;
+    if ((size_t)p->n_heads * (size_t)(hd + 2) > SPLIT_PART_FLOATS) return 0;
+    int qp = p->q_pos0, jhi = p->n_kv, jlo = 0;
+    if (p->causal && qp + 1 < jhi) jhi = qp + 1;
+    if (p->window > 0 && qp - p->window + 1 > jlo) jlo = qp - p->window + 1;
+    if (jhi - jlo < SPLIT_MIN_KEYS * nt) return 0;
+    /* same decision on every thread (same args, same team size) */
+    _Alignas(64) float part[SPLIT_PART_FLOATS];
+    float *slots_mine[SPLIT_MAX_THREADS];
+    float **slots = NULL;
+#pragma omp single copyprivate(slots)
+    slots = slots_mine;
+    int t = omp_get_thread_num();
+    /* key slices in whole 64-key blocks, so block boundaries match the unsplit walk */
+    int nb = (jhi - jlo + 63) / 64;
+    int b0 = (int)((long)nb * t / nt), b1 = (int)((long)nb * (t + 1) / nt);
+    int klo = jlo + 64 * b0, khi = jlo + 64 * b1 < jhi ? jlo + 64 * b1 : jhi;
+    hk_attention_split_part_avx512(q, k_cache, v_cache, p, klo, khi, part);
+    slots[t] = part;
+#pragma omp barrier
+    size_t lo, hi;
+    hk_team_range((size_t)p->n_heads, 1, &lo, &hi);
+    for (size_t h = lo; h < hi; h++) {
+        size_t off = h * (size_t)(hd + 2);
+        float m = -INFINITY, l = 0;
+        for (int u = 0; u < nt; u++)
+            if (slots[u][off] > m) m = slots[u][off];
+        float *o = out + h * (size_t)hd;
+        for (int d = 0; d < hd; d++) o[d] = 0;
+        if (m == -INFINITY) continue; /* no visible key at all: zeros */
+        for (int u = 0; u < nt; u++) {
+            const float *pp = slots[u] + off;
+            if (pp[1] <= 0) continue;
+            float c = expf(pp[0] - m);
+            l += pp[1] * c;
+            for (int d = 0; d < hd; d++) o[d] += c * pp[2 + d];
+        }
+        float il = l > 0 ? 1.0f / l : 0.0f;
+        for (int d = 0; d < hd; d++) o[d] *= il;
+    }
+    /* partials live on every thread's stack until all have combined */
+#pragma omp barrier
+    return 1;
+}
+
 void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                   const hk_attn_params *p)
 {
@@ -507,6 +570,7 @@ void hk_attention(const float *q, const float *k_cache, const float *v_cache, fl
     /* prefill: tiles of query vectors sharing each K/V block, when there are
      * enough tiles to keep the team busy */
     size_t tiles = hk_isa_level() >= HK_ISA_AVX512 ? hk_attention_tiles_avx512(p) : 0;
+    if (tiles && attention_split_decode(q, k_cache, v_cache, out, p, tiles)) return;
     if (tiles >= (size_t)omp_get_num_threads() && (p->n_q >= 4 || p->n_heads / p->n_kv_heads >= 3)) {
         hk_team_range(tiles, 1, &lo, &hi);
         if (lo < hi) hk_attention_tiles_run_avx512(q, k_cache, v_cache, out, p, lo, hi);

@@ -347,6 +347,20 @@ static void test_attention(void)
     test_attn_case(1, 4, 2, 64, 4096, 4097, 1, 0, 0, 0);  /* long decode */
     test_attn_case(1, 4, 2, 64, 4096, 4097, 1, 0, 0, 1);
     test_attn_case(100, 4, 1, 64, 0, 100, 1, 0, 0, 1);
+    /* decode on a team of 2 with few kv heads (split keys when long enough):
+     * SmolLM2's 9/3 and MQA 4/1, contexts 300, 1001, 2048, window and mask */
+    static const int dec[][2] = {{9, 3}, {4, 1}, {8, 1}};
+    static const int ctx[] = {300, 1001, 2048};
+    for (int g = 0; g < 3; g++)
+        for (int c = 0; c < 3; c++) {
+            int H = dec[g][0], K = dec[g][1], n = ctx[c];
+            test_attn_case(1, H, K, 64, n - 1, n, 1, 0, 0, 1);
+            test_attn_case(1, H, K, 64, n - 1, n, 1, 0, 1, 1);
+            test_attn_case(1, H, K, 64, n - 1, n, 1, 700, 0, 1);
+            test_attn_case(1, H, K, 64, n - 1, n, 1, 300, 1, 1);
+            test_attn_case(1, H, K, g == 2 ? 128 : 33, n - 5, n, 1, 0, 1, 1);
+            test_attn_case(1, H, K, 64, n - 1, n, 0, 0, 1, 1);
+        }
     test_attn_case(5, 4, 2, 64, 0, 100, 0, 0, 1, 1);
     /* every key masked: zeros, not NaN */
     {
