@@ -490,6 +490,11 @@ const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t 
     return v;
 }
 
+const hubrt_tensor *fam_head_tensor(fam_ctx *c, const hubrt_tensor *emb)
+{
+    return c->m->cfg.tie_word_embeddings ? emb : fam_find_exact(c, "lm_head.weight", 1);
+}
+
 const float *fam_checked_vector(fam_ctx *c, const hubrt_tensor *t, int len, int *err)
 {
     if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }

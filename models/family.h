@@ -123,6 +123,8 @@ const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *le
 void fam_release(const hubrt_tensor *t);
 /* Elements [off, off + len) of a checked float tensor widened to f32 (owned); NULL on OOM. */
 const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len);
+/* The LM head's stored [vocab][hidden] tensor: emb when tied, else lm_head.weight (NULL + error if absent). */
+const hubrt_tensor *fam_head_tensor(fam_ctx *c, const hubrt_tensor *emb);
 /* A found tensor t (NULL = missing, already reported) checked as [len] and widened; sets *err on failure. */
 const float *fam_checked_vector(fam_ctx *c, const hubrt_tensor *t, int len, int *err);
 /* Required vector by (prefixed) name, checked [len]. Sets *err on failure. */

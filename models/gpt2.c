@@ -70,11 +70,8 @@ int hubrt_gpt2_build(fam_ctx *c)
     c->keep = wte;
     const hubrt_tensor *wpe = fam_find(c, "wpe.weight", 1);
     if (!wpe || fam_check(wpe, P, D) != 0) return HUBRT_ERR_FORMAT;
-    const hubrt_tensor *head_t = wte;
-    if (!cfg->tie_word_embeddings) {
-        head_t = fam_find_exact(c, "lm_head.weight", 1);
-        if (!head_t) return HUBRT_ERR_FORMAT;
-    }
+    const hubrt_tensor *head_t = fam_head_tensor(c, wte);
+    if (!head_t) return HUBRT_ERR_FORMAT;
     const hk_weight *lm_head = fam_matrix_owned(c, head_t, V, D);
     if (!lm_head) return HUBRT_ERR_FORMAT;
     const float *lnf_w = fam_req_vector(c, "ln_f.weight", D, &err);

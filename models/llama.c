@@ -107,11 +107,8 @@ int hubrt_llama_build(fam_ctx *c)
     const hubrt_tensor *emb = fam_find(c, "embed_tokens.weight", 1);
     if (!emb || fam_check(emb, V, D) != 0) return HUBRT_ERR_FORMAT;
     c->keep = emb;
-    const hubrt_tensor *head_t = emb;
-    if (!cfg->tie_word_embeddings) {
-        head_t = fam_find_exact(c, "lm_head.weight", 1);
-        if (!head_t) return HUBRT_ERR_FORMAT;
-    }
+    const hubrt_tensor *head_t = fam_head_tensor(c, emb);
+    if (!head_t) return HUBRT_ERR_FORMAT;
     /*
      * fuse (the default): layer matrices copied into the model's huge-page
      * arena, q|k|v and gate|up stacked, 11 nodes per layer. An explicit
