@@ -11,6 +11,7 @@ CXX     ?= g++
 PREFIX  ?= /usr/local
 BUILD   ?= build
 PORTABLE ?= 0
+VERSION := $(shell sed -n 's/^\#define HUBRT_VERSION "\(.*\)"/\1/p' include/hubrt.h)
 
 PKGS      := libcjson libpcre2-8 libutf8proc openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -149,7 +150,7 @@ fuzz: $(FUZZ_TARGETS)
 
 install: all
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' hubrt.pc.in > $(BUILD)/hubrt.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' hubrt.pc.in > $(BUILD)/hubrt.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/hubrt.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libhubrt.a $(DESTDIR)$(PREFIX)/lib/
