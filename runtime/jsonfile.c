@@ -12,19 +12,26 @@
 #include "runtime/error.h"
 #include "runtime/jsonfile.h"
 
-char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len)
+int hubrt_open_regular(const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         hubrt_set_error(HUBRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         hubrt_set_error(HUBRT_ERR_IO, "%s: not a regular file", path);
         close(fd);
-        return NULL;
+        return -1;
     }
+    return fd;
+}
+
+char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len)
+{
+    struct stat st;
+    int fd = hubrt_open_regular(path, &st);
+    if (fd < 0) return NULL;
     if ((uint64_t)st.st_size > max_bytes) {
         hubrt_set_error(HUBRT_ERR_FORMAT, "%s: file is %lld bytes, over the %zu-byte limit",
                         path, (long long)st.st_size, max_bytes);

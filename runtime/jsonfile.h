@@ -15,6 +15,13 @@
 
 #define HUBRT_JSON_MAX_DEPTH 64
 
+struct stat;
+/*
+ * Opens path read-only and fills *st; only regular files are accepted (a
+ * directory or device is an error). The fd, or -1 + HUBRT_ERR_IO message.
+ */
+int hubrt_open_regular(const char *path, struct stat *st);
+
 /*
  * Reads a whole file into a malloc'd NUL-terminated buffer (*len bytes,
  * without the NUL). Refuses files over max_bytes. NULL + error on failure:

@@ -463,17 +463,9 @@ hubrt_st_file *hubrt_st_open(const char *path)
         hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_st_open: NULL path");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        hubrt_set_error(HUBRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        hubrt_set_error(HUBRT_ERR_IO, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
+    int fd = hubrt_open_regular(path, &st);
+    if (fd < 0) return NULL;
     hubrt_st_file *f = st_new(path);
     if (!f) {
         close(fd);
