@@ -65,15 +65,8 @@ int hubrt_bert_build(fam_ctx *c)
     const int D = cfg->hidden_size, H = cfg->n_heads, F = cfg->intermediate_size;
     const int V = cfg->vocab_size, L = cfg->n_layers, P = cfg->max_positions;
     const int T = cfg->type_vocab_size;
-    if (D % H != 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: hidden_size %d not divisible by "
-                               "num_attention_heads %d", c->m->dir, D, H);
-    if (P <= 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: max_position_embeddings missing", c->m->dir);
-    const int hd = D / H;
-    if (hd > HG_MAX_HEAD_DIM)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head size %d above %d",
-                               c->m->dir, hd, HG_MAX_HEAD_DIM);
+    /* config.c guarantees head_dim = D / H and P >= 1; hubrt_family_build bounds head_dim */
+    const int hd = cfg->head_dim;
     int err = 0;
     char name[160];
 

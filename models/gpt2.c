@@ -44,15 +44,8 @@ int hubrt_gpt2_build(fam_ctx *c)
     hubrt_graph *g = &fs->graph;
     const int D = cfg->hidden_size, H = cfg->n_heads, F = cfg->intermediate_size;
     const int V = cfg->vocab_size, L = cfg->n_layers, P = cfg->max_positions;
-    if (D % H != 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: n_embd %d not divisible by n_head %d",
-                               c->m->dir, D, H);
-    if (P <= 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: n_positions missing", c->m->dir);
-    const int hd = D / H;
-    if (hd > HG_MAX_HEAD_DIM)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head size %d above %d",
-                               c->m->dir, hd, HG_MAX_HEAD_DIM);
+    /* config.c guarantees head_dim = D / H and P >= 1; hubrt_family_build bounds head_dim */
+    const int hd = cfg->head_dim;
     int err = 0;
     char name[160];
 

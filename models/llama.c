@@ -100,7 +100,7 @@ int hubrt_llama_build(fam_ctx *c)
     fs->n_layers = L;
     fs->n_kv_heads = KV;
     fs->head_dim = hd;
-    fs->max_positions = cfg->max_positions > 0 ? cfg->max_positions : 2048;
+    fs->max_positions = cfg->max_positions; /* >= 1, default 2048 in config.c */
     fs->n_logits = V;
 
     /* embeddings and head */
