@@ -1,7 +1,7 @@
 # hubrt — build, test, bench, install.  `make help` lists the targets.
 #
-# Sources are picked up by folder: runtime/ kernels/ tokenizer/ models/ go into
-# libhubrt; tools/run-model.c + tools/cli_*.c make run-model; every
+# Sources are picked up by folder: hf/ kernels/ tokenizer/ models/ runtime/ go
+# into libhubrt; tools/run-model.c + tools/cli_*.c make run-model; every
 # tests/test_*.c is one test binary; every bench/bench-*.c one bench binary.
 # Files named *_avx2.c / *_avx512.c get their ISA flags (and only they do when
 # PORTABLE=1), so the fast paths are chosen at run time from CPUID.
@@ -33,7 +33,7 @@ LDLIBS   := $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni
 
-LIB_C   := $(sort $(wildcard runtime/*.c kernels/*.c tokenizer/*.c models/*.c))
+LIB_C   := $(sort $(wildcard hf/*.c kernels/*.c tokenizer/*.c models/*.c runtime/*.c))
 LIB_CC  := $(sort $(wildcard tokenizer/*.cc))
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
 CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c))
@@ -41,12 +41,12 @@ CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/test_*.c)))
 TESTS_CXX := $(BUILD)/tests/test_header_cxx
 BENCHES := $(patsubst bench/%.c,$(BUILD)/%,$(sort $(wildcard bench/bench-*.c)))
-TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(sort $(wildcard tools/tool-*.c)))
+FIXTURE_OBJ := $(BUILD)/obj/tests/fixtures/test_model.o
 
 .PHONY: all deps test asan bench install uninstall clean help fuzz
 
 # Library (static + shared), the CLI and the helper tools.
-all: $(BUILD)/libhubrt.a $(BUILD)/libhubrt.so $(BUILD)/run-model $(TOOLS)
+all: $(BUILD)/libhubrt.a $(BUILD)/libhubrt.so $(BUILD)/run-model
 
 help:
 	@echo "make deps      install the Debian packages hubrt needs (root or sudo)"
@@ -89,12 +89,14 @@ $(BUILD)/libhubrt.so: $(LIB_OBJ)
 $(BUILD)/run-model: $(CLI_OBJ) $(BUILD)/libhubrt.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
 
-$(BUILD)/tool-%: $(BUILD)/obj/tools/tool-%.o $(BUILD)/libhubrt.a
-	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
+# Test fixtures (random hub-format models) are linked into the tests and the
+# make-model tool, never into libhubrt.
+$(BUILD)/make-model: $(BUILD)/obj/tests/fixtures/make-model.o $(FIXTURE_OBJ) $(BUILD)/libhubrt.a
+	$(CC) -o $@ $(filter %.o,$^) $(BUILD)/libhubrt.a $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libhubrt.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(FIXTURE_OBJ) $(BUILD)/libhubrt.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
+	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
 
 # The public header compiled as C++ (test_header.c compiles it as C99).
 $(TESTS_CXX): tests/test_header.c include/hubrt.h
@@ -105,22 +107,22 @@ $(BUILD)/bench-%: $(BUILD)/obj/bench/bench-%.o $(BUILD)/libhubrt.a
 	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
 
 # Runs every test binary from the repo root; the last line is the summary.
-test: all $(TESTS) $(TESTS_CXX)
+test: all $(BUILD)/make-model $(TESTS) $(TESTS_CXX)
 	HUBRT_BUILD=$(BUILD) tests/run.sh $(TESTS) $(TESTS_CXX)
 
 # The same suite under AddressSanitizer + UBSan, in its own build folder.
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-bench: $(BENCHES)
+bench: $(BENCHES) $(BUILD)/make-model
 
 # libFuzzer targets for the parsers (clang, ASan+UBSan), each built from the few
 # sources it needs: `make fuzz`, then e.g. build/fuzz/fuzz_safetensors -max_total_time=60.
 # To add one: list tests/fuzz/fuzz_X.c and its sources below and in FUZZ_TARGETS.
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_safetensors $(BUILD)/fuzz/fuzz_config
-$(BUILD)/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c runtime/safetensors.c runtime/jsonfile.c runtime/error.c
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c runtime/config.c runtime/jsonfile.c runtime/error.c
-# The tokenizer targets: tokenizer/ (minus the hubrt_model API) + the sentencepiece
+$(BUILD)/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c hf/safetensors.c hf/jsonfile.c hf/error.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c hf/config.c hf/jsonfile.c hf/error.c
+# The tokenizer targets: tokenizer/ + the sentencepiece
 # wrapper, compiled once with clang++ under the same sanitizers. Seeds: small
 # hand-written files in tests/fuzz/corpus_tokenizer_{json,encode}; `make fuzz`
 # copies stories260K's 8 KB tokenizer.model into build/fuzz/corpus_sentencepiece.
@@ -129,8 +131,8 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c runtime/config.c runtime/jso
 # (the first folder collects new inputs).
 # Needs Debian's libclang-rt-14-dev if -fsanitize=fuzzer fails to link (only
 # for fuzzing, so not in DEB_PACKAGES).
-FUZZ_TOK_SRC := $(filter-out tokenizer/api_tokenizer.c,$(sort $(wildcard tokenizer/*.c))) runtime/error.c \
-                runtime/jsonfile.c $(BUILD)/fuzz/sentencepiece_c.o
+FUZZ_TOK_SRC := $(sort $(wildcard tokenizer/*.c)) hf/error.c \
+                hf/jsonfile.c $(BUILD)/fuzz/sentencepiece_c.o
 FUZZ_TOK_LIBS := -lpcre2-8 -lutf8proc -lsentencepiece -lstdc++
 FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode $(BUILD)/fuzz/fuzz_sentencepiece
 $(BUILD)/fuzz/fuzz_tokenizer_json: tests/fuzz/fuzz_tokenizer_json.c $(FUZZ_TOK_SRC)

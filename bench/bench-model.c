@@ -2,7 +2,7 @@
  * bench/bench-model.c — whole-model speed: prefill (pp) and decode (tg)
  * tokens/s of a causal LM with random ids, or an encoder pass, plus load
  * time and peak RSS. The ids are random, so any hub-format model directory
- * works without a tokenizer (e.g. one made by tool-make-model).
+ * works without a tokenizer (e.g. one made by make-model).
  *
  *   build/bench-model -m DIR [-p 512] [-n 128] [-t 2] [-r 3] [--storage mmap|copy|auto]
  *                     [--quant q8|q4] [--profile] [-c CONTEXT]

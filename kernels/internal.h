@@ -4,8 +4,8 @@
  * OpenMP team, the Q8/Q4 block layout, and the fast-path entry points each
  * kernels/NAME_avx2.c / NAME_avx512.c file provides (chosen in kernels/kernels.c).
  */
-#ifndef HUBRT_KERNELS_INTERNAL_H
-#define HUBRT_KERNELS_INTERNAL_H
+#ifndef KERNELS_INTERNAL_H
+#define KERNELS_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -15,7 +15,6 @@
 #include <cblas.h>
 
 #include "kernels/ref.h"
-#include "runtime/error.h"
 
 /* ---------------- ISA choice ---------------- */
 
@@ -139,16 +138,12 @@ static void *alloc64(size_t n)
 int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, const void *data_in_out)
 {
     memset(w, 0, sizeof *w);
-    if (type != HK_F32 && type != HK_F16 && type != HK_BF16) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_from_transposed: dtype %d is not f32/f16/bf16", (int)type);
+    if (type != HK_F32 && type != HK_F16 && type != HK_BF16)
         return -1;
-    }
     size_t es = hk_wtype_size(type), r = (size_t)rows, c = (size_t)cols;
     void *dst = alloc64(r * c * es);
-    if (!dst) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory transposing a %dx%d weight", rows, cols);
+    if (!dst)
         return -1;
-    }
     /* dst[o][i] = src[i][o], in 64x64 tiles so both sides stay in cache;
      * tiles of output rows in parallel (this runs once, at load). */
     const char *src = (const char *)data_in_out;
@@ -185,10 +180,8 @@ int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *memv)
 {
     hk_weight src = *w; /* dst may be w */
     size_t total = hk_weight_repack_size(&src);
-    if (!total) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_repack: not a plain f32/f16/bf16 weight");
+    if (!total)
         return -1;
-    }
     char *mem = memv;
     size_t es = hk_wtype_size(src.type), rl = hk_runlen(src.type);
     size_t rows = (size_t)src.rows, cols = (size_t)src.cols, nrun = (cols + rl - 1) / rl;
@@ -215,15 +208,11 @@ int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *memv)
 int hk_weight_repack(hk_weight *dst, const hk_weight *w)
 {
     size_t total = hk_weight_repack_size(w);
-    if (!total) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_repack: not a plain f32/f16/bf16 weight");
+    if (!total)
         return -1;
-    }
     char *mem = alloc64(total);
-    if (!mem) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory repacking a %dx%d weight", w->rows, w->cols);
+    if (!mem)
         return -1;
-    }
     if (hk_weight_repack_into(dst, w, mem) != 0) {
         free(mem);
         return -1;
@@ -254,16 +243,11 @@ size_t hk_weight_quantize_size(const hk_weight *src, hk_wtype qtype)
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
 {
     size_t total = hk_weight_quantize_size(src, qtype);
-    if (!total) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_quantize: cannot quantise dtype %d to %d",
-                        (int)src->type, (int)qtype);
+    if (!total)
         return -1;
-    }
     char *mem = alloc64(total);
-    if (!mem) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory quantising a %dx%d weight", src->rows, src->cols);
+    if (!mem)
         return -1;
-    }
     if (hk_weight_quantize_into(dst, src, qtype, mem) != 0) {
         free(mem);
         return -1;
@@ -277,11 +261,8 @@ int hk_weight_quantize_into(hk_weight *dst, const hk_weight *srcw, hk_wtype qtyp
 {
     hk_weight srcv = *srcw; /* dst may be src */
     const hk_weight *src = &srcv;
-    if (!hk_weight_quantize_size(src, qtype)) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hk_weight_quantize: cannot quantise dtype %d to %d",
-                        (int)src->type, (int)qtype);
+    if (!hk_weight_quantize_size(src, qtype))
         return -1;
-    }
     size_t rows = (size_t)src->rows, cols = (size_t)src->cols, nb = (size_t)hk_qblocks(src->cols), qbytes;
     size_t total = quant_sizes(src, qtype, &qbytes);
     char *mem = memv;

@@ -15,8 +15,8 @@
  *    CPUID; HUBRT_ISA=scalar|avx2|avx512 forces a path.
  *  - Kernels trust their arguments: models validate shapes and ids first.
  */
-#ifndef HUBRT_KERNELS_H
-#define HUBRT_KERNELS_H
+#ifndef KERNELS_KERNELS_H
+#define KERNELS_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>

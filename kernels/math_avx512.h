@@ -4,8 +4,8 @@
  * Accuracy: exp ~2e-7 relative; erf ~2e-7 absolute (Abramowitz-Stegun
  * 7.1.26); tanh ~2e-7 absolute.
  */
-#ifndef HUBRT_KERNELS_MATH_AVX512_H
-#define HUBRT_KERNELS_MATH_AVX512_H
+#ifndef KERNELS_MATH_AVX512_H
+#define KERNELS_MATH_AVX512_H
 
 #include <immintrin.h>
 

@@ -5,8 +5,8 @@
  * path against these, and HUBRT_ISA=scalar runs them (split among the team
  * by the public entry points in kernels/kernels.c). Shapes as in kernels.h.
  */
-#ifndef HUBRT_KERNELS_REF_H
-#define HUBRT_KERNELS_REF_H
+#ifndef KERNELS_REF_H
+#define KERNELS_REF_H
 
 #include "kernels/kernels.h"
 #include "kernels/internal.h"

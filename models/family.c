@@ -1,6 +1,6 @@
 /*
  * models/family.c — picks the family from config.json and builds it
- * (hubrt_family_build), and the shared helpers that map hub tensors to
+ * (md_family_build), and the shared helpers that map hub tensors to
  * checked kernel weights (models/family.h).
  */
 #include <stdint.h>
@@ -12,8 +12,7 @@
 #include <omp.h>
 
 #include "models/family.h"
-#include "runtime/error.h"
-#include "runtime/session.h"
+#include "hf/error.h"
 
 /* ---- ownership ----------------------------------------------------------- */
 
@@ -30,27 +29,27 @@ static int push_ptr(void ***arr, int *n, int *cap, void *p)
     return 0;
 }
 
-void *fam_alloc(fam_ctx *c, size_t bytes)
+void *md_alloc(md_ctx *c, size_t bytes)
 {
     void *p = calloc(1, bytes ? bytes : 1);
     if (!p) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory (%zu bytes)", c->m->dir, bytes);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory (%zu bytes)", c->src->dir, bytes);
         return NULL;
     }
     if (push_ptr(&c->fs->blocks, &c->fs->n_blocks, &c->fs->cap_blocks, p) != 0) {
         free(p);
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->m->dir);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->src->dir);
         return NULL;
     }
     return p;
 }
 
-static hk_weight *new_weight(fam_ctx *c)
+static hk_weight *new_weight(md_ctx *c)
 {
     hk_weight *w = calloc(1, sizeof *w);
     if (!w || push_ptr((void ***)&c->fs->weights, &c->fs->n_weights, &c->fs->cap_weights, w) != 0) {
         free(w);
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->m->dir);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->src->dir);
         return NULL;
     }
     return w;
@@ -58,12 +57,12 @@ static hk_weight *new_weight(fam_ctx *c)
 
 /* ---- tensors ------------------------------------------------------------- */
 
-const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required)
+const hf_tensor *md_find(md_ctx *c, const char *name, int required)
 {
     char full[256];
     for (int i = 0; c->prefixes[i]; i++) {
         snprintf(full, sizeof full, "%s%s", c->prefixes[i], name);
-        const hubrt_tensor *t = hubrt_weights_find(c->m->weights, full);
+        const hf_tensor *t = hf_weights_find(c->src->weights, full);
         if (t) return t;
     }
     /* older BERT checkpoints name LayerNorm parameters gamma/beta
@@ -75,36 +74,36 @@ const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required)
         size_t stem = len - (old[0] == 'g' ? 6 : 4); /* keeps "...LayerNorm." */
         for (int i = 0; c->prefixes[i]; i++) {
             snprintf(full, sizeof full, "%s%.*s%s", c->prefixes[i], (int)stem, name, old);
-            const hubrt_tensor *t = hubrt_weights_find(c->m->weights, full);
+            const hf_tensor *t = hf_weights_find(c->src->weights, full);
             if (t) return t;
         }
     }
     if (required) {
         snprintf(full, sizeof full, "%s%s", c->prefixes[0], name);
         if (c->prefixes[1])
-            hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files "
-                            "(also tried '%s%s')", c->m->dir, full, c->prefixes[1], name);
+            hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files "
+                            "(also tried '%s%s')", c->src->dir, full, c->prefixes[1], name);
         else
-            hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
-                            c->m->dir, full);
+            hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
+                            c->src->dir, full);
     }
     return NULL;
 }
 
-const hubrt_tensor *fam_find_exact(fam_ctx *c, const char *name, int required)
+const hf_tensor *md_find_exact(md_ctx *c, const char *name, int required)
 {
     static const char *const none[] = {"", NULL};
     const char *const *keep = c->prefixes;
     c->prefixes = none;
-    const hubrt_tensor *t = fam_find(c, name, 0); /* with the gamma/beta fallback */
+    const hf_tensor *t = md_find(c, name, 0); /* with the gamma/beta fallback */
     c->prefixes = keep;
     if (!t && required)
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
-                        c->m->dir, name);
+        hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' not found in the weight files",
+                        c->src->dir, name);
     return t;
 }
 
-static void shape_str(const hubrt_tensor *t, char *buf, size_t cap)
+static void shape_str(const hf_tensor *t, char *buf, size_t cap)
 {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, cap - o, "[");
@@ -113,12 +112,12 @@ static void shape_str(const hubrt_tensor *t, char *buf, size_t cap)
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
-int fam_check(const hubrt_tensor *t, int64_t d0, int64_t d1)
+int md_check(const hf_tensor *t, int64_t d0, int64_t d1)
 {
     const char *file = t->file ? t->file : "?";
     if (t->dtype != HUBRT_DTYPE_F32 && t->dtype != HUBRT_DTYPE_F16 && t->dtype != HUBRT_DTYPE_BF16) {
         const char *dn = hubrt_dtype_name(t->dtype);
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s is not a float "
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s is not a float "
                                "type (F32, F16 or BF16 expected)", file, t->name, dn ? dn : "?");
     }
     int ndim = d1 < 0 ? 1 : 2;
@@ -128,44 +127,44 @@ int fam_check(const hubrt_tensor *t, int64_t d0, int64_t d1)
         shape_str(t, got, sizeof got);
         int transposed = ndim == 2 && t->ndim == 2 && t->shape[0] == d1 && t->shape[1] == d0;
         if (ndim == 1)
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected [%lld]",
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected [%lld]",
                                    file, t->name, got, (long long)d0);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected [%lld, %lld]%s",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected [%lld, %lld]%s",
                                file, t->name, got, (long long)d0, (long long)d1,
                                transposed ? " (stored transposed?)" : "");
     }
     return 0;
 }
 
-hk_wtype fam_wtype(const hubrt_tensor *t)
+hk_wtype md_wtype(const hf_tensor *t)
 {
     return t->dtype == HUBRT_DTYPE_F16 ? HK_F16 : t->dtype == HUBRT_DTYPE_BF16 ? HK_BF16 : HK_F32;
 }
 
 /* Replaces *w by its quantised copy when the load params ask for it. */
-static int maybe_quantize(fam_ctx *c, hk_weight *w, const char *name)
+static int maybe_quantize(md_ctx *c, hk_weight *w, const char *name)
 {
-    hubrt_quant q = c->m->params.quant;
+    hubrt_quant q = c->src->quant;
     if (q == HUBRT_QUANT_NONE) return 0;
     hk_weight src = *w, dst;
     memset(&dst, 0, sizeof dst);
     if (hk_weight_quantize(&dst, &src, q == HUBRT_QUANT_Q8 ? HK_Q8 : HK_Q4) != 0)
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory quantising",
-                               c->m->dir, name);
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory quantising",
+                               c->src->dir, name);
     hk_weight_free(&src);
     *w = dst;
     return 0;
 }
 
-const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int cols)
+const hk_weight *md_matrix(md_ctx *c, const hf_tensor *t, int rows, int cols)
 {
-    if (fam_check(t, rows, cols) != 0) return NULL;
+    if (md_check(t, rows, cols) != 0) return NULL;
     hk_weight *w = new_weight(c);
     if (!w) return NULL;
-    hk_weight_view(w, fam_wtype(t), rows, cols, t->data);
+    hk_weight_view(w, md_wtype(t), rows, cols, t->data);
     if (maybe_quantize(c, w, t->name) != 0) return NULL;
     if (w->type == HK_Q8 || w->type == HK_Q4) {
-        if (t != c->keep) fam_release(t);
+        if (t != c->keep) md_release(t);
     }
     return w;
 }
@@ -177,9 +176,9 @@ const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int col
  * huge page is wasted per weight. Chunks are freed with the model.
  */
 #define WCHUNK_BYTES ((size_t)64 << 20)
-static void *weight_alloc(fam_ctx *c, size_t bytes)
+static void *weight_alloc(md_ctx *c, size_t bytes)
 {
-    hubrt_family_state *fs = c->fs;
+    md_family *fs = c->fs;
     size_t need = (bytes + 63) & ~(size_t)63;
     if (!fs->wchunk || fs->wchunk_size - fs->wchunk_used < need) {
         size_t size = need > WCHUNK_BYTES ? need : WCHUNK_BYTES;
@@ -203,7 +202,7 @@ static void *weight_alloc(fam_ctx *c, size_t bytes)
  * pages can always be released after copying (they refault from the file if
  * read again, e.g. embedding rows); COPY memory would read back as zeros.
  */
-static int source_mapped(const fam_ctx *c) { return c->m->params.storage != HUBRT_STORAGE_COPY; }
+static int source_mapped(const md_ctx *c) { return c->src->storage != HUBRT_STORAGE_COPY; }
 
 /*
  * Arena matrices are stored interleaved (hk_weight_repack: rows in groups of
@@ -217,7 +216,7 @@ static int interleave_on(void)
     return !(e && !strcmp(e, "0"));
 }
 
-/* Drops the resident pages wholly inside [p, p + bytes) (see fam_release). */
+/* Drops the resident pages wholly inside [p, p + bytes) (see md_release). */
 static void release_range(const void *p, size_t bytes)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -243,9 +242,9 @@ static int chunk_rows(const hk_weight *part)
  * released right after when release[i] (NULL: none), so a big matrix (a
  * 94-154 MB LM head) is never resident twice. 0 or -1 (out of memory).
  */
-static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np,
+static int place_stacked_team(md_ctx *c, hk_weight *w, const hk_weight *parts, int np,
                               const int *release, const char *name);
-static int place_stacked(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np,
+static int place_stacked(md_ctx *c, hk_weight *w, const hk_weight *parts, int np,
                          const int *release, const char *name)
 {
     /* hk_weight_repack_into opens an OpenMP team per call: a few hundred
@@ -259,7 +258,7 @@ static int place_stacked(fam_ctx *c, hk_weight *w, const hk_weight *parts, int n
     return rc;
 }
 
-static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, int np,
+static int place_stacked_team(md_ctx *c, hk_weight *w, const hk_weight *parts, int np,
                               const int *release, const char *name)
 {
     hk_wtype type = parts[0].type;
@@ -272,7 +271,7 @@ static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, 
     }
     hk_weight stacked;
     hk_weight_view(&stacked, type, (int)total_rows, cols, NULL);
-    int quant = c->m->params.quant != HUBRT_QUANT_NONE, ilv = !quant && interleave_on();
+    int quant = c->src->quant != HUBRT_QUANT_NONE, ilv = !quant && interleave_on();
     if (!quant && (aligned || !ilv)) {
         /* straight into the arena, chunk by chunk. Interleaved: group-major,
          * so rows [r0, r1) with r0 % 4 == 0 are one contiguous piece of the
@@ -323,15 +322,15 @@ static int place_stacked_team(fam_ctx *c, hk_weight *w, const hk_weight *parts, 
     return maybe_quantize(c, w, name) != 0 ? -1 : 0;
 }
 
-const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
+const hk_weight *md_matrix_conv1d(md_ctx *c, const hf_tensor *t, int in, int total_out,
                                    int col0, int out)
 {
-    if (fam_check(t, in, total_out) != 0) return NULL;
+    if (md_check(t, in, total_out) != 0) return NULL;
     if (col0 < 0 || out <= 0 || col0 + out > total_out) {
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': column slice out of range", t->file, t->name);
+        hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': column slice out of range", t->file, t->name);
         return NULL;
     }
-    hk_wtype type = fam_wtype(t);
+    hk_wtype type = md_wtype(t);
     size_t es = type == HK_F32 ? 4 : 2;
     /* transposed into a temporary, then placed (quantised / interleaved) like any matrix */
     size_t bytes = (size_t)in * (size_t)out * es;
@@ -339,7 +338,7 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
     hk_weight *w = dst ? new_weight(c) : NULL;
     if (!w) {
         free(dst);
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
         return NULL;
     }
     /* dst[o][i] = src[i][col0 + o], in 32x32 tiles so both sides stay in
@@ -366,32 +365,32 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
     int rc = place_stacked(c, w, &part, 1, NULL, t->name);
     free(dst);
     if (rc != 0) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
         return NULL;
     }
     return w;
 }
 
-const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols)
+const hk_weight *md_matrix_concat(md_ctx *c, const hf_tensor *const *ts, const int *rows, int nt, int cols)
 {
     size_t total_rows = 0;
     hk_weight parts[8];
     if (nt < 1 || nt > 8) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %d matrices to stack", c->m->dir, nt);
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %d matrices to stack", c->src->dir, nt);
         return NULL;
     }
     for (int i = 0; i < nt; i++) {
-        if (fam_check(ts[i], rows[i], cols) != 0) return NULL;
+        if (md_check(ts[i], rows[i], cols) != 0) return NULL;
         if (ts[i]->dtype != ts[0]->dtype) {
-            hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype differs from '%s'",
+            hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype differs from '%s'",
                             ts[i]->file, ts[i]->name, ts[0]->name);
             return NULL;
         }
         total_rows += (size_t)rows[i];
-        hk_weight_view(&parts[i], fam_wtype(ts[i]), rows[i], cols, ts[i]->data);
+        hk_weight_view(&parts[i], md_wtype(ts[i]), rows[i], cols, ts[i]->data);
     }
     if (total_rows > (size_t)INT32_MAX) {
-        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': too many rows", ts[0]->file, ts[0]->name);
+        hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': too many rows", ts[0]->file, ts[0]->name);
         return NULL;
     }
     /* the copy replaces the stored tensors; the embedding table (c->keep) is
@@ -401,21 +400,21 @@ const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, co
     for (int i = 0; i < nt; i++) release[i] = ts[i] != c->keep || source_mapped(c);
     hk_weight *w = new_weight(c);
     if (!w || place_stacked(c, w, parts, nt, release, ts[0]->name) != 0) {
-        if (w) hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory placing '%s'", c->m->dir, ts[0]->name);
+        if (w) hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory placing '%s'", c->src->dir, ts[0]->name);
         return NULL;
     }
     for (int i = 0; i < nt; i++)
-        if (release[i]) fam_release(ts[i]); /* the edge pages the pieces left */
+        if (release[i]) md_release(ts[i]); /* the edge pages the pieces left */
     return w;
 }
 
-int fam_embed_table(fam_ctx *c, const hubrt_tensor *t, const hk_weight *tied_head, hg_node *nd)
+int md_embed_table(md_ctx *c, const hf_tensor *t, const hk_weight *tied_head, md_node *nd)
 {
-    nd->table_type = fam_wtype(t);
+    nd->table_type = md_wtype(t);
     nd->table = t->data;
     nd->table_interleaved = 0;
     /* explicit mmap: a view; COPY memory: the loader's copy is the one copy */
-    if (c->m->params.storage == HUBRT_STORAGE_MMAP || !source_mapped(c)) return 0;
+    if (c->src->storage == HUBRT_STORAGE_MMAP || !source_mapped(c)) return 0;
     if (tied_head && tied_head->type == nd->table_type && tied_head->rows == t->shape[0] &&
         tied_head->cols == nd->d && t->ndim == 2 && t->shape[1] == nd->d) {
         nd->table = tied_head->data; /* the head's arena copy, in its layout */
@@ -427,34 +426,34 @@ int fam_embed_table(fam_ctx *c, const hubrt_tensor *t, const hk_weight *tied_hea
      * window: SmolLM2 pp512 +20 MB RSS, GPT-2 +39 MB, growing with use) */
     unsigned char *mem = weight_alloc(c, t->n_bytes);
     if (!mem)
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", c->m->dir, t->name);
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", c->src->dir, t->name);
     const size_t step = (size_t)1 << 20;
     for (size_t off = 0; off < t->n_bytes; off += step) {
         size_t n = t->n_bytes - off < step ? t->n_bytes - off : step;
         memcpy(mem + off, (const unsigned char *)t->data + off, n);
         release_range((const unsigned char *)t->data + off, n);
     }
-    fam_release(t);
+    md_release(t);
     nd->table = mem;
     return 0;
 }
 
-const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols)
+const hk_weight *md_matrix_owned(md_ctx *c, const hf_tensor *t, int rows, int cols)
 {
     /* the tied embedding in COPY memory stays one copy (a view); from a file
      * map it is copied like any matrix, the lookups refaulting rows */
-    if (c->m->params.storage == HUBRT_STORAGE_MMAP || (t == c->keep && !source_mapped(c)))
-        return fam_matrix(c, t, rows, cols);
-    return fam_matrix_concat(c, &t, &rows, 1, cols);
+    if (c->src->storage == HUBRT_STORAGE_MMAP || (t == c->keep && !source_mapped(c)))
+        return md_matrix(c, t, rows, cols);
+    return md_matrix_concat(c, &t, &rows, 1, cols);
 }
 
-const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n)
+const float *md_vector_concat(md_ctx *c, const float *const *vs, const int *lens, int n)
 {
     int any = 0;
     size_t total = 0;
     for (int i = 0; i < n; i++) { any |= vs[i] != NULL; total += (size_t)lens[i]; }
     if (!any) return NULL;
-    float *out = fam_alloc(c, total * sizeof(float)); /* zeroed: a missing part is a zero bias */
+    float *out = md_alloc(c, total * sizeof(float)); /* zeroed: a missing part is a zero bias */
     if (!out) return NULL;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -464,7 +463,7 @@ const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *le
     return out;
 }
 
-void fam_release(const hubrt_tensor *t)
+void md_release(const hf_tensor *t)
 {
     /* Only whole pages inside the tensor: neighbours may share the edge pages.
      * A read-only file map refaults from the file; the COPY memory would read
@@ -476,68 +475,62 @@ void fam_release(const hubrt_tensor *t)
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len)
+const float *md_vector(md_ctx *c, const hf_tensor *t, int64_t off, int64_t len)
 {
     if (off < 0 || len <= 0 || off + len > t->n_elements) {
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': slice out of range", t->file, t->name);
+        hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': slice out of range", t->file, t->name);
         return NULL;
     }
-    float *v = fam_alloc(c, (size_t)len * sizeof(float));
+    float *v = md_alloc(c, (size_t)len * sizeof(float));
     if (!v) return NULL;
-    hk_wtype type = fam_wtype(t);
+    hk_wtype type = md_wtype(t);
     size_t es = type == HK_F32 ? 4 : 2;
     hk_to_f32(type, (const unsigned char *)t->data + (size_t)off * es, v, (size_t)len);
     return v;
 }
 
-const hubrt_tensor *fam_head_tensor(fam_ctx *c, const hubrt_tensor *emb)
+const hf_tensor *md_head_tensor(md_ctx *c, const hf_tensor *emb)
 {
-    return c->m->cfg.tie_word_embeddings ? emb : fam_find_exact(c, "lm_head.weight", 1);
+    return c->src->cfg->tie_word_embeddings ? emb : md_find_exact(c, "lm_head.weight", 1);
 }
 
-const float *fam_checked_vector(fam_ctx *c, const hubrt_tensor *t, int len, int *err)
+const float *md_checked_vector(md_ctx *c, const hf_tensor *t, int len, int *err)
 {
-    if (!t || fam_check(t, len, -1) != 0) { *err = 1; return NULL; }
-    const float *v = fam_vector(c, t, 0, len);
+    if (!t || md_check(t, len, -1) != 0) { *err = 1; return NULL; }
+    const float *v = md_vector(c, t, 0, len);
     if (!v) *err = 1;
     return v;
 }
 
-const float *fam_req_vector(fam_ctx *c, const char *name, int len, int *err)
+const float *md_req_vector(md_ctx *c, const char *name, int len, int *err)
 {
-    return fam_checked_vector(c, fam_find(c, name, 1), len, err);
+    return md_checked_vector(c, md_find(c, name, 1), len, err);
 }
 
-const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err)
+const float *md_opt_vector(md_ctx *c, const char *name, int len, int *err)
 {
-    const hubrt_tensor *t = fam_find(c, name, 0);
-    return t ? fam_checked_vector(c, t, len, err) : NULL;
+    const hf_tensor *t = md_find(c, name, 0);
+    return t ? md_checked_vector(c, t, len, err) : NULL;
 }
 
-hg_op fam_act_op(hubrt_act act)
+md_op md_act_op(hf_act act)
 {
     switch (act) {
-    case HUBRT_ACT_GELU: return HG_GELU;
-    case HUBRT_ACT_GELU_TANH: return HG_GELU_TANH;
-    case HUBRT_ACT_SILU: return HG_SILU;
-    case HUBRT_ACT_RELU: return HG_RELU;
+    case HF_ACT_GELU: return MD_GELU;
+    case HF_ACT_GELU_TANH: return MD_GELU_TANH;
+    case HF_ACT_SILU: return MD_SILU;
+    case HF_ACT_RELU: return MD_RELU;
     }
-    return HG_GELU;
+    return MD_GELU;
 }
 
 /* ---- entry points -------------------------------------------------------- */
 
-void hubrt_family_free(hubrt_model *m)
+void md_family_free(md_family *fs)
 {
-    hubrt_family_state *fs = hubrt_family_of(m);
     if (!fs) return;
-    if (fs->enc_profile && fs->enc_passes > 0) {
-        /* HUBRT_PROFILE=1 asked for it: the encoder's per-op table on stderr */
-        char buf[8192];
-        if (hubrt_encode_profile_report(m, buf, sizeof buf) > 0) fputs(buf, stderr);
-    }
     free(fs->enc_profile);
-    hubrt_graph_free(&fs->graph);
+    md_graph_free(&fs->graph);
     for (int i = 0; i < fs->n_weights; i++) {
         hk_weight_free(fs->weights[i]);
         free(fs->weights[i]);
@@ -549,51 +542,51 @@ void hubrt_family_free(hubrt_model *m)
     free(fs->enc_ints);
     free(fs->enc_offsets);
     free(fs);
-    m->family = NULL;
 }
 
-int hubrt_family_build(hubrt_model *m)
+/* Frees a half-built family; NULL for `return fail_build(...)`. */
+static md_family *fail_build(md_family *fs, int status)
 {
-    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_family_build: NULL model");
-    if (!m->has_config || !m->weights) return 0; /* tokenizer-only: nothing to build */
-    const hubrt_config *cfg = &m->cfg;
+    (void)status; /* the message is already set */
+    md_family_free(fs);
+    return NULL;
+}
+
+md_family *md_family_build(const md_source *src)
+{
+    const hf_config *cfg = src->cfg;
     if (cfg->vocab_size <= 0 || cfg->hidden_size <= 0 || cfg->n_layers <= 0 || cfg->n_heads <= 0 ||
         cfg->n_kv_heads <= 0 || cfg->head_dim <= 0 || cfg->intermediate_size <= 0 ||
         cfg->n_heads % cfg->n_kv_heads != 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s/config.json: inconsistent sizes (vocab %d, "
+        return fail_build(NULL, hf_set_error(HUBRT_ERR_FORMAT, "%s/config.json: inconsistent sizes (vocab %d, "
                                "hidden %d, layers %d, heads %d, kv heads %d, head_dim %d, ffn %d)",
-                               m->dir, cfg->vocab_size, cfg->hidden_size, cfg->n_layers, cfg->n_heads,
-                               cfg->n_kv_heads, cfg->head_dim, cfg->intermediate_size);
-    if (cfg->head_dim > HG_MAX_HEAD_DIM)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d above %d",
-                               m->dir, cfg->head_dim, HG_MAX_HEAD_DIM);
+                               src->dir, cfg->vocab_size, cfg->hidden_size, cfg->n_layers, cfg->n_heads,
+                               cfg->n_kv_heads, cfg->head_dim, cfg->intermediate_size));
+    if (cfg->head_dim > MD_MAX_HEAD_DIM)
+        return fail_build(NULL, hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d above %d",
+                               src->dir, cfg->head_dim, MD_MAX_HEAD_DIM));
     /* keep every product well inside int / size_t */
     if ((int64_t)cfg->n_heads * cfg->head_dim > (1 << 20) || cfg->hidden_size > (1 << 20) ||
         cfg->intermediate_size > (1 << 22) || cfg->vocab_size > (1 << 26) || cfg->n_layers > 4096)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: sizes too large", m->dir);
+        return fail_build(NULL, hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: sizes too large", src->dir));
 
-    hubrt_family_state *fs = calloc(1, sizeof *fs);
-    if (!fs) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", m->dir);
+    md_family *fs = calloc(1, sizeof *fs);
+    if (!fs) return fail_build(NULL, hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", src->dir));
     atomic_flag_clear(&fs->enc_busy);
-    hubrt_graph_init(&fs->graph);
-    m->family = fs;
-    fs->n_threads = m->params.n_threads > 0 ? m->params.n_threads : omp_get_num_procs();
-    if (fs->n_threads < 1) fs->n_threads = 1;
+    md_graph_init(&fs->graph);
+    fs->n_threads = src->n_threads;
 
-    fam_ctx c = {m, fs, NULL, NULL};
+    md_ctx c = {src, fs, NULL, NULL};
     int rc;
     switch (cfg->family) {
-    case HUBRT_FAMILY_BERT: rc = hubrt_bert_build(&c); break;
-    case HUBRT_FAMILY_GPT2: rc = hubrt_gpt2_build(&c); break;
-    case HUBRT_FAMILY_LLAMA: rc = hubrt_llama_build(&c); break;
+    case HF_FAMILY_BERT: rc = md_bert_build(&c); break;
+    case HF_FAMILY_GPT2: rc = md_gpt2_build(&c); break;
+    case HF_FAMILY_LLAMA: rc = md_llama_build(&c); break;
     default:
-        rc = hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: unknown model family", m->dir);
+        rc = hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: unknown model family", src->dir);
     }
     if (rc == 0 && fs->graph.failed)
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory building the graph", m->dir);
-    if (rc != 0) {
-        hubrt_family_free(m);
-        return rc;
-    }
-    return 0;
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory building the graph", src->dir);
+    if (rc != 0) return fail_build(fs, rc);
+    return fs;
 }

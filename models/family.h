@@ -16,24 +16,24 @@
  * views; with quant on as owned Q8/Q4 copies. Small vectors (norm weights,
  * biases) are widened to f32. Then it appends its graph.
  */
-#ifndef HUBRT_MODELS_FAMILY_H
-#define HUBRT_MODELS_FAMILY_H
+#ifndef MODELS_FAMILY_H
+#define MODELS_FAMILY_H
 
 #include <stdatomic.h>
 
 #include "kernels/kernels.h"
 #include "models/models.h"
-#include "runtime/graph.h"
+#include "models/graph.h"
 
-typedef struct hubrt_family_state {
-    hubrt_graph graph;
+struct md_family {
+    md_graph graph;
     int causal;          /* 1: decoder with a KV cache (hubrt_forward); 0: encoder (hubrt_encode) */
     int vocab;           /* rows of the token embedding: ids must be < vocab */
     int hidden;          /* width of the residual stream */
     int n_layers, n_kv_heads, head_dim; /* the KV cache's shape (causal) */
     int max_positions;   /* context: learned positions cap it; RoPE models use the config's */
     int type_vocab;      /* BERT token types (0 elsewhere) */
-    int n_logits;        /* width of an HG_EXT_LOGITS row: vocab (LM / MLM), labels, or 0 */
+    int n_logits;        /* width of an MD_EXT_LOGITS row: vocab (LM / MLM), labels, or 0 */
     int logits_per_sequence; /* 1: logits is one row for the whole input (sequence classification) */
     int has_pooler;
     int n_threads;
@@ -52,45 +52,39 @@ typedef struct hubrt_family_state {
     double *enc_profile; /* HUBRT_PROFILE=1: seconds per node of hubrt_encode (cached workspace) */
     long enc_passes;
     int enc_cap;
-} hubrt_family_state;
-
-/* The state of a loaded model (NULL for tokenizer-only models). */
-static inline hubrt_family_state *hubrt_family_of(const hubrt_model *m)
-{
-    return m ? (hubrt_family_state *)m->family : NULL;
-}
+};
 
 /* ---- helpers for family files (models/family.c) ------------------------ */
 
-typedef struct fam_ctx {
-    hubrt_model *m;
-    hubrt_family_state *fs;
+typedef struct md_ctx {
+    const md_source *src;
+    md_family *fs;
     const char *const *prefixes; /* tried in order, e.g. {"model.", "", NULL} */
-    const hubrt_tensor *keep;    /* read at run time even when quantised (the embedding table) */
-} fam_ctx;
+    const hf_tensor *keep;    /* read at run time even when quantised (the embedding table) */
+} md_ctx;
 
 /*
  * The tensor prefix+name for the first prefix that has it. Missing: NULL,
  * and when required an error naming the tensor and the directory.
  */
-const hubrt_tensor *fam_find(fam_ctx *c, const char *name, int required);
+const hf_tensor *md_find(md_ctx *c, const char *name, int required);
 /* Same without prefixes (e.g. "lm_head.weight", "cls.predictions.bias"). */
-const hubrt_tensor *fam_find_exact(fam_ctx *c, const char *name, int required);
+const hf_tensor *md_find_exact(md_ctx *c, const char *name, int required);
 /* Checks t is f32/f16/bf16 with shape [d0] (d1 < 0) or [d0, d1]; 0 or a status. */
-int fam_check(const hubrt_tensor *t, int64_t d0, int64_t d1);
+int md_check(const hf_tensor *t, int64_t d0, int64_t d1);
 /* The hk_wtype of a checked float tensor. */
-hk_wtype fam_wtype(const hubrt_tensor *t);
+hk_wtype md_wtype(const hf_tensor *t);
 /*
  * A [rows][cols] matrix (checked) as a weight: a view, or quantised per the
  * load params (the stored tensor's pages are then released unless it is
  * c->keep, so memory holds the quantised copy only).
  */
-const hk_weight *fam_matrix(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
+const hk_weight *md_matrix(md_ctx *c, const hf_tensor *t, int rows, int cols);
 /*
  * Conv1D: columns [col0, col0 + out) of a stored [in][total_out] matrix as an
- * [out][in] weight, placed like fam_matrix_concat's.
+ * [out][in] weight, placed like md_matrix_concat's.
  */
-const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, int total_out,
+const hk_weight *md_matrix_conv1d(md_ctx *c, const hf_tensor *t, int in, int total_out,
                                    int col0, int out);
 /*
  * Several [rows[i]][cols] matrices stacked into one [sum rows][cols] weight
@@ -99,48 +93,48 @@ const hk_weight *fam_matrix_conv1d(fam_ctx *c, const hubrt_tensor *t, int in, in
  * q|k|v or gate|up. The stored tensors' pages are released as they are
  * copied (c->keep too when it is in a file map, never in COPY memory).
  */
-const hk_weight *fam_matrix_concat(fam_ctx *c, const hubrt_tensor *const *ts, const int *rows, int nt, int cols);
+const hk_weight *md_matrix_concat(md_ctx *c, const hf_tensor *const *ts, const int *rows, int nt, int cols);
 /*
  * A matrix copied into the weight arena (huge pages, model order; the
  * stored pages released), or a plain view with explicit mmap storage or
  * for c->keep.
  */
-const hk_weight *fam_matrix_owned(fam_ctx *c, const hubrt_tensor *t, int rows, int cols);
+const hk_weight *md_matrix_owned(md_ctx *c, const hf_tensor *t, int rows, int cols);
 /*
- * Points an HG_EMBED node (nd->d set) at the checked [rows][d] table t: a
+ * Points an MD_EMBED node (nd->d set) at the checked [rows][d] table t: a
  * view (explicit mmap, COPY memory), the tied LM head's arena copy (in its
  * interleaved layout) when tied_head is t's placed copy, or else a plain copy
  * in the arena, so that lookups never read the file map. 0 or a status.
  */
-int fam_embed_table(fam_ctx *c, const hubrt_tensor *t, const hk_weight *tied_head, hg_node *nd);
+int md_embed_table(md_ctx *c, const hf_tensor *t, const hk_weight *tied_head, md_node *nd);
 /* f32 vectors stacked (a NULL part is zeros); NULL when all parts are NULL. */
-const float *fam_vector_concat(fam_ctx *c, const float *const *vs, const int *lens, int n);
+const float *md_vector_concat(md_ctx *c, const float *const *vs, const int *lens, int n);
 /*
  * Drops the resident pages of a stored tensor the model will never read again
  * (GPT-2's Conv1D matrices once transposed), so the weights are not held
  * twice. Only for tensors consumed at load: their data must not be read after.
  */
-void fam_release(const hubrt_tensor *t);
+void md_release(const hf_tensor *t);
 /* Elements [off, off + len) of a checked float tensor widened to f32 (owned); NULL on OOM. */
-const float *fam_vector(fam_ctx *c, const hubrt_tensor *t, int64_t off, int64_t len);
+const float *md_vector(md_ctx *c, const hf_tensor *t, int64_t off, int64_t len);
 /* The LM head's stored [vocab][hidden] tensor: emb when tied, else lm_head.weight (NULL + error if absent). */
-const hubrt_tensor *fam_head_tensor(fam_ctx *c, const hubrt_tensor *emb);
+const hf_tensor *md_head_tensor(md_ctx *c, const hf_tensor *emb);
 /* A found tensor t (NULL = missing, already reported) checked as [len] and widened; sets *err on failure. */
-const float *fam_checked_vector(fam_ctx *c, const hubrt_tensor *t, int len, int *err);
+const float *md_checked_vector(md_ctx *c, const hf_tensor *t, int len, int *err);
 /* Required vector by (prefixed) name, checked [len]. Sets *err on failure. */
-const float *fam_req_vector(fam_ctx *c, const char *name, int len, int *err);
+const float *md_req_vector(md_ctx *c, const char *name, int len, int *err);
 /* Optional vector: NULL without error when absent; else checked [len]. Sets *err on failure. */
-const float *fam_opt_vector(fam_ctx *c, const char *name, int len, int *err);
+const float *md_opt_vector(md_ctx *c, const char *name, int len, int *err);
 /* Owned zeroed memory freed with the model. */
-void *fam_alloc(fam_ctx *c, size_t bytes);
-/* The in-place activation op for a config act (HG_GELU, ...). */
-hg_op fam_act_op(hubrt_act act);
+void *md_alloc(md_ctx *c, size_t bytes);
+/* The in-place activation op for a config act (MD_GELU, ...). */
+md_op md_act_op(hf_act act);
 
 /* RoPE inv_freq[head_dim/2] for theta and rope_scaling (linear, llama3) as transformers computes it. */
-void hubrt_rope_frequencies(const hubrt_config *cfg, int head_dim, float *inv_freq);
+void md_rope_frequencies(const hf_config *cfg, int head_dim, float *inv_freq);
 
-int hubrt_bert_build(fam_ctx *c);
-int hubrt_gpt2_build(fam_ctx *c);
-int hubrt_llama_build(fam_ctx *c);
+int md_bert_build(md_ctx *c);
+int md_gpt2_build(md_ctx *c);
+int md_llama_build(md_ctx *c);
 
 #endif

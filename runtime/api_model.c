@@ -17,10 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "models/models.h"
-#include "runtime/error.h"
-#include "runtime/hf_cache.h"
+#include "models/family.h"
+#include "hf/error.h"
+#include "hf/cache.h"
 #include "runtime/model.h"
+#include "runtime/session.h"
 #include "tokenizer/tokenizer.h"
 
 /*
@@ -28,7 +29,7 @@
  * CPUs in our affinity mask. SMT siblings share one core's FMA units and
  * memory port, so threads beyond this count only add contention.
  */
-int hubrt_physical_cores(void)
+int rt_physical_cores(void)
 {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) {
@@ -76,9 +77,13 @@ hubrt_load_params hubrt_load_default_params(void)
 void hubrt_model_free(hubrt_model *m)
 {
     if (!m) return;
-    hubrt_family_free(m);
-    if (m->tok) hubrt_tokenizer_free(m->tok);
-    hubrt_weights_close(m->weights);
+    if (m->family && m->family->enc_profile && m->family->enc_passes > 0) {
+        char buf[8192]; /* HUBRT_PROFILE=1 asked for the encoder's per-op table on stderr */
+        if (hubrt_encode_profile_report(m, buf, sizeof buf) > 0) fputs(buf, stderr);
+    }
+    md_family_free(m->family);
+    if (m->tok) tk_tokenizer_free(m->tok);
+    hf_weights_close(m->weights);
     free(m);
 }
 
@@ -89,11 +94,11 @@ static hubrt_model *fail(hubrt_model *m)
 }
 
 /* 1 when every tensor in the (mapped) files starts at a multiple of its element size. */
-static int weights_aligned(const hubrt_weights *w)
+static int weights_aligned(const hf_weights *w)
 {
-    for (int i = 0; i < hubrt_weights_count(w); i++) {
-        const hubrt_tensor *t = hubrt_weights_tensor(w, i);
-        size_t es = hubrt_dtype_size(t->dtype);
+    for (int i = 0; i < hf_weights_count(w); i++) {
+        const hf_tensor *t = hf_weights_tensor(w, i);
+        size_t es = hf_dtype_size(t->dtype);
         if (es > 1 && t->data && (uintptr_t)t->data % es != 0) return 0;
     }
     return 1;
@@ -102,34 +107,34 @@ static int weights_aligned(const hubrt_weights *w)
 hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
 {
     if (!path) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: NULL path");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: NULL path");
         return NULL;
     }
     hubrt_load_params p = params ? *params : hubrt_load_default_params();
     if (p.n_threads < 0 || p.n_threads > 4096) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: n_threads %d out of range", p.n_threads);
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: n_threads %d out of range", p.n_threads);
         return NULL;
     }
     if ((unsigned)p.quant > HUBRT_QUANT_Q4 || (unsigned)p.storage > HUBRT_STORAGE_COPY) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: unknown quant or storage mode");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: unknown quant or storage mode");
         return NULL;
     }
     if (p.tokenizer_only && p.no_tokenizer) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: tokenizer_only and no_tokenizer both set");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_load: tokenizer_only and no_tokenizer both set");
         return NULL;
     }
-    if (p.n_threads == 0) p.n_threads = hubrt_physical_cores();
+    if (p.n_threads == 0) p.n_threads = rt_physical_cores();
 
     hubrt_model *m = calloc(1, sizeof *m);
     if (!m) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+        hf_set_error(HUBRT_ERR_NOMEM, "out of memory");
         return NULL;
     }
     m->params = p;
-    if (hubrt_resolve_model_dir(path, m->dir, sizeof m->dir)) return fail(m);
+    if (hf_resolve_model_dir(path, m->dir, sizeof m->dir)) return fail(m);
 
     if (!p.tokenizer_only) {
-        if (hubrt_config_load(m->dir, &m->cfg)) return fail(m);
+        if (hf_config_load(m->dir, &m->cfg)) return fail(m);
         m->has_config = 1;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -137,25 +142,25 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
          * streams straight from the map into its huge-page arena (one copy,
          * released from the map as it goes: resident memory ~ the weights);
          * COPY first reads the files into huge-page memory (two copies). */
-        m->weights = hubrt_weights_open(m->dir, p.storage == HUBRT_STORAGE_COPY ? HUBRT_STORAGE_COPY
+        m->weights = hf_weights_open(m->dir, p.storage == HUBRT_STORAGE_COPY ? HUBRT_STORAGE_COPY
                                                                                 : HUBRT_STORAGE_MMAP);
         if (!m->weights) return fail(m);
         if (p.storage == HUBRT_STORAGE_AUTO && !weights_aligned(m->weights)) {
             /* a file with tensors off their element alignment: read it into
              * memory, where every tensor starts on a cache line */
-            hubrt_weights_close(m->weights);
+            hf_weights_close(m->weights);
             m->params.storage = p.storage = HUBRT_STORAGE_COPY;
-            m->weights = hubrt_weights_open(m->dir, HUBRT_STORAGE_COPY);
+            m->weights = hf_weights_open(m->dir, HUBRT_STORAGE_COPY);
             if (!m->weights) return fail(m);
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (p.verbose) {
             /* verbose is the one case where the library writes to stderr (hubrt.h) */
             int64_t bytes = 0;
-            for (int i = 0; i < hubrt_weights_count(m->weights); i++)
-                bytes += (int64_t)hubrt_weights_tensor(m->weights, i)->n_bytes;
+            for (int i = 0; i < hf_weights_count(m->weights); i++)
+                bytes += (int64_t)hf_weights_tensor(m->weights, i)->n_bytes;
             fprintf(stderr, "hubrt: %s: %d tensors, %.1f MB in %d file(s), %s storage, %.3f s\n", m->dir,
-                    hubrt_weights_count(m->weights), bytes / 1e6, hubrt_weights_n_files(m->weights),
+                    hf_weights_count(m->weights), bytes / 1e6, hf_weights_n_files(m->weights),
                     p.storage == HUBRT_STORAGE_MMAP ? "mmap" : p.storage == HUBRT_STORAGE_COPY ?
                     "huge-page copy" : "auto (mapped, copied into the model's arena)",
                     (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
@@ -165,50 +170,50 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
          * valid it is kept (EOS ids, family), otherwise it is ignored. */
         char cpath[PATH_MAX + 16];
         snprintf(cpath, sizeof cpath, "%s/config.json", m->dir);
-        if (access(cpath, F_OK) == 0 && hubrt_config_load(m->dir, &m->cfg) == 0) m->has_config = 1;
-        hubrt_clear_error();
+        if (access(cpath, F_OK) == 0 && hf_config_load(m->dir, &m->cfg) == 0) m->has_config = 1;
+        hf_clear_error();
     }
 
     if (!p.no_tokenizer) {
-        m->tok = hubrt_tokenizer_load(m->dir);
+        m->tok = tk_tokenizer_load(m->dir);
         if (!m->tok) {
-            hubrt_status st = hubrt_error_status();
+            hubrt_status st = hf_error_status();
             /* No tokenizer files (or no tokenizer code yet) is fine for
              * ids-only use; a tokenizer file that fails to parse is not. */
             if (p.tokenizer_only || (st != HUBRT_ERR_IO && st != HUBRT_ERR_NOT_IMPLEMENTED))
                 return fail(m);
-            hubrt_clear_error();
+            hf_clear_error();
         }
     }
 
     if (!p.tokenizer_only) {
-        int rc = hubrt_family_build(m);
-        if (rc) {
+        md_source src = {m->dir, &m->cfg, m->weights, p.quant, p.storage, p.n_threads};
+        if (!(m->family = md_family_build(&src))) {
             if (!hubrt_last_error()[0])
-                hubrt_set_error((hubrt_status)rc, "%s: building the model failed", m->dir);
+                hf_set_error(HUBRT_ERR_FORMAT, "%s: building the model failed", m->dir);
             return fail(m);
         }
     }
     return m;
 }
 
-static const char *family_name(hubrt_family f)
+static const char *family_name(hf_family f)
 {
     switch (f) {
-    case HUBRT_FAMILY_BERT: return "bert";
-    case HUBRT_FAMILY_GPT2: return "gpt2";
-    case HUBRT_FAMILY_LLAMA: return "llama";
+    case HF_FAMILY_BERT: return "bert";
+    case HF_FAMILY_GPT2: return "gpt2";
+    case HF_FAMILY_LLAMA: return "llama";
     }
     return "unknown";
 }
 
 int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
 {
-    if (!m || !info) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_get_info: NULL argument");
+    if (!m || !info) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_get_info: NULL argument");
     memset(info, 0, sizeof *info);
     info->dir = m->dir;
     if (m->has_config) {
-        const hubrt_config *c = &m->cfg;
+        const hf_config *c = &m->cfg;
         info->family = family_name(c->family);
         info->architecture = c->architecture;
         info->vocab_size = c->vocab_size;
@@ -223,22 +228,22 @@ int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
         info->family = "";
         info->architecture = "";
     }
-    int n = hubrt_weights_count(m->weights);
+    int n = hf_weights_count(m->weights);
     info->n_tensors = n;
     for (int i = 0; i < n; i++) {
-        const hubrt_tensor *t = hubrt_weights_tensor(m->weights, i);
+        const hf_tensor *t = hf_weights_tensor(m->weights, i);
         info->n_params += t->n_elements;
         info->dtype_bytes[t->dtype] += (int64_t)t->n_bytes;
     }
-    info->n_files = hubrt_weights_n_files(m->weights);
+    info->n_files = hf_weights_n_files(m->weights);
     return HUBRT_OK;
 }
 
 const char *hubrt_model_file(const hubrt_model *m, int i, int64_t *size_bytes)
 {
-    if (!m || i < 0 || i >= hubrt_weights_n_files(m->weights)) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_file: no file %d", i);
+    if (!m || i < 0 || i >= hf_weights_n_files(m->weights)) {
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_file: no file %d", i);
         return NULL;
     }
-    return hubrt_weights_file(m->weights, i, size_bytes);
+    return hf_weights_file(m->weights, i, size_bytes);
 }

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/error.h"
-#include "runtime/jsonfile.h"
+#include "hf/error.h"
+#include "hf/jsonfile.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
 
@@ -37,9 +37,9 @@ static int load_json(const char *path, const char *name, cJSON **out)
 {
     if (!file_exists(path)) return 1;
     size_t len;
-    char *text = hubrt_read_file(path, 1 << 20, &len);
-    if (!text) return hubrt_error_status();
-    int rc = hubrt_json_parse(text, len, name, out);
+    char *text = hf_read_file(path, 1 << 20, &len);
+    if (!text) return hf_error_status();
+    int rc = hf_json_parse(text, len, name, out);
     free(text);
     return rc;
 }
@@ -49,7 +49,7 @@ static int read_pooling_config(const char *path, const char *name, int *mode)
 {
     cJSON *root = NULL;
     int rc = load_json(path, name, &root);
-    if (rc) return rc == 1 ? hubrt_set_error(HUBRT_ERR_IO, "%s: missing", name) : rc;
+    if (rc) return rc == 1 ? hf_set_error(HUBRT_ERR_IO, "%s: missing", name) : rc;
     static const struct { const char *key; int mode; } modes[] = {
         {"pooling_mode_cls_token", HUBRT_POOLING_CLS},
         {"pooling_mode_mean_tokens", HUBRT_POOLING_MEAN},
@@ -66,14 +66,14 @@ static int read_pooling_config(const char *path, const char *name, int *mode)
             n_on++;
             if (modes[i].mode < 0) {
                 cJSON_Delete(root);
-                return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is not supported", name, modes[i].key);
+                return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is not supported", name, modes[i].key);
             }
             *mode = modes[i].mode;
         }
     }
     cJSON_Delete(root);
     if (n_on > 1)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                "%s: %d pooling modes at once (concatenated) are not supported", name, n_on);
     return HUBRT_OK;
 }
@@ -105,7 +105,7 @@ static int st_config(const char *dir, int *mode, int *normalize)
     }
     if (!cJSON_IsArray(mods)) {
         cJSON_Delete(mods);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "modules.json: not a JSON array");
+        return hf_set_error(HUBRT_ERR_FORMAT, "modules.json: not a JSON array");
     }
     rc = HUBRT_OK;
     const cJSON *mod;
@@ -113,7 +113,7 @@ static int st_config(const char *dir, int *mode, int *normalize)
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(mod, "type");
         const cJSON *mpath = cJSON_GetObjectItemCaseSensitive(mod, "path");
         if (!cJSON_IsString(type)) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT, "modules.json: a module without a string 'type'");
+            rc = hf_set_error(HUBRT_ERR_FORMAT, "modules.json: a module without a string 'type'");
             break;
         }
         const char *t = type->valuestring;
@@ -124,7 +124,7 @@ static int st_config(const char *dir, int *mode, int *normalize)
         if (!strcmp(base, "Pooling")) {
             const char *rel = cJSON_IsString(mpath) ? mpath->valuestring : "1_Pooling";
             if (!safe_rel_path(rel)) {
-                rc = hubrt_set_error(HUBRT_ERR_FORMAT, "modules.json: Pooling path '%.100s' leaves the model directory", rel);
+                rc = hf_set_error(HUBRT_ERR_FORMAT, "modules.json: Pooling path '%.100s' leaves the model directory", rel);
                 break;
             }
             char name[300];
@@ -133,7 +133,7 @@ static int st_config(const char *dir, int *mode, int *normalize)
             if ((rc = read_pooling_config(path, name, mode)) != HUBRT_OK) break;
             continue;
         }
-        rc = hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+        rc = hf_set_error(HUBRT_ERR_UNSUPPORTED,
                              "modules.json: module type '%.100s' is not supported (hubrt runs Transformer, Pooling, Normalize)", t);
         break;
     }
@@ -159,7 +159,7 @@ static int st_max_seq_length(const char *dir, int *out)
     if (v && !cJSON_IsNull(v)) {
         if (!cJSON_IsNumber(v) || v->valuedouble < 2 || v->valuedouble > 1e7) {
             cJSON_Delete(root);
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "sentence_bert_config.json: max_seq_length must be an integer >= 2");
+            return hf_set_error(HUBRT_ERR_FORMAT, "sentence_bert_config.json: max_seq_length must be an integer >= 2");
         }
         *out = (int)v->valuedouble;
     }
@@ -213,18 +213,18 @@ static int embed_setup(hubrt_model *model, hubrt_pooling pooling, int normalize,
                        embed_cfg *ec)
 {
     if ((int)pooling < HUBRT_POOLING_DEFAULT || (int)pooling > HUBRT_POOLING_LAST)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: unknown pooling %d", fn, (int)pooling);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: unknown pooling %d", fn, (int)pooling);
     hubrt_model_info info;
     int rc = hubrt_model_get_info(model, &info);
     if (rc) return rc;
     const int H = info.hidden_size;
-    if (H <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: the model has no hidden size (tokenizer only?)", fn);
+    if (H <= 0) return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: the model has no hidden size (tokenizer only?)", fn);
     if (hubrt_model_is_causal(model) == 1)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                "%s: %s is a causal LM; sentence embeddings need an encoder (BERT-style) model",
                                fn, info.architecture && *info.architecture ? info.architecture : info.family);
     if (dim < H)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: out has room for %d floats, the embedding has %d",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: out has room for %d floats, the embedding has %d",
                                fn, dim, H);
     int mode = pooling, st_norm = 0;
     if (pooling == HUBRT_POOLING_DEFAULT) {
@@ -254,18 +254,18 @@ static int embed_ids(hubrt_model *model, const char *text, const embed_cfg *ec, 
         if (!*ids || *cap <= 0) {
             int c = *cap > 0 ? *cap : 512;
             int32_t *g = realloc(*ids, (size_t)c * sizeof **ids);
-            if (!g) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, c);
+            if (!g) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, c);
             *ids = g;
             *cap = c;
         }
         n = hubrt_tokenize(model, text, 1, *ids, *cap);
         if (n < 0 || n <= *cap) break;
         int32_t *g = realloc(*ids, (size_t)n * sizeof **ids);
-        if (!g) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, n);
+        if (!g) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, n);
         *ids = g;
         *cap = n;
     }
-    if (n <= 0) return n < 0 ? n : hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: the text gives no tokens", fn);
+    if (n <= 0) return n < 0 ? n : hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: the text gives no tokens", fn);
     /* Longer than the model's positions (or sentence-transformers'
      * max_seq_length): keep the start and the final id ([SEP]) — the same ids
      * as the tokenizer's truncation, which cuts the text and then adds
@@ -294,7 +294,7 @@ int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int
 {
     static const char fn[] = "hubrt_embed";
     if (!model || !text || !out)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: %s is NULL",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_embed: %s is NULL",
                                !model ? "model" : !text ? "text" : "out");
     embed_cfg ec;
     int rc = embed_setup(model, pooling, normalize, dim, fn, &ec);
@@ -309,7 +309,7 @@ int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int
     float *hidden = malloc((size_t)n * (size_t)ec.H * sizeof *hidden);
     if (!hidden) {
         free(ids);
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for [%d][%d] hidden states", n, ec.H);
+        return hf_set_error(HUBRT_ERR_NOMEM, "hubrt_embed: out of memory for [%d][%d] hidden states", n, ec.H);
     }
     rc = hubrt_encode(model, ids, NULL, n, hidden, NULL, NULL);
     free(ids);
@@ -324,7 +324,7 @@ int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int
 
 /*
  * Packs whole texts into encoder passes of at most max_rows rows
- * (hubrt_encode_packed: block-diagonal attention, positions per text), then
+ * (rt_encode_packed: block-diagonal attention, positions per text), then
  * pools each text's rows. Texts are packed in order, so out rows follow texts.
  */
 int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
@@ -332,11 +332,11 @@ int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts,
 {
     static const char fn[] = "hubrt_embed_batch";
     if (!model || !texts || !out || n_texts < 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
                                !model ? "model is NULL" : !texts ? "texts is NULL" : !out ? "out is NULL"
                                : "n_texts < 0");
     for (int i = 0; i < n_texts; i++)
-        if (!texts[i]) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: texts[%d] is NULL", fn, i);
+        if (!texts[i]) return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: texts[%d] is NULL", fn, i);
     embed_cfg ec;
     int rc = embed_setup(model, pooling, normalize, dim, fn, &ec);
     if (rc) return rc;
@@ -347,7 +347,7 @@ int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts,
     float *hidden = malloc((size_t)R * (size_t)ec.H * sizeof *hidden);
     int cap = 0;
     if (!packed || !seg || !hidden) {
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for a [%d][%d] batch", fn, R, ec.H);
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for a [%d][%d] batch", fn, R, ec.H);
         goto done;
     }
     int first = 0, n_seg = 0, rows = 0; /* texts first .. first + n_seg - 1 are packed */
@@ -357,13 +357,13 @@ int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts,
         if (i < n_texts) {
             if ((n = embed_ids(model, texts[i], &ec, fn, &ids, &cap)) < 0) { rc = n; goto done; }
             if (n > R) { /* only when the positions limit is off; hubrt_encode would refuse it too */
-                rc = hubrt_set_error(HUBRT_ERR_RANGE, "%s: text %d has %d tokens, more than the model's %d positions",
+                rc = hf_set_error(HUBRT_ERR_RANGE, "%s: text %d has %d tokens, more than the model's %d positions",
                                      fn, i, n, R);
                 goto done;
             }
         }
         if (n_seg > 0 && (i == n_texts || rows + n > R)) { /* run the pending pack */
-            if ((rc = hubrt_encode_packed(model, packed, rows, seg, n_seg, hidden)) < 0) goto done;
+            if ((rc = rt_encode_packed(model, packed, rows, seg, n_seg, hidden)) < 0) goto done;
             for (int s = 0; s < n_seg; s++)
                 embed_finish(hidden + (size_t)seg[s] * ec.H, seg[s + 1] - seg[s], &ec,
                              out + (size_t)(first + s) * (size_t)dim);

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/error.h"
-#include "runtime/jsonfile.h"
+#include "hf/error.h"
+#include "hf/jsonfile.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
@@ -48,14 +48,14 @@ static int json_num(const cJSON *root, const char *key, const char *file, double
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: '%s' must be a number in [%g, %g]", file, key, lo, hi);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: '%s' must be a number in [%g, %g]", file, key, lo, hi);
     *out = v->valuedouble;
     return 1;
 }
 
 int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *params)
 {
-    if (!model || !params) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_sample_model_params: NULL argument");
+    if (!model || !params) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_sample_model_params: NULL argument");
     hubrt_sample_params p = hubrt_sample_default_params();
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/generation_config.json", model->dir);
@@ -66,15 +66,15 @@ int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *par
     }
     fclose(f);
     size_t len;
-    char *text = hubrt_read_file(path, 1 << 20, &len);
-    if (!text) return hubrt_error_status();
+    char *text = hf_read_file(path, 1 << 20, &len);
+    if (!text) return hf_error_status();
     cJSON *root = NULL;
-    int rc = hubrt_json_parse(text, len, "generation_config.json", &root);
+    int rc = hf_json_parse(text, len, "generation_config.json", &root);
     free(text);
     if (rc) return rc;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "generation_config.json: not a JSON object");
+        return hf_set_error(HUBRT_ERR_FORMAT, "generation_config.json: not a JSON object");
     }
     /* transformers: sampling only with do_sample; its defaults then are
      * temperature 1, top_k 50, top_p 1. Without do_sample: greedy. */
@@ -119,7 +119,7 @@ static int pending_append(pending *p, const char *s, size_t n)
         size_t cap = p->cap ? p->cap : 256;
         while (cap < p->len + n + 1) cap *= 2;
         char *b = realloc(p->buf, cap);
-        if (!b) return hubrt_set_error(HUBRT_ERR_NOMEM, "generate: out of memory for text");
+        if (!b) return hf_set_error(HUBRT_ERR_NOMEM, "generate: out of memory for text");
         p->buf = b;
         p->cap = cap;
     }
@@ -166,41 +166,41 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
     gen.stop_reason = HUBRT_STOP_LENGTH;
     if (out) *out = gen;
     if (!session || !ids || n <= 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: %s",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: %s",
                                !session ? "session is NULL" : !ids ? "ids is NULL" : "the prompt has no ids");
     hubrt_sample_params defaults = hubrt_sample_default_params();
     if (!params) params = &defaults;
-    int rc = hubrt_sampler_check_params(params);
+    int rc = rt_sampler_check_params(params);
     if (rc) return rc;
     hubrt_model *m = hubrt_session_model(session);
-    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: session has no model");
+    if (!m) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: session has no model");
     /* the width of a logits row: the LM head's rows (may exceed the tokenizer's vocab) */
     const int V = hubrt_model_n_logits(m);
-    if (V <= 0) return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_generate_ids: the model has no LM head");
+    if (V <= 0) return hf_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_generate_ids: the model has no LM head");
 
     float *logits = malloc((size_t)(V > 0 ? V : 1) * sizeof *logits);
     char *piece = malloc(PIECE_CAP);
-    hubrt_sampler *smp = hubrt_sampler_new(params, V);
+    rt_sampler *smp = rt_sampler_new(params, V);
     pending pend = {0};
     hubrt_detok_stream *ds = NULL;
     if (!logits || !piece) {
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_generate_ids: out of memory for %d logits", V);
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "hubrt_generate_ids: out of memory for %d logits", V);
         goto done;
     }
-    if (!smp) { rc = hubrt_error_status(); goto done; }
+    if (!smp) { rc = hf_error_status(); goto done; }
 
     /* Text: a tokenizer is needed only for pieces and stop strings. */
     ds = hubrt_detok_stream_new(m, 1);
     if (!ds) {
-        if (params->stop && *params->stop) { rc = hubrt_error_status(); goto done; }
-        hubrt_clear_error();
+        if (params->stop && *params->stop) { rc = hf_error_status(); goto done; }
+        hf_clear_error();
     } else {
         /* Prime with the prompt (output dropped) so the first new piece is
          * decoded as a continuation, e.g. " Lily" rather than "Lily". */
         for (int i = 0; i < n; i++)
-            if (hubrt_detok_stream_push(ds, ids[i], piece, PIECE_CAP) < 0) hubrt_clear_error();
+            if (hubrt_detok_stream_push(ds, ids[i], piece, PIECE_CAP) < 0) hf_clear_error();
     }
-    for (int i = 0; i < n; i++) hubrt_sampler_accept(smp, ids[i]);
+    for (int i = 0; i < n; i++) rt_sampler_accept(smp, ids[i]);
 
     double t0 = now_s();
     rc = hubrt_forward(session, ids, n, NULL, logits);
@@ -211,10 +211,10 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
 
     for (;;) {
         double ts = now_s();
-        int32_t id = hubrt_sampler_sample(smp, logits);
+        int32_t id = rt_sampler_sample(smp, logits);
         if (gen.n_new > 0) gen.decode_seconds += now_s() - ts;
         if (id < 0) { rc = id; break; }
-        hubrt_sampler_accept(smp, id);
+        rt_sampler_accept(smp, id);
         gen.n_new++;
 
         int eos = !params->ignore_eos && is_eos(m, id);
@@ -223,7 +223,7 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
         if (ds) {
             plen = hubrt_detok_stream_push(ds, id, piece, PIECE_CAP);
             if (plen < 0) { /* e.g. a padding row of the LM head beyond the tokenizer: no text */
-                hubrt_clear_error();
+                hf_clear_error();
                 plen = 0;
                 piece[0] = 0;
             }
@@ -253,7 +253,7 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
             /* Feed the last id too (untimed), so the session holds the prompt
              * and every new token and a later call continues after it. A full
              * context just leaves it out. */
-            if (hubrt_forward(session, &id, 1, NULL, NULL) < 0) hubrt_clear_error();
+            if (hubrt_forward(session, &id, 1, NULL, NULL) < 0) hf_clear_error();
             break;
         }
 
@@ -261,7 +261,7 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
         rc = hubrt_forward(session, &id, 1, NULL, logits);
         gen.decode_seconds += now_s() - ts;
         if (rc == HUBRT_ERR_RANGE) { /* the context is full: stop like max tokens */
-            hubrt_clear_error();
+            hf_clear_error();
             rc = HUBRT_OK;
             gen.stop_reason = HUBRT_STOP_LENGTH;
             break;
@@ -272,7 +272,7 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
 done:
     if (out) *out = gen;
     hubrt_detok_stream_free(ds);
-    hubrt_sampler_free(smp);
+    rt_sampler_free(smp);
     free(pend.buf);
     free(piece);
     free(logits);
@@ -284,9 +284,9 @@ int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sampl
 {
     if (out) memset(out, 0, sizeof *out);
     if (!session || !prompt)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: %s is NULL", !session ? "session" : "prompt");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: %s is NULL", !session ? "session" : "prompt");
     hubrt_model *m = hubrt_session_model(session);
-    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: session has no model");
+    if (!m) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: session has no model");
     /* BOS and friends only at the start of a conversation. */
     int add_special = hubrt_session_n_past(session) == 0;
     int cap = 256;
@@ -296,7 +296,7 @@ int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sampl
         int32_t *grown = realloc(ids, (size_t)cap * sizeof *ids);
         if (!grown) {
             free(ids);
-            return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_generate: out of memory for %d prompt ids", cap);
+            return hf_set_error(HUBRT_ERR_NOMEM, "hubrt_generate: out of memory for %d prompt ids", cap);
         }
         ids = grown;
         n = hubrt_tokenize(m, prompt, add_special, ids, cap);
@@ -309,7 +309,7 @@ int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sampl
     }
     if (n == 0) {
         free(ids);
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG,
+        return hf_set_error(HUBRT_ERR_INVALID_ARG,
                                "hubrt_generate: the prompt gives no tokens (and the tokenizer adds no BOS)");
     }
     int rc = hubrt_generate_ids(session, ids, n, params, on_token, user, out);

@@ -5,28 +5,32 @@
  * org/name in the HF cache), config.json, the weight files, the tokenizer,
  * then the family's weights struct and graph (models/).
  */
-#ifndef HUBRT_MODEL_H
-#define HUBRT_MODEL_H
+#ifndef RUNTIME_MODEL_H
+#define RUNTIME_MODEL_H
 
 #include <limits.h>
 
 #include "include/hubrt.h"
-#include "runtime/config.h"
-#include "runtime/safetensors.h"
+#include "hf/config.h"
+#include "hf/safetensors.h"
+#include "models/models.h"
 
-struct hubrt_tokenizer;
+struct tk_tokenizer;
 
 struct hubrt_model {
     char dir[PATH_MAX];             /* the resolved model directory */
     hubrt_load_params params;
     int has_config;                 /* 0 for tokenizer-only directories */
-    hubrt_config cfg;
-    hubrt_weights *weights;         /* NULL when tokenizer_only */
-    struct hubrt_tokenizer *tok;    /* NULL when no_tokenizer or none found */
-    void *family;                   /* models/<family>.c's state (weights, graph) */
+    hf_config cfg;
+    hf_weights *weights;         /* NULL when tokenizer_only */
+    struct tk_tokenizer *tok;    /* NULL when no_tokenizer or none found */
+    md_family *family;              /* the family's weights and graph (models/); NULL when tokenizer_only */
 };
 
+/* The family's state of a loaded model (NULL for tokenizer-only models). */
+static inline md_family *rt_family(const hubrt_model *m) { return m ? m->family : NULL; }
+
 /* Physical cores in this process's affinity mask (what n_threads = 0 means). */
-int hubrt_physical_cores(void);
+int rt_physical_cores(void);
 
 #endif

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 #include "runtime/sampler.h"
 
 typedef struct cand {
@@ -29,7 +29,7 @@ typedef struct cand {
     float p;      /* unnormalised exp(logit - max) */
 } cand;
 
-struct hubrt_sampler {
+struct rt_sampler {
     hubrt_sample_params params;
     int n_vocab;
     uint64_t rng[4];         /* xoshiro256** state */
@@ -68,47 +68,47 @@ static uint64_t xoshiro_next(uint64_t s[4])
     return result;
 }
 
-double hubrt_sampler_uniform(hubrt_sampler *s)
+double rt_sampler_uniform(rt_sampler *s)
 {
     return (double)(xoshiro_next(s->rng) >> 11) * (1.0 / 9007199254740992.0); /* 53 bits */
 }
 
 /* ---- set-up ------------------------------------------------------------- */
 
-int hubrt_sampler_check_params(const hubrt_sample_params *p)
+int rt_sampler_check_params(const hubrt_sample_params *p)
 {
-    if (!p) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: params is NULL");
+    if (!p) return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: params is NULL");
     if (!isfinite(p->temperature) || p->temperature < 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: temperature must be >= 0, got %g",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: temperature must be >= 0, got %g",
                                (double)p->temperature);
     if (p->top_k < 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: top_k must be >= 0, got %d", (int)p->top_k);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: top_k must be >= 0, got %d", (int)p->top_k);
     if (!(p->top_p > 0 && p->top_p <= 1))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: top_p must be in (0, 1], got %g",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: top_p must be in (0, 1], got %g",
                                (double)p->top_p);
     if (!(p->min_p >= 0 && p->min_p <= 1))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: min_p must be in [0, 1], got %g",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: min_p must be in [0, 1], got %g",
                                (double)p->min_p);
     if (!isfinite(p->repeat_penalty) || p->repeat_penalty <= 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: repeat_penalty must be > 0, got %g",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: repeat_penalty must be > 0, got %g",
                                (double)p->repeat_penalty);
     if (p->repeat_last_n < -1)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: repeat_last_n must be >= -1, got %d",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: repeat_last_n must be >= -1, got %d",
                                (int)p->repeat_last_n);
     if (p->max_new_tokens < 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: max_new_tokens must be >= 0, got %d",
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: max_new_tokens must be >= 0, got %d",
                                (int)p->max_new_tokens);
     return HUBRT_OK;
 }
 
-hubrt_sampler *hubrt_sampler_new(const hubrt_sample_params *params, int n_vocab)
+rt_sampler *rt_sampler_new(const hubrt_sample_params *params, int n_vocab)
 {
-    if (hubrt_sampler_check_params(params) != HUBRT_OK) return NULL;
+    if (rt_sampler_check_params(params) != HUBRT_OK) return NULL;
     if (n_vocab <= 0 || n_vocab > (1 << 28)) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: vocabulary size %d out of range", n_vocab);
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: vocabulary size %d out of range", n_vocab);
         return NULL;
     }
-    hubrt_sampler *s = calloc(1, sizeof *s);
+    rt_sampler *s = calloc(1, sizeof *s);
     if (!s) goto nomem;
     s->params = *params;
     s->params.stop = NULL; /* the sampler does not keep caller strings */
@@ -120,15 +120,15 @@ hubrt_sampler *hubrt_sampler_new(const hubrt_sample_params *params, int n_vocab)
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
     if (!s->hist || !s->stamp || !s->work || !s->cands) goto nomem;
-    hubrt_sampler_reset(s);
+    rt_sampler_reset(s);
     return s;
 nomem:
-    hubrt_sampler_free(s);
-    hubrt_set_error(HUBRT_ERR_NOMEM, "sampler: out of memory for %d logits", n_vocab);
+    rt_sampler_free(s);
+    hf_set_error(HUBRT_ERR_NOMEM, "sampler: out of memory for %d logits", n_vocab);
     return NULL;
 }
 
-void hubrt_sampler_free(hubrt_sampler *s)
+void rt_sampler_free(rt_sampler *s)
 {
     if (!s) return;
     free(s->hist);
@@ -138,7 +138,7 @@ void hubrt_sampler_free(hubrt_sampler *s)
     free(s);
 }
 
-void hubrt_sampler_reset(hubrt_sampler *s)
+void rt_sampler_reset(rt_sampler *s)
 {
     if (!s) return;
     uint64_t x = s->params.seed;
@@ -146,7 +146,7 @@ void hubrt_sampler_reset(hubrt_sampler *s)
     s->hist_len = s->hist_pos = 0;
 }
 
-void hubrt_sampler_accept(hubrt_sampler *s, int32_t id)
+void rt_sampler_accept(rt_sampler *s, int32_t id)
 {
     if (!s || s->params.repeat_last_n == 0 || s->params.repeat_penalty == 1.0f) return;
     if (s->unbounded && s->hist_len == s->hist_cap) {
@@ -168,7 +168,7 @@ void hubrt_sampler_accept(hubrt_sampler *s, int32_t id)
 /* ---- the pipeline -------------------------------------------------------- */
 
 /* Penalised logits into s->work; NaN becomes -inf. */
-static void apply_penalty(hubrt_sampler *s, const float *logits)
+static void apply_penalty(rt_sampler *s, const float *logits)
 {
     const int V = s->n_vocab;
     for (int i = 0; i < V; i++) s->work[i] = isnan(logits[i]) ? -INFINITY : logits[i];
@@ -280,7 +280,7 @@ static int nucleus(cand *c, int n, double target)
  * Runs steps 3-6 and leaves the survivors in s->cands[0..*n_out) with
  * unnormalised p; returns their total mass. Greedy is handled by callers.
  */
-static double build_candidates(hubrt_sampler *s, int *n_out)
+static double build_candidates(rt_sampler *s, int *n_out)
 {
     const int V = s->n_vocab;
     const hubrt_sample_params *p = &s->params;
@@ -334,37 +334,37 @@ static double build_candidates(hubrt_sampler *s, int *n_out)
     return sum;
 }
 
-int hubrt_sampler_probs(hubrt_sampler *s, const float *logits, float *probs)
+int rt_sampler_probs(rt_sampler *s, const float *logits, float *probs)
 {
-    if (!s || !logits || !probs) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: NULL argument");
+    if (!s || !logits || !probs) return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: NULL argument");
     apply_penalty(s, logits);
     memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
     if (s->params.temperature == 0) {
         int32_t id = argmax(s->work, s->n_vocab);
-        if (id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
+        if (id < 0) return hf_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
         probs[id] = 1;
         return HUBRT_OK;
     }
     int n;
     double sum = build_candidates(s, &n);
-    if (n == 0 || !(sum > 0)) return hubrt_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
+    if (n == 0 || !(sum > 0)) return hf_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
     for (int i = 0; i < n; i++) probs[s->cands[i].id] = (float)(s->cands[i].p / sum);
     return HUBRT_OK;
 }
 
-int32_t hubrt_sampler_sample(hubrt_sampler *s, const float *logits)
+int32_t rt_sampler_sample(rt_sampler *s, const float *logits)
 {
-    if (!s || !logits) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sampler: NULL argument");
+    if (!s || !logits) return hf_set_error(HUBRT_ERR_INVALID_ARG, "sampler: NULL argument");
     apply_penalty(s, logits);
     if (s->params.temperature == 0) {
         int32_t id = argmax(s->work, s->n_vocab);
-        if (id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
+        if (id < 0) return hf_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
         return id;
     }
     int n;
     double sum = build_candidates(s, &n);
-    if (n == 0 || !(sum > 0)) return hubrt_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
-    double r = hubrt_sampler_uniform(s) * sum;
+    if (n == 0 || !(sum > 0)) return hf_set_error(HUBRT_ERR_FORMAT, "sampler: every logit is -inf or NaN");
+    double r = rt_sampler_uniform(s) * sum;
     double cum = 0;
     for (int i = 0; i < n; i++) {
         cum += s->cands[i].p;

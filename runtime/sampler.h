@@ -11,37 +11,37 @@
  * same ids on every machine. A sampler is not thread-safe; use one per
  * sequence.
  */
-#ifndef HUBRT_SAMPLER_H
-#define HUBRT_SAMPLER_H
+#ifndef RUNTIME_SAMPLER_H
+#define RUNTIME_SAMPLER_H
 
 #include <stdint.h>
 
 #include "include/hubrt.h"
 
-typedef struct hubrt_sampler hubrt_sampler;
+typedef struct rt_sampler rt_sampler;
 
 /* Checks params (HUBRT_ERR_INVALID_ARG naming the field) and allocates the
  * scratch for n_vocab logits. NULL + hubrt_last_error() on failure. */
-hubrt_sampler *hubrt_sampler_new(const hubrt_sample_params *params, int n_vocab);
-void hubrt_sampler_free(hubrt_sampler *s);
+rt_sampler *rt_sampler_new(const hubrt_sample_params *params, int n_vocab);
+void rt_sampler_free(rt_sampler *s);
 /* Validates params without allocating: 0 or HUBRT_ERR_INVALID_ARG. */
-int hubrt_sampler_check_params(const hubrt_sample_params *params);
+int rt_sampler_check_params(const hubrt_sample_params *params);
 
 /* Forgets the history and re-seeds the generator (same as a new sampler). */
-void hubrt_sampler_reset(hubrt_sampler *s);
+void rt_sampler_reset(rt_sampler *s);
 /* Records an id (prompt or generated) for the repetition penalty window. */
-void hubrt_sampler_accept(hubrt_sampler *s, int32_t id);
+void rt_sampler_accept(rt_sampler *s, int32_t id);
 
 /* The next id from logits[n_vocab] (not modified), or a negative status
  * (HUBRT_ERR_FORMAT when every logit is -inf or NaN). Does not accept it. */
-int32_t hubrt_sampler_sample(hubrt_sampler *s, const float *logits);
+int32_t rt_sampler_sample(rt_sampler *s, const float *logits);
 
 /* The distribution the next draw would use: probs[n_vocab] with zeros for
  * the tokens cut off (for greedy: 1 at the argmax). Does not draw. 0 or a
  * negative status. Used by the tests and by callers that want to inspect. */
-int hubrt_sampler_probs(hubrt_sampler *s, const float *logits, float *probs);
+int rt_sampler_probs(rt_sampler *s, const float *logits, float *probs);
 
 /* A uniform double in [0, 1) from the sampler's generator (for tests). */
-double hubrt_sampler_uniform(hubrt_sampler *s);
+double rt_sampler_uniform(rt_sampler *s);
 
 #endif

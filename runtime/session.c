@@ -25,7 +25,8 @@
 #include <string.h>
 
 #include "models/family.h"
-#include "runtime/error.h"
+#include "hf/error.h"
+#include "runtime/model.h"
 #include "runtime/session.h"
 
 /* Rows per pass: long prompts are split into passes of this many tokens. */
@@ -33,7 +34,7 @@
 
 struct hubrt_session {
     hubrt_model *model;
-    hubrt_family_state *fs;
+    md_family *fs;
     int max_tokens;          /* KV cache capacity (context) */
     int n_past;              /* tokens in the cache */
     int n_cap;               /* rows per pass */
@@ -47,33 +48,33 @@ struct hubrt_session {
     int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
 };
 
-static int check_model(const hubrt_model *m, hubrt_family_state **fs, const char *fn)
+static int check_model(const hubrt_model *m, md_family **fs, const char *fn)
 {
-    if (!m) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL model", fn);
-    *fs = hubrt_family_of(m);
+    if (!m) return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL model", fn);
+    *fs = rt_family(m);
     if (!*fs)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: the model has no weights loaded "
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: the model has no weights loaded "
                                "(tokenizer-only)", fn);
     return 0;
 }
 
 hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
 {
-    hubrt_family_state *fs;
+    md_family *fs;
     if (check_model(m, &fs, "hubrt_session_new") != 0) return NULL;
     if (!fs->causal) {
-        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_session_new: %s is an encoder; use "
+        hf_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_session_new: %s is an encoder; use "
                         "hubrt_encode()", m->cfg.architecture[0] ? m->cfg.architecture : "the model");
         return NULL;
     }
     if (max_tokens < 0 || max_tokens > fs->max_positions) {
-        hubrt_set_error(HUBRT_ERR_RANGE, "hubrt_session_new: max_tokens %d outside [0, %d] "
+        hf_set_error(HUBRT_ERR_RANGE, "hubrt_session_new: max_tokens %d outside [0, %d] "
                         "(the model's context)", max_tokens, fs->max_positions);
         return NULL;
     }
     if (max_tokens == 0) max_tokens = fs->max_positions;
     hubrt_session *s = calloc(1, sizeof *s);
-    if (!s) { hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory"); return NULL; }
+    if (!s) { hf_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory"); return NULL; }
     s->model = m;
     s->fs = fs;
     s->max_tokens = max_tokens;
@@ -81,12 +82,12 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
     s->kv_layer_floats = (size_t)fs->n_kv_heads * (size_t)max_tokens * (size_t)fs->head_dim;
     size_t kv_floats = s->kv_layer_floats * (size_t)fs->n_layers;
     if (kv_floats / (size_t)fs->n_layers != s->kv_layer_floats || kv_floats > SIZE_MAX / 8) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: KV cache too large");
+        hf_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: KV cache too large");
         free(s);
         return NULL;
     }
     s->offsets = malloc((size_t)(fs->graph.n_bufs ? fs->graph.n_bufs : 1) * sizeof *s->offsets);
-    size_t arena = s->offsets ? hubrt_graph_plan(&fs->graph, s->n_cap, s->offsets) : (size_t)-1;
+    size_t arena = s->offsets ? md_graph_plan(&fs->graph, s->n_cap, s->offsets) : (size_t)-1;
     if (arena != (size_t)-1) {
         /* malloc, not calloc-and-touch: KV pages become resident only when used */
         s->kv_k = malloc(kv_floats * sizeof(float));
@@ -95,7 +96,7 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
         s->positions = malloc((size_t)s->n_cap * sizeof(int32_t));
     }
     if (arena == (size_t)-1 || !s->kv_k || !s->kv_v || !s->arena || !s->positions) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory (KV cache of %zu MB "
+        hf_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory (KV cache of %zu MB "
                         "for %d tokens)", 2 * kv_floats * sizeof(float) >> 20, max_tokens);
         hubrt_session_free(s);
         return NULL;
@@ -140,7 +141,7 @@ static int check_ids(const int32_t *ids, int n, int vocab, const char *fn, const
 {
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab)
-            return hubrt_set_error(HUBRT_ERR_RANGE, "%s: %s %d at position %d is outside the "
+            return hf_set_error(HUBRT_ERR_RANGE, "%s: %s %d at position %d is outside the "
                                    "vocabulary [0, %d)", fn, what, (int)ids[i], i, vocab);
     return 0;
 }
@@ -149,17 +150,17 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
 {
     static const char fn[] = "hubrt_forward";
     if (!s || !ids || n <= 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
                                !s ? "NULL session" : !ids ? "NULL ids" : "n must be >= 1");
-    hubrt_family_state *fs = s->fs;
+    md_family *fs = s->fs;
     int rc = check_ids(ids, n, fs->vocab, fn, "token id");
     if (rc) return rc;
     if (n > s->max_tokens - s->n_past)
-        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: %d new tokens after %d cached exceed the "
+        return hf_set_error(HUBRT_ERR_RANGE, "%s: %d new tokens after %d cached exceed the "
                                "session's context of %d tokens", fn, n, s->n_past, s->max_tokens);
 
     const int vocab = fs->n_logits;
-    hg_run r;
+    md_run r;
     memset(&r, 0, sizeof r);
     r.arena = s->arena;
     r.offsets = s->offsets;
@@ -179,15 +180,15 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
         r.pos0 = s->n_past;
         r.ids = ids + done;
         for (int i = 0; i < rows; i++) s->positions[i] = s->n_past + i;
-        r.ext[HG_EXT_LOGITS] = NULL;
+        r.ext[MD_EXT_LOGITS] = NULL;
         r.logits_all = 0;
         if (logits) {
-            r.ext[HG_EXT_LOGITS] = logits + (size_t)done * (size_t)vocab;
+            r.ext[MD_EXT_LOGITS] = logits + (size_t)done * (size_t)vocab;
             r.logits_all = 1;
         } else if (last_logits && last_chunk) {
-            r.ext[HG_EXT_LOGITS] = last_logits;
+            r.ext[MD_EXT_LOGITS] = last_logits;
         }
-        hubrt_graph_run(&fs->graph, &r);
+        md_graph_run(&fs->graph, &r);
         s->n_past += rows;
         done += rows;
         if (s->profile) s->profile_passes++;
@@ -208,32 +209,32 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
                       int n, float *hidden, float *pooled, float *logits,
                       const int *seg_start, int n_seg, const int32_t *positions, const char *fn)
 {
-    hubrt_family_state *fs;
+    md_family *fs;
     int rc = check_model(m, &fs, fn);
     if (rc) return rc;
     if (fs->causal)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is a causal LM; use a session and "
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is a causal LM; use a session and "
                                "hubrt_forward()", fn, m->cfg.architecture);
     if (!ids || n <= 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn, !ids ? "NULL ids" : "n must be >= 1");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn, !ids ? "NULL ids" : "n must be >= 1");
     if (n > fs->max_positions)
-        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: %d tokens exceed the model's %d positions",
+        return hf_set_error(HUBRT_ERR_RANGE, "%s: %d tokens exceed the model's %d positions",
                                fn, n, fs->max_positions);
     if ((rc = check_ids(ids, n, fs->vocab, fn, "token id"))) return rc;
     if (type_ids) {
         if (fs->type_vocab <= 0) {
             for (int i = 0; i < n; i++)
                 if (type_ids[i] != 0)
-                    return hubrt_set_error(HUBRT_ERR_RANGE, "%s: the model has no token types", fn);
+                    return hf_set_error(HUBRT_ERR_RANGE, "%s: the model has no token types", fn);
         } else if ((rc = check_ids(type_ids, n, fs->type_vocab, fn, "token type id"))) {
             return rc;
         }
     }
     if (pooled && !fs->has_pooler)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: pooled output asked for but the "
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: pooled output asked for but the "
                                "checkpoint has no pooler", fn);
     if (logits && fs->n_logits <= 0)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: logits asked for but the checkpoint "
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: logits asked for but the checkpoint "
                                "has no MLM or classification head", fn);
 
     /* the model's cached workspace (planned once for max_positions rows), or a
@@ -245,7 +246,7 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
     int cap = n;
     if (own && !fs->enc_arena) {
         size_t *off = malloc((size_t)fs->graph.n_bufs * sizeof *off);
-        size_t need = off ? hubrt_graph_plan(&fs->graph, fs->max_positions, off) : (size_t)-1;
+        size_t need = off ? md_graph_plan(&fs->graph, fs->max_positions, off) : (size_t)-1;
         if (need != (size_t)-1) {
             fs->enc_arena = malloc((need ? need : 16) * sizeof(float));
             fs->enc_ints = malloc((size_t)fs->max_positions * 2 * sizeof(int32_t));
@@ -274,7 +275,7 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
         cap = fs->enc_cap;
     } else {
         offsets = malloc((size_t)fs->graph.n_bufs * sizeof *offsets);
-        size_t need = offsets ? hubrt_graph_plan(&fs->graph, cap, offsets) : (size_t)-1;
+        size_t need = offsets ? md_graph_plan(&fs->graph, cap, offsets) : (size_t)-1;
         if (need != (size_t)-1) {
             arena = malloc((need ? need : 16) * sizeof(float));
             ints = malloc((size_t)cap * 2 * sizeof(int32_t));
@@ -285,12 +286,12 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
             free(ints);
             free(offsets);
             if (own) atomic_flag_clear(&fs->enc_busy);
-            return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", fn);
+            return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", fn);
         }
     }
     int private_ws = arena != fs->enc_arena;
 
-    hg_run r;
+    md_run r;
     memset(&r, 0, sizeof r);
     r.n = n;
     r.pos0 = 0;
@@ -300,9 +301,9 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
     r.seg_start = seg_start;
     r.type_ids = type_ids ? type_ids : ints + cap;
     r.key_mask = mask;
-    r.ext[HG_EXT_LOGITS] = logits;
-    r.ext[HG_EXT_HIDDEN] = hidden;
-    r.ext[HG_EXT_POOLED] = pooled;
+    r.ext[MD_EXT_LOGITS] = logits;
+    r.ext[MD_EXT_HIDDEN] = hidden;
+    r.ext[MD_EXT_POOLED] = pooled;
     r.logits_all = 1;
     r.arena = arena;
     r.offsets = offsets;
@@ -312,34 +313,34 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
         r.profile = fs->enc_profile;
         fs->enc_passes++;
     }
-    hubrt_graph_run(&fs->graph, &r);
+    md_graph_run(&fs->graph, &r);
 
     if (private_ws) { free(arena); free(ints); free(offsets); }
     if (own) atomic_flag_clear(&fs->enc_busy);
     return HUBRT_OK;
 }
 
-int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
+int rt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
                         const uint8_t *mask, int n, float *hidden, float *pooled, float *logits)
 {
     return encode_run(m, ids, type_ids, mask, n, hidden, pooled, logits, NULL, 0, NULL, "hubrt_encode");
 }
 
-int hubrt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
+int rt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
                         float *hidden)
 {
-    static const char fn[] = "hubrt_encode_packed";
+    static const char fn[] = "rt_encode_packed";
     if (!m || !ids || !seg_start || !hidden || n <= 0 || n_seg <= 0)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL argument or empty batch", fn);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL argument or empty batch", fn);
     if (seg_start[0] != 0 || seg_start[n_seg] != n)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: seg_start must run from 0 to n (%d)", fn, n);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: seg_start must run from 0 to n (%d)", fn, n);
     for (int s = 0; s < n_seg; s++)
         if (seg_start[s + 1] <= seg_start[s])
-            return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: sequence %d is empty or out of order", fn, s);
+            return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: sequence %d is empty or out of order", fn, s);
     if (n_seg == 1) return encode_run(m, ids, NULL, NULL, n, hidden, NULL, NULL, NULL, 0, NULL, fn);
     /* positions restart at 0 in each sequence (n <= max_positions is checked by encode_run) */
     int32_t *pos = malloc((size_t)n * sizeof *pos);
-    if (!pos) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d positions", fn, n);
+    if (!pos) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d positions", fn, n);
     for (int s = 0; s < n_seg; s++)
         for (int i = seg_start[s]; i < seg_start[s + 1]; i++) pos[i] = i - seg_start[s];
     int rc = encode_run(m, ids, NULL, NULL, n, hidden, NULL, NULL, seg_start, n_seg, pos, fn);
@@ -350,69 +351,69 @@ int hubrt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *se
 int hubrt_encode(hubrt_model *m, const int32_t *ids, const int32_t *type_ids, int n,
                  float *hidden, float *pooled, float *logits)
 {
-    return hubrt_encode_masked(m, ids, type_ids, NULL, n, hidden, pooled, logits);
+    return rt_encode_masked(m, ids, type_ids, NULL, n, hidden, pooled, logits);
 }
 
 /* ---- introspection and profile ------------------------------------------ */
 
 int hubrt_model_n_logits(const hubrt_model *m)
 {
-    hubrt_family_state *fs = hubrt_family_of(m);
+    md_family *fs = rt_family(m);
     return fs ? fs->n_logits : 0;
 }
 
 int hubrt_model_is_causal(const hubrt_model *m)
 {
-    hubrt_family_state *fs = hubrt_family_of(m);
+    md_family *fs = rt_family(m);
     return fs ? fs->causal : -1;
 }
 
 int hubrt_model_has_pooler(const hubrt_model *m)
 {
-    hubrt_family_state *fs = hubrt_family_of(m);
+    md_family *fs = rt_family(m);
     return fs ? fs->has_pooler : 0;
 }
 
 int hubrt_session_set_profile(hubrt_session *s, int on)
 {
-    if (!s) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_set_profile: NULL session");
+    if (!s) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_set_profile: NULL session");
     free(s->profile);
     s->profile = NULL;
     s->profile_passes = 0;
     if (on) {
         s->profile = calloc((size_t)(s->fs->graph.n_nodes ? s->fs->graph.n_nodes : 1), sizeof(double));
-        if (!s->profile) return hubrt_set_error(HUBRT_ERR_NOMEM, "hubrt_session_set_profile: out of memory");
+        if (!s->profile) return hf_set_error(HUBRT_ERR_NOMEM, "hubrt_session_set_profile: out of memory");
     }
     return 0;
 }
 
-static int profile_table(const hubrt_graph *g, const double *prof, long passes, int n_threads,
+static int profile_table(const md_graph *g, const double *prof, long passes, int n_threads,
                          char *buf, size_t cap);
 
 int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
 {
     if (!s || (!buf && cap))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: NULL argument");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: NULL argument");
     if (!s->profile)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: profiling is "
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: profiling is "
                                "off (HUBRT_PROFILE=1 or hubrt_session_set_profile)");
     return profile_table(&s->fs->graph, s->profile, s->profile_passes, s->fs->n_threads, buf, cap);
 }
 
 int hubrt_encode_profile_report(const hubrt_model *m, char *buf, size_t cap)
 {
-    hubrt_family_state *fs = hubrt_family_of(m);
+    md_family *fs = rt_family(m);
     if (!fs || !fs->enc_profile || (!buf && cap))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_encode_profile_report: no encoder profile "
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_encode_profile_report: no encoder profile "
                                "(HUBRT_PROFILE=1 before the first hubrt_encode)");
     return profile_table(&fs->graph, fs->enc_profile, fs->enc_passes, fs->n_threads, buf, cap);
 }
 
-static int profile_table(const hubrt_graph *g, const double *prof, long passes, int n_threads,
+static int profile_table(const md_graph *g, const double *prof, long passes, int n_threads,
                          char *buf, size_t cap)
 {
-    double per_op[HG_OP_COUNT] = {0}, total = 0;
-    int count[HG_OP_COUNT] = {0};
+    double per_op[MD_OP_COUNT] = {0}, total = 0;
+    int count[MD_OP_COUNT] = {0};
     for (int i = 0; i < g->n_nodes; i++) {
         per_op[g->nodes[i].op] += prof[i];
         count[g->nodes[i].op]++;
@@ -424,9 +425,9 @@ static int profile_table(const hubrt_graph *g, const double *prof, long passes, 
     OUT("profile: %ld passes, %.3f ms in all, %d nodes, %d threads\n", passes,
         total * 1e3, g->n_nodes, n_threads);
     OUT("%-12s %6s %12s %7s\n", "op", "nodes", "ms", "share");
-    for (int op = 0; op < HG_OP_COUNT; op++) {
+    for (int op = 0; op < MD_OP_COUNT; op++) {
         if (!count[op]) continue;
-        OUT("%-12s %6d %12.3f %6.1f%%\n", hg_op_name((hg_op)op), count[op], per_op[op] * 1e3,
+        OUT("%-12s %6d %12.3f %6.1f%%\n", md_op_name((md_op)op), count[op], per_op[op] * 1e3,
             total > 0 ? 100.0 * per_op[op] / total : 0.0);
     }
     /* the ten costliest nodes (selection: a few hundred nodes at most) */

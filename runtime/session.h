@@ -5,8 +5,8 @@
  * is printed on stderr when the session is freed; or
  * hubrt_session_set_profile()).
  */
-#ifndef HUBRT_SESSION_H
-#define HUBRT_SESSION_H
+#ifndef RUNTIME_SESSION_H
+#define RUNTIME_SESSION_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +18,7 @@
  * key that no query attends to; NULL = all ones), as transformers'
  * attention_mask. Outputs as hubrt_encode.
  */
-int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
+int rt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
                         const uint8_t *mask, int n, float *hidden, float *pooled, float *logits);
 
 /*
@@ -30,7 +30,7 @@ int hubrt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_
  * same last_hidden_state as one hubrt_encode per sequence (within float
  * noise). n <= max_position_embeddings. hidden[n][hidden_size]. 0 or a status.
  */
-int hubrt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
+int rt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
                         float *hidden);
 
 /* Turns per-op timing on (1) or off (0) for this session; clears the totals. */

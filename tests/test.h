@@ -10,8 +10,8 @@
  *   test_shared_dir()           the ../shared data folder (env HUBRT_SHARED
  *                               overrides), or NULL with a message if missing
  */
-#ifndef HUBRT_TEST_H
-#define HUBRT_TEST_H
+#ifndef TESTS_TEST_H
+#define TESTS_TEST_H
 
 #include <stdio.h>
 #include <stdlib.h>

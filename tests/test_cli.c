@@ -21,7 +21,7 @@
 
 #include <cJSON.h>
 
-#include "runtime/safetensors.h"
+#include "hf/safetensors.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
 
@@ -429,11 +429,11 @@ static void test_embed_fill_mask(void)
     char M[600], path[700];
     snprintf(M, sizeof M, "%s/models/bert-tiny", shared);
     snprintf(path, sizeof path, "%s/reference/expected.safetensors", M);
-    hubrt_st_file *st = hubrt_st_open(path);
+    hf_st_file *st = hf_st_open(path);
     TEST_CHECK(st != NULL, "open %s: %s", path, hubrt_last_error());
     snprintf(path, sizeof path, "%s/reference/cases.json", M);
     cJSON *ref = load_json_file(path);
-    if (!st || !ref) { hubrt_st_close(st); cJSON_Delete(ref); return; }
+    if (!st || !ref) { hf_st_close(st); cJSON_Delete(ref); return; }
     const cJSON *cases = cJSON_GetObjectItem(ref, "cases");
     const int H = 64;
 
@@ -442,7 +442,7 @@ static void test_embed_fill_mask(void)
         if (!c || !cJSON_IsNull(cJSON_GetObjectItem(c, "text_pair"))) continue;
         char name[64];
         snprintf(name, sizeof name, "case%d.last_hidden_state", ci);
-        const hubrt_tensor *t = hubrt_st_find(st, name);
+        const hf_tensor *t = hf_st_find(st, name);
         if (!t || t->dtype != HUBRT_DTYPE_F32 || t->ndim != 2 || t->shape[1] != H) {
             TEST_CHECK(0, "%s missing", name);
             continue;
@@ -519,7 +519,7 @@ static void test_embed_fill_mask(void)
 
     /* fill-mask: case 6 "The capital of France is [MASK]." */
     const cJSON *c6 = cJSON_GetArrayItem(cases, 6);
-    const hubrt_tensor *lt = hubrt_st_find(st, "case6.logits");
+    const hf_tensor *lt = hf_st_find(st, "case6.logits");
     if (c6 && lt && lt->ndim == 2) {
         const cJSON *in = cJSON_GetObjectItem(c6, "input_ids"), *rows = cJSON_GetObjectItem(c6, "logit_rows");
         int mask_pos = -1, row = -1;
@@ -570,7 +570,7 @@ static void test_embed_fill_mask(void)
         check_error(run(NULL, "embed -m %s/models/stories260K -p hi", shared), 1, "embed on a causal LM");
         check_error(run(NULL, "fill-mask -m %s/models/stories260K -p 'a [MASK]'", shared), 1, "fill-mask on a causal LM");
     }
-    hubrt_st_close(st);
+    hf_st_close(st);
     cJSON_Delete(ref);
 }
 

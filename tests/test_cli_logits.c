@@ -16,7 +16,7 @@
 
 #include <cJSON.h>
 
-#include "runtime/safetensors.h"
+#include "hf/safetensors.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
 
@@ -61,7 +61,7 @@ static void join_ids(const cJSON *arr, char *buf, size_t cap)
 }
 
 /* Worst |got - want| over the reference rows of a case (1e-4 tolerance, rel above 10). */
-static double compare_rows(const hubrt_tensor *got, const hubrt_tensor *want, const cJSON *rows, long *bad)
+static double compare_rows(const hf_tensor *got, const hf_tensor *want, const cJSON *rows, long *bad)
 {
     double worst = 0;
     *bad = 0;
@@ -90,7 +90,7 @@ static void check_model(const char *name, int use_prompt)
     cJSON *root = cJSON_Parse(text);
     free(text);
     snprintf(path, sizeof path, "%s/reference/expected.safetensors", dir);
-    hubrt_st_file *ref = hubrt_st_open(path);
+    hf_st_file *ref = hf_st_open(path);
     const cJSON *cases = cJSON_GetObjectItem(root, "cases");
     int bert = !strcmp(name, "bert-tiny");
     int n_cases = cJSON_GetArraySize(cases);
@@ -126,13 +126,13 @@ static void check_model(const char *name, int use_prompt)
         }
         TEST_CHECK(rc == 0, "%s case %d (%s): exit %d: %s", name, id, use_prompt ? "-p" : "--ids", rc, err_buf);
         if (rc != 0) continue;
-        hubrt_st_file *got = hubrt_st_open(out_path);
+        hf_st_file *got = hf_st_open(out_path);
         TEST_CHECK(got != NULL, "%s: output does not open", name);
         if (!got) continue;
-        const hubrt_tensor *gl = hubrt_st_find(got, "logits");
+        const hf_tensor *gl = hf_st_find(got, "logits");
         char tn[64];
         snprintf(tn, sizeof tn, "case%d.logits", id);
-        const hubrt_tensor *wl = hubrt_st_find(ref, tn);
+        const hf_tensor *wl = hf_st_find(ref, tn);
         int n = cJSON_GetArraySize(cJSON_GetObjectItem(cs, "input_ids"));
         TEST_CHECK(gl && gl->dtype == HUBRT_DTYPE_F32 && gl->ndim == 2 && gl->shape[0] == n && wl &&
                    gl->shape[1] == wl->shape[1], "%s case %d: logits [%d, vocab] expected", name, id, n);
@@ -142,11 +142,11 @@ static void check_model(const char *name, int use_prompt)
             TEST_CHECK(bad == 0, "%s case %d: %ld logits off (worst %.3g)", name, id, bad, worst);
         }
         if (bert) {
-            const hubrt_tensor *gh = hubrt_st_find(got, "last_hidden_state"), *gp = hubrt_st_find(got, "pooler_output");
+            const hf_tensor *gh = hf_st_find(got, "last_hidden_state"), *gp = hf_st_find(got, "pooler_output");
             snprintf(tn, sizeof tn, "case%d.last_hidden_state", id);
-            const hubrt_tensor *wh = hubrt_st_find(ref, tn);
+            const hf_tensor *wh = hf_st_find(ref, tn);
             snprintf(tn, sizeof tn, "case%d.pooler_output", id);
-            const hubrt_tensor *wp = hubrt_st_find(ref, tn);
+            const hf_tensor *wp = hf_st_find(ref, tn);
             int ok = gh && gp && wh && wp && gh->n_elements == wh->n_elements && gp->n_elements == wp->n_elements &&
                      gh->ndim == 2 && gp->ndim == 1;
             TEST_CHECK(ok, "%s case %d: last_hidden_state / pooler_output missing or misshapen", name, id);
@@ -157,11 +157,11 @@ static void check_model(const char *name, int use_prompt)
                 worst = fmax(worst, fabs(((const float *)gp->data)[j] - ((const float *)wp->data)[j]));
             TEST_CHECK(!ok || worst <= 2e-5, "%s case %d: hidden/pooled off by %.3g", name, id, worst);
         } else {
-            TEST_CHECK(hubrt_st_count(got) == 1, "%s: a causal LM writes only logits", name);
+            TEST_CHECK(hf_st_count(got) == 1, "%s: a causal LM writes only logits", name);
         }
-        hubrt_st_close(got);
+        hf_st_close(got);
     }
-    hubrt_st_close(ref);
+    hf_st_close(ref);
     cJSON_Delete(root);
 }
 

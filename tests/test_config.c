@@ -23,9 +23,9 @@
 #include <cJSON.h>
 
 #include "include/hubrt.h"
-#include "runtime/config.h"
-#include "runtime/error.h"
-#include "runtime/hf_cache.h"
+#include "hf/config.h"
+#include "hf/error.h"
+#include "hf/cache.h"
 #include "runtime/model.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
@@ -79,8 +79,8 @@ static void test_shared_configs(void)
         free(text);
         TEST_CHECK(j != NULL, "%s: config.json readable", models[i]);
         if (!j) continue;
-        hubrt_config c;
-        int rc = hubrt_config_load(dir, &c);
+        hf_config c;
+        int rc = hf_config_load(dir, &c);
         TEST_CHECK(rc == 0, "%s: loads: %s", models[i], hubrt_last_error());
         if (rc) {
             cJSON_Delete(j);
@@ -91,7 +91,7 @@ static void test_shared_configs(void)
         const cJSON *arch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "architectures"), 0);
         TEST_CHECK(arch && !strcmp(c.architecture, arch->valuestring), "%s: architecture", models[i]);
         int gpt2 = !strcmp(mt, "gpt2");
-        hubrt_family fam = gpt2 ? HUBRT_FAMILY_GPT2 : !strcmp(mt, "bert") ? HUBRT_FAMILY_BERT : HUBRT_FAMILY_LLAMA;
+        hf_family fam = gpt2 ? HF_FAMILY_GPT2 : !strcmp(mt, "bert") ? HF_FAMILY_BERT : HF_FAMILY_LLAMA;
         TEST_CHECK(c.family == fam, "%s: family", models[i]);
         int hidden = jint(j, gpt2 ? "n_embd" : "hidden_size", -1);
         int heads = jint(j, gpt2 ? "n_head" : "num_attention_heads", -1);
@@ -107,7 +107,7 @@ static void test_shared_configs(void)
                    "%s: positions", models[i]);
         double eps = jnum(j, "rms_norm_eps", jnum(j, "layer_norm_eps", jnum(j, "layer_norm_epsilon", -1)));
         TEST_CHECK(close_to(c.norm_eps, eps), "%s: eps %g vs %g", models[i], (double)c.norm_eps, eps);
-        if (fam == HUBRT_FAMILY_LLAMA)
+        if (fam == HF_FAMILY_LLAMA)
             TEST_CHECK(close_to(c.rope_theta, jnum(j, "rope_theta", 10000)), "%s: rope_theta", models[i]);
         const cJSON *tie = cJSON_GetObjectItem(j, "tie_word_embeddings");
         if (tie) TEST_CHECK(c.tie_word_embeddings == cJSON_IsTrue(tie), "%s: tie", models[i]);
@@ -119,8 +119,8 @@ static void test_shared_configs(void)
         if (!strcmp(mt, "qwen2"))
             TEST_CHECK(c.sliding_window == 0 && c.attention_bias == 1 && c.attn_out_bias == 0,
                        "%s: qwen2 window off (use_sliding_window false), q/k/v bias", models[i]);
-        if (gpt2) TEST_CHECK(c.act == HUBRT_ACT_GELU_TANH, "%s: gelu_new", models[i]);
-        if (!strcmp(mt, "bert")) TEST_CHECK(c.act == HUBRT_ACT_GELU && c.type_vocab_size == 2, "%s: bert", models[i]);
+        if (gpt2) TEST_CHECK(c.act == HF_ACT_GELU_TANH, "%s: gelu_new", models[i]);
+        if (!strcmp(mt, "bert")) TEST_CHECK(c.act == HF_ACT_GELU && c.type_vocab_size == 2, "%s: bert", models[i]);
         cJSON_Delete(j);
     }
 }
@@ -131,89 +131,89 @@ static void test_shared_configs(void)
 
 static void test_defaults(void)
 {
-    hubrt_config c;
-    int rc = hubrt_config_parse("{" LLAMA_MIN "}", "llama.json", &c);
+    hf_config c;
+    int rc = hf_config_parse("{" LLAMA_MIN "}", "llama.json", &c);
     TEST_CHECK(rc == 0, "minimal llama config: %s", hubrt_last_error());
     TEST_CHECK(c.n_kv_heads == 4 && c.head_dim == 16, "llama: kv heads default to heads");
-    TEST_CHECK(c.rope_theta == 10000.0f && c.rope_type == HUBRT_ROPE_DEFAULT, "llama: rope defaults");
+    TEST_CHECK(c.rope_theta == 10000.0f && c.rope_type == HF_ROPE_DEFAULT, "llama: rope defaults");
     TEST_CHECK(c.tie_word_embeddings == 0, "llama: tie_word_embeddings defaults to false");
-    TEST_CHECK(c.act == HUBRT_ACT_SILU && close_to(c.norm_eps, 1e-6), "llama: silu, eps 1e-6");
+    TEST_CHECK(c.act == HF_ACT_SILU && close_to(c.norm_eps, 1e-6), "llama: silu, eps 1e-6");
     TEST_CHECK(c.max_positions == 2048 && c.n_eos == 0 && c.bos_token_id == -1, "llama: positions, no ids");
-    TEST_CHECK(c.family == HUBRT_FAMILY_LLAMA && c.architecture[0] == '\0', "llama: family without architectures");
+    TEST_CHECK(c.family == HF_FAMILY_LLAMA && c.architecture[0] == '\0', "llama: family without architectures");
 
-    rc = hubrt_config_parse("{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_embd\":32,\"n_layer\":1,"
+    rc = hf_config_parse("{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_embd\":32,\"n_layer\":1,"
                             "\"n_head\":2,\"n_inner\":null}",
                             "gpt2.json", &c);
     TEST_CHECK(rc == 0, "minimal gpt2: %s", hubrt_last_error());
     TEST_CHECK(c.intermediate_size == 128, "gpt2: n_inner null -> 4 * n_embd (%d)", c.intermediate_size);
-    TEST_CHECK(c.act == HUBRT_ACT_GELU_TANH && close_to(c.norm_eps, 1e-5) && c.max_positions == 1024,
+    TEST_CHECK(c.act == HF_ACT_GELU_TANH && close_to(c.norm_eps, 1e-5) && c.max_positions == 1024,
                "gpt2: gelu_new, eps 1e-5, 1024 positions");
     TEST_CHECK(c.tie_word_embeddings == 1 && c.gpt2_scale_attn_weights == 1 &&
                    c.gpt2_scale_attn_by_inverse_layer_idx == 0,
                "gpt2: tied, scale flags");
-    rc = hubrt_config_parse("{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_embd\":32,\"n_layer\":1,"
+    rc = hf_config_parse("{\"model_type\":\"gpt2\",\"vocab_size\":50,\"n_embd\":32,\"n_layer\":1,"
                             "\"n_head\":2,\"n_inner\":40,\"activation_function\":\"relu\","
                             "\"scale_attn_by_inverse_layer_idx\":true}",
                             "gpt2.json", &c);
-    TEST_CHECK(rc == 0 && c.intermediate_size == 40 && c.act == HUBRT_ACT_RELU &&
+    TEST_CHECK(rc == 0 && c.intermediate_size == 40 && c.act == HF_ACT_RELU &&
                    c.gpt2_scale_attn_by_inverse_layer_idx == 1,
                "gpt2: explicit n_inner, relu, inverse-layer scaling");
 
-    rc = hubrt_config_parse("{\"architectures\":[\"BertModel\"],\"vocab_size\":50,\"hidden_size\":32,"
+    rc = hf_config_parse("{\"architectures\":[\"BertModel\"],\"vocab_size\":50,\"hidden_size\":32,"
                             "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":64,"
                             "\"id2label\":{\"0\":\"a\",\"1\":\"b\",\"2\":\"c\"}}",
                             "bert.json", &c);
-    TEST_CHECK(rc == 0 && c.family == HUBRT_FAMILY_BERT && !strcmp(c.model_type, "bert"),
+    TEST_CHECK(rc == 0 && c.family == HF_FAMILY_BERT && !strcmp(c.model_type, "bert"),
                "bert from architectures alone: %s", hubrt_last_error());
-    TEST_CHECK(c.act == HUBRT_ACT_GELU && close_to(c.norm_eps, 1e-12) && c.max_positions == 512 &&
+    TEST_CHECK(c.act == HF_ACT_GELU && close_to(c.norm_eps, 1e-12) && c.max_positions == 512 &&
                    c.type_vocab_size == 2 && c.tie_word_embeddings == 1 && c.n_labels == 3,
                "bert defaults (gelu, 1e-12, 512, 2 types, tied, labels from id2label)");
 
-    rc = hubrt_config_parse("{\"model_type\":\"mistral\",\"vocab_size\":100,\"hidden_size\":64,"
+    rc = hf_config_parse("{\"model_type\":\"mistral\",\"vocab_size\":100,\"hidden_size\":64,"
                             "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":128}",
                             "mistral.json", &c);
     TEST_CHECK(rc == 0 && c.sliding_window == 4096 && c.max_positions == 131072 && c.attention_bias == 0,
                "mistral: window 4096 and 4096*32 positions by default");
-    rc = hubrt_config_parse("{\"model_type\":\"mistral\",\"vocab_size\":100,\"hidden_size\":64,"
+    rc = hf_config_parse("{\"model_type\":\"mistral\",\"vocab_size\":100,\"hidden_size\":64,"
                             "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":128,"
                             "\"sliding_window\":null}",
                             "mistral.json", &c);
     TEST_CHECK(rc == 0 && c.sliding_window == 0, "mistral: sliding_window null = off");
 
-    rc = hubrt_config_parse("{\"model_type\":\"qwen2\",\"vocab_size\":100,\"hidden_size\":64,"
+    rc = hf_config_parse("{\"model_type\":\"qwen2\",\"vocab_size\":100,\"hidden_size\":64,"
                             "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":128,"
                             "\"sliding_window\":16,\"use_sliding_window\":true,\"max_window_layers\":1}",
                             "qwen2.json", &c);
     TEST_CHECK(rc == 0 && c.sliding_window == 16 && c.max_window_layers == 1 && c.tie_word_embeddings == 0,
                "qwen2: window applies with use_sliding_window");
-    rc = hubrt_config_parse("{\"model_type\":\"qwen2\",\"vocab_size\":100,\"hidden_size\":64,"
+    rc = hf_config_parse("{\"model_type\":\"qwen2\",\"vocab_size\":100,\"hidden_size\":64,"
                             "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":128,"
                             "\"sliding_window\":16}",
                             "qwen2.json", &c);
     TEST_CHECK(rc == 0 && c.sliding_window == 0, "qwen2: window ignored without use_sliding_window");
 
-    rc = hubrt_config_parse("{" LLAMA_MIN ",\"head_dim\":32,\"num_attention_heads\":3,"
+    rc = hf_config_parse("{" LLAMA_MIN ",\"head_dim\":32,\"num_attention_heads\":3,"
                             "\"num_key_value_heads\":1,\"attention_bias\":true,\"mlp_bias\":true}",
                             "llama.json", &c);
     TEST_CHECK(rc == 0, "llama with head_dim and 3 heads (64 %% 3 != 0 is fine): %s", hubrt_last_error());
     TEST_CHECK(c.head_dim == 32 && c.n_kv_heads == 1, "explicit head_dim");
     TEST_CHECK(c.attention_bias && c.attn_out_bias && c.mlp_bias, "llama biases");
 
-    rc = hubrt_config_parse("{" LLAMA_MIN ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0}}",
+    rc = hf_config_parse("{" LLAMA_MIN ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0}}",
                             "llama.json", &c);
-    TEST_CHECK(rc == 0 && c.rope_type == HUBRT_ROPE_LINEAR && c.rope_factor == 2.0f, "rope linear");
-    rc = hubrt_config_parse("{" LLAMA_MIN ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,"
+    TEST_CHECK(rc == 0 && c.rope_type == HF_ROPE_LINEAR && c.rope_factor == 2.0f, "rope linear");
+    rc = hf_config_parse("{" LLAMA_MIN ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,"
                             "\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
                             "\"original_max_position_embeddings\":8192},\"rope_theta\":500000.0}",
                             "llama.json", &c);
-    TEST_CHECK(rc == 0 && c.rope_type == HUBRT_ROPE_LLAMA3 && c.rope_factor == 8.0f &&
+    TEST_CHECK(rc == 0 && c.rope_type == HF_ROPE_LLAMA3 && c.rope_factor == 8.0f &&
                    c.rope_low_freq_factor == 1.0f && c.rope_high_freq_factor == 4.0f &&
                    c.rope_original_max_positions == 8192 && c.rope_theta == 500000.0f,
                "rope llama3: %s", hubrt_last_error());
-    rc = hubrt_config_parse("{" LLAMA_MIN ",\"rope_scaling\":{\"rope_type\":\"default\"}}", "llama.json", &c);
-    TEST_CHECK(rc == 0 && c.rope_type == HUBRT_ROPE_DEFAULT, "rope_type default");
+    rc = hf_config_parse("{" LLAMA_MIN ",\"rope_scaling\":{\"rope_type\":\"default\"}}", "llama.json", &c);
+    TEST_CHECK(rc == 0 && c.rope_type == HF_ROPE_DEFAULT, "rope_type default");
 
-    rc = hubrt_config_parse("{" LLAMA_MIN ",\"eos_token_id\":[7,8,7],\"bos_token_id\":null}", "llama.json", &c);
+    rc = hf_config_parse("{" LLAMA_MIN ",\"eos_token_id\":[7,8,7],\"bos_token_id\":null}", "llama.json", &c);
     TEST_CHECK(rc == 0 && c.n_eos == 2 && c.eos_token_ids[0] == 7 && c.eos_token_ids[1] == 8 && c.bos_token_id == -1,
                "eos list (deduplicated), bos null");
 }
@@ -288,9 +288,9 @@ static void test_bad_configs(void)
         {"model_type not a string", "{\"model_type\":5}", "'model_type' must be a string, not a number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        hubrt_config c;
-        hubrt_clear_error();
-        int rc = hubrt_config_parse(bad[i].json, "cfg.json", &c);
+        hf_config c;
+        hf_clear_error();
+        int rc = hf_config_parse(bad[i].json, "cfg.json", &c);
         TEST_CHECK(rc != 0, "%s: refused", bad[i].what);
         TEST_CHECK(strstr(hubrt_last_error(), bad[i].expect) && strstr(hubrt_last_error(), "cfg.json"),
                    "%s: expected '%s', got '%s'", bad[i].what, bad[i].expect, hubrt_last_error());
@@ -301,10 +301,10 @@ static void test_bad_configs(void)
     for (int k = 0; k < 500; k++) deep[o++] = '[';
     for (int k = 0; k < 500; k++) deep[o++] = ']';
     snprintf(deep + o, sizeof deep - o, "}");
-    hubrt_config c;
-    TEST_CHECK(hubrt_config_parse(deep, "deep.json", &c) != 0 && strstr(hubrt_last_error(), "nested more than 64"),
+    hf_config c;
+    TEST_CHECK(hf_config_parse(deep, "deep.json", &c) != 0 && strstr(hubrt_last_error(), "nested more than 64"),
                "deep config: '%s'", hubrt_last_error());
-    TEST_CHECK(hubrt_config_parse(NULL, "x", &c) == HUBRT_ERR_INVALID_ARG, "NULL json");
+    TEST_CHECK(hf_config_parse(NULL, "x", &c) == HUBRT_ERR_INVALID_ARG, "NULL json");
 }
 
 static void mkdir_in(char *out, size_t cap, const char *parent, const char *name)
@@ -316,27 +316,27 @@ static void mkdir_in(char *out, size_t cap, const char *parent, const char *name
 static void test_config_files(void)
 {
     char d[512];
-    hubrt_config c;
+    hf_config c;
     mkdir_in(d, sizeof d, tmpdir, "cfg_missing");
-    TEST_CHECK(hubrt_config_load(d, &c) == HUBRT_ERR_IO && strstr(hubrt_last_error(), "config.json missing"),
+    TEST_CHECK(hf_config_load(d, &c) == HUBRT_ERR_IO && strstr(hubrt_last_error(), "config.json missing"),
                "missing config.json: '%s'", hubrt_last_error());
     mkdir_in(d, sizeof d, tmpdir, "cfg_bad");
     write_file(d, "config.json", "not json at all");
-    TEST_CHECK(hubrt_config_load(d, &c) == HUBRT_ERR_FORMAT && strstr(hubrt_last_error(), "config.json: not valid JSON"),
+    TEST_CHECK(hf_config_load(d, &c) == HUBRT_ERR_FORMAT && strstr(hubrt_last_error(), "config.json: not valid JSON"),
                "config.json not JSON: '%s'", hubrt_last_error());
 
     mkdir_in(d, sizeof d, tmpdir, "cfg_eos");
     write_file(d, "config.json", "{" LLAMA_MIN ",\"eos_token_id\":2}");
     write_file(d, "generation_config.json", "{\"eos_token_id\":[2,128001,128009]}");
-    int rc = hubrt_config_load(d, &c);
+    int rc = hf_config_load(d, &c);
     TEST_CHECK(rc == 0 && c.n_eos == 3 && c.eos_token_ids[0] == 2 && c.eos_token_ids[1] == 128001 &&
                    c.eos_token_ids[2] == 128009,
                "eos from config.json then generation_config.json: %s", hubrt_last_error());
     write_file(d, "generation_config.json", "{\"eos_token_id\":5}");
-    rc = hubrt_config_load(d, &c);
+    rc = hf_config_load(d, &c);
     TEST_CHECK(rc == 0 && c.n_eos == 2 && c.eos_token_ids[1] == 5, "generation_config int eos");
     write_file(d, "generation_config.json", "{\"eos_token_id\":");
-    rc = hubrt_config_load(d, &c);
+    rc = hf_config_load(d, &c);
     TEST_CHECK(rc != 0 && strstr(hubrt_last_error(), "generation_config.json"), "bad generation_config: '%s'",
                hubrt_last_error());
 }
@@ -358,38 +358,38 @@ static void test_hf_cache(void)
     unsetenv("HF_HUB_CACHE");
 
     char out[1024];
-    int rc = hubrt_resolve_model_dir("org/tiny", out, sizeof out);
+    int rc = hf_resolve_model_dir("org/tiny", out, sizeof out);
     char want[1024];
     snprintf(want, sizeof want, "%s/snapshots/0123abcd", repo);
     TEST_CHECK(rc == 0 && !strcmp(out, want), "org/tiny -> %s (got '%s': %s)", want, rc ? "" : out,
                hubrt_last_error());
-    rc = hubrt_resolve_model_dir("org/absent", out, sizeof out);
+    rc = hf_resolve_model_dir("org/absent", out, sizeof out);
     TEST_CHECK(rc == HUBRT_ERR_IO && strstr(hubrt_last_error(), "not in the Hugging Face cache"),
                "absent repo: '%s'", hubrt_last_error());
-    rc = hubrt_resolve_model_dir("a/b/c", out, sizeof out);
+    rc = hf_resolve_model_dir("a/b/c", out, sizeof out);
     TEST_CHECK(rc == HUBRT_ERR_IO && strstr(hubrt_last_error(), "no such directory"), "a/b/c is not a repo id");
-    rc = hubrt_resolve_model_dir("", out, sizeof out);
+    rc = hf_resolve_model_dir("", out, sizeof out);
     TEST_CHECK(rc != 0, "empty path refused");
 
     /* refs/main naming a missing snapshot */
     snprintf(p, sizeof p, "%s/refs", repo);
     write_file(p, "main", "feedbeef");
-    rc = hubrt_resolve_model_dir("org/tiny", out, sizeof out);
+    rc = hf_resolve_model_dir("org/tiny", out, sizeof out);
     TEST_CHECK(rc != 0 && strstr(hubrt_last_error(), "snapshot of revision feedbeef missing"), "missing snapshot: '%s'",
                hubrt_last_error());
     write_file(p, "main", "../../etc");
-    rc = hubrt_resolve_model_dir("org/tiny", out, sizeof out);
+    rc = hf_resolve_model_dir("org/tiny", out, sizeof out);
     TEST_CHECK(rc != 0 && strstr(hubrt_last_error(), "not a valid revision"), "bad revision refused");
     /* no refs/main: the only snapshot */
     snprintf(q, sizeof q, "%s/main", p);
     unlink(q);
-    rc = hubrt_resolve_model_dir("org/tiny", out, sizeof out);
+    rc = hf_resolve_model_dir("org/tiny", out, sizeof out);
     TEST_CHECK(rc == 0 && !strcmp(out, want), "single snapshot without refs/main");
     write_file(p, "main", "0123abcd");
 
     /* HF_HUB_CACHE wins over HF_HOME */
     setenv("HF_HUB_CACHE", tmpdir, 1);
-    rc = hubrt_resolve_model_dir("org/tiny", out, sizeof out);
+    rc = hf_resolve_model_dir("org/tiny", out, sizeof out);
     TEST_CHECK(rc != 0, "HF_HUB_CACHE is used first");
     unsetenv("HF_HUB_CACHE");
 
@@ -398,7 +398,7 @@ static void test_hf_cache(void)
     if (getcwd(cwd, sizeof cwd) && chdir(tmpdir) == 0) {
         mkdir("org", 0755);
         mkdir("org/tiny", 0755);
-        rc = hubrt_resolve_model_dir("org/tiny", out, sizeof out);
+        rc = hf_resolve_model_dir("org/tiny", out, sizeof out);
         TEST_CHECK(rc == 0 && !strcmp(out, "org/tiny"), "a local directory wins over the cache");
         if (chdir(cwd) != 0) perror("chdir");
     }
@@ -425,11 +425,11 @@ static void test_hf_cache(void)
     /* the element total, read independently from the file */
     int64_t expect_params = -1;
     snprintf(p, sizeof p, "%s/models/stories260K/model.safetensors", shared);
-    hubrt_st_file *sf = hubrt_st_open(p);
+    hf_st_file *sf = hf_st_open(p);
     if (sf) {
         expect_params = 0;
-        for (int i = 0; i < hubrt_st_count(sf); i++) expect_params += hubrt_st_tensor(sf, i)->n_elements;
-        hubrt_st_close(sf);
+        for (int i = 0; i < hf_st_count(sf); i++) expect_params += hf_st_tensor(sf, i)->n_elements;
+        hf_st_close(sf);
     }
     hubrt_model *m = hubrt_model_load("org/tiny", &lp);
     TEST_CHECK(m != NULL, "load org/tiny from the cache: %s", hubrt_last_error());
@@ -448,7 +448,7 @@ static void test_model_load(void)
     const char *shared = test_shared_dir();
     hubrt_load_params lp = hubrt_load_default_params();
     TEST_CHECK(lp.n_threads == 0 && lp.storage == HUBRT_STORAGE_AUTO, "defaults");
-    TEST_CHECK(hubrt_physical_cores() >= 1, "physical cores >= 1 (%d)", hubrt_physical_cores());
+    TEST_CHECK(rt_physical_cores() >= 1, "physical cores >= 1 (%d)", rt_physical_cores());
     TEST_CHECK(hubrt_model_load(NULL, NULL) == NULL, "NULL path");
     lp.n_threads = -1;
     TEST_CHECK(hubrt_model_load(".", &lp) == NULL && strstr(hubrt_last_error(), "n_threads"), "bad n_threads");
@@ -484,7 +484,7 @@ static void test_model_load(void)
     TEST_CHECK(m != NULL, "a dir without tokenizer files loads: %s", hubrt_last_error());
     if (m) {
         TEST_CHECK(m->tok == NULL && m->weights && m->has_config, "no tokenizer, weights and config loaded");
-        TEST_CHECK(m->params.n_threads == hubrt_physical_cores(), "n_threads 0 -> physical cores");
+        TEST_CHECK(m->params.n_threads == rt_physical_cores(), "n_threads 0 -> physical cores");
         hubrt_model_free(m);
     }
     /* tokenizer files only: tokenizer_only needs no config.json or weights */
@@ -499,7 +499,7 @@ static void test_model_load(void)
     lp = hubrt_load_default_params();
     lp.tokenizer_only = 1;
     m = hubrt_model_load(d, &lp);
-    if (!m && hubrt_error_status() == HUBRT_ERR_NOT_IMPLEMENTED) {
+    if (!m && hf_error_status() == HUBRT_ERR_NOT_IMPLEMENTED) {
         TEST_SKIP("tokenizer not implemented yet: tokenizer_only load skipped");
     } else {
         TEST_CHECK(m != NULL, "tokenizer-only dir loads with tokenizer_only: %s", hubrt_last_error());

@@ -1,7 +1,7 @@
 /*
  * tests/test_embed_batch.c — batched sentence embeddings on bert-tiny
  * (../shared/models/bert-tiny): hubrt_embed_batch() and the packed encoder
- * pass (runtime/session.h hubrt_encode_packed) must give, text for text, the
+ * pass (runtime/session.h rt_encode_packed) must give, text for text, the
  * same vectors / hidden states as one hubrt_embed / hubrt_encode per text
  * (within float noise), for texts of varied lengths including an empty one
  * and one truncated to the model's full 512 positions (a pass of its own).
@@ -112,8 +112,8 @@ static void test_api(hubrt_model *m, int H)
             seg[++n_seg] = rows;
         }
         TEST_CHECK(n_seg >= 10, "packed %d texts into %d rows", n_seg, rows);
-        int rc = hid && ref ? hubrt_encode_packed(m, ids, rows, seg, n_seg, hid) : -1;
-        TEST_CHECK(rc == 0, "hubrt_encode_packed: %d (%s)", rc, hubrt_last_error());
+        int rc = hid && ref ? rt_encode_packed(m, ids, rows, seg, n_seg, hid) : -1;
+        TEST_CHECK(rc == 0, "rt_encode_packed: %d (%s)", rc, hubrt_last_error());
         float worst = 0;
         for (int s = 0; rc == 0 && s < n_seg; s++) {
             int n = seg[s + 1] - seg[s];
@@ -124,9 +124,9 @@ static void test_api(hubrt_model *m, int H)
         TEST_CHECK(worst <= TOL, "packed hidden states vs per-text hubrt_encode: max |diff| %g", worst);
         /* bad segment tables are refused, not run */
         int bad1[3] = {0, 0, rows}, bad2[3] = {0, 5, rows + 1}, bad3[3] = {1, 5, rows};
-        TEST_CHECK(hubrt_encode_packed(m, ids, rows, bad1, 2, hid) == HUBRT_ERR_INVALID_ARG, "empty segment refused");
-        TEST_CHECK(hubrt_encode_packed(m, ids, rows, bad2, 2, hid) == HUBRT_ERR_INVALID_ARG, "segments past n refused");
-        TEST_CHECK(hubrt_encode_packed(m, ids, rows, bad3, 2, hid) == HUBRT_ERR_INVALID_ARG, "segments not from 0 refused");
+        TEST_CHECK(rt_encode_packed(m, ids, rows, bad1, 2, hid) == HUBRT_ERR_INVALID_ARG, "empty segment refused");
+        TEST_CHECK(rt_encode_packed(m, ids, rows, bad2, 2, hid) == HUBRT_ERR_INVALID_ARG, "segments past n refused");
+        TEST_CHECK(rt_encode_packed(m, ids, rows, bad3, 2, hid) == HUBRT_ERR_INVALID_ARG, "segments not from 0 refused");
         free(one_ids);
         free(hid);
         free(ref);

@@ -117,6 +117,6 @@ int main(void)
     } else {
         TEST_SKIP("tokenizer_encode inputs need the real tokenizers of ../shared");
     }
-    for (size_t k = 0; k < N_TOK; k++) hubrt_tokenizer_free(toks[k]);
+    for (size_t k = 0; k < N_TOK; k++) tk_tokenizer_free(toks[k]);
     return test_finish();
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/graph.h"
+#include "models/graph.h"
 #include "tests/test.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -26,39 +26,39 @@ static float frand(void)
 static void test_planner(void)
 {
     for (int trial = 0; trial < 50; trial++) {
-        hubrt_graph g;
-        hubrt_graph_init(&g);
+        md_graph g;
+        md_graph_init(&g);
         int nb = 3 + trial % 17;
         int ids[32];
         for (int i = 0; i < nb; i++)
-            ids[i] = (i % 3 == 0) ? hg_fixed_buf(&g, 1 + (int)(frand() * 100 + 50)) : hg_rows_buf(&g, 1 + (int)(frand() * 60 + 30));
+            ids[i] = (i % 3 == 0) ? md_fixed_buf(&g, 1 + (int)(frand() * 100 + 50)) : md_rows_buf(&g, 1 + (int)(frand() * 60 + 30));
         /* random chains of copies: each node reads one buffer and writes another */
         for (int k = 0; k < 2 * nb; k++) {
             int a = ids[(k * 7 + trial) % nb], o = ids[(k * 5 + 3 + trial) % nb];
             if (a == o) continue;
-            hg_node nd = hg_node_make(HG_COPY, o, a, -1, "copy");
-            hg_add(&g, &nd);
+            md_node nd = md_node_make(MD_COPY, o, a, -1, "copy");
+            md_add(&g, &nd);
         }
         TEST_CHECK(!g.failed, "planner trial %d: build failed", trial);
         size_t off[32];
         for (int cap = 1; cap <= 64; cap *= 8) {
-            size_t total = hubrt_graph_plan(&g, cap, off);
-            size_t unplanned = hubrt_graph_unplanned_size(&g, cap);
+            size_t total = md_graph_plan(&g, cap, off);
+            size_t unplanned = md_graph_unplanned_size(&g, cap);
             TEST_CHECK(total != (size_t)-1 && total <= unplanned, "trial %d cap %d: plan %zu > %zu", trial, cap, total, unplanned);
             int overlap = 0;
             for (int i = 0; i < g.n_bufs; i++)
                 for (int j = i + 1; j < g.n_bufs; j++) {
-                    const hg_buf *x = &g.bufs[i], *y = &g.bufs[j];
+                    const md_buf *x = &g.bufs[i], *y = &g.bufs[j];
                     if (x->first < 0 || y->first < 0) continue;
                     if (x->last < y->first || y->last < x->first) continue;
-                    size_t sx = (size_t)x->width * (x->kind == HG_BUF_ROWS ? (size_t)cap : 1);
-                    size_t sy = (size_t)y->width * (y->kind == HG_BUF_ROWS ? (size_t)cap : 1);
+                    size_t sx = (size_t)x->width * (x->kind == MD_BUF_ROWS ? (size_t)cap : 1);
+                    size_t sy = (size_t)y->width * (y->kind == MD_BUF_ROWS ? (size_t)cap : 1);
                     if (off[i] < off[j] + sy && off[j] < off[i] + sx) overlap++;
                     if (off[i] + sx > total || off[j] + sy > total) overlap++;
                 }
             TEST_CHECK(overlap == 0, "trial %d cap %d: %d overlapping live buffers", trial, cap, overlap);
         }
-        hubrt_graph_free(&g);
+        md_graph_free(&g);
     }
 }
 
@@ -80,46 +80,46 @@ static void test_run(int threads)
     hk_weight_view(&w, HK_F32, F, D, W);
     hk_weight_view(&u, HK_F32, V, F, U);
 
-    hubrt_graph g;
-    hubrt_graph_init(&g);
-    int x = hg_rows_buf(&g, D), pe = hg_rows_buf(&g, D), h = hg_rows_buf(&g, D), y = hg_rows_buf(&g, F);
-    hg_node nd = hg_node_make(HG_EMBED, x, -1, -1, "emb");
-    nd.table_type = HK_F32; nd.table = E; nd.d = D; nd.ids = HG_IDS_TOKENS;
-    hg_add(&g, &nd);
-    nd = hg_node_make(HG_EMBED, pe, -1, -1, "pos");
-    nd.table_type = HK_F32; nd.table = Pe; nd.d = D; nd.ids = HG_IDS_POSITIONS;
-    hg_add(&g, &nd);
-    nd = hg_node_make(HG_ADD, x, x, pe, "add");
-    hg_add(&g, &nd);
-    int hid = hg_ext_buf(&g, HG_EXT_HIDDEN, D);
-    nd = hg_node_make(HG_COPY, hid, x, -1, "hidden");
-    nd.need = 1u << HG_EXT_HIDDEN;
-    hg_add(&g, &nd);
-    nd = hg_node_make(HG_RMSNORM, h, x, -1, "norm");
+    md_graph g;
+    md_graph_init(&g);
+    int x = md_rows_buf(&g, D), pe = md_rows_buf(&g, D), h = md_rows_buf(&g, D), y = md_rows_buf(&g, F);
+    md_node nd = md_node_make(MD_EMBED, x, -1, -1, "emb");
+    nd.table_type = HK_F32; nd.table = E; nd.d = D; nd.ids = MD_IDS_TOKENS;
+    md_add(&g, &nd);
+    nd = md_node_make(MD_EMBED, pe, -1, -1, "pos");
+    nd.table_type = HK_F32; nd.table = Pe; nd.d = D; nd.ids = MD_IDS_POSITIONS;
+    md_add(&g, &nd);
+    nd = md_node_make(MD_ADD, x, x, pe, "add");
+    md_add(&g, &nd);
+    int hid = md_ext_buf(&g, MD_EXT_HIDDEN, D);
+    nd = md_node_make(MD_COPY, hid, x, -1, "hidden");
+    nd.need = 1u << MD_EXT_HIDDEN;
+    md_add(&g, &nd);
+    nd = md_node_make(MD_RMSNORM, h, x, -1, "norm");
     nd.vec0 = nw; nd.eps = 1e-5f;
-    hg_add(&g, &nd);
-    nd = hg_node_make(HG_MATMUL, y, h, -1, "mm");
+    md_add(&g, &nd);
+    nd = md_node_make(MD_MATMUL, y, h, -1, "mm");
     nd.w = &w; nd.vec0 = b;
-    hg_add(&g, &nd);
-    int lo = hg_ext_buf(&g, HG_EXT_LOGITS, V);
-    nd = hg_node_make(HG_MATMUL, lo, y, -1, "head");
-    nd.w = &u; nd.rows = HG_ROWS_OUT; nd.need = 1u << HG_EXT_LOGITS;
-    hg_add(&g, &nd);
+    md_add(&g, &nd);
+    int lo = md_ext_buf(&g, MD_EXT_LOGITS, V);
+    nd = md_node_make(MD_MATMUL, lo, y, -1, "head");
+    nd.w = &u; nd.rows = MD_ROWS_OUT; nd.need = 1u << MD_EXT_LOGITS;
+    md_add(&g, &nd);
     TEST_CHECK(!g.failed, "build");
 
     size_t off[16];
-    size_t sz = hubrt_graph_plan(&g, 8, off);
+    size_t sz = md_graph_plan(&g, 8, off);
     float *arena = malloc((sz ? sz : 1) * sizeof(float));
     int32_t ids[N] = {3, 1, 4, 1, 5}, pos[N];
     for (int i = 0; i < N; i++) pos[i] = 2 + i;
     float logits_all[N * V], last[V], hidden[N * D];
     double prof[16] = {0};
-    hg_run r;
+    md_run r;
     memset(&r, 0, sizeof r);
     r.n = N; r.pos0 = 2; r.ids = ids; r.positions = pos; r.type_ids = pos;
     r.arena = arena; r.offsets = off; r.n_cap = 8; r.n_threads = threads; r.profile = prof;
-    r.ext[HG_EXT_LOGITS] = logits_all; r.logits_all = 1; r.ext[HG_EXT_HIDDEN] = hidden;
-    hubrt_graph_run(&g, &r);
+    r.ext[MD_EXT_LOGITS] = logits_all; r.logits_all = 1; r.ext[MD_EXT_HIDDEN] = hidden;
+    md_graph_run(&g, &r);
 
     /* plain C */
     double worst = 0, worst_h = 0;
@@ -150,15 +150,15 @@ static void test_run(int threads)
 
     /* last row only, hidden not wanted: the copy node is skipped */
     for (int i = 0; i < N * D; i++) hidden[i] = -99;
-    r.ext[HG_EXT_LOGITS] = last; r.logits_all = 0; r.ext[HG_EXT_HIDDEN] = NULL; r.profile = NULL;
-    hubrt_graph_run(&g, &r);
+    r.ext[MD_EXT_LOGITS] = last; r.logits_all = 0; r.ext[MD_EXT_HIDDEN] = NULL; r.profile = NULL;
+    md_graph_run(&g, &r);
     double d = 0;
     for (int v = 0; v < V; v++) d = fmax(d, fabs(last[v] - logits_all[(N - 1) * V + v]));
     TEST_CHECK(d < 1e-6, "%d threads: last-row logits differ by %.3g", threads, d);
     TEST_CHECK(hidden[0] == -99, "%d threads: a node with an unwanted output ran", threads);
 
     free(arena);
-    hubrt_graph_free(&g);
+    md_graph_free(&g);
 }
 
 /* qkv_split (RoPE + KV store) and swiglu, add_norm against the unfused nodes. */
@@ -172,27 +172,27 @@ static void test_fused(int threads)
     for (int i = 0; i < N * W3; i++) qkv[i] = frand();
     for (int i = 0; i < N * 2 * F; i++) gu[i] = frand();
     /* fused graph */
-    hubrt_graph g;
-    hubrt_graph_init(&g);
-    int bq = hg_ext_buf(&g, HG_EXT_HIDDEN, W3); /* input handed in through an ext slot */
-    int q = hg_rows_buf(&g, H * HD), kc = hg_kv_buf(&g, 0, 0, KV * HD), vc = hg_kv_buf(&g, 0, 1, KV * HD);
-    hg_node nd = hg_node_make(HG_QKV_SPLIT, q, bq, kc, "split");
+    md_graph g;
+    md_graph_init(&g);
+    int bq = md_ext_buf(&g, MD_EXT_HIDDEN, W3); /* input handed in through an ext slot */
+    int q = md_rows_buf(&g, H * HD), kc = md_kv_buf(&g, 0, 0, KV * HD), vc = md_kv_buf(&g, 0, 1, KV * HD);
+    md_node nd = md_node_make(MD_QKV_SPLIT, q, bq, kc, "split");
     nd.c = vc; nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = HD; nd.inv_freq = inv;
-    hg_add(&g, &nd);
-    int qout = hg_ext_buf(&g, HG_EXT_LOGITS, H * HD);
-    nd = hg_node_make(HG_COPY, qout, q, -1, "q_out");
-    hg_add(&g, &nd);
+    md_add(&g, &nd);
+    int qout = md_ext_buf(&g, MD_EXT_LOGITS, H * HD);
+    nd = md_node_make(MD_COPY, qout, q, -1, "q_out");
+    md_add(&g, &nd);
     size_t off[16];
-    size_t sz = hubrt_graph_plan(&g, CAP, off);
+    size_t sz = md_graph_plan(&g, CAP, off);
     float *arena = malloc((sz ? sz : 1) * sizeof(float));
     float *kcache = calloc(KV * CAP * HD, sizeof(float)), *vcache = calloc(KV * CAP * HD, sizeof(float));
     float *qres = malloc(sizeof(float) * N * H * HD);
-    hg_run r;
+    md_run r;
     memset(&r, 0, sizeof r);
     r.n = N; r.pos0 = 3; r.arena = arena; r.offsets = off; r.n_cap = CAP; r.n_threads = threads;
     r.kv_k = kcache; r.kv_v = vcache; r.kv_layer_floats = KV * CAP * HD; r.kv_stride = CAP;
-    r.ext[HG_EXT_HIDDEN] = qkv; r.ext[HG_EXT_LOGITS] = qres;
-    hubrt_graph_run(&g, &r);
+    r.ext[MD_EXT_HIDDEN] = qkv; r.ext[MD_EXT_LOGITS] = qres;
+    md_graph_run(&g, &r);
     /* reference: split by hand, hk_rope on copies */
     float *qr = malloc(sizeof(float) * N * H * HD), *kr = malloc(sizeof(float) * N * KV * HD);
     for (int i = 0; i < N; i++) {
@@ -210,23 +210,23 @@ static void test_fused(int threads)
                 dv = fmax(dv, fabs(qkv[i * W3 + (H + KV + h) * HD + j] - vcache[(h * CAP + 3 + i) * HD + j]));
             }
     TEST_CHECK(dq < 1e-6 && dk < 1e-6 && dv == 0, "%d threads: qkv_split q %.3g k %.3g v %.3g", threads, dq, dk, dv);
-    hubrt_graph_free(&g);
+    md_graph_free(&g);
     free(arena);
 
     /* swiglu over [N][2F] vs hk_silu_mul on the halves, with 1 row and N rows */
     for (int rows = 1; rows <= N; rows += N - 1) {
-        hubrt_graph_init(&g);
-        int in = hg_ext_buf(&g, HG_EXT_HIDDEN, 2 * F), o = hg_ext_buf(&g, HG_EXT_LOGITS, F), scratch = hg_rows_buf(&g, F);
-        nd = hg_node_make(HG_SWIGLU, o, in, scratch, "swiglu");
-        hg_add(&g, &nd);
-        sz = hubrt_graph_plan(&g, CAP, off);
+        md_graph_init(&g);
+        int in = md_ext_buf(&g, MD_EXT_HIDDEN, 2 * F), o = md_ext_buf(&g, MD_EXT_LOGITS, F), scratch = md_rows_buf(&g, F);
+        nd = md_node_make(MD_SWIGLU, o, in, scratch, "swiglu");
+        md_add(&g, &nd);
+        sz = md_graph_plan(&g, CAP, off);
         arena = malloc((sz ? sz : 1) * sizeof(float));
         float *res = malloc(sizeof(float) * N * F), *ref = malloc(sizeof(float) * N * F);
         float *gate = malloc(sizeof(float) * N * F), *up = malloc(sizeof(float) * N * F);
         memset(&r, 0, sizeof r);
         r.n = rows; r.arena = arena; r.offsets = off; r.n_cap = CAP; r.n_threads = threads;
-        r.ext[HG_EXT_HIDDEN] = gu; r.ext[HG_EXT_LOGITS] = res;
-        hubrt_graph_run(&g, &r);
+        r.ext[MD_EXT_HIDDEN] = gu; r.ext[MD_EXT_LOGITS] = res;
+        md_graph_run(&g, &r);
         for (int i = 0; i < rows; i++) {
             memcpy(gate + i * F, gu + i * 2 * F, sizeof(float) * F);
             memcpy(up + i * F, gu + i * 2 * F + F, sizeof(float) * F);
@@ -236,26 +236,26 @@ static void test_fused(int threads)
         for (int i = 0; i < rows * F; i++) ds = fmax(ds, fabs(ref[i] - res[i]));
         TEST_CHECK(ds < 1e-6, "%d threads, %d rows: swiglu off by %.3g", threads, rows, ds);
         free(res); free(ref); free(gate); free(up); free(arena);
-        hubrt_graph_free(&g);
+        md_graph_free(&g);
     }
 
     /* add_norm (rms and layer) vs hk_add + hk_rmsnorm / hk_layernorm */
     for (int kind = 0; kind < 2; kind++) {
-        hubrt_graph_init(&g);
-        int xa = hg_ext_buf(&g, HG_EXT_HIDDEN, D), xb = hg_ext_buf(&g, HG_EXT_POOLED, D), o = hg_ext_buf(&g, HG_EXT_LOGITS, D);
+        md_graph_init(&g);
+        int xa = md_ext_buf(&g, MD_EXT_HIDDEN, D), xb = md_ext_buf(&g, MD_EXT_POOLED, D), o = md_ext_buf(&g, MD_EXT_LOGITS, D);
         float nw[D], nb[D];
         for (int j = 0; j < D; j++) { nw[j] = 1 + frand(); nb[j] = frand(); }
-        nd = hg_node_make(HG_ADD_NORM, o, xa, xb, "add_norm");
-        nd.vec0 = nw; nd.vec1 = nb; nd.eps = 1e-6f; nd.d = kind;
-        hg_add(&g, &nd);
-        sz = hubrt_graph_plan(&g, CAP, off);
+        nd = md_node_make(MD_ADD_NORM, o, xa, xb, "add_norm");
+        nd.vec0 = nw; nd.vec1 = nb; nd.eps = 1e-6f; nd.norm = kind ? MD_NORM_LAYER : MD_NORM_RMS;
+        md_add(&g, &nd);
+        sz = md_graph_plan(&g, CAP, off);
         arena = malloc((sz ? sz : 1) * sizeof(float));
         float a1[N * D], a2[N * D], bb[N * D], res[N * D], ref[N * D];
         for (int i = 0; i < N * D; i++) { a1[i] = a2[i] = 3 * frand(); bb[i] = frand(); }
         memset(&r, 0, sizeof r);
         r.n = N; r.arena = arena; r.offsets = off; r.n_cap = CAP; r.n_threads = threads;
-        r.ext[HG_EXT_HIDDEN] = a1; r.ext[HG_EXT_POOLED] = bb; r.ext[HG_EXT_LOGITS] = res;
-        hubrt_graph_run(&g, &r);
+        r.ext[MD_EXT_HIDDEN] = a1; r.ext[MD_EXT_POOLED] = bb; r.ext[MD_EXT_LOGITS] = res;
+        md_graph_run(&g, &r);
         hk_add(a2, bb, a2, N * D);
         if (kind == 0) hk_rmsnorm(a2, N, D, nw, 1e-6f, ref);
         else hk_layernorm(a2, N, D, nw, nb, 1e-6f, ref);
@@ -264,7 +264,7 @@ static void test_fused(int threads)
         TEST_CHECK(dn < 1e-5 && dx == 0, "%d threads: add_norm(%s) off by %.3g (residual %.3g)", threads,
                    kind ? "layer" : "rms", dn, dx);
         free(arena);
-        hubrt_graph_free(&g);
+        md_graph_free(&g);
     }
     free(qkv); free(gu); free(kcache); free(vcache); free(qres); free(qr); free(kr);
 }

@@ -6,7 +6,7 @@
  *   - every model directory in ../shared/models (the sharded one too): exit
  *     0, and --json's "params" / "tensors" / "dtypes" / "files" equal the
  *     totals this test computes itself by opening the weight files with
- *     hubrt_st_open (every *.safetensors in the folder, not via the index);
+ *     hf_st_open (every *.safetensors in the folder, not via the index);
  *   - a missing directory, a corrupt weight file, a pickle-only folder:
  *     exit 1 with exactly one line on stderr naming the problem;
  *   - bad usage: exit 2; --help: exit 0.
@@ -22,7 +22,7 @@
 #include <cJSON.h>
 
 #include "include/hubrt.h"
-#include "runtime/safetensors.h"
+#include "hf/safetensors.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
 
@@ -101,19 +101,19 @@ static int count_dir(const char *dir, totals *t)
         if (!has_suffix(e->d_name, ".safetensors")) continue;
         char path[1400];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        hubrt_st_file *f = hubrt_st_open(path);
+        hf_st_file *f = hf_st_open(path);
         if (!f) {
             ok = -1;
             continue;
         }
         t->files++;
-        for (int i = 0; i < hubrt_st_count(f); i++) {
-            const hubrt_tensor *x = hubrt_st_tensor(f, i);
+        for (int i = 0; i < hf_st_count(f); i++) {
+            const hf_tensor *x = hf_st_tensor(f, i);
             t->params += x->n_elements;
             t->tensors++;
             t->dtype_bytes[x->dtype] += (int64_t)x->n_bytes;
         }
-        hubrt_st_close(f);
+        hf_st_close(f);
     }
     closedir(d);
     return ok;

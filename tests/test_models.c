@@ -8,7 +8,7 @@
  * token (a greedy loop over hubrt_forward from the cases' input_ids, so no
  * tokenizer is involved). Also: incremental decoding equals the full pass,
  * range errors leave the session unchanged, BERT's padding mask, and tiny
- * random models (models/testmodel.c) through the bad-tensor error paths.
+ * random models (tests/fixtures/test_model.c) through the bad-tensor error paths.
  */
 #include <dirent.h>
 #include <math.h>
@@ -20,8 +20,8 @@
 
 #include "include/hubrt.h"
 #include "models/family.h"
-#include "models/testmodel.h"
-#include "runtime/safetensors.h"
+#include "tests/fixtures/test_model.h"
+#include "hf/safetensors.h"
 #include "runtime/session.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
@@ -63,7 +63,7 @@ typedef struct model_stats {
     int argmax_bad, gen_bad, gen_total;
 } model_stats;
 
-static void test_causal_case(hubrt_model *m, const char *name, const cJSON *cs, hubrt_st_file *ref,
+static void test_causal_case(hubrt_model *m, const char *name, const cJSON *cs, hf_st_file *ref,
                              int vocab, model_stats *st)
 {
     int n = 0, n_rows = 0, n_am = 0;
@@ -82,7 +82,7 @@ static void test_causal_case(hubrt_model *m, const char *name, const cJSON *cs, 
                hubrt_session_n_past(s), n);
     char tname[64];
     snprintf(tname, sizeof tname, "case%d.logits", id);
-    const hubrt_tensor *t = hubrt_st_find(ref, tname);
+    const hf_tensor *t = hf_st_find(ref, tname);
     TEST_CHECK(t && t->dtype == HUBRT_DTYPE_F32 && t->ndim == 2 && t->shape[0] == n_rows &&
                t->shape[1] == vocab, "%s: %s missing or misshapen", name, tname);
     if (t && t->ndim == 2 && t->shape[0] == n_rows && t->shape[1] == vocab) {
@@ -158,7 +158,7 @@ done:
     free(ids); free(want); free(last);
 }
 
-static void test_bert_case(hubrt_model *m, const char *name, const cJSON *cs, hubrt_st_file *ref,
+static void test_bert_case(hubrt_model *m, const char *name, const cJSON *cs, hf_st_file *ref,
                            int vocab, int hidden, model_stats *st)
 {
     int n = 0, n_t = 0, n_rows = 0, n_am = 0;
@@ -178,7 +178,7 @@ static void test_bert_case(hubrt_model *m, const char *name, const cJSON *cs, hu
     TEST_CHECK(rc == HUBRT_OK, "%s case %d: encode: %s", name, id, hubrt_last_error());
     char tname[64];
     snprintf(tname, sizeof tname, "case%d.logits", id);
-    const hubrt_tensor *t = hubrt_st_find(ref, tname);
+    const hf_tensor *t = hf_st_find(ref, tname);
     if (t && t->ndim == 2 && t->shape[0] == n_rows && t->shape[1] == vocab) {
         cmp c = {0, 0};
         for (int r = 0; r < n_rows; r++)
@@ -191,7 +191,7 @@ static void test_bert_case(hubrt_model *m, const char *name, const cJSON *cs, hu
         TEST_CHECK(0, "%s: %s missing or misshapen", name, tname);
     }
     snprintf(tname, sizeof tname, "case%d.last_hidden_state", id);
-    t = hubrt_st_find(ref, tname);
+    t = hf_st_find(ref, tname);
     if (t && t->ndim == 2 && t->shape[0] == n && t->shape[1] == hidden) {
         cmp c = {0, 0};
         compare(&c, hid, t->data, (size_t)n * hidden, 2e-5, 0);
@@ -201,7 +201,7 @@ static void test_bert_case(hubrt_model *m, const char *name, const cJSON *cs, hu
         TEST_CHECK(0, "%s: %s missing or misshapen", name, tname);
     }
     snprintf(tname, sizeof tname, "case%d.pooler_output", id);
-    t = hubrt_st_find(ref, tname);
+    t = hf_st_find(ref, tname);
     if (t && t->ndim == 1 && t->shape[0] == hidden) {
         cmp c = {0, 0};
         compare(&c, pooled, t->data, (size_t)hidden, 2e-5, 0);
@@ -228,7 +228,7 @@ static void test_bert_case(hubrt_model *m, const char *name, const cJSON *cs, hu
                 ptypes[i] = i < n ? types[i] : 0;
                 mask[i] = i < n;
             }
-            rc = hubrt_encode_masked(m, pids, ptypes, mask, np, phid, NULL, NULL);
+            rc = rt_encode_masked(m, pids, ptypes, mask, np, phid, NULL, NULL);
             cmp c = {0, 0};
             compare(&c, phid, hid, (size_t)n * hidden, 2e-5, 0);
             TEST_CHECK(rc == HUBRT_OK && c.bad == 0, "%s case %d: padded + masked differs (worst %.3g)",
@@ -253,7 +253,7 @@ static void test_shared_model(const char *shared, const char *name)
     TEST_CHECK(root != NULL, "%s: cases.json does not parse", name);
     if (!root) return;
     snprintf(path, sizeof path, "%s/reference/expected.safetensors", dir);
-    hubrt_st_file *ref = hubrt_st_open(path);
+    hf_st_file *ref = hf_st_open(path);
     TEST_CHECK(ref != NULL, "%s: %s", name, hubrt_last_error());
     hubrt_load_params lp = hubrt_load_default_params();
     lp.no_tokenizer = 1;
@@ -266,7 +266,7 @@ static void test_shared_model(const char *shared, const char *name)
     if (unfused) lp.storage = HUBRT_STORAGE_MMAP;
     hubrt_model *m = ref ? hubrt_model_load(dir, &lp) : NULL;
     TEST_CHECK(m != NULL, "%s: load: %s", name, hubrt_last_error());
-    if (!m) { cJSON_Delete(root); hubrt_st_close(ref); return; }
+    if (!m) { cJSON_Delete(root); hf_st_close(ref); return; }
     hubrt_model_info info;
     hubrt_model_get_info(m, &info);
     int vocab = hubrt_model_n_logits(m);
@@ -321,7 +321,7 @@ static void test_shared_model(const char *shared, const char *name)
         TEST_CHECK(hubrt_session_new(m, 0) == NULL, "%s: session on an encoder", name);
     }
     hubrt_model_free(m);
-    hubrt_st_close(ref);
+    hf_st_close(ref);
     cJSON_Delete(root);
 }
 
@@ -451,16 +451,16 @@ static void test_quant(const char *shared)
  * with its _compute_llama3_parameters in float32 for Llama 3.1's settings). */
 static void test_rope_scaling(void)
 {
-    hubrt_config cfg;
+    hf_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.rope_theta = 500000.0f;
-    cfg.rope_type = HUBRT_ROPE_LLAMA3;
+    cfg.rope_type = HF_ROPE_LLAMA3;
     cfg.rope_factor = 8.0f;
     cfg.rope_low_freq_factor = 1.0f;
     cfg.rope_high_freq_factor = 4.0f;
     cfg.rope_original_max_positions = 8192;
     float inv[64];
-    hubrt_rope_frequencies(&cfg, 128, inv);
+    md_rope_frequencies(&cfg, 128, inv);
     static const struct { int i; double want; } llama3[] = {
         {0, 1.0}, {20, 0.016560440883040428}, {28, 0.0032114461064338684},
         {29, 0.002166570876236268}, {32, 0.0005248461610030915}, {35, 9.556212171446532e-05},
@@ -469,13 +469,13 @@ static void test_rope_scaling(void)
         double got = inv[llama3[k].i], want = llama3[k].want;
         TEST_CHECK(fabs(got - want) <= 2e-6 * want, "llama3 inv_freq[%d] = %.9g, want %.9g", llama3[k].i, got, want);
     }
-    cfg.rope_type = HUBRT_ROPE_LINEAR;
+    cfg.rope_type = HF_ROPE_LINEAR;
     cfg.rope_factor = 4.0f;
-    hubrt_rope_frequencies(&cfg, 128, inv);
+    md_rope_frequencies(&cfg, 128, inv);
     TEST_CHECK(fabs(inv[40] - 0.00027424818836152554 / 4) <= 1e-6 * 0.00027424818836152554,
                "linear inv_freq[40] = %.9g", inv[40]);
-    cfg.rope_type = HUBRT_ROPE_DEFAULT;
-    hubrt_rope_frequencies(&cfg, 128, inv);
+    cfg.rope_type = HF_ROPE_DEFAULT;
+    md_rope_frequencies(&cfg, 128, inv);
     TEST_CHECK(fabs(inv[40] - 0.00027424818836152554) <= 1e-6 * 0.00027424818836152554,
                "default inv_freq[40] = %.9g", inv[40]);
 }
@@ -485,22 +485,22 @@ static void test_seq_cls(const char *root)
 {
     char dir[512], path[600];
     snprintf(dir, sizeof dir, "%s/bert-cls", root);
-    hubrt_testmodel_spec sp = hubrt_testmodel_default("bert");
+    test_model_spec sp = test_model_default("bert");
     sp.n_labels = 3;
-    int rc = hubrt_testmodel_write(dir, &sp);
+    int rc = test_model_write(dir, &sp);
     TEST_CHECK(rc == 0, "write bert-cls: %s", hubrt_last_error());
     if (rc) return;
     hubrt_model *m = load_no_tokenizer(dir, 1);
     TEST_CHECK(m != NULL, "bert-cls load: %s", hubrt_last_error());
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    hubrt_st_file *f = hubrt_st_open(path);
-    if (!m || !f) { hubrt_model_free(m); hubrt_st_close(f); return; }
+    hf_st_file *f = hf_st_open(path);
+    if (!m || !f) { hubrt_model_free(m); hf_st_close(f); return; }
     TEST_CHECK(hubrt_model_n_logits(m) == 3, "bert-cls: n_logits %d", hubrt_model_n_logits(m));
     int32_t ids[6] = {2, 17, 5, 33, 8, 3};
     float pooled[32], logits[3];
     rc = hubrt_encode(m, ids, NULL, 6, NULL, pooled, logits);
     TEST_CHECK(rc == 0, "bert-cls encode: %s", hubrt_last_error());
-    const hubrt_tensor *w = hubrt_st_find(f, "classifier.weight"), *b = hubrt_st_find(f, "classifier.bias");
+    const hf_tensor *w = hf_st_find(f, "classifier.weight"), *b = hf_st_find(f, "classifier.bias");
     if (rc == 0 && w && b) {
         for (int k = 0; k < 3; k++) {
             double want = ((const float *)b->data)[k];
@@ -508,7 +508,7 @@ static void test_seq_cls(const char *root)
             TEST_CHECK(fabs(want - logits[k]) < 1e-5, "bert-cls logit %d: %g vs %g", k, logits[k], want);
         }
     }
-    hubrt_st_close(f);
+    hf_st_close(f);
     hubrt_model_free(m);
 }
 
@@ -530,7 +530,7 @@ static void test_random_models(void)
     for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
         const char *fam = fams[f].family;
         for (int variant = 0; variant < 7; variant++) {
-            hubrt_testmodel_spec sp = hubrt_testmodel_default(fam);
+            test_model_spec sp = test_model_default(fam);
             const char *what = "ok";
             if (variant == 1) { sp.drop = fams[f].bad; what = "missing"; }
             if (variant == 2) { sp.transpose = fams[f].bad; what = "transposed"; }
@@ -547,7 +547,7 @@ static void test_random_models(void)
                 }
             }
             snprintf(dir, sizeof dir, "%s/%s-%d", root, fam, variant);
-            int rc = hubrt_testmodel_write(dir, &sp);
+            int rc = test_model_write(dir, &sp);
             TEST_CHECK(rc == 0, "write %s: %s", dir, hubrt_last_error());
             if (rc) continue;
             hubrt_model *m = load_no_tokenizer(dir, variant == 0 ? 2 : 1);
@@ -604,10 +604,10 @@ static void test_random_models(void)
         {"\"intermediate_size\": 48", "\"intermediate_size\": 47", "mlp.gate_proj.weight"},
     };
     for (size_t k = 0; k < sizeof bad_cfg / sizeof bad_cfg[0]; k++) {
-        hubrt_testmodel_spec sp = hubrt_testmodel_default("llama");
+        test_model_spec sp = test_model_default("llama");
         sp.head_dim = 16;
         snprintf(dir, sizeof dir, "%s/badcfg-%zu", root, k);
-        if (hubrt_testmodel_write(dir, &sp) != 0) { TEST_CHECK(0, "write %s", dir); continue; }
+        if (test_model_write(dir, &sp) != 0) { TEST_CHECK(0, "write %s", dir); continue; }
         char path[600];
         snprintf(path, sizeof path, "%s/config.json", dir);
         char *cfg = test_read_file(path, NULL);

@@ -4,7 +4,7 @@
  *   - one valid file per dtype (all 15), views and the COPY storage;
  *   - handcrafted corrupt files, one per fault the loader must catch, each
  *     expecting its own error text (and truncation in each file region);
- *   - hubrt_st_write_f32 round trips;
+ *   - hf_st_write_f32 round trips;
  *   - directories: single file, sharded index (and its faults), pickle-only
  *     folders refused with the "provide safetensors" message.
  */
@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "include/hubrt.h"
-#include "runtime/error.h"
-#include "runtime/safetensors.h"
+#include "hf/error.h"
+#include "hf/safetensors.h"
 #include "tests/test.h"
 
 static char tmpdir[256];
@@ -75,7 +75,7 @@ static void test_every_dtype(void)
 {
     for (int d = 0; d < HUBRT_DTYPE_COUNT; d++) {
         const char *dn = hubrt_dtype_name((hubrt_dtype)d);
-        size_t es = hubrt_dtype_size((hubrt_dtype)d);
+        size_t es = hf_dtype_size((hubrt_dtype)d);
         TEST_CHECK(dn && es >= 1 && es <= 8, "dtype %d has a name and a size", d);
         if (!dn) continue;
         char header[256], name[64];
@@ -86,11 +86,11 @@ static void test_every_dtype(void)
                  dn, nb);
         snprintf(name, sizeof name, "dtype_%s.safetensors", dn);
         const char *path = write_st(name, header, nb);
-        hubrt_st_file *f = hubrt_st_open(path);
+        hf_st_file *f = hf_st_open(path);
         TEST_CHECK(f != NULL, "%s opens: %s", name, hubrt_last_error());
         if (!f) continue;
-        const hubrt_tensor *t = hubrt_st_find(f, "w");
-        TEST_CHECK(hubrt_st_count(f) == 1 && t, "%s: one tensor 'w'", name);
+        const hf_tensor *t = hf_st_find(f, "w");
+        TEST_CHECK(hf_st_count(f) == 1 && t, "%s: one tensor 'w'", name);
         if (t) {
             TEST_CHECK(t->dtype == (hubrt_dtype)d, "%s: dtype parsed", name);
             TEST_CHECK(t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3, "%s: shape", name);
@@ -100,11 +100,11 @@ static void test_every_dtype(void)
             TEST_CHECK(same, "%s: data bytes are the file's", name);
             TEST_CHECK(!strcmp(t->file, path), "%s: tensor knows its file", name);
         }
-        TEST_CHECK(hubrt_st_find(f, "x") == NULL, "%s: absent name not found", name);
-        hubrt_st_close(f);
+        TEST_CHECK(hf_st_find(f, "x") == NULL, "%s: absent name not found", name);
+        hf_st_close(f);
     }
     TEST_CHECK(hubrt_dtype_name(HUBRT_DTYPE_COUNT) == NULL, "dtype name out of range is NULL");
-    TEST_CHECK(hubrt_dtype_size(HUBRT_DTYPE_COUNT) == 0, "dtype size out of range is 0");
+    TEST_CHECK(hf_dtype_size(HUBRT_DTYPE_COUNT) == 0, "dtype size out of range is 0");
 }
 
 static void test_multi_and_copy(void)
@@ -116,80 +116,80 @@ static void test_multi_and_copy(void)
         "\"s\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[20,28]},"
         "\"z\":{\"dtype\":\"BF16\",\"shape\":[0,5],\"data_offsets\":[28,28]}}   ";
     const char *path = write_st("multi.safetensors", header, 28);
-    hubrt_st_file *f = hubrt_st_open(path);
+    hf_st_file *f = hf_st_open(path);
     TEST_CHECK(f != NULL, "multi opens: %s", hubrt_last_error());
     if (!f) return;
-    TEST_CHECK(hubrt_st_count(f) == 4, "4 tensors");
-    const hubrt_tensor *t0 = hubrt_st_tensor(f, 0), *t1 = hubrt_st_tensor(f, 1);
+    TEST_CHECK(hf_st_count(f) == 4, "4 tensors");
+    const hf_tensor *t0 = hf_st_tensor(f, 0), *t1 = hf_st_tensor(f, 1);
     TEST_CHECK(t0 && !strcmp(t0->name, "a") && t1 && !strcmp(t1->name, "b"),
                "tensors are in data-offset order");
-    const hubrt_tensor *s = hubrt_st_find(f, "s"), *z = hubrt_st_find(f, "z");
+    const hf_tensor *s = hf_st_find(f, "s"), *z = hf_st_find(f, "z");
     TEST_CHECK(s && s->ndim == 0 && s->n_elements == 1 && s->n_bytes == 8, "scalar tensor");
     TEST_CHECK(z && z->n_elements == 0 && z->n_bytes == 0, "zero-size tensor");
-    TEST_CHECK(hubrt_st_tensor(f, 4) == NULL && hubrt_st_tensor(f, -1) == NULL, "index bounds");
-    const hubrt_tensor *b = hubrt_st_find(f, "b");
+    TEST_CHECK(hf_st_tensor(f, 4) == NULL && hf_st_tensor(f, -1) == NULL, "index bounds");
+    const hf_tensor *b = hf_st_find(f, "b");
     uint8_t before[12];
     memcpy(before, b->data, 12);
-    TEST_CHECK(hubrt_st_copy_to_memory(f) == 0, "copy to memory: %s", hubrt_last_error());
-    b = hubrt_st_find(f, "b");
+    TEST_CHECK(hf_st_copy_to_memory(f) == 0, "copy to memory: %s", hubrt_last_error());
+    b = hf_st_find(f, "b");
     TEST_CHECK(memcmp(before, b->data, 12) == 0, "copied data equals the file's");
     int aligned = 1;
-    for (int i = 0; i < hubrt_st_count(f); i++)
-        aligned &= ((uintptr_t)hubrt_st_tensor(f, i)->data % 64) == 0;
+    for (int i = 0; i < hf_st_count(f); i++)
+        aligned &= ((uintptr_t)hf_st_tensor(f, i)->data % 64) == 0;
     TEST_CHECK(aligned, "copied tensors are 64-byte aligned");
-    TEST_CHECK(hubrt_st_copy_to_memory(f) == 0, "a second copy is a no-op");
-    hubrt_st_close(f);
+    TEST_CHECK(hf_st_copy_to_memory(f) == 0, "a second copy is a no-op");
+    hf_st_close(f);
 
     /* the same image from memory, copied too */
     uint8_t *img;
     size_t n = make_image(header, 0, 28, &img);
-    f = hubrt_st_open_memory(img, n, "mem");
-    TEST_CHECK(f && hubrt_st_count(f) == 4, "open_memory works");
+    f = hf_st_open_memory(img, n, "mem");
+    TEST_CHECK(f && hf_st_count(f) == 4, "open_memory works");
     if (f) {
-        TEST_CHECK(hubrt_st_copy_to_memory(f) == 0, "copy from memory image");
-        TEST_CHECK(((const uint8_t *)hubrt_st_find(f, "a")->data)[1] == 10, "copied memory data");
-        hubrt_st_close(f);
+        TEST_CHECK(hf_st_copy_to_memory(f) == 0, "copy from memory image");
+        TEST_CHECK(((const uint8_t *)hf_st_find(f, "a")->data)[1] == 10, "copied memory data");
+        hf_st_close(f);
     }
     free(img);
 
     /* an empty file (no tensors) is valid */
-    f = hubrt_st_open(write_st("empty.safetensors", "{}", 0));
-    TEST_CHECK(f && hubrt_st_count(f) == 0, "'{}' with no data is a valid empty file");
-    hubrt_st_close(f);
-    hubrt_st_close(NULL);
+    f = hf_st_open(write_st("empty.safetensors", "{}", 0));
+    TEST_CHECK(f && hf_st_count(f) == 0, "'{}' with no data is a valid empty file");
+    hf_st_close(f);
+    hf_st_close(NULL);
 }
 
 static void test_write_roundtrip(void)
 {
     float a[6] = {1, 2, 3, 4, 5, 6}, b[1] = {-0.5f};
-    hubrt_st_out outs[3] = {
+    hf_st_out outs[3] = {
         {"logits", 2, {2, 3}, a},
         {"quote\"and\\slash", 1, {1}, b},
         {"empty", 2, {0, 4}, NULL},
     };
     char path[512];
     path_in(path, sizeof path, tmpdir, "written.safetensors");
-    TEST_CHECK(hubrt_st_write_f32(path, outs, 3) == 0, "write_f32: %s", hubrt_last_error());
-    hubrt_st_file *f = hubrt_st_open(path);
+    TEST_CHECK(hf_st_write_f32(path, outs, 3) == 0, "write_f32: %s", hubrt_last_error());
+    hf_st_file *f = hf_st_open(path);
     TEST_CHECK(f != NULL, "written file reopens: %s", hubrt_last_error());
     if (f) {
-        const hubrt_tensor *t = hubrt_st_find(f, "logits");
+        const hf_tensor *t = hf_st_find(f, "logits");
         TEST_CHECK(t && t->dtype == HUBRT_DTYPE_F32 && t->ndim == 2 && t->shape[1] == 3 &&
                        !memcmp(t->data, a, sizeof a),
                    "logits round trip");
-        t = hubrt_st_find(f, "quote\"and\\slash");
+        t = hf_st_find(f, "quote\"and\\slash");
         TEST_CHECK(t && *(const float *)t->data == -0.5f, "escaped name round trip");
-        t = hubrt_st_find(f, "empty");
+        t = hf_st_find(f, "empty");
         TEST_CHECK(t && t->n_elements == 0, "zero-size round trip");
-        hubrt_st_close(f);
+        hf_st_close(f);
     }
-    hubrt_st_out dup[2] = {{"x", 1, {1}, b}, {"x", 1, {1}, b}};
-    TEST_CHECK(hubrt_st_write_f32(path, dup, 2) != 0, "write refuses duplicate names");
-    hubrt_st_out bad = {"y", 1, {-1}, b};
-    TEST_CHECK(hubrt_st_write_f32(path, &bad, 1) != 0, "write refuses negative dims");
+    hf_st_out dup[2] = {{"x", 1, {1}, b}, {"x", 1, {1}, b}};
+    TEST_CHECK(hf_st_write_f32(path, dup, 2) != 0, "write refuses duplicate names");
+    hf_st_out bad = {"y", 1, {-1}, b};
+    TEST_CHECK(hf_st_write_f32(path, &bad, 1) != 0, "write refuses negative dims");
     char nodir[600];
     snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.safetensors", tmpdir);
-    TEST_CHECK(hubrt_st_write_f32(nodir, outs, 1) == HUBRT_ERR_IO, "write to a missing dir is IO");
+    TEST_CHECK(hf_st_write_f32(nodir, outs, 1) == HUBRT_ERR_IO, "write to a missing dir is IO");
 }
 
 /* ---- corrupt files ---------------------------------------------------------- */
@@ -284,20 +284,20 @@ static void test_corrupt(void)
         char path[512];
         path_in(path, sizeof path, tmpdir, name);
         write_bytes(path, img, n);
-        hubrt_clear_error();
-        hubrt_st_file *f = hubrt_st_open(path);
+        hf_clear_error();
+        hf_st_file *f = hf_st_open(path);
         TEST_CHECK(f == NULL, "%s: must be refused", c->what);
         TEST_CHECK(strstr(hubrt_last_error(), c->expect) != NULL, "%s: expected '%s', got '%s'", c->what,
                    c->expect, hubrt_last_error());
         TEST_CHECK(strstr(hubrt_last_error(), name) != NULL, "%s: message names the file", c->what);
-        TEST_CHECK(hubrt_error_status() == HUBRT_ERR_FORMAT || hubrt_error_status() == HUBRT_ERR_UNSUPPORTED,
+        TEST_CHECK(hf_error_status() == HUBRT_ERR_FORMAT || hf_error_status() == HUBRT_ERR_UNSUPPORTED,
                    "%s: a format status", c->what);
-        hubrt_st_close(f);
+        hf_st_close(f);
         /* and the same bytes from memory */
-        f = hubrt_st_open_memory(img, n, "mem");
+        f = hf_st_open_memory(img, n, "mem");
         TEST_CHECK(f == NULL && strstr(hubrt_last_error(), c->expect), "%s (memory): got '%s'", c->what,
                    hubrt_last_error());
-        hubrt_st_close(f);
+        hf_st_close(f);
         free(img);
         n_cases++;
     }
@@ -309,17 +309,17 @@ static void test_corrupt(void)
     for (int k = 0; k < 200; k++) deep[o++] = '[';
     for (int k = 0; k < 200; k++) deep[o++] = ']';
     snprintf(deep + o, sizeof deep - o, "}}");
-    hubrt_st_file *f = hubrt_st_open(write_st("deep.safetensors", deep, 0));
+    hf_st_file *f = hf_st_open(write_st("deep.safetensors", deep, 0));
     TEST_CHECK(!f && strstr(hubrt_last_error(), "nested more than 64 levels"), "deep nesting: '%s'",
                hubrt_last_error());
-    hubrt_st_close(f);
+    hf_st_close(f);
     /* brackets inside strings do not count as nesting */
     o = (size_t)snprintf(deep, sizeof deep, "{\"__metadata__\":{\"x\":\"");
     for (int k = 0; k < 200; k++) deep[o++] = '[';
     snprintf(deep + o, sizeof deep - o, "\\\"\"}}");
-    f = hubrt_st_open(write_st("brackets_in_string.safetensors", deep, 0));
+    f = hf_st_open(write_st("brackets_in_string.safetensors", deep, 0));
     TEST_CHECK(f != NULL, "brackets inside a string are fine: %s", hubrt_last_error());
-    hubrt_st_close(f);
+    hf_st_close(f);
 
     /* truncation in each region of a valid two-tensor file */
     const char *header =
@@ -346,36 +346,36 @@ static void test_corrupt(void)
         snprintf(name, sizeof name, "truncated_%zu.safetensors", i);
         path_in(path, sizeof path, tmpdir, name);
         write_bytes(path, img, cuts[i].keep);
-        f = hubrt_st_open(path);
+        f = hf_st_open(path);
         TEST_CHECK(!f && strstr(hubrt_last_error(), cuts[i].expect), "truncated %s: expected '%s', got '%s'",
                    cuts[i].region, cuts[i].expect, hubrt_last_error());
-        hubrt_st_close(f);
+        hf_st_close(f);
     }
     /* the untruncated file is fine */
     char path[512];
     path_in(path, sizeof path, tmpdir, "untruncated.safetensors");
     write_bytes(path, img, n);
-    f = hubrt_st_open(path);
-    TEST_CHECK(f && hubrt_st_count(f) == 2, "the whole file opens: %s", hubrt_last_error());
-    hubrt_st_close(f);
+    f = hf_st_open(path);
+    TEST_CHECK(f && hf_st_count(f) == 2, "the whole file opens: %s", hubrt_last_error());
+    hf_st_close(f);
     free(img);
 
     /* not a file at all */
-    f = hubrt_st_open(tmpdir);
-    TEST_CHECK(!f && hubrt_error_status() == HUBRT_ERR_IO, "a directory is refused with IO");
+    f = hf_st_open(tmpdir);
+    TEST_CHECK(!f && hf_error_status() == HUBRT_ERR_IO, "a directory is refused with IO");
     path_in(path, sizeof path, tmpdir, "does_not_exist.safetensors");
-    f = hubrt_st_open(path);
-    TEST_CHECK(!f && hubrt_error_status() == HUBRT_ERR_IO && strstr(hubrt_last_error(), "does_not_exist"),
+    f = hf_st_open(path);
+    TEST_CHECK(!f && hf_error_status() == HUBRT_ERR_IO && strstr(hubrt_last_error(), "does_not_exist"),
                "a missing file is IO and named");
-    TEST_CHECK(hubrt_st_open(NULL) == NULL && hubrt_st_open_memory(NULL, 5, "x") == NULL, "NULL args");
+    TEST_CHECK(hf_st_open(NULL) == NULL && hf_st_open_memory(NULL, 5, "x") == NULL, "NULL args");
 
     /* every truncation of a valid file fails cleanly (no crash, a message) */
     n = make_image(header, 0, 24, &img);
     int clean = 1;
     for (size_t keep = 0; keep < n; keep++) {
-        f = hubrt_st_open_memory(img, keep, "cut");
+        f = hf_st_open_memory(img, keep, "cut");
         clean &= f == NULL && hubrt_last_error()[0];
-        hubrt_st_close(f);
+        hf_st_close(f);
     }
     TEST_CHECK(clean, "every strict prefix of a valid file is refused with a message");
     /* every single-byte flip in the header either parses or fails with a message */
@@ -383,10 +383,10 @@ static void test_corrupt(void)
     for (size_t pos = 0; pos < 8 + hl; pos++) {
         uint8_t save = img[pos];
         img[pos] ^= 0x5a;
-        hubrt_clear_error();
-        f = hubrt_st_open_memory(img, n, "flip");
+        hf_clear_error();
+        f = hf_st_open_memory(img, n, "flip");
         ok &= f != NULL || hubrt_last_error()[0];
-        hubrt_st_close(f);
+        hf_st_close(f);
         img[pos] = save;
     }
     TEST_CHECK(ok, "byte flips in the header never pass silently without a message");
@@ -431,23 +431,23 @@ static void test_weights_dirs(void)
     make_dir(d, sizeof d, "single");
     write_in(d, "model.safetensors", SHARD_A, 16);
     for (int mode = 0; mode < 3; mode++) {
-        hubrt_weights *w = hubrt_weights_open(d, (hubrt_weight_storage)mode);
+        hf_weights *w = hf_weights_open(d, (hubrt_weight_storage)mode);
         TEST_CHECK(w != NULL, "single-file dir opens (storage %d): %s", mode, hubrt_last_error());
         if (!w) continue;
-        TEST_CHECK(hubrt_weights_count(w) == 2 && hubrt_weights_n_files(w) == 1, "counts");
-        const hubrt_tensor *y = hubrt_weights_find(w, "y");
+        TEST_CHECK(hf_weights_count(w) == 2 && hf_weights_n_files(w) == 1, "counts");
+        const hf_tensor *y = hf_weights_find(w, "y");
         TEST_CHECK(y && y->dtype == HUBRT_DTYPE_BF16 && ((const uint8_t *)y->data)[0] == (uint8_t)(8 * 7 + 3),
                    "tensor y data (storage %d)", mode);
         int64_t size = 0;
-        const char *fn = hubrt_weights_file(w, 0, &size);
+        const char *fn = hf_weights_file(w, 0, &size);
         TEST_CHECK(fn && !strcmp(fn, "model.safetensors") && size == (int64_t)(8 + strlen(SHARD_A) + 16),
                    "file name and size");
-        TEST_CHECK(hubrt_weights_file(w, 1, NULL) == NULL && hubrt_weights_tensor(w, 2) == NULL,
+        TEST_CHECK(hf_weights_file(w, 1, NULL) == NULL && hf_weights_tensor(w, 2) == NULL,
                    "bounds");
-        TEST_CHECK(hubrt_weights_find(w, "nope") == NULL, "absent tensor");
-        hubrt_weights_close(w);
+        TEST_CHECK(hf_weights_find(w, "nope") == NULL, "absent tensor");
+        hf_weights_close(w);
     }
-    TEST_CHECK(hubrt_weights_open(d, (hubrt_weight_storage)9) == NULL, "bad storage mode refused");
+    TEST_CHECK(hf_weights_open(d, (hubrt_weight_storage)9) == NULL, "bad storage mode refused");
 
     /* sharded */
     make_dir(d, sizeof d, "sharded");
@@ -457,13 +457,13 @@ static void test_weights_dirs(void)
                "{\"metadata\":{\"total_size\":22},\"weight_map\":{"
                "\"x\":\"model-00001-of-00002.safetensors\",\"y\":\"model-00001-of-00002.safetensors\","
                "\"z\":\"model-00002-of-00002.safetensors\"}}");
-    hubrt_weights *w = hubrt_weights_open(d, HUBRT_STORAGE_COPY);
-    TEST_CHECK(w && hubrt_weights_count(w) == 3 && hubrt_weights_n_files(w) == 2, "sharded opens: %s",
+    hf_weights *w = hf_weights_open(d, HUBRT_STORAGE_COPY);
+    TEST_CHECK(w && hf_weights_count(w) == 3 && hf_weights_n_files(w) == 2, "sharded opens: %s",
                hubrt_last_error());
     if (w) {
-        const hubrt_tensor *z = hubrt_weights_find(w, "z");
+        const hf_tensor *z = hf_weights_find(w, "z");
         TEST_CHECK(z && z->dtype == HUBRT_DTYPE_F16 && strstr(z->file, "00002"), "z from shard 2");
-        hubrt_weights_close(w);
+        hf_weights_close(w);
     }
 
     struct {
@@ -484,22 +484,22 @@ static void test_weights_dirs(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(d, "model.safetensors.index.json", bad[i].index);
-        w = hubrt_weights_open(d, HUBRT_STORAGE_MMAP);
+        w = hf_weights_open(d, HUBRT_STORAGE_MMAP);
         TEST_CHECK(!w && strstr(hubrt_last_error(), bad[i].expect), "%s: expected '%s', got '%s'",
                    bad[i].what, bad[i].expect, hubrt_last_error());
-        hubrt_weights_close(w);
+        hf_weights_close(w);
     }
     /* a tensor stored in two shards */
     write_in(d, "model-00002-of-00002.safetensors", SHARD_A, 16);
     write_text(d, "model.safetensors.index.json",
                "{\"weight_map\":{\"x\":\"model-00001-of-00002.safetensors\","
                "\"y\":\"model-00002-of-00002.safetensors\"}}");
-    w = hubrt_weights_open(d, HUBRT_STORAGE_MMAP);
+    w = hf_weights_open(d, HUBRT_STORAGE_MMAP);
     TEST_CHECK(!w && strstr(hubrt_last_error(), "is stored twice"), "duplicate across shards: '%s'",
                hubrt_last_error());
     /* a corrupt shard names the shard */
     write_in(d, "model-00002-of-00002.safetensors", "{\"y\":{\"dtype\":\"F32\"}}", 0);
-    w = hubrt_weights_open(d, HUBRT_STORAGE_MMAP);
+    w = hf_weights_open(d, HUBRT_STORAGE_MMAP);
     TEST_CHECK(!w && strstr(hubrt_last_error(), "model-00002-of-00002.safetensors") &&
                    strstr(hubrt_last_error(), "'shape' is missing"),
                "corrupt shard: '%s'", hubrt_last_error());
@@ -507,27 +507,27 @@ static void test_weights_dirs(void)
     /* pickle only: refused, never read */
     make_dir(d, sizeof d, "pickle_bin");
     write_text(d, "pytorch_model.bin", "PK\x03\x04 not really a zip");
-    w = hubrt_weights_open(d, HUBRT_STORAGE_AUTO);
+    w = hf_weights_open(d, HUBRT_STORAGE_AUTO);
     TEST_CHECK(!w && strstr(hubrt_last_error(), "provide safetensors") &&
                    strstr(hubrt_last_error(), "pytorch_model.bin") &&
-                   hubrt_error_status() == HUBRT_ERR_UNSUPPORTED,
+                   hf_error_status() == HUBRT_ERR_UNSUPPORTED,
                "pytorch_model.bin refused: '%s'", hubrt_last_error());
     make_dir(d, sizeof d, "pickle_pt");
     write_text(d, "weights.pt", "x");
-    w = hubrt_weights_open(d, HUBRT_STORAGE_AUTO);
+    w = hf_weights_open(d, HUBRT_STORAGE_AUTO);
     TEST_CHECK(!w && strstr(hubrt_last_error(), "provide safetensors"), "*.pt refused: '%s'",
                hubrt_last_error());
     make_dir(d, sizeof d, "nothing");
-    w = hubrt_weights_open(d, HUBRT_STORAGE_AUTO);
-    TEST_CHECK(!w && strstr(hubrt_last_error(), "no weights found") && hubrt_error_status() == HUBRT_ERR_IO,
+    w = hf_weights_open(d, HUBRT_STORAGE_AUTO);
+    TEST_CHECK(!w && strstr(hubrt_last_error(), "no weights found") && hf_error_status() == HUBRT_ERR_IO,
                "empty dir: '%s'", hubrt_last_error());
     make_dir(d, sizeof d, "oddname");
     write_in(d, "weights.safetensors", SHARD_B, 6);
-    w = hubrt_weights_open(d, HUBRT_STORAGE_AUTO);
+    w = hf_weights_open(d, HUBRT_STORAGE_AUTO);
     TEST_CHECK(!w && strstr(hubrt_last_error(), "found weights.safetensors"), "odd name: '%s'",
                hubrt_last_error());
-    TEST_CHECK(hubrt_weights_open(NULL, HUBRT_STORAGE_AUTO) == NULL, "NULL dir");
-    hubrt_weights_close(NULL);
+    TEST_CHECK(hf_weights_open(NULL, HUBRT_STORAGE_AUTO) == NULL, "NULL dir");
+    hf_weights_close(NULL);
 }
 
 /* Shared models: every file opens, and COPY equals MMAP byte for byte. */
@@ -542,20 +542,20 @@ static void test_shared_models(void)
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char d[512];
         snprintf(d, sizeof d, "%s/models/%s", shared, models[i]);
-        hubrt_weights *a = hubrt_weights_open(d, HUBRT_STORAGE_MMAP);
-        hubrt_weights *b = hubrt_weights_open(d, HUBRT_STORAGE_COPY);
+        hf_weights *a = hf_weights_open(d, HUBRT_STORAGE_MMAP);
+        hf_weights *b = hf_weights_open(d, HUBRT_STORAGE_COPY);
         TEST_CHECK(a && b, "%s opens in both modes: %s", models[i], hubrt_last_error());
         if (a && b) {
-            int same = hubrt_weights_count(a) == hubrt_weights_count(b) && hubrt_weights_count(a) > 0;
-            for (int k = 0; same && k < hubrt_weights_count(a); k++) {
-                const hubrt_tensor *x = hubrt_weights_tensor(a, k);
-                const hubrt_tensor *y = hubrt_weights_find(b, x->name);
+            int same = hf_weights_count(a) == hf_weights_count(b) && hf_weights_count(a) > 0;
+            for (int k = 0; same && k < hf_weights_count(a); k++) {
+                const hf_tensor *x = hf_weights_tensor(a, k);
+                const hf_tensor *y = hf_weights_find(b, x->name);
                 same = y && y->n_bytes == x->n_bytes && !memcmp(x->data, y->data, x->n_bytes);
             }
             TEST_CHECK(same, "%s: COPY storage equals the file", models[i]);
         }
-        hubrt_weights_close(a);
-        hubrt_weights_close(b);
+        hf_weights_close(a);
+        hf_weights_close(b);
     }
 }
 

@@ -35,24 +35,24 @@ static void test_greedy(void)
 {
     float l[6] = {0.5f, 3.0f, -1.0f, 3.0f, 2.9f, NAN};
     hubrt_sample_params p = params(0);
-    hubrt_sampler *s = hubrt_sampler_new(&p, 6);
+    rt_sampler *s = rt_sampler_new(&p, 6);
     TEST_CHECK(s != NULL, "sampler_new: %s", hubrt_last_error());
     if (!s) return;
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 1, "greedy picks the first of tied maxima");
+    TEST_CHECK(rt_sampler_sample(s, l) == 1, "greedy picks the first of tied maxima");
     float probs[6];
-    TEST_CHECK(hubrt_sampler_probs(s, l, probs) == 0 && probs[1] == 1 && count_nonzero(probs, 6) == 1,
+    TEST_CHECK(rt_sampler_probs(s, l, probs) == 0 && probs[1] == 1 && count_nonzero(probs, 6) == 1,
                "greedy distribution is one-hot");
     /* greedy is deterministic whatever the seed */
     int stable = 1;
-    for (int i = 0; i < 10; i++) stable &= hubrt_sampler_sample(s, l) == 1;
+    for (int i = 0; i < 10; i++) stable &= rt_sampler_sample(s, l) == 1;
     TEST_CHECK(stable, "greedy is the same every call");
     float bad[3] = {-INFINITY, NAN, -INFINITY};
-    hubrt_sampler *s3 = hubrt_sampler_new(&p, 3);
-    TEST_CHECK(hubrt_sampler_sample(s3, bad) < 0, "all -inf/NaN logits are an error");
+    rt_sampler *s3 = rt_sampler_new(&p, 3);
+    TEST_CHECK(rt_sampler_sample(s3, bad) < 0, "all -inf/NaN logits are an error");
     TEST_CHECK(strstr(hubrt_last_error(), "-inf") != NULL, "message names the problem: %s",
                hubrt_last_error());
-    hubrt_sampler_free(s3);
-    hubrt_sampler_free(s);
+    rt_sampler_free(s3);
+    rt_sampler_free(s);
 }
 
 static void test_temperature(void)
@@ -62,14 +62,14 @@ static void test_temperature(void)
     const float temps[] = {0.5f, 1.0f, 2.0f};
     for (size_t t = 0; t < 3; t++) {
         hubrt_sample_params p = params(temps[t]);
-        hubrt_sampler *s = hubrt_sampler_new(&p, 4);
-        TEST_CHECK(hubrt_sampler_probs(s, l, probs) == 0, "probs");
+        rt_sampler *s = rt_sampler_new(&p, 4);
+        TEST_CHECK(rt_sampler_probs(s, l, probs) == 0, "probs");
         double z = 0;
         for (int i = 0; i < 4; i++) z += exp(l[i] / temps[t]);
         double maxerr = 0;
         for (int i = 0; i < 4; i++) maxerr = fmax(maxerr, fabs(probs[i] - exp(l[i] / temps[t]) / z));
         TEST_CHECK(maxerr < 1e-6, "temperature %g: softmax(l/T) off by %g", temps[t], maxerr);
-        hubrt_sampler_free(s);
+        rt_sampler_free(s);
     }
 }
 
@@ -79,35 +79,35 @@ static void test_top_k(void)
     float probs[8];
     hubrt_sample_params p = params(1);
     p.top_k = 3;
-    hubrt_sampler *s = hubrt_sampler_new(&p, 8);
-    hubrt_sampler_probs(s, l, probs);
+    rt_sampler *s = rt_sampler_new(&p, 8);
+    rt_sampler_probs(s, l, probs);
     TEST_CHECK(count_nonzero(probs, 8) == 3 && probs[1] > 0 && probs[5] > 0 && probs[3] > 0,
                "top-k 3 keeps ids 1, 5, 3");
     double z = exp(5.0) + exp(4.5) + exp(4.0);
     TEST_CHECK(fabs(probs[1] - exp(5.0) / z) < 1e-6, "top-k renormalises");
     int outside = 0;
     for (int i = 0; i < 500; i++) {
-        int32_t id = hubrt_sampler_sample(s, l);
+        int32_t id = rt_sampler_sample(s, l);
         outside += !(id == 1 || id == 5 || id == 3);
     }
     TEST_CHECK(outside == 0, "top-k: %d of 500 draws outside the top 3", outside);
-    hubrt_sampler_free(s);
+    rt_sampler_free(s);
 
     /* ties at the k-th value survive (as in transformers) */
     float tie[5] = {1, 3, 2, 2, 0};
     p.top_k = 2;
-    s = hubrt_sampler_new(&p, 5);
-    hubrt_sampler_probs(s, tie, probs);
+    s = rt_sampler_new(&p, 5);
+    rt_sampler_probs(s, tie, probs);
     TEST_CHECK(count_nonzero(probs, 5) == 3, "top-k keeps ties at the cut (got %d)", count_nonzero(probs, 5));
-    hubrt_sampler_free(s);
+    rt_sampler_free(s);
 
     /* top_k 1 is greedy */
     p.top_k = 1;
-    s = hubrt_sampler_new(&p, 8);
+    s = rt_sampler_new(&p, 8);
     int greedy = 1;
-    for (int i = 0; i < 50; i++) greedy &= hubrt_sampler_sample(s, l) == 1;
+    for (int i = 0; i < 50; i++) greedy &= rt_sampler_sample(s, l) == 1;
     TEST_CHECK(greedy, "top-k 1 is argmax");
-    hubrt_sampler_free(s);
+    rt_sampler_free(s);
 }
 
 static void test_top_p_min_p(void)
@@ -130,8 +130,8 @@ static void test_top_p_min_p(void)
         hubrt_sample_params p = params(1);
         p.top_p = cases[c].top_p;
         p.min_p = cases[c].min_p;
-        hubrt_sampler *s = hubrt_sampler_new(&p, 5);
-        TEST_CHECK(hubrt_sampler_probs(s, l, probs) == 0, "probs");
+        rt_sampler *s = rt_sampler_new(&p, 5);
+        TEST_CHECK(rt_sampler_probs(s, l, probs) == 0, "probs");
         int n = count_nonzero(probs, 5);
         TEST_CHECK(n == cases[c].expect, "top_p %g min_p %g: %d survivors, want %d",
                    cases[c].top_p, cases[c].min_p, n, cases[c].expect);
@@ -143,7 +143,7 @@ static void test_top_p_min_p(void)
             if (probs[i] > 0)
                 TEST_CHECK(fabs(probs[i] - pr[i] / kept_mass) < 1e-5, "prob of id %d", i);
         TEST_CHECK(probs[1] > 0, "the most probable id always survives");
-        hubrt_sampler_free(s);
+        rt_sampler_free(s);
     }
 }
 
@@ -169,8 +169,8 @@ static void test_top_p_large(void)
     for (size_t t = 0; t < sizeof tps / sizeof tps[0]; t++) {
         hubrt_sample_params p = params(1.3f);
         p.top_p = tps[t];
-        hubrt_sampler *s = hubrt_sampler_new(&p, V);
-        hubrt_sampler_probs(s, l, probs);
+        rt_sampler *s = rt_sampler_new(&p, V);
+        rt_sampler_probs(s, l, probs);
         /* brute force: sort ids by logit desc (id asc), keep while mass-before < p */
         static int order[V];
         for (int i = 0; i < V; i++) order[i] = i;
@@ -187,7 +187,7 @@ static void test_top_p_large(void)
         int same = 1;
         for (int i = 0; i < (got < want ? got : want); i++) same &= probs[order[i]] > 0;
         TEST_CHECK(same, "top_p %g keeps the most probable ids", tps[t]);
-        hubrt_sampler_free(s);
+        rt_sampler_free(s);
     }
 }
 
@@ -197,52 +197,52 @@ static void test_repetition_penalty(void)
     float probs[4];
     hubrt_sample_params p = params(1);
     p.repeat_penalty = 2.0f;
-    hubrt_sampler *s = hubrt_sampler_new(&p, 4);
-    hubrt_sampler_accept(s, 0);
-    hubrt_sampler_accept(s, 1);
-    hubrt_sampler_accept(s, 0); /* repeated ids are penalised once */
-    hubrt_sampler_probs(s, l, probs);
+    rt_sampler *s = rt_sampler_new(&p, 4);
+    rt_sampler_accept(s, 0);
+    rt_sampler_accept(s, 1);
+    rt_sampler_accept(s, 0); /* repeated ids are penalised once */
+    rt_sampler_probs(s, l, probs);
     const double want_l[4] = {1.0, -4.0, 1.0, 0.5}; /* 2/2, -2*2 */
     double z = 0;
     for (int i = 0; i < 4; i++) z += exp(want_l[i]);
     double err = 0;
     for (int i = 0; i < 4; i++) err = fmax(err, fabs(probs[i] - exp(want_l[i]) / z));
     TEST_CHECK(err < 1e-6, "penalty: positive logits divided, negative multiplied (err %g)", err);
-    hubrt_sampler_free(s);
+    rt_sampler_free(s);
 
     /* greedy also sees the penalty */
     p = params(0);
     p.repeat_penalty = 3.0f;
-    s = hubrt_sampler_new(&p, 4);
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 0, "no history: argmax");
-    hubrt_sampler_accept(s, 0);
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 2, "penalised argmax moves to the next id");
-    hubrt_sampler_free(s);
+    s = rt_sampler_new(&p, 4);
+    TEST_CHECK(rt_sampler_sample(s, l) == 0, "no history: argmax");
+    rt_sampler_accept(s, 0);
+    TEST_CHECK(rt_sampler_sample(s, l) == 2, "penalised argmax moves to the next id");
+    rt_sampler_free(s);
 
     /* the window: only the last N ids count */
     p.repeat_last_n = 1;
-    s = hubrt_sampler_new(&p, 4);
-    hubrt_sampler_accept(s, 0);
-    hubrt_sampler_accept(s, 3);
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 0, "id 0 left the window of 1");
-    hubrt_sampler_free(s);
+    s = rt_sampler_new(&p, 4);
+    rt_sampler_accept(s, 0);
+    rt_sampler_accept(s, 3);
+    TEST_CHECK(rt_sampler_sample(s, l) == 0, "id 0 left the window of 1");
+    rt_sampler_free(s);
 
     /* -1: every id ever accepted (grows past its first allocation) */
     p.repeat_last_n = -1;
-    s = hubrt_sampler_new(&p, 4);
-    hubrt_sampler_accept(s, 0);
-    for (int i = 0; i < 1000; i++) hubrt_sampler_accept(s, 3);
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 2, "unbounded window remembers id 0");
-    hubrt_sampler_reset(s);
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 0, "reset forgets the history");
-    hubrt_sampler_free(s);
+    s = rt_sampler_new(&p, 4);
+    rt_sampler_accept(s, 0);
+    for (int i = 0; i < 1000; i++) rt_sampler_accept(s, 3);
+    TEST_CHECK(rt_sampler_sample(s, l) == 2, "unbounded window remembers id 0");
+    rt_sampler_reset(s);
+    TEST_CHECK(rt_sampler_sample(s, l) == 0, "reset forgets the history");
+    rt_sampler_free(s);
 
     /* penalty 1 or window 0 is off */
     p.repeat_last_n = 0;
-    s = hubrt_sampler_new(&p, 4);
-    hubrt_sampler_accept(s, 0);
-    TEST_CHECK(hubrt_sampler_sample(s, l) == 0, "window 0 disables the penalty");
-    hubrt_sampler_free(s);
+    s = rt_sampler_new(&p, 4);
+    rt_sampler_accept(s, 0);
+    TEST_CHECK(rt_sampler_sample(s, l) == 0, "window 0 disables the penalty");
+    rt_sampler_free(s);
 }
 
 static void test_seed(void)
@@ -253,23 +253,23 @@ static void test_seed(void)
     hubrt_sample_params p = params(1.0f);
     p.top_p = 0.95f;
     int32_t a[N], b[N], c[N];
-    hubrt_sampler *s1 = hubrt_sampler_new(&p, V), *s2 = hubrt_sampler_new(&p, V);
+    rt_sampler *s1 = rt_sampler_new(&p, V), *s2 = rt_sampler_new(&p, V);
     p.seed = 43;
-    hubrt_sampler *s3 = hubrt_sampler_new(&p, V);
+    rt_sampler *s3 = rt_sampler_new(&p, V);
     for (int i = 0; i < N; i++) {
-        a[i] = hubrt_sampler_sample(s1, l);
-        b[i] = hubrt_sampler_sample(s2, l);
-        c[i] = hubrt_sampler_sample(s3, l);
+        a[i] = rt_sampler_sample(s1, l);
+        b[i] = rt_sampler_sample(s2, l);
+        c[i] = rt_sampler_sample(s3, l);
     }
     TEST_CHECK(!memcmp(a, b, sizeof a), "same seed, same ids");
     TEST_CHECK(memcmp(a, c, sizeof a) != 0, "another seed, other ids");
-    hubrt_sampler_reset(s1);
+    rt_sampler_reset(s1);
     int same = 1;
-    for (int i = 0; i < N; i++) same &= hubrt_sampler_sample(s1, l) == a[i];
+    for (int i = 0; i < N; i++) same &= rt_sampler_sample(s1, l) == a[i];
     TEST_CHECK(same, "reset re-seeds: the same ids again");
-    hubrt_sampler_free(s1);
-    hubrt_sampler_free(s2);
-    hubrt_sampler_free(s3);
+    rt_sampler_free(s1);
+    rt_sampler_free(s2);
+    rt_sampler_free(s3);
 
     /* the draws follow the distribution */
     const double pr[4] = {0.1, 0.2, 0.3, 0.4};
@@ -277,11 +277,11 @@ static void test_seed(void)
     logits_from_probs(pr, l4, 4);
     hubrt_sample_params q = params(1.0f);
     q.seed = 7;
-    hubrt_sampler *s = hubrt_sampler_new(&q, 4);
+    rt_sampler *s = rt_sampler_new(&q, 4);
     int counts[4] = {0};
     const int draws = 20000;
     for (int i = 0; i < draws; i++) {
-        int32_t id = hubrt_sampler_sample(s, l4);
+        int32_t id = rt_sampler_sample(s, l4);
         if (id >= 0 && id < 4) counts[id]++;
     }
     for (int i = 0; i < 4; i++)
@@ -289,12 +289,12 @@ static void test_seed(void)
                    i, counts[i] / (double)draws, pr[i]);
     double u_min = 1, u_max = 0;
     for (int i = 0; i < 10000; i++) {
-        double u = hubrt_sampler_uniform(s);
+        double u = rt_sampler_uniform(s);
         u_min = fmin(u_min, u);
         u_max = fmax(u_max, u);
     }
     TEST_CHECK(u_min >= 0 && u_max < 1 && u_min < 0.01 && u_max > 0.99, "uniform in [0,1)");
-    hubrt_sampler_free(s);
+    rt_sampler_free(s);
 }
 
 static void test_bad_params(void)
@@ -305,25 +305,25 @@ static void test_bad_params(void)
                "defaults: greedy, no cut-offs, no penalty");
     hubrt_sample_params p;
     p = d; p.temperature = -1;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "temperature"), "negative temperature");
+    TEST_CHECK(!rt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "temperature"), "negative temperature");
     p = d; p.temperature = NAN;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10), "NaN temperature");
+    TEST_CHECK(!rt_sampler_new(&p, 10), "NaN temperature");
     p = d; p.top_p = 0;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "top_p"), "top_p 0");
+    TEST_CHECK(!rt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "top_p"), "top_p 0");
     p = d; p.top_p = 1.5f;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10), "top_p 1.5");
+    TEST_CHECK(!rt_sampler_new(&p, 10), "top_p 1.5");
     p = d; p.min_p = -0.1f;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "min_p"), "min_p < 0");
+    TEST_CHECK(!rt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "min_p"), "min_p < 0");
     p = d; p.top_k = -3;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "top_k"), "top_k < 0");
+    TEST_CHECK(!rt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "top_k"), "top_k < 0");
     p = d; p.repeat_penalty = 0;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "repeat_penalty"), "penalty 0");
+    TEST_CHECK(!rt_sampler_new(&p, 10) && strstr(hubrt_last_error(), "repeat_penalty"), "penalty 0");
     p = d; p.repeat_last_n = -2;
-    TEST_CHECK(!hubrt_sampler_new(&p, 10), "window -2");
-    TEST_CHECK(!hubrt_sampler_new(&d, 0), "vocab 0");
-    TEST_CHECK(!hubrt_sampler_new(NULL, 10), "NULL params");
-    TEST_CHECK(hubrt_sampler_sample(NULL, NULL) < 0, "NULL sampler");
-    hubrt_sampler_free(NULL);
+    TEST_CHECK(!rt_sampler_new(&p, 10), "window -2");
+    TEST_CHECK(!rt_sampler_new(&d, 0), "vocab 0");
+    TEST_CHECK(!rt_sampler_new(NULL, 10), "NULL params");
+    TEST_CHECK(rt_sampler_sample(NULL, NULL) < 0, "NULL sampler");
+    rt_sampler_free(NULL);
 }
 
 int main(void)

@@ -17,7 +17,7 @@
 
 #include <cJSON.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 #include "tests/test.h"
 #include "tests/test_util.h"
 #include "tokenizer/sp_tokenizer.h"
@@ -115,7 +115,7 @@ static int32_t want[MAXIDS], want_ns[MAXIDS], got[MAXIDS];
 static char dec[1 << 20];
 
 /* Runs every case of one file; with_bos: `ids` is [bos] + encode. */
-static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int with_bos)
+static void run_cases(const tk_sp *sp, const char *path, const char *set, int with_bos)
 {
     size_t len;
     char *data = test_read_file(path, &len);
@@ -140,16 +140,16 @@ static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int
             continue;
         }
         cases++;
-        int n = hubrt_sp_encode_raw(sp, text, tlen, got + 1, MAXIDS - 1);
+        int n = tk_sp_encode_raw(sp, text, tlen, got + 1, MAXIDS - 1);
         /* the directory's default (transformers, legacy here) agrees */
         static int32_t dflt[MAXIDS];
-        int nd = hubrt_sp_encode(sp, text, tlen, dflt, MAXIDS);
+        int nd = tk_sp_encode(sp, text, tlen, dflt, MAXIDS);
         TEST_CHECK(nd == n && (n <= 0 || !memcmp(dflt, got + 1, (size_t)n * sizeof *dflt)),
-                   "%s %s: hubrt_sp_encode differs from the raw encode", set, cid);
+                   "%s %s: tk_sp_encode differs from the raw encode", set, cid);
         int m_ns = n >= 0 && same_ids(got + 1, n, want_ns, nn);
         int m_ids;
         if (with_bos) {
-            got[0] = hubrt_sp_bos_id(sp);
+            got[0] = tk_sp_bos_id(sp);
             m_ids = n >= 0 && same_ids(got, n + 1, want, nw);
         } else {
             m_ids = n >= 0 && same_ids(got + 1, n, want, nw);
@@ -160,8 +160,8 @@ static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int
         TEST_CHECK(m_ids, "%s %s: ids (with specials) differ", set, cid);
 
         /* decode of the reference ids (with and without BOS: sentencepiece drops controls) */
-        int dl = hubrt_sp_decode_raw(sp, want_ns, nn, dec, sizeof dec);
-        int dl2 = hubrt_sp_decode(sp, want, nw, 1, NULL, 0);
+        int dl = tk_sp_decode_raw(sp, want_ns, nn, dec, sizeof dec);
+        int dl2 = tk_sp_decode(sp, want, nw, 1, NULL, 0);
         int m_dec = dl >= 0 && (size_t)dl == dlen && memcmp(dec, decoded, dlen) == 0 && dl2 == dl;
         ok_dec += m_dec;
         TEST_CHECK(m_dec, "%s %s: decoded differs ('%s' vs '%s')", set, cid, dl >= 0 ? dec : hubrt_last_error(), decoded);
@@ -172,11 +172,11 @@ static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int
             size_t pos = 0;
             int okb = 1;
             for (int i = 0; i < nn && okb; i++) {
-                int b = hubrt_sp_id_bytes(sp, want_ns[i], dec + pos, sizeof dec - pos);
+                int b = tk_sp_id_bytes(sp, want_ns[i], dec + pos, sizeof dec - pos);
                 if (b < 0 || pos + (size_t)b >= sizeof dec) okb = 0;
                 else pos += (size_t)b;
             }
-            size_t skip = (pos > 0 && dec[0] == ' ' && hubrt_sp_add_dummy_prefix(sp)) ? 1 : 0;
+            size_t skip = (pos > 0 && dec[0] == ' ' && tk_sp_add_dummy_prefix(sp)) ? 1 : 0;
             okb = okb && pos - skip == dlen && memcmp(dec + skip, decoded, dlen) == 0;
             n_bytes++;
             ok_bytes += okb;
@@ -192,92 +192,92 @@ static void run_cases(const hubrt_sp *sp, const char *path, const char *set, int
            ok_ids, cases, ok_ns, cases, ok_dec, cases, ok_bytes, n_bytes);
 }
 
-static void test_llama_api(const hubrt_sp *sp)
+static void test_llama_api(const tk_sp *sp)
 {
-    TEST_CHECK(hubrt_sp_vocab_size(sp) == 32000, "llama vocab %d", hubrt_sp_vocab_size(sp));
-    TEST_CHECK(hubrt_sp_unk_id(sp) == 0 && hubrt_sp_bos_id(sp) == 1 && hubrt_sp_eos_id(sp) == 2,
-               "llama special ids unk %d bos %d eos %d", hubrt_sp_unk_id(sp), hubrt_sp_bos_id(sp),
-               hubrt_sp_eos_id(sp));
-    TEST_CHECK(hubrt_sp_pad_id(sp) == -1, "llama has no pad id (%d)", hubrt_sp_pad_id(sp));
-    TEST_CHECK(hubrt_sp_is_special(sp, 0) && hubrt_sp_is_special(sp, 1) && hubrt_sp_is_special(sp, 2) &&
-                   !hubrt_sp_is_special(sp, 3) && !hubrt_sp_is_special(sp, 15043),
+    TEST_CHECK(tk_sp_vocab_size(sp) == 32000, "llama vocab %d", tk_sp_vocab_size(sp));
+    TEST_CHECK(tk_sp_unk_id(sp) == 0 && tk_sp_bos_id(sp) == 1 && tk_sp_eos_id(sp) == 2,
+               "llama special ids unk %d bos %d eos %d", tk_sp_unk_id(sp), tk_sp_bos_id(sp),
+               tk_sp_eos_id(sp));
+    TEST_CHECK(tk_sp_pad_id(sp) == -1, "llama has no pad id (%d)", tk_sp_pad_id(sp));
+    TEST_CHECK(tk_sp_is_special(sp, 0) && tk_sp_is_special(sp, 1) && tk_sp_is_special(sp, 2) &&
+                   !tk_sp_is_special(sp, 3) && !tk_sp_is_special(sp, 15043),
                "llama is_special");
-    TEST_CHECK(hubrt_sp_is_control(sp, 1) && !hubrt_sp_is_control(sp, 0) && hubrt_sp_is_unknown(sp, 0),
+    TEST_CHECK(tk_sp_is_control(sp, 1) && !tk_sp_is_control(sp, 0) && tk_sp_is_unknown(sp, 0),
                "control / unknown kinds");
-    TEST_CHECK(hubrt_sp_is_byte(sp, 3) && hubrt_sp_is_byte(sp, 258) && !hubrt_sp_is_byte(sp, 259),
+    TEST_CHECK(tk_sp_is_byte(sp, 3) && tk_sp_is_byte(sp, 258) && !tk_sp_is_byte(sp, 259),
                "byte pieces are ids 3..258");
-    TEST_CHECK(!hubrt_sp_is_special(sp, -1) && !hubrt_sp_is_special(sp, 32000) && !hubrt_sp_is_byte(sp, 99999),
+    TEST_CHECK(!tk_sp_is_special(sp, -1) && !tk_sp_is_special(sp, 32000) && !tk_sp_is_byte(sp, 99999),
                "kinds of out-of-range ids are 0");
-    const char *p = hubrt_sp_piece(sp, 15043);
+    const char *p = tk_sp_piece(sp, 15043);
     TEST_CHECK(p && !strcmp(p, "\xE2\x96\x81Hello"), "piece 15043 is '▁Hello' (%s)", p ? p : "NULL");
-    p = hubrt_sp_piece(sp, 1);
+    p = tk_sp_piece(sp, 1);
     TEST_CHECK(p && !strcmp(p, "<s>"), "piece 1 is <s>");
-    p = hubrt_sp_piece(sp, 13);
+    p = tk_sp_piece(sp, 13);
     TEST_CHECK(p && !strcmp(p, "<0x0A>"), "piece 13 is <0x0A>");
-    TEST_CHECK(hubrt_sp_piece(sp, 32000) == NULL && strstr(hubrt_last_error(), "32000"), "piece out of range");
-    TEST_CHECK(hubrt_sp_piece_to_id(sp, "\xE2\x96\x81Hello", 8) == 15043, "piece_to_id ▁Hello");
-    TEST_CHECK(hubrt_sp_piece_to_id(sp, "<unk>", 5) == 0, "piece_to_id <unk> is 0");
-    TEST_CHECK(hubrt_sp_piece_to_id(sp, "no-such-piece-xyz", 17) == -1, "unknown piece -> -1");
-    TEST_CHECK(hubrt_sp_add_dummy_prefix(sp) == 1, "llama adds the dummy prefix");
+    TEST_CHECK(tk_sp_piece(sp, 32000) == NULL && strstr(hubrt_last_error(), "32000"), "piece out of range");
+    TEST_CHECK(tk_sp_piece_to_id(sp, "\xE2\x96\x81Hello", 8) == 15043, "piece_to_id ▁Hello");
+    TEST_CHECK(tk_sp_piece_to_id(sp, "<unk>", 5) == 0, "piece_to_id <unk> is 0");
+    TEST_CHECK(tk_sp_piece_to_id(sp, "no-such-piece-xyz", 17) == -1, "unknown piece -> -1");
+    TEST_CHECK(tk_sp_add_dummy_prefix(sp) == 1, "llama adds the dummy prefix");
 
     /* snprintf-style buffers */
     int32_t small[2];
-    int n = hubrt_sp_encode(sp, "Hello world, how are you?", 25, small, 2);
+    int n = tk_sp_encode(sp, "Hello world, how are you?", 25, small, 2);
     TEST_CHECK(n > 2 && small[0] == 15043 && small[1] == 3186, "encode reports the full count (%d)", n);
-    TEST_CHECK(hubrt_sp_encode(sp, "Hello", 5, NULL, 0) == 1, "count-only encode");
-    TEST_CHECK(hubrt_sp_encode(sp, "", 0, NULL, 0) == 0, "empty text -> no ids");
+    TEST_CHECK(tk_sp_encode(sp, "Hello", 5, NULL, 0) == 1, "count-only encode");
+    TEST_CHECK(tk_sp_encode(sp, "", 0, NULL, 0) == 0, "empty text -> no ids");
     int32_t *heap = NULL;
-    n = hubrt_sp_encode_alloc(sp, "Hello world", 11, &heap);
+    n = tk_sp_encode_alloc(sp, "Hello world", 11, &heap);
     TEST_CHECK(n == 2 && heap && heap[0] == 15043 && heap[1] == 3186, "encode_alloc");
     free(heap);
     /* a long text that needs more than the first guess of ids (1 byte -> 1 id) */
     static char digits[20001];
     for (int i = 0; i < 20000; i++) digits[i] = (char)('0' + i % 10);
-    n = hubrt_sp_encode_alloc(sp, digits, 20000, &heap);
+    n = tk_sp_encode_alloc(sp, digits, 20000, &heap);
     TEST_CHECK(n == 20001 && heap && heap[0] == 29871, "long digit string: %d ids (split_digits)", n);
     free(heap);
 
     int32_t hw[] = {1, 15043, 3186, 2};
     char buf[64];
-    int len = hubrt_sp_decode(sp, hw, 4, 1, buf, sizeof buf);
+    int len = tk_sp_decode(sp, hw, 4, 1, buf, sizeof buf);
     TEST_CHECK(len == 11 && !strcmp(buf, "Hello world"), "decode skip_special '%s'", buf);
-    len = hubrt_sp_decode(sp, hw, 4, 0, buf, sizeof buf);
+    len = tk_sp_decode(sp, hw, 4, 0, buf, sizeof buf);
     TEST_CHECK(len == 19 && !strcmp(buf, "<s> Hello world</s>"), "decode keep_special '%s'", buf);
-    len = hubrt_sp_decode_raw(sp, hw, 4, buf, sizeof buf);
+    len = tk_sp_decode_raw(sp, hw, 4, buf, sizeof buf);
     TEST_CHECK(len == 11 && !strcmp(buf, "Hello world"), "raw decode drops controls '%s'", buf);
-    hubrt_sp_hf o;
-    hubrt_sp_get_hf(sp, &o);
+    tk_sp_hf o;
+    tk_sp_get_hf(sp, &o);
     TEST_CHECK(o.legacy == 1 && o.add_prefix_space == 1, "llama-2 config: no legacy key -> legacy");
-    len = hubrt_sp_decode(sp, hw, 4, 1, buf, 6);
+    len = tk_sp_decode(sp, hw, 4, 1, buf, 6);
     TEST_CHECK(len == 11 && !strcmp(buf, "Hello"), "decode truncates snprintf-style ('%s')", buf);
-    TEST_CHECK(hubrt_sp_decode(sp, hw, 0, 1, buf, sizeof buf) == 0 && buf[0] == 0, "decode of nothing");
+    TEST_CHECK(tk_sp_decode(sp, hw, 0, 1, buf, sizeof buf) == 0 && buf[0] == 0, "decode of nothing");
     int32_t bad[] = {15043, 32000};
-    TEST_CHECK(hubrt_sp_decode(sp, bad, 2, 1, buf, sizeof buf) == HUBRT_ERR_RANGE, "id 32000 -> RANGE");
+    TEST_CHECK(tk_sp_decode(sp, bad, 2, 1, buf, sizeof buf) == HUBRT_ERR_RANGE, "id 32000 -> RANGE");
     TEST_CHECK(strstr(hubrt_last_error(), "32000") != NULL, "range message names the id");
     bad[1] = -5;
-    TEST_CHECK(hubrt_sp_decode(sp, bad, 2, 0, buf, sizeof buf) == HUBRT_ERR_RANGE, "id -5 -> RANGE");
-    TEST_CHECK(hubrt_sp_id_bytes(sp, 32000, buf, sizeof buf) == HUBRT_ERR_RANGE, "id_bytes out of range");
-    TEST_CHECK(hubrt_sp_id_bytes(sp, 13, buf, sizeof buf) == 1 && buf[0] == '\n', "<0x0A> is one byte");
-    TEST_CHECK(hubrt_sp_id_bytes(sp, 1, buf, sizeof buf) == 0 && buf[0] == 0, "<s> has no bytes");
+    TEST_CHECK(tk_sp_decode(sp, bad, 2, 0, buf, sizeof buf) == HUBRT_ERR_RANGE, "id -5 -> RANGE");
+    TEST_CHECK(tk_sp_id_bytes(sp, 32000, buf, sizeof buf) == HUBRT_ERR_RANGE, "id_bytes out of range");
+    TEST_CHECK(tk_sp_id_bytes(sp, 13, buf, sizeof buf) == 1 && buf[0] == '\n', "<0x0A> is one byte");
+    TEST_CHECK(tk_sp_id_bytes(sp, 1, buf, sizeof buf) == 0 && buf[0] == 0, "<s> has no bytes");
 
     /* invalid UTF-8: an error, never U+FFFD pieces */
     static const char *const invalid[] = {"abc\x80" "def", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
                                           "caf\xC3", "\xE2\x82", "\xFF"};
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
-        TEST_CHECK(hubrt_sp_encode(sp, invalid[i], strlen(invalid[i]), got, MAXIDS) == HUBRT_ERR_INVALID_UTF8,
+        TEST_CHECK(tk_sp_encode(sp, invalid[i], strlen(invalid[i]), got, MAXIDS) == HUBRT_ERR_INVALID_UTF8,
                    "invalid UTF-8 #%zu rejected", i);
     TEST_CHECK(strstr(hubrt_last_error(), "UTF-8") != NULL, "message says UTF-8: %s", hubrt_last_error());
     /* valid edge code points are accepted */
     const char *edge = "\xF4\x8F\xBF\xBF \xEF\xBF\xBF \xE0\xA0\x80 \xC2\x80";
-    TEST_CHECK(hubrt_sp_encode(sp, edge, strlen(edge), got, MAXIDS) > 0, "edge code points accepted");
+    TEST_CHECK(tk_sp_encode(sp, edge, strlen(edge), got, MAXIDS) > 0, "edge code points accepted");
     /* embedded NUL is text like any other (<0x00> by byte fallback) */
-    n = hubrt_sp_encode(sp, "a\0b", 3, got, MAXIDS);
+    n = tk_sp_encode(sp, "a\0b", 3, got, MAXIDS);
     int has_nul = 0;
     for (int i = 0; i < n; i++) has_nul |= got[i] == 3;
     TEST_CHECK(n > 0 && has_nul, "embedded NUL encodes as <0x00>");
-    TEST_CHECK(hubrt_sp_encode(NULL, "a", 1, got, 1) == HUBRT_ERR_INVALID_ARG, "NULL tokenizer");
-    TEST_CHECK(hubrt_sp_encode(sp, NULL, 3, got, 1) == HUBRT_ERR_INVALID_ARG, "NULL text");
-    TEST_CHECK(hubrt_sp_encode(sp, "a", 1, NULL, 4) == HUBRT_ERR_INVALID_ARG, "NULL ids with room");
+    TEST_CHECK(tk_sp_encode(NULL, "a", 1, got, 1) == HUBRT_ERR_INVALID_ARG, "NULL tokenizer");
+    TEST_CHECK(tk_sp_encode(sp, NULL, 3, got, 1) == HUBRT_ERR_INVALID_ARG, "NULL text");
+    TEST_CHECK(tk_sp_encode(sp, "a", 1, NULL, 4) == HUBRT_ERR_INVALID_ARG, "NULL ids with room");
 }
 
 static void write_file(const char *path, const void *data, size_t n)
@@ -291,10 +291,10 @@ static void write_file(const char *path, const void *data, size_t n)
 
 static void test_bad_files(const char *model_path)
 {
-    TEST_CHECK(hubrt_sp_load(NULL) == NULL, "NULL path");
-    hubrt_sp *sp = hubrt_sp_load("/nonexistent/dir/tokenizer.model");
+    TEST_CHECK(tk_sp_load(NULL) == NULL, "NULL path");
+    tk_sp *sp = tk_sp_load("/nonexistent/dir/tokenizer.model");
     TEST_CHECK(sp == NULL && strstr(hubrt_last_error(), "tokenizer.model"), "missing file names the file");
-    hubrt_sp_free(sp);
+    tk_sp_free(sp);
 
     char tmpl[] = "/tmp/hubrt-sp-XXXXXX";
     int fd = mkstemp(tmpl);
@@ -304,13 +304,13 @@ static void test_bad_files(const char *model_path)
     }
     close(fd);
     write_file(tmpl, "", 0);
-    sp = hubrt_sp_load(tmpl);
+    sp = tk_sp_load(tmpl);
     TEST_CHECK(!sp && strlen(hubrt_last_error()) > 0, "empty file -> error");
-    hubrt_sp_free(sp);
+    tk_sp_free(sp);
     write_file(tmpl, "{\"not\": \"a model\"}", 18);
-    sp = hubrt_sp_load(tmpl);
+    sp = tk_sp_load(tmpl);
     TEST_CHECK(!sp && strstr(hubrt_last_error(), tmpl), "JSON file -> error naming the file: %s", hubrt_last_error());
-    hubrt_sp_free(sp);
+    tk_sp_free(sp);
 
     /* Cut and flipped copies of the real model: each must load cleanly or
      * fail with a message; none may crash or throw. */
@@ -324,9 +324,9 @@ static void test_bad_files(const char *model_path)
     static const double cuts[] = {0.001, 0.1, 0.5, 0.999};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         write_file(tmpl, data, (size_t)(len * cuts[i]));
-        sp = hubrt_sp_load(tmpl);
+        sp = tk_sp_load(tmpl);
         TEST_CHECK(!sp && strlen(hubrt_last_error()) > 0, "model cut at %.1f%% -> error", cuts[i] * 100);
-        hubrt_sp_free(sp);
+        tk_sp_free(sp);
     }
     unsigned seed = 12345;
     int loaded = 0, failed = 0;
@@ -344,17 +344,17 @@ static void test_bad_files(const char *model_path)
         }
         write_file(tmpl, copy, len);
         free(copy);
-        sp = hubrt_sp_load(tmpl);
+        sp = tk_sp_load(tmpl);
         if (sp) {
             loaded++;
-            int n = hubrt_sp_encode(sp, "Hello world 123 \xF0\x9F\x98\x80", 20, got, MAXIDS);
-            if (n > 0) hubrt_sp_decode(sp, got, n < MAXIDS ? n : MAXIDS, 1, dec, sizeof dec);
+            int n = tk_sp_encode(sp, "Hello world 123 \xF0\x9F\x98\x80", 20, got, MAXIDS);
+            if (n > 0) tk_sp_decode(sp, got, n < MAXIDS ? n : MAXIDS, 1, dec, sizeof dec);
         } else {
             failed++;
             if (getenv("HUBRT_TEST_VERBOSE")) fprintf(stderr, "flip round %d: %s\n", round, hubrt_last_error());
             TEST_CHECK(strlen(hubrt_last_error()) > 0, "a failed load leaves a message");
         }
-        hubrt_sp_free(sp);
+        tk_sp_free(sp);
     }
     TEST_CHECK(loaded + failed == 12, "every bit-flipped model loaded or failed cleanly");
     printf("bit-flipped models: %d loaded, %d refused\n", loaded, failed);
@@ -383,13 +383,13 @@ static void run_model_dir(const char *shared, const char *name)
     cJSON *cfg = cfg_text ? cJSON_Parse(cfg_text) : NULL;
     cJSON *ref = cases_text ? cJSON_Parse(cases_text) : NULL;
     snprintf(path, sizeof path, "%s/models/%s/tokenizer.model", shared, name);
-    hubrt_sp *sp = hubrt_sp_load(path);
+    tk_sp *sp = tk_sp_load(path);
     TEST_CHECK(cfg && ref && sp, "%s: tokenizer files and reference readable (%s)", name, hubrt_last_error());
     if (!cfg || !ref || !sp) {
-        cJSON_Delete(cfg); cJSON_Delete(ref); hubrt_sp_free(sp); free(cfg_text); free(cases_text);
+        cJSON_Delete(cfg); cJSON_Delete(ref); tk_sp_free(sp); free(cfg_text); free(cases_text);
         return;
     }
-    hubrt_sp_hf o = {config_bool(cfg, "legacy", 1), config_bool(cfg, "add_prefix_space", 1)};
+    tk_sp_hf o = {config_bool(cfg, "legacy", 1), config_bool(cfg, "add_prefix_space", 1)};
     int add_bos = config_bool(cfg, "add_bos_token", 1), add_eos = config_bool(cfg, "add_eos_token", 0);
     int cases = 0, ok_ids = 0, ok_keep = 0, ok_skip = 0;
     const cJSON *c;
@@ -404,30 +404,30 @@ static void run_model_dir(const char *shared, const char *name)
         }
         cases++;
         int n = 0;
-        if (add_bos) got[n++] = hubrt_sp_bos_id(sp);
-        int k = hubrt_sp_hf_encode(sp, &o, prompt->valuestring, strlen(prompt->valuestring), 1, got + n,
+        if (add_bos) got[n++] = tk_sp_bos_id(sp);
+        int k = tk_sp_hf_encode(sp, &o, prompt->valuestring, strlen(prompt->valuestring), 1, got + n,
                                    MAXIDS - n - 1);
         if (k >= 0) n += k;
-        if (add_eos) got[n++] = hubrt_sp_eos_id(sp);
+        if (add_eos) got[n++] = tk_sp_eos_id(sp);
         int m = k >= 0 && same_ids(got, n, want, nw);
         ok_ids += m;
         TEST_CHECK(m, "%s: input_ids of '%.40s' differ", name, prompt->valuestring);
         /* the defaults read the same tokenizer_config.json */
-        int n2 = hubrt_sp_encode(sp, prompt->valuestring, strlen(prompt->valuestring), NULL, 0);
+        int n2 = tk_sp_encode(sp, prompt->valuestring, strlen(prompt->valuestring), NULL, 0);
         int32_t *heap = NULL;
-        int n3 = hubrt_sp_encode_alloc(sp, prompt->valuestring, strlen(prompt->valuestring), &heap);
+        int n3 = tk_sp_encode_alloc(sp, prompt->valuestring, strlen(prompt->valuestring), &heap);
         TEST_CHECK(n2 == k && n3 == k && (k == 0 || !memcmp(heap, got + (add_bos ? 1 : 0), (size_t)k * 4)),
                    "%s: default encode / encode_alloc agree with hf_encode", name);
         free(heap);
-        int dl = hubrt_sp_decode(sp, want, nw, 0, dec, sizeof dec);
+        int dl = tk_sp_decode(sp, want, nw, 0, dec, sizeof dec);
         TEST_CHECK(dl >= 0 && !strcmp(dec, keep->valuestring), "%s: default decode keep '%s'", name, dec);
-        dl = hubrt_sp_decode(sp, want, nw, 1, dec, sizeof dec);
+        dl = tk_sp_decode(sp, want, nw, 1, dec, sizeof dec);
         TEST_CHECK(dl >= 0 && !strcmp(dec, skip->valuestring), "%s: default decode skip '%s'", name, dec);
-        dl = hubrt_sp_hf_decode(sp, &o, want, nw, 0, dec, sizeof dec);
+        dl = tk_sp_hf_decode(sp, &o, want, nw, 0, dec, sizeof dec);
         m = dl >= 0 && !strcmp(dec, keep->valuestring);
         ok_keep += m;
         TEST_CHECK(m, "%s: decoded '%.50s' vs '%.50s'", name, dl >= 0 ? dec : hubrt_last_error(), keep->valuestring);
-        dl = hubrt_sp_hf_decode(sp, &o, want, nw, 1, dec, sizeof dec);
+        dl = tk_sp_hf_decode(sp, &o, want, nw, 1, dec, sizeof dec);
         m = dl >= 0 && !strcmp(dec, skip->valuestring);
         ok_skip += m;
         TEST_CHECK(m, "%s: decoded_skip_special '%.50s' vs '%.50s'", name, dl >= 0 ? dec : hubrt_last_error(),
@@ -438,48 +438,48 @@ static void run_model_dir(const char *shared, const char *name)
            ok_ids, cases, ok_keep, cases, ok_skip, cases);
     cJSON_Delete(cfg);
     cJSON_Delete(ref);
-    hubrt_sp_free(sp);
+    tk_sp_free(sp);
     free(cfg_text);
     free(cases_text);
 }
 
 /* legacy = 0 vs 1 on texts where transformers' two paths differ. */
-static void test_hf_paths(const hubrt_sp *sp)
+static void test_hf_paths(const tk_sp *sp)
 {
-    hubrt_sp_hf legacy = {1, 1}, modern = {0, 1};
+    tk_sp_hf legacy = {1, 1}, modern = {0, 1};
     int32_t a[64], b[64];
     /* plain text: both equal sentencepiece's own encode */
-    int na = hubrt_sp_hf_encode(sp, &legacy, "Hello world", 11, 1, a, 64);
-    int nb = hubrt_sp_hf_encode(sp, &modern, "Hello world", 11, 1, b, 64);
+    int na = tk_sp_hf_encode(sp, &legacy, "Hello world", 11, 1, a, 64);
+    int nb = tk_sp_hf_encode(sp, &modern, "Hello world", 11, 1, b, 64);
     TEST_CHECK(na == 2 && same_ids(a, na, b, nb) && a[0] == 15043, "Hello world: legacy and not agree");
     /* a piece after a special literal (not first): legacy adds the dummy
      * prefix again ("Hello <s>." -> ▁. 869), legacy=False does not (. 29889) */
-    na = hubrt_sp_hf_encode(sp, &legacy, ".", 1, 0, a, 64);
-    nb = hubrt_sp_hf_encode(sp, &modern, ".", 1, 0, b, 64);
+    na = tk_sp_hf_encode(sp, &legacy, ".", 1, 0, a, 64);
+    nb = tk_sp_hf_encode(sp, &modern, ".", 1, 0, b, 64);
     TEST_CHECK(na == 1 && a[0] == 869, "legacy '.' after a special is ▁. (869), got %d ids, %d", na, a[0]);
     TEST_CHECK(nb == 1 && b[0] == 29889, "legacy=False '.' after a special is . (29889), got %d ids, %d", nb, b[0]);
     /* "Hello " before a special: the trailing space stays ▁ (29871) */
-    na = hubrt_sp_hf_encode(sp, &modern, "Hello ", 6, 1, a, 64);
+    na = tk_sp_hf_encode(sp, &modern, "Hello ", 6, 1, a, 64);
     TEST_CHECK(na == 2 && a[0] == 15043 && a[1] == 29871, "'Hello ' -> ▁Hello ▁ (%d ids)", na);
     /* a literal ▁ in the text is a space for legacy=False */
-    na = hubrt_sp_hf_encode(sp, &modern, "a\xE2\x96\x81" "b", 5, 1, a, 64);
-    nb = hubrt_sp_hf_encode(sp, &modern, "a b", 3, 1, b, 64);
+    na = tk_sp_hf_encode(sp, &modern, "a\xE2\x96\x81" "b", 5, 1, a, 64);
+    nb = tk_sp_hf_encode(sp, &modern, "a b", 3, 1, b, 64);
     TEST_CHECK(na > 0 && same_ids(a, na, b, nb), "▁ in the text reads as a space");
-    TEST_CHECK(hubrt_sp_hf_encode(sp, &modern, "", 0, 1, a, 64) == 0, "empty text -> no ids");
-    TEST_CHECK(hubrt_sp_hf_encode(sp, &modern, "\xC3", 1, 1, a, 64) == HUBRT_ERR_INVALID_UTF8, "invalid UTF-8");
+    TEST_CHECK(tk_sp_hf_encode(sp, &modern, "", 0, 1, a, 64) == 0, "empty text -> no ids");
+    TEST_CHECK(tk_sp_hf_encode(sp, &modern, "\xC3", 1, 1, a, 64) == HUBRT_ERR_INVALID_UTF8, "invalid UTF-8");
     int32_t hs[] = {1, 15043, 1, 869};
     char buf[128];
-    TEST_CHECK(hubrt_sp_hf_decode(sp, &legacy, hs, 4, 0, buf, sizeof buf) > 0, "decode legacy");
+    TEST_CHECK(tk_sp_hf_decode(sp, &legacy, hs, 4, 0, buf, sizeof buf) > 0, "decode legacy");
     /* convert_tokens_to_string (legacy): a space before a special that follows
      * text, each run decoded alone (so its leading ▁ is dropped) */
     TEST_CHECK(!strcmp(buf, "<s> Hello<s>."), "legacy decode of [<s>, ▁Hello, <s>, ▁.]: '%s'", buf);
-    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, hs, 4, 0, buf, sizeof buf) > 0 && !strcmp(buf, "<s> Hello<s> ."),
+    TEST_CHECK(tk_sp_hf_decode(sp, &modern, hs, 4, 0, buf, sizeof buf) > 0 && !strcmp(buf, "<s> Hello<s> ."),
                "legacy=False decode keeps the ▁ of runs: '%s'", buf);
-    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, hs, 4, 1, buf, sizeof buf) > 0 && !strcmp(buf, "Hello ."),
+    TEST_CHECK(tk_sp_hf_decode(sp, &modern, hs, 4, 1, buf, sizeof buf) > 0 && !strcmp(buf, "Hello ."),
                "skip-special decode: '%s'", buf);
-    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, hs, 0, 1, buf, sizeof buf) == 0 && !buf[0], "decode of nothing");
+    TEST_CHECK(tk_sp_hf_decode(sp, &modern, hs, 0, 1, buf, sizeof buf) == 0 && !buf[0], "decode of nothing");
     int32_t bad[] = {32000};
-    TEST_CHECK(hubrt_sp_hf_decode(sp, &modern, bad, 1, 1, buf, sizeof buf) == HUBRT_ERR_RANGE, "range");
+    TEST_CHECK(tk_sp_hf_decode(sp, &modern, bad, 1, 1, buf, sizeof buf) == HUBRT_ERR_RANGE, "range");
 }
 
 int main(void)
@@ -493,28 +493,28 @@ int main(void)
     char path[1024], cases[1024];
 
     snprintf(path, sizeof path, "%s/tokenizers/llama-2/tokenizer.model", shared);
-    hubrt_sp *llama = hubrt_sp_load(path);
+    tk_sp *llama = tk_sp_load(path);
     TEST_CHECK(llama != NULL, "load %s: %s", path, hubrt_last_error());
     if (llama) {
         test_llama_api(llama);
         test_hf_paths(llama);
         snprintf(cases, sizeof cases, "%s/tokenizers/llama-2/cases_sentencepiece.jsonl", shared);
         run_cases(llama, cases, "llama-2 tokenizer.model", 1);
-        hubrt_sp_free(llama);
+        tk_sp_free(llama);
     }
 
     snprintf(path, sizeof path, "%s/tokenizers/albert-spiece/spiece.model", shared);
-    hubrt_sp *albert = hubrt_sp_load(path);
+    tk_sp *albert = tk_sp_load(path);
     TEST_CHECK(albert != NULL, "load %s: %s", path, hubrt_last_error());
     if (albert) {
-        TEST_CHECK(hubrt_sp_vocab_size(albert) == 30000, "albert vocab %d", hubrt_sp_vocab_size(albert));
-        TEST_CHECK(hubrt_sp_bos_id(albert) == -1 && hubrt_sp_eos_id(albert) == -1, "albert has no BOS/EOS");
-        TEST_CHECK(hubrt_sp_unk_id(albert) == 1 && hubrt_sp_pad_id(albert) == 0, "albert unk 1, pad 0");
-        printf("albert special ids: unk %d bos %d eos %d pad %d\n", hubrt_sp_unk_id(albert),
-               hubrt_sp_bos_id(albert), hubrt_sp_eos_id(albert), hubrt_sp_pad_id(albert));
+        TEST_CHECK(tk_sp_vocab_size(albert) == 30000, "albert vocab %d", tk_sp_vocab_size(albert));
+        TEST_CHECK(tk_sp_bos_id(albert) == -1 && tk_sp_eos_id(albert) == -1, "albert has no BOS/EOS");
+        TEST_CHECK(tk_sp_unk_id(albert) == 1 && tk_sp_pad_id(albert) == 0, "albert unk 1, pad 0");
+        printf("albert special ids: unk %d bos %d eos %d pad %d\n", tk_sp_unk_id(albert),
+               tk_sp_bos_id(albert), tk_sp_eos_id(albert), tk_sp_pad_id(albert));
         snprintf(cases, sizeof cases, "%s/tokenizers/albert-spiece/cases.jsonl", shared);
         run_cases(albert, cases, "albert-spiece spiece.model", 0);
-        hubrt_sp_free(albert);
+        tk_sp_free(albert);
     }
 
     run_model_dir(shared, "llama-tiny-f16-sharded");

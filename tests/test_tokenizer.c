@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 #include "tests/test.h"
 #include "tokenizer/tokenizer.h"
 
@@ -71,7 +71,7 @@ static char *json_str_field(const char *line, const char *key, size_t *len)
     return out;
 }
 
-static int ids_equal(const cJSON *arr, const hubrt_tok_encoding *e)
+static int ids_equal(const cJSON *arr, const tk_encoding *e)
 {
     if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != e->n) return 0;
     size_t i = 0;
@@ -90,7 +90,7 @@ static void print_ids(const char *what, const int32_t *v, size_t n)
 static int verbose;
 
 /* Runs one cases file; returns 0 when every case matched. */
-static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
+static void run_cases(const char *label, tk_tokenizer *tok, const char *file)
 {
     FILE *f = fopen(file, "r");
     if (!f) { TEST_SKIP("%s: cannot open %s", label, file); return; }
@@ -109,10 +109,10 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
         }
         total++;
         const char *cid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
-        hubrt_tok_encoding e1, e2;
-        int r1 = hubrt_tokenizer_encode(tok, text, tlen, NULL, 0, 1, &e1);
+        tk_encoding e1, e2;
+        int r1 = tk_tokenizer_encode(tok, text, tlen, NULL, 0, 1, &e1);
         int m1 = r1 == 0 && ids_equal(cJSON_GetObjectItem(j, "ids"), &e1);
-        int r2 = hubrt_tokenizer_encode(tok, text, tlen, NULL, 0, 0, &e2);
+        int r2 = tk_tokenizer_encode(tok, text, tlen, NULL, 0, 0, &e2);
         int m2 = r2 == 0 && ids_equal(cJSON_GetObjectItem(j, "ids_no_special"), &e2);
         ok_ids += m1;
         ok_nosp += m2;
@@ -125,7 +125,7 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
             int n = cJSON_GetArraySize(ref);
             int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
             for (int i = 0; ids && i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(ref, i)->valuedouble;
-            if (ids && hubrt_tokenizer_decode(tok, ids, (size_t)n, 1, &out, &olen) == 0)
+            if (ids && tk_tokenizer_decode(tok, ids, (size_t)n, 1, &out, &olen) == 0)
                 md = olen == dlen && memcmp(out, dec, dlen) == 0;
             free(ids);
         }
@@ -134,7 +134,7 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
         size_t wlen = 0;
         /* (for the sentencepiece sets that field is sentencepiece's own DecodeIds,
          * which has no "keep special tokens" mode: not compared) */
-        const char *src = hubrt_tokenizer_source(tok);
+        const char *src = tk_tokenizer_source(tok);
         int sp = strlen(src) > 6 && !strcmp(src + strlen(src) - 6, ".model");
         char *dws = sp ? NULL : json_str_field(line, "decoded_with_special", &wlen);
         if (dws) {
@@ -144,7 +144,7 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
             char *o2 = NULL;
             size_t l2 = 0;
             for (int i = 0; ids && i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(ref, i)->valuedouble;
-            if (ids && hubrt_tokenizer_decode(tok, ids, (size_t)n, 0, &o2, &l2) == 0)
+            if (ids && tk_tokenizer_decode(tok, ids, (size_t)n, 0, &o2, &l2) == 0)
                 good = l2 == wlen && memcmp(o2, dws, wlen) == 0;
             if (!good && (verbose || shown < 5)) {
                 shown++;
@@ -171,8 +171,8 @@ static void run_cases(const char *label, hubrt_tokenizer *tok, const char *file)
             if (dec && !md) fprintf(stderr, "    decoded got \"%.*s\" want \"%.*s\"\n", (int)olen, out ? out : "",
                                     (int)dlen, dec);
         }
-        if (!r1) hubrt_tok_encoding_free(&e1);
-        if (!r2) hubrt_tok_encoding_free(&e2);
+        if (!r1) tk_encoding_free(&e1);
+        if (!r2) tk_encoding_free(&e2);
         free(out);
         free(text);
         free(dec);
@@ -194,12 +194,12 @@ static void run_set(const char *shared, const char *name)
 {
     char dir[1024], file[1200];
     snprintf(dir, sizeof dir, "%s/tokenizers/%s", shared, name);
-    hubrt_tokenizer *tok = hubrt_tokenizer_load(dir);
+    tk_tokenizer *tok = tk_tokenizer_load(dir);
     TEST_CHECK(tok != NULL, "%s: load failed: %s", name, hubrt_last_error());
     if (!tok) return;
     snprintf(file, sizeof file, "%s/cases.jsonl", dir);
     run_cases(name, tok, file);
-    hubrt_tokenizer_free(tok);
+    tk_tokenizer_free(tok);
 }
 
 static void run_models(const char *shared)
@@ -213,7 +213,7 @@ static void run_models(const char *shared)
         FILE *f = fopen(file, "r");
         if (!f) { TEST_SKIP("%s: no reference/cases.json", models[k]); continue; }
         fclose(f);
-        hubrt_tokenizer *tok = hubrt_tokenizer_load(dir);
+        tk_tokenizer *tok = tk_tokenizer_load(dir);
         TEST_CHECK(tok != NULL, "%s: tokenizer load failed: %s", models[k], hubrt_last_error());
         if (!tok) continue;
         size_t n;
@@ -234,8 +234,8 @@ static void run_models(const char *shared)
             const char *pair = cJSON_GetStringValue(cJSON_GetObjectItem(c, "text_pair"));
             if (!prompt) continue;
             total++;
-            hubrt_tok_encoding e;
-            int r = hubrt_tokenizer_encode(tok, prompt, strlen(prompt), pair, pair ? strlen(pair) : 0, 1, &e);
+            tk_encoding e;
+            int r = tk_tokenizer_encode(tok, prompt, strlen(prompt), pair, pair ? strlen(pair) : 0, 1, &e);
             int m = r == 0 && ids_equal(cJSON_GetObjectItem(c, "input_ids"), &e);
             const cJSON *tt = cJSON_GetObjectItem(c, "token_type_ids");
             if (m && pair && cJSON_IsArray(tt)) {
@@ -248,12 +248,12 @@ static void run_models(const char *shared)
                 fprintf(stderr, "  %s case %d mismatch: \"%.60s\"%s\n", models[k], total - 1, prompt, r ? hubrt_last_error() : "");
                 if (!r) print_ids("got", e.ids, e.n);
             }
-            if (!r) hubrt_tok_encoding_free(&e);
+            if (!r) tk_encoding_free(&e);
         }
-        printf("model %s (%s): input_ids %d/%d\n", models[k], hubrt_tokenizer_source(tok), ok, total);
+        printf("model %s (%s): input_ids %d/%d\n", models[k], tk_tokenizer_source(tok), ok, total);
         TEST_CHECK(total > 0 && ok == total, "%s: input_ids %d/%d", models[k], ok, total);
         cJSON_Delete(root);
-        hubrt_tokenizer_free(tok);
+        tk_tokenizer_free(tok);
     }
 }
 
@@ -268,10 +268,10 @@ static void random_llama(const char *shared)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tokenizers/llama-2", shared);
-    hubrt_tokenizer *a = hubrt_tokenizer_load_file(dir, "tokenizer.json");
-    hubrt_tokenizer *b = hubrt_tokenizer_load_file(dir, "tokenizer.model");
+    tk_tokenizer *a = tk_tokenizer_load_file(dir, "tokenizer.json");
+    tk_tokenizer *b = tk_tokenizer_load_file(dir, "tokenizer.model");
     TEST_CHECK(a && b, "llama-2 both layouts load: %s", hubrt_last_error());
-    if (!a || !b) { hubrt_tokenizer_free(a); hubrt_tokenizer_free(b); return; }
+    if (!a || !b) { tk_tokenizer_free(a); tk_tokenizer_free(b); return; }
     static const uint32_t ranges[][2] = {
         { 0x20, 0x7E }, { 0x20, 0x20 }, { 0x9, 0xD }, { 0xA0, 0x17F }, { 0x300, 0x36F }, { 0x370, 0x3FF },
         { 0x400, 0x4FF }, { 0x590, 0x6FF }, { 0x900, 0x97F }, { 0xE00, 0xE7F }, { 0x1100, 0x11FF },
@@ -300,9 +300,9 @@ static void random_llama(const char *shared)
                 o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); n += 4;
             }
         }
-        hubrt_tok_encoding ea, eb;
-        int ra = hubrt_tokenizer_encode(a, text, n, NULL, 0, 1, &ea);
-        int rb = hubrt_tokenizer_encode(b, text, n, NULL, 0, 1, &eb);
+        tk_encoding ea, eb;
+        int ra = tk_tokenizer_encode(a, text, n, NULL, 0, 1, &ea);
+        int rb = tk_tokenizer_encode(b, text, n, NULL, 0, 1, &eb);
         total++;
         int ok = !ra && !rb && ea.n == eb.n && !memcmp(ea.ids, eb.ids, ea.n * sizeof *ea.ids);
         same += ok;
@@ -311,13 +311,13 @@ static void random_llama(const char *shared)
             if (!ra) print_ids("tokenizer.json ", ea.ids, ea.n);
             if (!rb) print_ids("tokenizer.model", eb.ids, eb.n);
         }
-        if (!ra) hubrt_tok_encoding_free(&ea);
-        if (!rb) hubrt_tok_encoding_free(&eb);
+        if (!ra) tk_encoding_free(&ea);
+        if (!rb) tk_encoding_free(&eb);
     }
     printf("llama-2 random texts: tokenizer.json == tokenizer.model %d/%d\n", same, total);
     TEST_CHECK(same == total, "llama-2 random texts agree %d/%d", same, total);
-    hubrt_tokenizer_free(a);
-    hubrt_tokenizer_free(b);
+    tk_tokenizer_free(a);
+    tk_tokenizer_free(b);
 }
 
 int main(int argc, char **argv)
@@ -345,10 +345,10 @@ int main(int argc, char **argv)
         char dir[1024], file[1200];
         snprintf(dir, sizeof dir, "%s/tokenizers/%s", shared, alt[i].set);
         snprintf(file, sizeof file, "%s/%s", dir, alt[i].cases);
-        hubrt_tokenizer *tok = hubrt_tokenizer_load_file(dir, alt[i].file);
+        tk_tokenizer *tok = tk_tokenizer_load_file(dir, alt[i].file);
         TEST_CHECK(tok != NULL, "%s: %s", alt[i].label, hubrt_last_error());
         if (tok) run_cases(alt[i].label, tok, file);
-        hubrt_tokenizer_free(tok);
+        tk_tokenizer_free(tok);
     }
     if (!only || !strcmp(only, "random")) random_llama(shared);
     if (!only || !strcmp(only, "models")) run_models(shared);

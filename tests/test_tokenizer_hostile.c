@@ -11,34 +11,34 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 #include "tests/test.h"
 #include "tokenizer/tokenizer.h"
 
-static hubrt_tokenizer *load(const char *json)
+static tk_tokenizer *load(const char *json)
 {
-    hubrt_clear_error();
-    return hubrt_tokenizer_load_json_memory(json, strlen(json), "hostile.json");
+    hf_clear_error();
+    return tk_tokenizer_load_json_memory(json, strlen(json), "hostile.json");
 }
 
 /* The file must fail to load with a message holding every given part. */
 static void expect_error(const char *what, const char *json, const char *part1, const char *part2)
 {
-    hubrt_tokenizer *t = load(json);
+    tk_tokenizer *t = load(json);
     const char *msg = hubrt_last_error();
     TEST_CHECK(t == NULL, "%s: loaded, expected an error", what);
     TEST_CHECK(t || (strstr(msg, "hostile.json") && strstr(msg, part1) && (!part2 || strstr(msg, part2))),
                "%s: message '%s' lacks '%s' / '%s'", what, msg, part1, part2 ? part2 : "");
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
-static int encode_ids(const hubrt_tokenizer *t, const char *text, int32_t *ids, int max)
+static int encode_ids(const tk_tokenizer *t, const char *text, int32_t *ids, int max)
 {
-    hubrt_tok_encoding e;
-    if (hubrt_tokenizer_encode(t, text, strlen(text), NULL, 0, 0, &e)) return -1;
+    tk_encoding e;
+    if (tk_tokenizer_encode(t, text, strlen(text), NULL, 0, 0, &e)) return -1;
     int n = (int)e.n;
     for (int i = 0; i < n && i < max; i++) ids[i] = e.ids[i];
-    hubrt_tok_encoding_free(&e);
+    tk_encoding_free(&e);
     return n;
 }
 
@@ -66,39 +66,39 @@ static void test_ids(void)
                  "added_tokens[0]", "content");
 
     /* Duplicate ids: both tokens encode to the id, the later one decodes. */
-    hubrt_tokenizer *t = load(WL("{\"a\":0,\"b\":0,\"c\":1}") "}");
+    tk_tokenizer *t = load(WL("{\"a\":0,\"b\":0,\"c\":1}") "}");
     TEST_CHECK(t != NULL, "duplicate ids load: %s", hubrt_last_error());
     if (t) {
         int32_t ids[4];
         TEST_CHECK(encode_ids(t, "a b c", ids, 4) == 3 && ids[0] == 0 && ids[1] == 0 && ids[2] == 1,
                    "duplicate ids encode");
-        const char *s = hubrt_tokenizer_id_to_token(t, 0, NULL);
+        const char *s = tk_tokenizer_id_to_token(t, 0, NULL);
         TEST_CHECK(s && !strcmp(s, "b"), "duplicate id 0 decodes as the later token: %s", s ? s : "(null)");
-        TEST_CHECK(hubrt_tokenizer_vocab_size(t) == 2, "duplicate ids: vocab size 2");
-        hubrt_tokenizer_free(t);
+        TEST_CHECK(tk_tokenizer_vocab_size(t) == 2, "duplicate ids: vocab size 2");
+        tk_tokenizer_free(t);
     }
 
     /* Holes: vocab size is max id + 1; a hole has no token and does not decode. */
     t = load(WL("{\"a\":0,\"z\":5}") "}");
     TEST_CHECK(t != NULL, "holes load: %s", hubrt_last_error());
     if (t) {
-        TEST_CHECK(hubrt_tokenizer_vocab_size(t) == 6, "holes: vocab size 6");
-        TEST_CHECK(hubrt_tokenizer_id_to_token(t, 3, NULL) == NULL, "hole 3 has no token");
+        TEST_CHECK(tk_tokenizer_vocab_size(t) == 6, "holes: vocab size 6");
+        TEST_CHECK(tk_tokenizer_id_to_token(t, 3, NULL) == NULL, "hole 3 has no token");
         char *s = NULL;
         size_t n;
-        int rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 0, 3 }, 2, 0, &s, &n);
+        int rc = tk_tokenizer_decode(t, (const int32_t[]){ 0, 3 }, 2, 0, &s, &n);
         TEST_CHECK(rc == HUBRT_ERR_RANGE && strstr(hubrt_last_error(), "id 3"), "hole decodes to a range error: %s",
                    hubrt_last_error());
-        rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 5, 0 }, 2, 0, &s, &n);
+        rc = tk_tokenizer_decode(t, (const int32_t[]){ 5, 0 }, 2, 0, &s, &n);
         TEST_CHECK(rc == 0 && !strcmp(s, "z a"), "ids around holes decode");
         if (!rc) free(s);
-        hubrt_tok_stream *st = hubrt_tok_stream_new(t, 0);
+        tk_stream *st = tk_stream_new(t, 0);
         const char *p;
-        TEST_CHECK(st && hubrt_tok_stream_push(st, 3, &p, &n) == HUBRT_ERR_RANGE, "stream refuses a hole");
-        TEST_CHECK(st && hubrt_tok_stream_push(st, 2147483647, &p, &n) == HUBRT_ERR_RANGE, "stream refuses 2^31-1");
-        TEST_CHECK(st && hubrt_tok_stream_push(st, 5, &p, &n) == 0 && n == 1 && *p == 'z', "stream goes on after");
-        hubrt_tok_stream_free(st);
-        hubrt_tokenizer_free(t);
+        TEST_CHECK(st && tk_stream_push(st, 3, &p, &n) == HUBRT_ERR_RANGE, "stream refuses a hole");
+        TEST_CHECK(st && tk_stream_push(st, 2147483647, &p, &n) == HUBRT_ERR_RANGE, "stream refuses 2^31-1");
+        TEST_CHECK(st && tk_stream_push(st, 5, &p, &n) == 0 && n == 1 && *p == 'z', "stream goes on after");
+        tk_stream_free(st);
+        tk_tokenizer_free(t);
     }
 
     /* Added tokens past the vocab, and one that takes a vocab id. */
@@ -107,13 +107,13 @@ static void test_ids(void)
     TEST_CHECK(t != NULL, "added past the vocab loads: %s", hubrt_last_error());
     if (t) {
         int32_t ids[4];
-        TEST_CHECK(hubrt_tokenizer_vocab_size(t) == 101, "vocab size covers added id 100");
+        TEST_CHECK(tk_tokenizer_vocab_size(t) == 101, "vocab size covers added id 100");
         TEST_CHECK(encode_ids(t, "a<x><y>", ids, 4) == 3 && ids[0] == 0 && ids[1] == 100 && ids[2] == 1,
                    "added tokens encode");
-        const char *s = hubrt_tokenizer_id_to_token(t, 1, NULL);
+        const char *s = tk_tokenizer_id_to_token(t, 1, NULL);
         TEST_CHECK(s && !strcmp(s, "<y>"), "the added token owns id 1: %s", s ? s : "(null)");
-        TEST_CHECK(hubrt_tokenizer_id_to_token(t, 50, NULL) == NULL, "id 50 is a hole");
-        hubrt_tokenizer_free(t);
+        TEST_CHECK(tk_tokenizer_id_to_token(t, 50, NULL) == NULL, "id 50 is a hole");
+        tk_tokenizer_free(t);
     }
 
     /* Post-processor ids past the vocab count in the vocab size (so every id
@@ -121,12 +121,12 @@ static void test_ids(void)
     t = load(WL("{\"a\":0}") ",\"post_processor\":{\"type\":\"BertProcessing\",\"cls\":[\"[C]\",7],\"sep\":[\"[S]\",9]}}");
     TEST_CHECK(t != NULL, "post ids past the vocab load: %s", hubrt_last_error());
     if (t) {
-        hubrt_tok_encoding e;
-        int rc = hubrt_tokenizer_encode(t, "a", 1, NULL, 0, 1, &e);
-        TEST_CHECK(rc == 0 && e.n == 3 && e.ids[0] == 7 && e.ids[2] == 9 && hubrt_tokenizer_vocab_size(t) == 10,
+        tk_encoding e;
+        int rc = tk_tokenizer_encode(t, "a", 1, NULL, 0, 1, &e);
+        TEST_CHECK(rc == 0 && e.n == 3 && e.ids[0] == 7 && e.ids[2] == 9 && tk_tokenizer_vocab_size(t) == 10,
                    "post ids: [7, 0, 9] with vocab size 10");
-        if (!rc) hubrt_tok_encoding_free(&e);
-        hubrt_tokenizer_free(t);
+        if (!rc) tk_encoding_free(&e);
+        tk_tokenizer_free(t);
     }
     expect_error("post id negative", WL("{\"a\":0}") ",\"post_processor\":{\"type\":\"BertProcessing\","
                  "\"cls\":[\"[C]\",-1],\"sep\":[\"[S]\",1]}}", "post_processor", NULL);
@@ -158,7 +158,7 @@ static void test_merges_and_empty(void)
     expect_error("merge not a string", BPE("{\"a\":0,\"b\":1,\"ab\":2}", "[\"a b\", 7]"), "model.merges[1]", NULL);
 
     /* An empty token is a token like any other; it never matches text. */
-    hubrt_tokenizer *t = load(BPE("{\"\":0,\"a\":1,\"b\":2,\"ab\":3}", "[\"a b\",\" a\"]"));
+    tk_tokenizer *t = load(BPE("{\"\":0,\"a\":1,\"b\":2,\"ab\":3}", "[\"a b\",\" a\"]"));
     if (!t) {
         TEST_CHECK(strstr(hubrt_last_error(), "model.merges[1]") != NULL, "empty-token merge: %s", hubrt_last_error());
         t = load(BPE("{\"\":0,\"a\":1,\"b\":2,\"ab\":3}", "[\"a b\"]"));
@@ -170,11 +170,11 @@ static void test_merges_and_empty(void)
         TEST_CHECK(encode_ids(t, "", ids, 4) == 0, "empty text -> no ids");
         char *s = NULL;
         size_t n = 9;
-        TEST_CHECK(hubrt_tokenizer_decode(t, (const int32_t[]){ 0, 0 }, 2, 0, &s, &n) == 0 && n == 1 && !strcmp(s, " "),
+        TEST_CHECK(tk_tokenizer_decode(t, (const int32_t[]){ 0, 0 }, 2, 0, &s, &n) == 0 && n == 1 && !strcmp(s, " "),
                    "two empty tokens decode (joined by a space without a decoder)");
         free(s);
-        TEST_CHECK(hubrt_tokenizer_token_to_id(t, "", 0) == 0, "'' is id 0");
-        hubrt_tokenizer_free(t);
+        TEST_CHECK(tk_tokenizer_token_to_id(t, "", 0) == 0, "'' is id 0");
+        tk_tokenizer_free(t);
     }
 }
 
@@ -182,7 +182,7 @@ static void test_wordpiece_huge_max_chars(void)
 {
     expect_error("max_input_chars_per_word 1e12", "{\"model\":{\"type\":\"WordPiece\",\"max_input_chars_per_word\":"
                  "1000000000000,\"vocab\":{\"[UNK]\":0,\"a\":1}}}", "model", "max_input_chars_per_word");
-    hubrt_tokenizer *t = load("{\"model\":{\"type\":\"WordPiece\",\"max_input_chars_per_word\":1000000000,"
+    tk_tokenizer *t = load("{\"model\":{\"type\":\"WordPiece\",\"max_input_chars_per_word\":1000000000,"
                               "\"vocab\":{\"[UNK]\":0,\"a\":1,\"##a\":2,\"##aa\":3}}}");
     TEST_CHECK(t != NULL, "WordPiece huge max chars loads: %s", hubrt_last_error());
     if (!t) return;
@@ -192,16 +192,16 @@ static void test_wordpiece_huge_max_chars(void)
     if (!w) return;
     memset(w, 'a', n);
     w[n] = '\0';
-    hubrt_tok_encoding e;
+    tk_encoding e;
     double t0 = now();
-    int rc = hubrt_tokenizer_encode(t, w, n, NULL, 0, 0, &e);
+    int rc = tk_tokenizer_encode(t, w, n, NULL, 0, 0, &e);
     double dt = now() - t0;
     TEST_CHECK(rc == 0 && e.n == 1 + (n - 1) / 2 + (n - 1) % 2 && e.ids[0] == 1 && e.ids[1] == 3,
                "200k-char word -> a ##aa ##aa ... (%zu ids)", rc ? 0 : e.n);
     TEST_CHECK(dt < 5.0, "200k-char word took %.2f s", dt);
-    if (!rc) hubrt_tok_encoding_free(&e);
+    if (!rc) tk_encoding_free(&e);
     free(w);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
 #define SPLIT(re) "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"" re "\"},\"behavior\":\"Isolated\"}," \
@@ -221,24 +221,24 @@ static void test_regex(void)
                  "\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}", "pre_tokenizer.pretokenizers[1].pattern", NULL);
 
     /* Catastrophic backtracking ends in bounded time: done or a clear error. */
-    hubrt_tokenizer *t = load(SPLIT("(a|a|aa)+$"));
+    tk_tokenizer *t = load(SPLIT("(a|a|aa)+$"));
     TEST_CHECK(t != NULL, "backtracking regex loads: %s", hubrt_last_error());
     if (!t) return;
     char text[4001];
     memset(text, 'a', 4000);
     text[3999] = 'b';
     text[4000] = '\0';
-    hubrt_tok_encoding e;
+    tk_encoding e;
     double t0 = now();
-    hubrt_clear_error();
-    int rc = hubrt_tokenizer_encode(t, text, 4000, NULL, 0, 0, &e);
+    hf_clear_error();
+    int rc = tk_tokenizer_encode(t, text, 4000, NULL, 0, 0, &e);
     double dt = now() - t0;
     TEST_CHECK(dt < 10.0, "backtracking regex took %.1f s", dt);
     printf("backtracking regex: %.3f s, rc %d %s\n", dt, rc, rc ? hubrt_last_error() : "");
     TEST_CHECK(rc == 0 || strstr(hubrt_last_error(), "regex"), "backtracking regex: rc %d, '%s'", rc,
                hubrt_last_error());
-    if (!rc) hubrt_tok_encoding_free(&e);
-    hubrt_tokenizer_free(t);
+    if (!rc) tk_encoding_free(&e);
+    tk_tokenizer_free(t);
 }
 
 /* Sequence normalizers nested `depth` deep around one Lowercase. */
@@ -258,12 +258,12 @@ static char *nested(int depth)
 static void test_nesting_and_utf8(void)
 {
     char *j = nested(20);
-    hubrt_tokenizer *t = j ? load(j) : NULL;
+    tk_tokenizer *t = j ? load(j) : NULL;
     TEST_CHECK(t != NULL, "20 nested Sequences load: %s", hubrt_last_error());
     if (t) {
         int32_t ids[2];
         TEST_CHECK(encode_ids(t, "B", ids, 2) == 1 && ids[0] == 1, "nested Lowercase applies");
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     free(j);
     j = nested(5000);
@@ -273,9 +273,9 @@ static void test_nesting_and_utf8(void)
     expect_error("invalid UTF-8 in Replace content", "{\"normalizer\":{\"type\":\"Replace\",\"pattern\":"
                  "{\"String\":\"a\"},\"content\":\"\xFF\"},\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}",
                  "UTF-8", NULL);
-    hubrt_tokenizer *z = hubrt_tokenizer_load_json_memory("{\"model\":\0{}}", 12, "hostile.json");
+    tk_tokenizer *z = tk_tokenizer_load_json_memory("{\"model\":\0{}}", 12, "hostile.json");
     TEST_CHECK(!z && strstr(hubrt_last_error(), "NUL"), "NUL byte inside the JSON: %s", hubrt_last_error());
-    hubrt_tokenizer_free(z);
+    tk_tokenizer_free(z);
     expect_error("truncated", WL("{\"a\":0"), "JSON", NULL);
     expect_error("trailing garbage", WL("{\"a\":0}") "} x", "JSON", NULL);
     expect_error("not an object", "[1,2]", "top level", NULL);
@@ -293,39 +293,39 @@ static void test_nesting_and_utf8(void)
 /* Ids out of range through the decode and stream entry points. */
 static void test_decode_ranges(void)
 {
-    hubrt_tokenizer *t = load(WL("{\"a\":0,\"b\":1}") "}");
+    tk_tokenizer *t = load(WL("{\"a\":0,\"b\":1}") "}");
     if (!t) { TEST_CHECK(0, "base load: %s", hubrt_last_error()); return; }
     const int32_t bad[] = { -1, 2, INT32_MAX, INT32_MIN };
     for (int i = 0; i < 4; i++) {
         char *s = (char *)1;
         size_t n = 7;
-        int rc = hubrt_tokenizer_decode(t, &bad[i], 1, 0, &s, &n);
+        int rc = tk_tokenizer_decode(t, &bad[i], 1, 0, &s, &n);
         TEST_CHECK(rc == HUBRT_ERR_RANGE && s == NULL && n == 0, "decode id %d: range error", (int)bad[i]);
-        TEST_CHECK(hubrt_tokenizer_id_to_token(t, bad[i], NULL) == NULL && !hubrt_tokenizer_is_special(t, bad[i]),
+        TEST_CHECK(tk_tokenizer_id_to_token(t, bad[i], NULL) == NULL && !tk_tokenizer_is_special(t, bad[i]),
                    "lookups of id %d", (int)bad[i]);
     }
     char *s = NULL;
     size_t n = 5;
-    TEST_CHECK(hubrt_tokenizer_decode(t, NULL, 0, 0, &s, &n) == 0 && s && n == 0, "decode of no ids");
+    TEST_CHECK(tk_tokenizer_decode(t, NULL, 0, 0, &s, &n) == 0 && s && n == 0, "decode of no ids");
     free(s);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
 /* A stream fed only bad bytes keeps emitting (U+FFFD) instead of holding an
  * ever longer tail that every push would decode again. */
 static void test_stream_bad_bytes(void)
 {
-    hubrt_tokenizer *t = load("{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{\"<unk>\":0,"
+    tk_tokenizer *t = load("{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{\"<unk>\":0,"
                               "\"<0xFF>\":1,\"a\":2},\"merges\":[]},\"decoder\":{\"type\":\"ByteFallback\"}}");
     TEST_CHECK(t != NULL, "byte-fallback toy loads: %s", hubrt_last_error());
     if (!t) return;
-    hubrt_tok_stream *st = hubrt_tok_stream_new(t, 1);
+    tk_stream *st = tk_stream_new(t, 1);
     size_t total = 0, first_out = 0;
     int bad_utf8 = 0;
     for (int i = 1; i <= 2000 && st; i++) {
         const char *p;
         size_t n;
-        if (hubrt_tok_stream_push(st, 1, &p, &n)) { TEST_CHECK(0, "push %d: %s", i, hubrt_last_error()); break; }
+        if (tk_stream_push(st, 1, &p, &n)) { TEST_CHECK(0, "push %d: %s", i, hubrt_last_error()); break; }
         if (n && !first_out) first_out = (size_t)i;
         for (size_t k = 0; k < n; k += 3)
             if (n - k < 3 || memcmp(p + k, "\xEF\xBF\xBD", 3)) bad_utf8 = 1;
@@ -333,28 +333,28 @@ static void test_stream_bad_bytes(void)
     }
     TEST_CHECK(first_out > 0 && first_out <= 8, "bad bytes come out by the 8th push (first at %zu)", first_out);
     TEST_CHECK(total >= 3 * 1900 && !bad_utf8, "2000 bad bytes stream out as U+FFFD (%zu bytes)", total);
-    hubrt_tok_stream_free(st);
-    hubrt_tokenizer_free(t);
+    tk_stream_free(st);
+    tk_tokenizer_free(t);
 
     /* 100,000 skipped special tokens in a row cost nothing and print nothing */
     t = load(WL("{\"a\":0,\"b\":1}") ",\"added_tokens\":[{\"id\":2,\"content\":\"<eot>\",\"special\":true}]}");
-    st = t ? hubrt_tok_stream_new(t, 1) : NULL;
+    st = t ? tk_stream_new(t, 1) : NULL;
     TEST_CHECK(st != NULL, "specials toy: %s", hubrt_last_error());
     total = 0;
     double t0 = now();
     for (int i = 0; i < 100000 && st; i++) {
         const char *p;
         size_t n;
-        if (hubrt_tok_stream_push(st, 2, &p, &n)) break;
+        if (tk_stream_push(st, 2, &p, &n)) break;
         total += n;
     }
     const char *p = "";
     size_t n = 0;
-    TEST_CHECK(st && total == 0 && hubrt_tok_stream_push(st, 1, &p, &n) == 0 && n == 1 && *p == 'b',
+    TEST_CHECK(st && total == 0 && tk_stream_push(st, 1, &p, &n) == 0 && n == 1 && *p == 'b',
                "skipped specials print nothing, then 'b'");
     TEST_CHECK(now() - t0 < 2.0, "100k skipped specials took %.2f s", now() - t0);
-    hubrt_tok_stream_free(st);
-    hubrt_tokenizer_free(t);
+    tk_stream_free(st);
+    tk_tokenizer_free(t);
 }
 
 /* n copies of item joined by commas, inside prefix ... suffix. */
@@ -375,18 +375,18 @@ static void test_growth_bombs(void)
     char *j = repeat_json("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[",
                           "{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 40,
                           "]},\"model\":{\"type\":\"WordLevel\",\"unk_token\":\"a\",\"vocab\":{\"a\":0}}}");
-    hubrt_tokenizer *t = j ? load(j) : NULL;
+    tk_tokenizer *t = j ? load(j) : NULL;
     free(j);
     TEST_CHECK(t != NULL, "normalizer bomb loads: %s", hubrt_last_error());
     if (t) {
-        hubrt_tok_encoding e;
+        tk_encoding e;
         double t0 = now();
-        int rc = hubrt_tokenizer_encode(t, "a", 1, NULL, 0, 0, &e);
+        int rc = tk_tokenizer_encode(t, "a", 1, NULL, 0, 0, &e);
         TEST_CHECK(rc == HUBRT_ERR_RANGE && strstr(hubrt_last_error(), "normalizer"), "normalizer bomb: rc %d '%s'",
                    rc, hubrt_last_error());
         TEST_CHECK(now() - t0 < 5.0, "normalizer bomb stopped quickly");
-        if (!rc) hubrt_tok_encoding_free(&e);
-        hubrt_tokenizer_free(t);
+        if (!rc) tk_encoding_free(&e);
+        tk_tokenizer_free(t);
     }
     /* a few doublings stay well-defined */
     j = repeat_json("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[",
@@ -398,7 +398,7 @@ static void test_growth_bombs(void)
     if (t) {
         int32_t ids[2];
         TEST_CHECK(encode_ids(t, "b", ids, 2) == 1 && ids[0] == 1, "3 doublings: 'b' -> 'bbbbbbbb'");
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     j = repeat_json("{\"decoder\":{\"type\":\"Sequence\",\"decoders\":[",
                     "{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 40,
@@ -410,12 +410,12 @@ static void test_growth_bombs(void)
         char *s = NULL;
         size_t n;
         double t0 = now();
-        int rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 0, 0 }, 2, 0, &s, &n);
+        int rc = tk_tokenizer_decode(t, (const int32_t[]){ 0, 0 }, 2, 0, &s, &n);
         TEST_CHECK(rc == HUBRT_ERR_RANGE && strstr(hubrt_last_error(), "decoder"), "decoder bomb: rc %d '%s'", rc,
                    hubrt_last_error());
         TEST_CHECK(now() - t0 < 5.0, "decoder bomb stopped quickly");
         free(s);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
 }
 

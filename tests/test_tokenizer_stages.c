@@ -19,7 +19,7 @@
 #include "tests/test.h"
 #include "tokenizer/tok_internal.h"
 
-static hubrt_tokenizer *load_str(const char *json)
+static tk_tokenizer *load_str(const char *json)
 {
     char path[] = "/tmp/hubrt_tok_test_XXXXXX";
     int fd = mkstemp(path);
@@ -27,13 +27,13 @@ static hubrt_tokenizer *load_str(const char *json)
     size_t n = strlen(json);
     int ok = write(fd, json, n) == (ssize_t)n;
     close(fd);
-    hubrt_tokenizer *t = ok ? hubrt_tokenizer_load_json(path) : NULL;
+    tk_tokenizer *t = ok ? tk_tokenizer_load_json(path) : NULL;
     unlink(path);
     return t;
 }
 
 /* A tokenizer.json around one stage; model is a tiny WordLevel unless given. */
-static hubrt_tokenizer *with_stage(const char *key, const char *stage)
+static tk_tokenizer *with_stage(const char *key, const char *stage)
 {
     char buf[8192];
     snprintf(buf, sizeof buf,
@@ -44,7 +44,7 @@ static hubrt_tokenizer *with_stage(const char *key, const char *stage)
 
 static void check_norm(const char *stage, const char *in, size_t in_len, const char *want)
 {
-    hubrt_tokenizer *t = with_stage("normalizer", stage);
+    tk_tokenizer *t = with_stage("normalizer", stage);
     TEST_CHECK(t != NULL, "normalizer %s: load: %s", stage, hubrt_last_error());
     if (!t) return;
     tk_work w;
@@ -55,13 +55,13 @@ static void check_norm(const char *stage, const char *in, size_t in_len, const c
                "normalizer %s on '%s': got '%.*s' want '%s'", stage, in, (int)out.n, out.p ? out.p : "", want);
     tk_buf_free(&out);
     tk_work_free(&w);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
 /* Pre-tokenizes in and compares with the pieces joined by '|'. */
 static void check_pre(const char *stage, const char *in, const char *want)
 {
-    hubrt_tokenizer *t = with_stage("pre_tokenizer", stage);
+    tk_tokenizer *t = with_stage("pre_tokenizer", stage);
     TEST_CHECK(t != NULL, "pre-tokenizer %s: load: %s", stage, hubrt_last_error());
     if (!t) return;
     tk_work w;
@@ -80,13 +80,13 @@ static void check_pre(const char *stage, const char *in, const char *want)
     tk_pieces_free(&a);
     tk_pieces_free(&b);
     tk_work_free(&w);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
 /* Runs a decoder over tokens separated by '|' and compares the joined text. */
 static void check_dec(const char *stage, const char *toks, const char *want)
 {
-    hubrt_tokenizer *t = with_stage("decoder", stage);
+    tk_tokenizer *t = with_stage("decoder", stage);
     TEST_CHECK(t != NULL, "decoder %s: load: %s", stage, hubrt_last_error());
     if (!t) return;
     tk_work w;
@@ -106,13 +106,13 @@ static void check_dec(const char *stage, const char *toks, const char *want)
     tk_buf_free(&j);
     tk_pieces_free(&p);
     tk_work_free(&w);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
-static void check_ids(hubrt_tokenizer *t, const char *what, const char *text, int add, const int32_t *want, size_t n)
+static void check_ids(tk_tokenizer *t, const char *what, const char *text, int add, const int32_t *want, size_t n)
 {
-    hubrt_tok_encoding e;
-    int rc = hubrt_tokenizer_encode(t, text, strlen(text), NULL, 0, add, &e);
+    tk_encoding e;
+    int rc = tk_tokenizer_encode(t, text, strlen(text), NULL, 0, add, &e);
     int ok = rc == 0 && e.n == n && (n == 0 || memcmp(e.ids, want, n * sizeof *want) == 0);
     if (!ok && rc == 0) {
         fprintf(stderr, "  got:");
@@ -120,7 +120,7 @@ static void check_ids(hubrt_tokenizer *t, const char *what, const char *text, in
         fprintf(stderr, "\n");
     }
     TEST_CHECK(ok, "%s: encode '%s' (rc %d %s)", what, text, rc, rc ? hubrt_last_error() : "");
-    if (!rc) hubrt_tok_encoding_free(&e);
+    if (!rc) tk_encoding_free(&e);
 }
 
 static void test_utf8(void)
@@ -172,7 +172,7 @@ static void test_precompiled(const char *shared)
     if (!shared) { TEST_SKIP("no ../shared: Precompiled charsmap test needs t5-small"); return; }
     char path[1024];
     snprintf(path, sizeof path, "%s/tokenizers/t5-small/tokenizer.json", shared);
-    hubrt_tokenizer *t = hubrt_tokenizer_load_json(path);
+    tk_tokenizer *t = tk_tokenizer_load_json(path);
     TEST_CHECK(t && t->normalizer && t->normalizer->type == TKN_PRECOMPILED, "t5 Precompiled normalizer");
     if (!t) return;
     static const struct { const char *in, *want; } cases[] = {
@@ -192,7 +192,7 @@ static void test_precompiled(const char *shared)
         tk_buf_free(&out);
     }
     tk_work_free(&w);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
 static void test_pretokenizers(void)
@@ -243,7 +243,7 @@ static void test_pretokenizers(void)
 static void test_models(void)
 {
     /* BPE: merges as strings and pairs, byte fallback, fused unk */
-    hubrt_tokenizer *t = load_str(
+    tk_tokenizer *t = load_str(
         "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"fuse_unk\":true,\"byte_fallback\":true,"
         "\"vocab\":{\"<unk>\":0,\"a\":1,\"b\":2,\"ab\":3,\"c\":4,\"abc\":5,\"<0xC3>\":6,\"<0xA9>\":7},"
         "\"merges\":[\"a b\",[\"ab\",\"c\"]]}}");
@@ -252,7 +252,7 @@ static void test_models(void)
         check_ids(t, "BPE merges", "abcab", 0, (const int32_t[]){ 5, 3 }, 2);
         check_ids(t, "BPE byte fallback", "a\xC3\xA9", 0, (const int32_t[]){ 1, 6, 7 }, 3);
         check_ids(t, "BPE fused unk", "azzb", 0, (const int32_t[]){ 1, 0, 2 }, 3);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     /* BPE: unk not fused, continuing prefix and end-of-word suffix */
     t = load_str("{\"model\":{\"type\":\"BPE\",\"unk_token\":\"?\",\"continuing_subword_prefix\":\"##\","
@@ -263,7 +263,7 @@ static void test_models(void)
         check_ids(t, "BPE affixes", "abc", 0, (const int32_t[]){ 5 }, 1);
         check_ids(t, "BPE suffix only on last", "a", 0, (const int32_t[]){ 6 }, 1);
         check_ids(t, "BPE unfused unk", "zz", 0, (const int32_t[]){ 0, 0 }, 2);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     /* ignore_merges: whole-word vocab hits skip merging */
     t = load_str("{\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"abb\":3},"
@@ -271,7 +271,7 @@ static void test_models(void)
     if (t) {
         check_ids(t, "BPE ignore_merges hit", "abb", 0, (const int32_t[]){ 3 }, 1);
         check_ids(t, "BPE ignore_merges miss", "abab", 0, (const int32_t[]){ 2, 2 }, 2);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     /* WordPiece: longest match first, whole word unk, length limit */
     t = load_str("{\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"model\":{\"type\":\"WordPiece\","
@@ -283,7 +283,7 @@ static void test_models(void)
         check_ids(t, "WordPiece subwords", "unaff", 0, (const int32_t[]){ 1, 2 }, 2);
         check_ids(t, "WordPiece too long", "unaffable", 0, (const int32_t[]){ 0 }, 1);
         check_ids(t, "WordPiece uncoverable", "unx", 0, (const int32_t[]){ 0 }, 1);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     /* Unigram: Viterbi picks the best-scoring segmentation; unknown runs fuse */
     t = load_str("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"vocab\":[[\"<unk>\",0],[\"a\",-1],[\"b\",-1],"
@@ -292,20 +292,20 @@ static void test_models(void)
     if (t) {
         check_ids(t, "Unigram viterbi", "abc", 0, (const int32_t[]){ 3, 5 }, 2);
         check_ids(t, "Unigram fused unk", "axyb", 0, (const int32_t[]){ 1, 0, 2 }, 3);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     /* Unigram byte fallback */
     t = load_str("{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"byte_fallback\":true,\"vocab\":[[\"<unk>\",0],"
                  "[\"a\",-1],[\"<0x78>\",-1],[\"<0x79>\",-1]]}}");
     if (t) {
         check_ids(t, "Unigram byte fallback", "axy", 0, (const int32_t[]){ 1, 2, 3 }, 3);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
 }
 
 static void test_added_and_post(void)
 {
-    hubrt_tokenizer *t = load_str(
+    tk_tokenizer *t = load_str(
         "{\"added_tokens\":[{\"id\":10,\"content\":\"<L>\",\"lstrip\":true,\"special\":true},"
         "{\"id\":11,\"content\":\"<R>\",\"rstrip\":true,\"special\":true},"
         "{\"id\":12,\"content\":\"cat\",\"single_word\":true,\"special\":false,\"normalized\":false},"
@@ -320,17 +320,17 @@ static void test_added_and_post(void)
     check_ids(t, "single_word", "cat cats xcat", 0, (const int32_t[]){ 12, 3, 0 }, 3);
     check_ids(t, "longest match", "<LONG><LO", 0, (const int32_t[]){ 13, 14 }, 2);
     check_ids(t, "roberta", "a", 1, (const int32_t[]){ 20, 1, 21 }, 3);
-    hubrt_tok_encoding e;
-    int rc = hubrt_tokenizer_encode(t, "a", 1, "b", 1, 1, &e);
+    tk_encoding e;
+    int rc = tk_tokenizer_encode(t, "a", 1, "b", 1, 1, &e);
     TEST_CHECK(rc == 0 && e.n == 6 && e.ids[2] == 21 && e.ids[3] == 21 && e.ids[4] == 2,
                "roberta pair <s> a </s></s> b </s>");
-    if (!rc) hubrt_tok_encoding_free(&e);
+    if (!rc) tk_encoding_free(&e);
     char *s;
     size_t n;
-    rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 1, 10, 12 }, 3, 1, &s, &n);
+    rc = tk_tokenizer_decode(t, (const int32_t[]){ 1, 10, 12 }, 3, 1, &s, &n);
     TEST_CHECK(rc == 0 && strcmp(s, "a cat") == 0, "skip special, no decoder joins with spaces: '%s'", rc ? "" : s);
     if (!rc) free(s);
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 
     t = load_str("{\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"?\":0,\"a\":1,\"[C]\":2,\"[S]\":3},\"unk_token\":\"?\"},"
                  "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},"
@@ -343,15 +343,15 @@ static void test_added_and_post(void)
     TEST_CHECK(t != NULL, "template load: %s", hubrt_last_error());
     if (!t) return;
     check_ids(t, "template single (string form)", "a a", 1, (const int32_t[]){ 2, 1, 1, 3 }, 4);
-    rc = hubrt_tokenizer_encode(t, "a", 1, "a a", 3, 1, &e);
+    rc = tk_tokenizer_encode(t, "a", 1, "a a", 3, 1, &e);
     static const int32_t want_ids[] = { 2, 1, 3, 1, 1, 3 }, want_ty[] = { 0, 0, 0, 1, 1, 1 };
     TEST_CHECK(rc == 0 && e.n == 6 && !memcmp(e.ids, want_ids, sizeof want_ids) && !memcmp(e.type_ids, want_ty, sizeof want_ty),
                "template pair ids and type ids");
-    if (!rc) hubrt_tok_encoding_free(&e);
-    rc = hubrt_tokenizer_encode(t, "a", 1, "a", 1, 0, &e);
+    if (!rc) tk_encoding_free(&e);
+    rc = tk_tokenizer_encode(t, "a", 1, "a", 1, 0, &e);
     TEST_CHECK(rc == 0 && e.n == 2 && e.type_ids[0] == 0 && e.type_ids[1] == 1, "template pair without specials keeps type ids");
-    if (!rc) hubrt_tok_encoding_free(&e);
-    hubrt_tokenizer_free(t);
+    if (!rc) tk_encoding_free(&e);
+    tk_tokenizer_free(t);
 }
 
 static void test_decoders(void)
@@ -380,39 +380,39 @@ static void check_stream(const char *shared, const char *set, const char *text)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tokenizers/%s", shared, set);
-    hubrt_tokenizer *t = hubrt_tokenizer_load(dir);
+    tk_tokenizer *t = tk_tokenizer_load(dir);
     TEST_CHECK(t != NULL, "%s: load: %s", set, hubrt_last_error());
     if (!t) return;
-    hubrt_tok_encoding e;
-    int rc = hubrt_tokenizer_encode(t, text, strlen(text), NULL, 0, 1, &e);
+    tk_encoding e;
+    int rc = tk_tokenizer_encode(t, text, strlen(text), NULL, 0, 1, &e);
     TEST_CHECK(rc == 0, "%s: encode", set);
-    if (rc) { hubrt_tokenizer_free(t); return; }
+    if (rc) { tk_tokenizer_free(t); return; }
     char *full;
     size_t flen;
-    rc = hubrt_tokenizer_decode(t, e.ids, e.n, 1, &full, &flen);
-    hubrt_tok_stream *st = hubrt_tok_stream_new(t, 1);
+    rc = tk_tokenizer_decode(t, e.ids, e.n, 1, &full, &flen);
+    tk_stream *st = tk_stream_new(t, 1);
     tk_buf acc = { 0 };
     int pieces_ok = 1;
     for (size_t i = 0; i < e.n && st; i++) {
         const char *p;
         size_t n;
-        if (hubrt_tok_stream_push(st, e.ids[i], &p, &n)) { pieces_ok = 0; break; }
+        if (tk_stream_push(st, e.ids[i], &p, &n)) { pieces_ok = 0; break; }
         size_t bad;
         if (!tk_utf8_check(p, n, &bad)) pieces_ok = 0;
         tk_buf_put(&acc, p, n);
     }
     TEST_CHECK(rc == 0 && pieces_ok && acc.n == flen && memcmp(acc.p, full, flen) == 0,
                "%s: stream pieces (%zu bytes) == full decode (%zu bytes)", set, acc.n, flen);
-    hubrt_tok_stream_free(st);
+    tk_stream_free(st);
     tk_buf_free(&acc);
     if (!rc) free(full);
-    hubrt_tok_encoding_free(&e);
-    hubrt_tokenizer_free(t);
+    tk_encoding_free(&e);
+    tk_tokenizer_free(t);
 }
 
 static void test_errors(const char *shared)
 {
-    hubrt_tokenizer *t = load_str("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}");
+    tk_tokenizer *t = load_str("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}");
     TEST_CHECK(!t && strstr(hubrt_last_error(), "model.merges[0]"), "bad merge names the field: %s", hubrt_last_error());
     t = load_str("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}");
     TEST_CHECK(!t && strstr(hubrt_last_error(), "model.vocab"), "bad vocab id names the field: %s", hubrt_last_error());
@@ -427,37 +427,37 @@ static void test_errors(const char *shared)
     TEST_CHECK(!t && strstr(hubrt_last_error(), "not valid JSON"), "truncated JSON: %s", hubrt_last_error());
     t = load_str("{\"added_tokens\":[{\"id\":1}],\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}");
     TEST_CHECK(!t && strstr(hubrt_last_error(), "added_tokens[0]"), "added token without content: %s", hubrt_last_error());
-    t = hubrt_tokenizer_load("/tmp");
+    t = tk_tokenizer_load("/tmp");
     TEST_CHECK(!t && strstr(hubrt_last_error(), "no tokenizer files"), "empty dir: %s", hubrt_last_error());
     if (!shared) { TEST_SKIP("no ../shared: invalid UTF-8 / range checks need gpt2"); return; }
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tokenizers/gpt2", shared);
-    t = hubrt_tokenizer_load(dir);
+    t = tk_tokenizer_load(dir);
     TEST_CHECK(t != NULL, "gpt2 load");
     if (!t) return;
-    hubrt_tok_encoding e;
-    int rc = hubrt_tokenizer_encode(t, "abc\x80" "def", 7, NULL, 0, 1, &e);
+    tk_encoding e;
+    int rc = tk_tokenizer_encode(t, "abc\x80" "def", 7, NULL, 0, 1, &e);
     TEST_CHECK(rc == HUBRT_ERR_INVALID_UTF8 && strstr(hubrt_last_error(), "offset 3"), "invalid UTF-8 -> offset 3: %s",
                hubrt_last_error());
     char *s;
-    rc = hubrt_tokenizer_decode(t, (const int32_t[]){ 1, 999999 }, 2, 0, &s, NULL);
+    rc = tk_tokenizer_decode(t, (const int32_t[]){ 1, 999999 }, 2, 0, &s, NULL);
     TEST_CHECK(rc == HUBRT_ERR_RANGE, "id out of range -> HUBRT_ERR_RANGE");
-    rc = hubrt_tokenizer_decode(t, (const int32_t[]){ -1 }, 1, 0, &s, NULL);
+    rc = tk_tokenizer_decode(t, (const int32_t[]){ -1 }, 1, 0, &s, NULL);
     TEST_CHECK(rc == HUBRT_ERR_RANGE, "negative id -> HUBRT_ERR_RANGE");
-    TEST_CHECK(hubrt_tokenizer_token_to_id(t, "<|endoftext|>", 13) == 50256, "token_to_id");
+    TEST_CHECK(tk_tokenizer_token_to_id(t, "<|endoftext|>", 13) == 50256, "token_to_id");
     size_t n;
-    const char *tx = hubrt_tokenizer_id_to_token(t, 50256, &n);
+    const char *tx = tk_tokenizer_id_to_token(t, 50256, &n);
     TEST_CHECK(tx && n == 13 && !strcmp(tx, "<|endoftext|>"), "id_to_token");
-    TEST_CHECK(hubrt_tokenizer_vocab_size(t) == 50257, "gpt2 vocab size");
-    TEST_CHECK(hubrt_tokenizer_special_id(t, HUBRT_TOK_EOS) == 50256, "gpt2 eos");
-    hubrt_tokenizer_free(t);
+    TEST_CHECK(tk_tokenizer_vocab_size(t) == 50257, "gpt2 vocab size");
+    TEST_CHECK(tk_tokenizer_special_id(t, HUBRT_TOK_EOS) == 50256, "gpt2 eos");
+    tk_tokenizer_free(t);
     snprintf(dir, sizeof dir, "%s/tokenizers/bert-base-uncased", shared);
-    t = hubrt_tokenizer_load(dir);
+    t = tk_tokenizer_load(dir);
     if (t) {
-        TEST_CHECK(hubrt_tokenizer_special_id(t, HUBRT_TOK_CLS) == 101 && hubrt_tokenizer_special_id(t, HUBRT_TOK_SEP) == 102 &&
-                   hubrt_tokenizer_special_id(t, HUBRT_TOK_MASK) == 103 && hubrt_tokenizer_special_id(t, HUBRT_TOK_PAD) == 0 &&
-                   hubrt_tokenizer_special_id(t, HUBRT_TOK_UNK) == 100, "bert special ids");
-        hubrt_tokenizer_free(t);
+        TEST_CHECK(tk_tokenizer_special_id(t, HUBRT_TOK_CLS) == 101 && tk_tokenizer_special_id(t, HUBRT_TOK_SEP) == 102 &&
+                   tk_tokenizer_special_id(t, HUBRT_TOK_MASK) == 103 && tk_tokenizer_special_id(t, HUBRT_TOK_PAD) == 0 &&
+                   tk_tokenizer_special_id(t, HUBRT_TOK_UNK) == 100, "bert special ids");
+        tk_tokenizer_free(t);
     }
 }
 
@@ -477,11 +477,11 @@ static void test_malformed(void)
         "\"special_tokens\":{\"<x>\":{\"id\":\"<x>\",\"ids\":[5],\"tokens\":[\"<x>\"]}}},"
         "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}}";
     size_t n = sizeof base - 1;
-    hubrt_tokenizer *t = load_str(base);
+    tk_tokenizer *t = load_str(base);
     TEST_CHECK(t != NULL, "fuzz base loads: %s", hubrt_last_error());
     if (t) {
         check_ids(t, "fuzz base", "AB ab <x>1", 1, (const int32_t[]){ 3, 4, 3, 5, 0, 5 }, 6);
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     char *buf = malloc(n + 1);
     int loaded = 0, failed = 0;
@@ -489,7 +489,7 @@ static void test_malformed(void)
         memcpy(buf, base, k);
         buf[k] = '\0';
         t = load_str(buf);
-        if (t) { loaded++; hubrt_tokenizer_free(t); } else failed++;
+        if (t) { loaded++; tk_tokenizer_free(t); } else failed++;
     }
     TEST_CHECK(loaded == 0 && failed > 0, "every truncated file is rejected (%d loaded)", loaded);
     uint32_t seed = 12345;
@@ -503,29 +503,29 @@ static void test_malformed(void)
         }
         t = load_str(buf);
         if (!t) { TEST_CHECK(hubrt_last_error()[0] != '\0', "a failed load says why"); continue; }
-        hubrt_tok_encoding e;
-        if (hubrt_tokenizer_encode(t, "ab AB 12 <x> z", 14, "b", 1, 1, &e) == 0) {
+        tk_encoding e;
+        if (tk_tokenizer_encode(t, "ab AB 12 <x> z", 14, "b", 1, 1, &e) == 0) {
             char *s;
-            if (hubrt_tokenizer_decode(t, e.ids, e.n, 0, &s, NULL) == 0) free(s);
-            hubrt_tok_encoding_free(&e);
+            if (tk_tokenizer_decode(t, e.ids, e.n, 0, &s, NULL) == 0) free(s);
+            tk_encoding_free(&e);
         }
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     free(buf);
 }
 
 /* Several threads share one tokenizer (and its BPE cache): same ids as one thread. */
-typedef struct { hubrt_tokenizer *t; const char *text; size_t n; int32_t *want; int ok; } thread_job;
+typedef struct { tk_tokenizer *t; const char *text; size_t n; int32_t *want; int ok; } thread_job;
 
 static void *encode_many(void *arg)
 {
     thread_job *j = arg;
     j->ok = 1;
     for (int r = 0; r < 200 && j->ok; r++) {
-        hubrt_tok_encoding e;
-        if (hubrt_tokenizer_encode(j->t, j->text, j->n, NULL, 0, 1, &e)) { j->ok = 0; break; }
+        tk_encoding e;
+        if (tk_tokenizer_encode(j->t, j->text, j->n, NULL, 0, 1, &e)) { j->ok = 0; break; }
         j->ok = memcmp(e.ids, j->want, e.n * sizeof *e.ids) == 0;
-        hubrt_tok_encoding_free(&e);
+        tk_encoding_free(&e);
     }
     return NULL;
 }
@@ -534,13 +534,13 @@ static void test_threads(const char *shared)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tokenizers/gpt2", shared);
-    hubrt_tokenizer *t = hubrt_tokenizer_load(dir);
+    tk_tokenizer *t = tk_tokenizer_load(dir);
     TEST_CHECK(t != NULL, "gpt2 load for threads");
     if (!t) return;
     static const char text[] = "The quick brown fox jumps over the lazy dog. Grüße aus Köln! 12345 \xF0\x9F\x98\x80 "
                                "def f(x):\n    return x ** 2  # square\n";
-    hubrt_tok_encoding ref;
-    if (hubrt_tokenizer_encode(t, text, sizeof text - 1, NULL, 0, 1, &ref) == 0) {
+    tk_encoding ref;
+    if (tk_tokenizer_encode(t, text, sizeof text - 1, NULL, 0, 1, &ref) == 0) {
         pthread_t th[4];
         thread_job jobs[4];
         for (int i = 0; i < 4; i++) {
@@ -553,9 +553,9 @@ static void test_threads(const char *shared)
             all &= jobs[i].ok;
         }
         TEST_CHECK(all, "4 threads encoding with one shared tokenizer agree");
-        hubrt_tok_encoding_free(&ref);
+        tk_encoding_free(&ref);
     }
-    hubrt_tokenizer_free(t);
+    tk_tokenizer_free(t);
 }
 
 /* transformers' clean_up_tokenization follows tokenizer_config.json. */
@@ -571,21 +571,21 @@ static void test_cleanup_config(const char *shared)
     snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", tmp);
     FILE *f = fopen(cfg, "w");
     if (f) { fputs("{\"clean_up_tokenization_spaces\": true}", f); fclose(f); }
-    hubrt_tokenizer *t = ok && f ? hubrt_tokenizer_load(tmp) : NULL;
+    tk_tokenizer *t = ok && f ? tk_tokenizer_load(tmp) : NULL;
     TEST_CHECK(t != NULL, "tokenizer dir with clean-up config loads: %s", hubrt_last_error());
     if (t) {
-        hubrt_tok_encoding e;
-        if (hubrt_tokenizer_encode(t, "I don't know .", 14, NULL, 0, 0, &e) == 0) {
+        tk_encoding e;
+        if (tk_tokenizer_encode(t, "I don't know .", 14, NULL, 0, 0, &e) == 0) {
             char *a = NULL, *b = NULL;
-            hubrt_tokenizer_decode(t, e.ids, e.n, 1, &a, NULL);
-            hubrt_tokenizer_decode_text(t, e.ids, e.n, 1, &b, NULL);
+            tk_tokenizer_decode(t, e.ids, e.n, 1, &a, NULL);
+            tk_tokenizer_decode_text(t, e.ids, e.n, 1, &b, NULL);
             TEST_CHECK(a && !strcmp(a, "i don ' t know."), "raw decoder output: '%s'", a ? a : "");
             TEST_CHECK(b && !strcmp(b, "i don't know."), "clean_up_tokenization per config: '%s'", b ? b : "");
             free(a);
             free(b);
-            hubrt_tok_encoding_free(&e);
+            tk_encoding_free(&e);
         }
-        hubrt_tokenizer_free(t);
+        tk_tokenizer_free(t);
     }
     unlink(dst);
     unlink(cfg);

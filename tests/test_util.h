@@ -8,8 +8,8 @@
  *   test_spawn(exe, args, in, out, err, &status)   run and wait
  *   test_run_model_path(buf, cap)   $HUBRT_BUILD/run-model, and is it there
  */
-#ifndef HUBRT_TEST_UTIL_H
-#define HUBRT_TEST_UTIL_H
+#ifndef TESTS_TEST_UTIL_H
+#define TESTS_TEST_UTIL_H
 
 #include <fcntl.h>
 #include <spawn.h>

@@ -18,7 +18,7 @@ int tk_added_add(tk_added_vocab *a, const char *content, size_t len, int32_t id,
                  int lstrip, int rstrip, int single_word, int normalized)
 {
     if (id < 0 || id > TK_MAX_ID)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "added token '%.*s': id %d outside 0..%d", (int)(len > 64 ? 64 : len),
+        return hf_set_error(HUBRT_ERR_FORMAT, "added token '%.*s': id %d outside 0..%d", (int)(len > 64 ? 64 : len),
                                content, (int)id, TK_MAX_ID);
     for (int i = 0; i < a->n; i++) {
         if (a->v[i].len == len && memcmp(a->v[i].content, content, len) == 0) {
@@ -35,12 +35,12 @@ int tk_added_add(tk_added_vocab *a, const char *content, size_t len, int32_t id,
     if (a->n == a->cap) {
         int cap = a->cap ? a->cap * 2 : 16;
         tk_added *v = realloc(a->v, (size_t)cap * sizeof *v);
-        if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (added tokens)");
+        if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (added tokens)");
         a->v = v;
         a->cap = cap;
     }
     char *c = malloc(len + 1);
-    if (!c) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (added tokens)");
+    if (!c) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (added tokens)");
     memcpy(c, content, len);
     c[len] = '\0';
     a->v[a->n++] = (tk_added){ c, len, NULL, 0, id, (uint8_t)special, (uint8_t)lstrip, (uint8_t)rstrip,
@@ -67,7 +67,7 @@ int tk_added_build(tk_added_vocab *a, const tk_normalizer *nz, tk_work *w)
             if (tk_buf_put(&tmp, t->content, t->len)) return HUBRT_ERR_NOMEM;
         }
         t->pattern = malloc(tmp.n + 1);
-        if (!t->pattern) { tk_buf_free(&tmp); return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
+        if (!t->pattern) { tk_buf_free(&tmp); return hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
         if (tmp.n) memcpy(t->pattern, tmp.p, tmp.n);
         t->pattern[tmp.n] = '\0';
         t->plen = tmp.n;
@@ -86,7 +86,7 @@ static int seg_push(tk_segs *o, size_t off, size_t len, int32_t id)
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 16;
         tk_seg *v = realloc(o->v, cap * sizeof *v);
-        if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (segments)");
+        if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (segments)");
         o->v = v;
         o->cap = cap;
     }

@@ -75,7 +75,7 @@ int tk_cleanup_transformers(tk_buf *out, const char *s, size_t n)
 static int too_long(size_t n, size_t limit)
 {
     if (n <= limit) return 0;
-    return hubrt_set_error(HUBRT_ERR_RANGE, "tokenizer: the decoder grows the text past %zu bytes (%dx the "
+    return hf_set_error(HUBRT_ERR_RANGE, "tokenizer: the decoder grows the text past %zu bytes (%dx the "
                            "tokens): refusing a runaway Replace decoder", limit, TK_DEC_GROWTH);
 }
 
@@ -285,7 +285,7 @@ static int decode_one(const tk_decoder *d, tk_work *w, const tk_pieces *in, tk_p
         }
         break;
     default:
-        rc = hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "decoder type %d", d->type);
+        rc = hf_set_error(HUBRT_ERR_UNSUPPORTED, "decoder type %d", d->type);
     }
     tk_buf_free(&t);
     return rc;

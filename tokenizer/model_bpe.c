@@ -27,7 +27,7 @@ struct tk_bpe_cache {
 int tk_bpe_cache_init(tk_model *m)
 {
     m->cache = calloc(1, sizeof *m->cache);
-    if (!m->cache) return hubrt_set_error(HUBRT_ERR_NOMEM, "BPE: out of memory (cache)");
+    if (!m->cache) return hf_set_error(HUBRT_ERR_NOMEM, "BPE: out of memory (cache)");
     pthread_mutex_init(&m->cache->lock, NULL);
     return 0;
 }
@@ -77,20 +77,20 @@ int tk_bpe_add_merge(tk_model *m, const char *a, size_t an, const char *b, size_
 {
     int32_t ia = tk_vocab_id(&m->vocab, a, an), ib = tk_vocab_id(&m->vocab, b, bn);
     if (ia < 0 || ib < 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "model.merges[%d]: token '%.*s' not in vocab", rank,
+        return hf_set_error(HUBRT_ERR_FORMAT, "model.merges[%d]: token '%.*s' not in vocab", rank,
                                (int)(ia < 0 ? an : bn), ia < 0 ? a : b);
     size_t skip = 0;
     if (m->prefix_len && bn >= m->prefix_len && memcmp(b, m->prefix, m->prefix_len) == 0) skip = m->prefix_len;
     char stack[256];
     size_t n = an + bn - skip;
     char *buf = n <= sizeof stack ? stack : malloc(n);
-    if (!buf) return hubrt_set_error(HUBRT_ERR_NOMEM, "BPE: out of memory");
+    if (!buf) return hf_set_error(HUBRT_ERR_NOMEM, "BPE: out of memory");
     memcpy(buf, a, an);
     memcpy(buf + an, b + skip, bn - skip);
     int32_t id = tk_vocab_id(&m->vocab, buf, n);
     if (buf != stack) free(buf);
     if (id < 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "model.merges[%d]: merged token '%.*s%.*s' not in vocab",
+        return hf_set_error(HUBRT_ERR_FORMAT, "model.merges[%d]: merged token '%.*s%.*s' not in vocab",
                                rank, (int)an, a, (int)(bn - skip), b + skip);
     uint64_t key = ((uint64_t)(uint32_t)ia << 32) | (uint32_t)ib, old;
     if (tk_u64map_get(&m->merges, key, &old)) return 0; /* first rank wins */
@@ -195,7 +195,7 @@ static int bpe_word(const tk_model *m, const char *s, size_t len, tk_ids *out)
     /* Affixes are at most TK_MAX_AFFIX bytes (the loader refuses longer ones;
      * initial_symbols' key buffer is sized for that). */
     if (m->prefix_len > TK_MAX_AFFIX || m->suffix_len > TK_MAX_AFFIX)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "BPE: subword prefix/suffix longer than %d bytes", TK_MAX_AFFIX);
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "BPE: subword prefix/suffix longer than %d bytes", TK_MAX_AFFIX);
     size_t cap = len * (1 + m->prefix_len + m->suffix_len) + 8;
     sym stack_syms[256];
     qent stack_heap[768];
@@ -203,7 +203,7 @@ static int bpe_word(const tk_model *m, const char *s, size_t len, tk_ids *out)
     qent *heap = cap <= 256 ? stack_heap : malloc(cap * 3 * sizeof *heap);
     int rc = 0;
     if (!syms || !heap) {
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "BPE: out of memory (%zu symbols)", cap);
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "BPE: out of memory (%zu symbols)", cap);
         goto done;
     }
     size_t n, hn = 0, hcap = cap <= 256 ? 768 : cap * 3;
@@ -234,7 +234,7 @@ static int bpe_word(const tk_model *m, const char *s, size_t len, tk_ids *out)
         if (cur->next >= 0) syms[cur->next].prev = pos;
         if (hn + 2 > hcap) {
             /* cannot happen with 2 pushes per merge and n merges at most, but stay safe */
-            rc = hubrt_set_error(HUBRT_ERR_RANGE, "BPE: merge queue overflow");
+            rc = hf_set_error(HUBRT_ERR_RANGE, "BPE: merge queue overflow");
             goto done;
         }
         if (cur->prev >= 0 && merge_of(m, syms[cur->prev].id, cur->id, &rank, &id))

@@ -43,7 +43,7 @@ static int emit_unk(const tk_model *m, const char *s, size_t n, tk_ids *out)
             return 0;
         }
     }
-    if (m->unk_id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "Unigram: text needs unk_id, model has none");
+    if (m->unk_id < 0) return hf_set_error(HUBRT_ERR_FORMAT, "Unigram: text needs unk_id, model has none");
     return tk_ids_push(out, m->unk_id);
 }
 
@@ -63,12 +63,12 @@ int tk_unigram_encode(const tk_model *m, const char *s, size_t len, tk_ids *out)
 
 static int unigram_piece(const tk_model *m, const char *s, size_t len, tk_ids *out)
 {
-    if (len > INT32_MAX / 2) return hubrt_set_error(HUBRT_ERR_RANGE, "Unigram: piece too long");
+    if (len > INT32_MAX / 2) return hf_set_error(HUBRT_ERR_RANGE, "Unigram: piece too long");
     node *best = malloc((len + 1) * sizeof *best);
     int32_t *path = malloc((len + 1) * sizeof *path);
     int rc = 0;
     if (!best || !path) {
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "Unigram: out of memory");
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "Unigram: out of memory");
         goto done;
     }
     for (size_t i = 0; i <= len; i++) best[i] = (node){ 0, -1, -1 };
@@ -102,7 +102,7 @@ static int unigram_piece(const tk_model *m, const char *s, size_t len, tk_ids *o
     size_t np = 0;
     for (size_t end = len; end > 0; end = (size_t)best[end].start) {
         if (best[end].start < 0 || (size_t)best[end].start >= end) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT, "Unigram: broken lattice");
+            rc = hf_set_error(HUBRT_ERR_FORMAT, "Unigram: broken lattice");
             goto done;
         }
         path[np++] = (int32_t)end;

@@ -17,7 +17,7 @@ int tk_wordpiece_encode(const tk_model *m, const char *s, size_t len, tk_ids *ou
     size_t chars = 0;
     for (size_t i = 0; i < len; i++) chars += ((unsigned char)s[i] & 0xC0) != 0x80;
     if ((long)chars > (long)m->max_chars) {
-        if (m->unk_id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "WordPiece: no unk_token in vocab");
+        if (m->unk_id < 0) return hf_set_error(HUBRT_ERR_FORMAT, "WordPiece: no unk_token in vocab");
         return tk_ids_push(out, m->unk_id);
     }
     char stack[512];
@@ -25,7 +25,7 @@ int tk_wordpiece_encode(const tk_model *m, const char *s, size_t len, tk_ids *ou
     size_t need = m->prefix_len + len;
     if (need > sizeof stack) {
         buf = malloc(need);
-        if (!buf) return hubrt_set_error(HUBRT_ERR_NOMEM, "WordPiece: out of memory");
+        if (!buf) return hf_set_error(HUBRT_ERR_NOMEM, "WordPiece: out of memory");
     }
     size_t mark = out->n, start = 0;
     int bad = 0, rc = 0;
@@ -58,7 +58,7 @@ int tk_wordpiece_encode(const tk_model *m, const char *s, size_t len, tk_ids *ou
     if (rc) return rc;
     if (bad) {
         out->n = mark;
-        if (m->unk_id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "WordPiece: no unk_token in vocab");
+        if (m->unk_id < 0) return hf_set_error(HUBRT_ERR_FORMAT, "WordPiece: no unk_token in vocab");
         return tk_ids_push(out, m->unk_id);
     }
     return 0;
@@ -68,7 +68,7 @@ static int wordlevel_encode(const tk_model *m, const char *s, size_t len, tk_ids
 {
     int32_t id = tk_vocab_id(&m->vocab, s, len);
     if (id < 0) id = m->unk_id;
-    if (id < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "WordLevel: no unk_token in vocab");
+    if (id < 0) return hf_set_error(HUBRT_ERR_FORMAT, "WordLevel: no unk_token in vocab");
     return tk_ids_push(out, id);
 }
 
@@ -81,7 +81,7 @@ int tk_model_encode(const tk_model *m, tk_work *w, const char *s, size_t len, tk
     case TKM_UNIGRAM: return tk_unigram_encode(m, s, len, out);
     case TKM_WORDLEVEL: return wordlevel_encode(m, s, len, out);
     }
-    return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "model type %d", m->type);
+    return hf_set_error(HUBRT_ERR_UNSUPPORTED, "model type %d", m->type);
 }
 
 int tk_model_finish_bytes(tk_model *m)

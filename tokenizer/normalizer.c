@@ -28,7 +28,7 @@ static int unicode_nf(const char *s, size_t len, int form, tk_buf *out)
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &dst, o);
     if (n < 0) {
-        return hubrt_set_error(HUBRT_ERR_INVALID_UTF8, "normalizer: %s",
+        return hf_set_error(HUBRT_ERR_INVALID_UTF8, "normalizer: %s",
                                utf8proc_errmsg(n));
     }
     int rc = tk_buf_put(out, dst, (size_t)n);
@@ -150,7 +150,7 @@ static const char *charsmap_lookup(const tk_normalizer *nz, const char *s, size_
 static int too_long(const tk_buf *out, size_t limit)
 {
     if (out->n <= limit) return 0;
-    return hubrt_set_error(HUBRT_ERR_RANGE, "tokenizer: the normalizer grows the text past %zu bytes "
+    return hf_set_error(HUBRT_ERR_RANGE, "tokenizer: the normalizer grows the text past %zu bytes "
                            "(%dx the input): refusing a runaway Replace/Precompiled normalizer",
                            limit, TK_NORM_GROWTH);
 }
@@ -328,7 +328,7 @@ static int normalize(const tk_normalizer *nz, tk_work *w, const char *s, size_t 
         return rc;
     }
     }
-    return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "normalizer type %d", nz->type);
+    return hf_set_error(HUBRT_ERR_UNSUPPORTED, "normalizer type %d", nz->type);
 }
 
 void tk_normalizer_free(tk_normalizer *nz)

@@ -20,7 +20,7 @@ static int mv_push(tk_work *w, size_t s, size_t e, int m)
     if (w->mn == w->mcap) {
         size_t cap = w->mcap ? w->mcap * 2 : 64;
         struct tk_match *v = realloc(w->mv, cap * sizeof *v);
-        if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (splits)");
+        if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (splits)");
         w->mv = v;
         w->mcap = cap;
     }
@@ -171,7 +171,7 @@ static int add_bytelevel(tk_pieces *out, const char *s, size_t n, int first)
     if (out->n == out->cap) {
         size_t cap = out->cap ? out->cap * 2 : 64;
         tk_piece *v = realloc(out->v, cap * sizeof *v);
-        if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (pieces)");
+        if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (pieces)");
         out->v = v;
         out->cap = cap;
     }
@@ -252,7 +252,7 @@ static int pretok_piece(const tk_pretok *p, tk_work *w, const char *s, size_t le
         rc = find_chars(w, s, len, pred_char, p->ch);
         return rc ? rc : emit_runs(w, s, TKB_REMOVED, 0, first, out);
     }
-    return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "pre-tokenizer type %d", p->type);
+    return hf_set_error(HUBRT_ERR_UNSUPPORTED, "pre-tokenizer type %d", p->type);
 }
 
 int tk_pretokenize(const tk_pretok *p, tk_work *w, const tk_pieces *in, tk_pieces *out)

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-struct spc_model {
+struct tk_spc_model {
     sentencepiece::SentencePieceProcessor proc;
     int vocab = 0;
     int dummy_prefix = 0;      /* NormalizerSpec.add_dummy_prefix as loaded */
@@ -126,9 +126,9 @@ void normalizer_flags(std::string *bytes, bool no_dummy, int *dummy, int *remove
     }
 }
 
-spc_model *load_serialized(std::string bytes, bool no_dummy, char *err, size_t errcap)
+tk_spc_model *load_serialized(std::string bytes, bool no_dummy, char *err, size_t errcap)
 {
-    std::unique_ptr<spc_model> m(new spc_model);
+    std::unique_ptr<tk_spc_model> m(new tk_spc_model);
     normalizer_flags(&bytes, no_dummy, &m->dummy_prefix, &m->remove_extra_ws);
     if (no_dummy) m->dummy_prefix = 0;
     sentencepiece::util::Status st = m->proc.LoadFromSerializedProto(bytes);
@@ -147,12 +147,12 @@ spc_model *load_serialized(std::string bytes, bool no_dummy, char *err, size_t e
     return m.release();
 }
 
-bool valid_id(const spc_model *m, int id) { return m && id >= 0 && id < m->vocab; }
+bool valid_id(const tk_spc_model *m, int id) { return m && id >= 0 && id < m->vocab; }
 
 /* The decode of ids or of pieces (V is a vector of either): the text into a
  * malloc'd, NUL-terminated *out. 0, -1 with err set, or -2 out of memory. */
 template <class V>
-int decode_to(const spc_model *m, const V &v, char **out, size_t *out_len, char *err, size_t errcap)
+int decode_to(const tk_spc_model *m, const V &v, char **out, size_t *out_len, char *err, size_t errcap)
 {
     std::string text;
     sentencepiece::util::Status st = m->proc.Decode(v, &text);
@@ -189,7 +189,7 @@ int decode_exception(char *err, size_t errcap)
 
 extern "C" {
 
-spc_model *spc_load(const char *path, int flags, char *err, size_t errcap)
+tk_spc_model *tk_spc_load(const char *path, int flags, char *err, size_t errcap)
 {
     try {
         if (!path) {
@@ -222,7 +222,7 @@ spc_model *spc_load(const char *path, int flags, char *err, size_t errcap)
             set_err(err, errcap, "file is empty");
             return nullptr;
         }
-        return load_serialized(std::move(bytes), (flags & SPC_NO_DUMMY_PREFIX) != 0, err, errcap);
+        return load_serialized(std::move(bytes), (flags & TK_SPC_NO_DUMMY_PREFIX) != 0, err, errcap);
     } catch (const std::bad_alloc &) {
         set_err(err, errcap, "out of memory");
     } catch (const std::exception &e) {
@@ -233,7 +233,7 @@ spc_model *spc_load(const char *path, int flags, char *err, size_t errcap)
     return nullptr;
 }
 
-spc_model *spc_load_bytes(const void *data, size_t size, int flags, char *err, size_t errcap)
+tk_spc_model *tk_spc_load_bytes(const void *data, size_t size, int flags, char *err, size_t errcap)
 {
     try {
         if (!data || size == 0) {
@@ -241,7 +241,7 @@ spc_model *spc_load_bytes(const void *data, size_t size, int flags, char *err, s
             return nullptr;
         }
         return load_serialized(std::string(static_cast<const char *>(data), size),
-                               (flags & SPC_NO_DUMMY_PREFIX) != 0, err, errcap);
+                               (flags & TK_SPC_NO_DUMMY_PREFIX) != 0, err, errcap);
     } catch (const std::bad_alloc &) {
         set_err(err, errcap, "out of memory");
     } catch (const std::exception &e) {
@@ -252,7 +252,7 @@ spc_model *spc_load_bytes(const void *data, size_t size, int flags, char *err, s
     return nullptr;
 }
 
-void spc_free(spc_model *m)
+void tk_spc_free(tk_spc_model *m)
 {
     try {
         delete m;
@@ -260,33 +260,33 @@ void spc_free(spc_model *m)
     }
 }
 
-int spc_vocab_size(const spc_model *m) { return m ? m->vocab : 0; }
+int tk_spc_vocab_size(const tk_spc_model *m) { return m ? m->vocab : 0; }
 
-#define SPC_QUERY(expr, fallback) \
+#define TK_SPC_QUERY(expr, fallback) \
     try {                         \
         return (expr);            \
     } catch (...) {               \
         return (fallback);        \
     }
 
-int spc_bos_id(const spc_model *m) { if (!m) return -1; SPC_QUERY(m->proc.bos_id(), -1) }
-int spc_eos_id(const spc_model *m) { if (!m) return -1; SPC_QUERY(m->proc.eos_id(), -1) }
-int spc_unk_id(const spc_model *m) { if (!m) return -1; SPC_QUERY(m->proc.unk_id(), -1) }
-int spc_pad_id(const spc_model *m) { if (!m) return -1; SPC_QUERY(m->proc.pad_id(), -1) }
+int tk_spc_bos_id(const tk_spc_model *m) { if (!m) return -1; TK_SPC_QUERY(m->proc.bos_id(), -1) }
+int tk_spc_eos_id(const tk_spc_model *m) { if (!m) return -1; TK_SPC_QUERY(m->proc.eos_id(), -1) }
+int tk_spc_unk_id(const tk_spc_model *m) { if (!m) return -1; TK_SPC_QUERY(m->proc.unk_id(), -1) }
+int tk_spc_pad_id(const tk_spc_model *m) { if (!m) return -1; TK_SPC_QUERY(m->proc.pad_id(), -1) }
 
-int spc_is_control(const spc_model *m, int id)
-{ if (!valid_id(m, id)) return 0; SPC_QUERY(m->proc.IsControl(id) ? 1 : 0, 0) }
-int spc_is_unknown(const spc_model *m, int id)
-{ if (!valid_id(m, id)) return 0; SPC_QUERY(m->proc.IsUnknown(id) ? 1 : 0, 0) }
-int spc_is_byte(const spc_model *m, int id)
-{ if (!valid_id(m, id)) return 0; SPC_QUERY(m->proc.IsByte(id) ? 1 : 0, 0) }
-int spc_is_unused(const spc_model *m, int id)
-{ if (!valid_id(m, id)) return 0; SPC_QUERY(m->proc.IsUnused(id) ? 1 : 0, 0) }
+int tk_spc_is_control(const tk_spc_model *m, int id)
+{ if (!valid_id(m, id)) return 0; TK_SPC_QUERY(m->proc.IsControl(id) ? 1 : 0, 0) }
+int tk_spc_is_unknown(const tk_spc_model *m, int id)
+{ if (!valid_id(m, id)) return 0; TK_SPC_QUERY(m->proc.IsUnknown(id) ? 1 : 0, 0) }
+int tk_spc_is_byte(const tk_spc_model *m, int id)
+{ if (!valid_id(m, id)) return 0; TK_SPC_QUERY(m->proc.IsByte(id) ? 1 : 0, 0) }
+int tk_spc_is_unused(const tk_spc_model *m, int id)
+{ if (!valid_id(m, id)) return 0; TK_SPC_QUERY(m->proc.IsUnused(id) ? 1 : 0, 0) }
 
-int spc_add_dummy_prefix(const spc_model *m) { return m ? m->dummy_prefix : 0; }
-int spc_remove_extra_whitespaces(const spc_model *m) { return m ? m->remove_extra_ws : 0; }
+int tk_spc_add_dummy_prefix(const tk_spc_model *m) { return m ? m->dummy_prefix : 0; }
+int tk_spc_remove_extra_whitespaces(const tk_spc_model *m) { return m ? m->remove_extra_ws : 0; }
 
-const char *spc_id_to_piece(const spc_model *m, int id, size_t *len)
+const char *tk_spc_id_to_piece(const tk_spc_model *m, int id, size_t *len)
 {
     if (!valid_id(m, id)) return nullptr;
     try {
@@ -298,7 +298,7 @@ const char *spc_id_to_piece(const spc_model *m, int id, size_t *len)
     }
 }
 
-int spc_piece_to_id(const spc_model *m, const char *piece, size_t len)
+int tk_spc_piece_to_id(const tk_spc_model *m, const char *piece, size_t len)
 {
     if (!m || (!piece && len)) return -1;
     try {
@@ -312,7 +312,7 @@ int spc_piece_to_id(const spc_model *m, const char *piece, size_t len)
     }
 }
 
-int spc_encode(const spc_model *m, const char *text, size_t len, int32_t *ids, int cap,
+int tk_spc_encode(const tk_spc_model *m, const char *text, size_t len, int32_t *ids, int cap,
                int32_t **heap, char *err, size_t errcap)
 {
     if (heap) *heap = nullptr;
@@ -353,7 +353,7 @@ int spc_encode(const spc_model *m, const char *text, size_t len, int32_t *ids, i
     return -1;
 }
 
-int spc_decode(const spc_model *m, const int32_t *ids, size_t n, char **out, size_t *out_len,
+int tk_spc_decode(const tk_spc_model *m, const int32_t *ids, size_t n, char **out, size_t *out_len,
                char *err, size_t errcap)
 {
     if (out) *out = nullptr;
@@ -377,7 +377,7 @@ int spc_decode(const spc_model *m, const int32_t *ids, size_t n, char **out, siz
     }
 }
 
-int spc_decode_pieces(const spc_model *m, const char *const *pieces, const size_t *lens, size_t n,
+int tk_spc_decode_pieces(const tk_spc_model *m, const char *const *pieces, const size_t *lens, size_t n,
                       char **out, size_t *out_len, char *err, size_t errcap)
 {
     if (out) *out = nullptr;

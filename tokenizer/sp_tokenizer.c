@@ -5,7 +5,7 @@
  * All sentencepiece work goes through the C++ wrapper
  * tokenizer/sentencepiece_c.{h,cc}; this file adds argument checks, strict
  * UTF-8 validation (sentencepiece would quietly turn bad bytes into U+FFFD),
- * snprintf-style buffers and hubrt_set_error() messages that name the file.
+ * snprintf-style buffers and hf_set_error() messages that name the file.
  */
 #include "tokenizer/sp_tokenizer.h"
 
@@ -15,21 +15,21 @@
 
 #include <cJSON.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 #include "tokenizer/sentencepiece_c.h"
 #include "tokenizer/tok_internal.h"
 
 #define SPIECE_UNDERLINE "\xE2\x96\x81" /* "▁", 3 bytes */
 
-struct hubrt_sp {
-    spc_model *m;
-    spc_model *nd;          /* the same model without the dummy prefix (== m when it has none) */
+struct tk_sp {
+    tk_spc_model *m;
+    tk_spc_model *nd;          /* the same model without the dummy prefix (== m when it has none) */
     int unk_len;            /* ids nd gives for the unk piece's text ("<unk>" -> < unk >) */
     int vocab;
     int32_t bos, eos, unk, pad;
     unsigned char *special; /* [vocab] 1 = control or unknown */
     char *name;             /* the file's base name, for messages */
-    hubrt_sp_hf hf;         /* transformers options (tokenizer_config.json next to the file) */
+    tk_sp_hf hf;         /* transformers options (tokenizer_config.json next to the file) */
 };
 
 static const char *base_name(const char *path)
@@ -42,9 +42,9 @@ static const char *base_name(const char *path)
  * file, with transformers' defaults (legacy: absent or null -> true, with a
  * warning there; add_prefix_space: absent -> true). A missing or unreadable
  * config leaves the defaults: validating it is tokenizer.c's job. */
-static hubrt_sp_hf read_hf_options(const char *model_path)
+static tk_sp_hf read_hf_options(const char *model_path)
 {
-    hubrt_sp_hf o = {1, 1};
+    tk_sp_hf o = {1, 1};
     const char *slash = strrchr(model_path, '/');
     size_t dlen = slash ? (size_t)(slash - model_path) + 1 : 0;
     char *path = malloc(dlen + sizeof "tokenizer_config.json");
@@ -71,21 +71,21 @@ static hubrt_sp_hf read_hf_options(const char *model_path)
     return o;
 }
 
-hubrt_sp *hubrt_sp_load(const char *path)
+tk_sp *tk_sp_load(const char *path)
 {
     if (!path || !*path) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: no model path given");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: no model path given");
         return NULL;
     }
     char err[512];
     err[0] = 0;
-    spc_model *m = spc_load(path, 0, err, sizeof err);
+    tk_spc_model *m = tk_spc_load(path, 0, err, sizeof err);
     /* The dummy-prefix-free twin for transformers' legacy=False paths. */
-    spc_model *nd = NULL;
-    if (m && spc_add_dummy_prefix(m)) {
-        nd = spc_load(path, SPC_NO_DUMMY_PREFIX, err, sizeof err);
+    tk_spc_model *nd = NULL;
+    if (m && tk_spc_add_dummy_prefix(m)) {
+        nd = tk_spc_load(path, TK_SPC_NO_DUMMY_PREFIX, err, sizeof err);
         if (!nd) {
-            spc_free(m);
+            tk_spc_free(m);
             m = NULL;
         }
     } else {
@@ -97,131 +97,131 @@ hubrt_sp *hubrt_sp_load(const char *path)
                               ? HUBRT_ERR_IO
                               : strncmp(err, "out of memory", 13) == 0 ? HUBRT_ERR_NOMEM
                                                                        : HUBRT_ERR_FORMAT;
-        hubrt_set_error(st, "%s: %s", path, err);
+        hf_set_error(st, "%s: %s", path, err);
         return NULL;
     }
-    hubrt_sp *sp = calloc(1, sizeof *sp);
-    int vocab = spc_vocab_size(m);
+    tk_sp *sp = calloc(1, sizeof *sp);
+    int vocab = tk_spc_vocab_size(m);
     if (!sp || vocab <= 0 || !(sp->special = calloc((size_t)vocab, 1)) ||
         !(sp->name = strdup(base_name(path)))) {
         if (sp) free(sp->special);
         free(sp);
-        if (nd != m) spc_free(nd);
-        spc_free(m);
-        hubrt_set_error(vocab <= 0 ? HUBRT_ERR_FORMAT : HUBRT_ERR_NOMEM,
+        if (nd != m) tk_spc_free(nd);
+        tk_spc_free(m);
+        hf_set_error(vocab <= 0 ? HUBRT_ERR_FORMAT : HUBRT_ERR_NOMEM,
                         "%s: %s", path, vocab <= 0 ? "sentencepiece model has no pieces" : "out of memory");
         return NULL;
     }
     sp->m = m;
     sp->nd = nd;
     sp->vocab = vocab;
-    sp->bos = spc_bos_id(m);
-    sp->eos = spc_eos_id(m);
-    sp->unk = spc_unk_id(m);
-    sp->pad = spc_pad_id(m);
+    sp->bos = tk_spc_bos_id(m);
+    sp->eos = tk_spc_eos_id(m);
+    sp->unk = tk_spc_unk_id(m);
+    sp->pad = tk_spc_pad_id(m);
     /* Ids the model defines but does not have count as undefined. */
     if (sp->bos >= vocab) sp->bos = -1;
     if (sp->eos >= vocab) sp->eos = -1;
     if (sp->unk >= vocab) sp->unk = -1;
     if (sp->pad >= vocab) sp->pad = -1;
     for (int i = 0; i < vocab; i++)
-        sp->special[i] = (unsigned char)(spc_is_control(m, i) || spc_is_unknown(m, i));
+        sp->special[i] = (unsigned char)(tk_spc_is_control(m, i) || tk_spc_is_unknown(m, i));
     sp->hf = read_hf_options(path);
     sp->unk_len = -1;
     if (sp->unk >= 0) {
         size_t ulen = 0;
-        const char *u = spc_id_to_piece(nd, sp->unk, &ulen);
-        if (u) sp->unk_len = spc_encode(nd, u, ulen, NULL, 0, NULL, err, sizeof err);
+        const char *u = tk_spc_id_to_piece(nd, sp->unk, &ulen);
+        if (u) sp->unk_len = tk_spc_encode(nd, u, ulen, NULL, 0, NULL, err, sizeof err);
     }
     return sp;
 }
 
-void hubrt_sp_free(hubrt_sp *sp)
+void tk_sp_free(tk_sp *sp)
 {
     if (!sp) return;
-    if (sp->nd != sp->m) spc_free(sp->nd);
-    spc_free(sp->m);
+    if (sp->nd != sp->m) tk_spc_free(sp->nd);
+    tk_spc_free(sp->m);
     free(sp->special);
     free(sp->name);
     free(sp);
 }
 
-int hubrt_sp_vocab_size(const hubrt_sp *sp)
+int tk_sp_vocab_size(const tk_sp *sp)
 {
-    if (!sp) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: no tokenizer");
+    if (!sp) return hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: no tokenizer");
     return sp->vocab;
 }
 
-int32_t hubrt_sp_bos_id(const hubrt_sp *sp) { return sp ? sp->bos : -1; }
-int32_t hubrt_sp_eos_id(const hubrt_sp *sp) { return sp ? sp->eos : -1; }
-int32_t hubrt_sp_unk_id(const hubrt_sp *sp) { return sp ? sp->unk : -1; }
-int32_t hubrt_sp_pad_id(const hubrt_sp *sp) { return sp ? sp->pad : -1; }
+int32_t tk_sp_bos_id(const tk_sp *sp) { return sp ? sp->bos : -1; }
+int32_t tk_sp_eos_id(const tk_sp *sp) { return sp ? sp->eos : -1; }
+int32_t tk_sp_unk_id(const tk_sp *sp) { return sp ? sp->unk : -1; }
+int32_t tk_sp_pad_id(const tk_sp *sp) { return sp ? sp->pad : -1; }
 
-static int in_range(const hubrt_sp *sp, int32_t id) { return sp && id >= 0 && id < sp->vocab; }
+static int in_range(const tk_sp *sp, int32_t id) { return sp && id >= 0 && id < sp->vocab; }
 
-int hubrt_sp_is_control(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_control(sp->m, id); }
-int hubrt_sp_is_unknown(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_unknown(sp->m, id); }
-int hubrt_sp_is_byte(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && spc_is_byte(sp->m, id); }
-int hubrt_sp_is_special(const hubrt_sp *sp, int32_t id) { return in_range(sp, id) && sp->special[id]; }
-int hubrt_sp_add_dummy_prefix(const hubrt_sp *sp) { return sp ? spc_add_dummy_prefix(sp->m) : 0; }
-int hubrt_sp_remove_extra_whitespaces(const hubrt_sp *sp) { return sp ? spc_remove_extra_whitespaces(sp->m) : 0; }
+int tk_sp_is_control(const tk_sp *sp, int32_t id) { return in_range(sp, id) && tk_spc_is_control(sp->m, id); }
+int tk_sp_is_unknown(const tk_sp *sp, int32_t id) { return in_range(sp, id) && tk_spc_is_unknown(sp->m, id); }
+int tk_sp_is_byte(const tk_sp *sp, int32_t id) { return in_range(sp, id) && tk_spc_is_byte(sp->m, id); }
+int tk_sp_is_special(const tk_sp *sp, int32_t id) { return in_range(sp, id) && sp->special[id]; }
+int tk_sp_add_dummy_prefix(const tk_sp *sp) { return sp ? tk_spc_add_dummy_prefix(sp->m) : 0; }
+int tk_sp_remove_extra_whitespaces(const tk_sp *sp) { return sp ? tk_spc_remove_extra_whitespaces(sp->m) : 0; }
 
-const char *hubrt_sp_piece(const hubrt_sp *sp, int32_t id)
+const char *tk_sp_piece(const tk_sp *sp, int32_t id)
 {
     if (!in_range(sp, id)) {
-        hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d is outside the vocabulary [0, %d)",
+        hf_set_error(HUBRT_ERR_RANGE, "%s: id %d is outside the vocabulary [0, %d)",
                         sp ? sp->name : "sentencepiece", (int)id, sp ? sp->vocab : 0);
         return NULL;
     }
-    return spc_id_to_piece(sp->m, id, NULL);
+    return tk_spc_id_to_piece(sp->m, id, NULL);
 }
 
-int32_t hubrt_sp_piece_to_id(const hubrt_sp *sp, const char *piece, size_t len)
+int32_t tk_sp_piece_to_id(const tk_sp *sp, const char *piece, size_t len)
 {
     if (!sp || (!piece && len)) return -1;
-    return spc_piece_to_id(sp->m, piece, len);
+    return tk_spc_piece_to_id(sp->m, piece, len);
 }
 
-static int encode_checks(const hubrt_sp *sp, const char *text, size_t len)
+static int encode_checks(const tk_sp *sp, const char *text, size_t len)
 {
     if (!sp || (!text && len))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
     if (len > (size_t)INT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: text of %zu bytes is too long", sp->name, len);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: text of %zu bytes is too long", sp->name, len);
     size_t bad = 0;
     if (len && !tk_utf8_check(text, len, &bad))
-        return hubrt_set_error(HUBRT_ERR_INVALID_UTF8,
+        return hf_set_error(HUBRT_ERR_INVALID_UTF8,
                                "%s: input is not valid UTF-8 (byte 0x%02X at offset %zu)", sp->name,
                                (unsigned)(unsigned char)text[bad], bad);
     return HUBRT_OK;
 }
 
-int hubrt_sp_encode_raw(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
+int tk_sp_encode_raw(const tk_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
 {
     int st = encode_checks(sp, text, len);
     if (st < 0) return st;
     if (max_ids < 0 || (max_ids > 0 && !ids))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad id buffer", sp->name);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad id buffer", sp->name);
     char err[256] = "";
-    int n = spc_encode(sp->m, text, len, ids, max_ids, NULL, err, sizeof err);
-    if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
-    if (n < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    int n = tk_spc_encode(sp->m, text, len, ids, max_ids, NULL, err, sizeof err);
+    if (n == -2) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    if (n < 0) return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
     return n;
 }
 
-static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len, int first,
+static int hf_encode_impl(const tk_sp *sp, const tk_sp_hf *opts, const char *text, size_t len, int first,
                           int32_t *ids, int max_ids, int32_t **alloc);
 
-int hubrt_sp_encode(const hubrt_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
+int tk_sp_encode(const tk_sp *sp, const char *text, size_t len, int32_t *ids, int max_ids)
 {
-    if (sp && !sp->hf.legacy) return hubrt_sp_hf_encode(sp, &sp->hf, text, len, 1, ids, max_ids);
-    return hubrt_sp_encode_raw(sp, text, len, ids, max_ids);
+    if (sp && !sp->hf.legacy) return tk_sp_hf_encode(sp, &sp->hf, text, len, 1, ids, max_ids);
+    return tk_sp_encode_raw(sp, text, len, ids, max_ids);
 }
 
-int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int32_t **ids)
+int tk_sp_encode_alloc(const tk_sp *sp, const char *text, size_t len, int32_t **ids)
 {
     if (ids) *ids = NULL;
-    if (!ids) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
+    if (!ids) return hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece encode: NULL argument");
     int st = encode_checks(sp, text, len);
     if (st < 0) return st;
     if (!sp->hf.legacy) return hf_encode_impl(sp, &sp->hf, text, len, 1, NULL, 0, ids);
@@ -229,14 +229,14 @@ int hubrt_sp_encode_alloc(const hubrt_sp *sp, const char *text, size_t len, int3
      * allocates the exact size itself when it does not. */
     int cap = (int)(len / 2 + 16);
     int32_t *buf = malloc((size_t)cap * sizeof *buf);
-    if (!buf) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    if (!buf) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
     int32_t *heap = NULL;
     char err[256] = "";
-    int n = spc_encode(sp->m, text, len, buf, cap, &heap, err, sizeof err);
+    int n = tk_spc_encode(sp->m, text, len, buf, cap, &heap, err, sizeof err);
     if (n < 0) {
         free(buf);
-        if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+        if (n == -2) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
     }
     if (heap) {
         free(buf);
@@ -261,43 +261,43 @@ static void put(char *out, size_t cap, size_t *pos, const char *src, size_t n)
 }
 
 /* sentencepiece's DecodeIds of ids[0..n) appended at *pos. */
-static int decode_run(const hubrt_sp *sp, const int32_t *ids, int n, char *buf, size_t cap, size_t *pos)
+static int decode_run(const tk_sp *sp, const int32_t *ids, int n, char *buf, size_t cap, size_t *pos)
 {
     if (n == 0) return HUBRT_OK;
     char *text = NULL;
     size_t len = 0;
     char err[256] = "";
-    int rc = spc_decode(sp->m, ids, (size_t)n, &text, &len, err, sizeof err);
-    if (rc == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
-    if (rc < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    int rc = tk_spc_decode(sp->m, ids, (size_t)n, &text, &len, err, sizeof err);
+    if (rc == -2) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
+    if (rc < 0) return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
     put(buf, cap, pos, text, len);
     free(text);
     return HUBRT_OK;
 }
 
-int hubrt_sp_decode_raw(const hubrt_sp *sp, const int32_t *ids, int n, char *buf, size_t cap)
+int tk_sp_decode_raw(const tk_sp *sp, const int32_t *ids, int n, char *buf, size_t cap)
 {
     if (!sp || n < 0 || (!ids && n > 0) || (!buf && cap > 0))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
     for (int i = 0; i < n; i++)
         if (!in_range(sp, ids[i]))
-            return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
+            return hf_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
                                    sp->name, (int)ids[i], i, sp->vocab);
     size_t pos = 0;
     int st = decode_run(sp, ids, n, buf, cap, &pos);
     if (st < 0) return st;
     if (pos > (size_t)INT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
+        return hf_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
     if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
     return (int)pos;
 }
 
-int hubrt_sp_decode(const hubrt_sp *sp, const int32_t *ids, int n, int skip_special, char *buf, size_t cap)
+int tk_sp_decode(const tk_sp *sp, const int32_t *ids, int n, int skip_special, char *buf, size_t cap)
 {
     /* legacy models with skip_special: sentencepiece's own decode, which is
      * what transformers gives too except that it also drops <unk>. */
-    if (sp && sp->hf.legacy && skip_special) return hubrt_sp_decode_raw(sp, ids, n, buf, cap);
-    return hubrt_sp_hf_decode(sp, sp ? &sp->hf : NULL, ids, n, skip_special, buf, cap);
+    if (sp && sp->hf.legacy && skip_special) return tk_sp_decode_raw(sp, ids, n, buf, cap);
+    return tk_sp_hf_decode(sp, sp ? &sp->hf : NULL, ids, n, skip_special, buf, cap);
 }
 
 static int hexval(char c)
@@ -308,21 +308,21 @@ static int hexval(char c)
     return -1;
 }
 
-int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap)
+int tk_sp_id_bytes(const tk_sp *sp, int32_t id, char *buf, size_t cap)
 {
     if (!in_range(sp, id))
-        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d is outside the vocabulary [0, %d)",
+        return hf_set_error(HUBRT_ERR_RANGE, "%s: id %d is outside the vocabulary [0, %d)",
                                sp ? sp->name : "sentencepiece", (int)id, sp ? sp->vocab : 0);
-    if (!buf && cap > 0) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: NULL buffer");
+    if (!buf && cap > 0) return hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece: NULL buffer");
     size_t pos = 0;
     size_t plen = 0;
-    const char *p = spc_id_to_piece(sp->m, id, &plen);
-    if (!p) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: id %d has no piece", sp->name, (int)id);
-    if (spc_is_unknown(sp->m, id)) {
+    const char *p = tk_spc_id_to_piece(sp->m, id, &plen);
+    if (!p) return hf_set_error(HUBRT_ERR_FORMAT, "%s: id %d has no piece", sp->name, (int)id);
+    if (tk_spc_is_unknown(sp->m, id)) {
         put(buf, cap, &pos, " \xE2\x81\x87 ", 5); /* " ⁇ ", sentencepiece's unk surface */
-    } else if (spc_is_control(sp->m, id)) {
+    } else if (tk_spc_is_control(sp->m, id)) {
         /* nothing */
-    } else if (spc_is_byte(sp->m, id) && plen == 6 && hexval(p[3]) >= 0 && hexval(p[4]) >= 0) {
+    } else if (tk_spc_is_byte(sp->m, id) && plen == 6 && hexval(p[3]) >= 0 && hexval(p[4]) >= 0) {
         char b = (char)(hexval(p[3]) * 16 + hexval(p[4])); /* "<0xNN>" */
         put(buf, cap, &pos, &b, 1);
     } else {
@@ -343,28 +343,28 @@ int hubrt_sp_id_bytes(const hubrt_sp *sp, int32_t id, char *buf, size_t cap)
 /* ---- transformers' slow LlamaTokenizer --------------------------------- */
 
 
-void hubrt_sp_get_hf(const hubrt_sp *sp, hubrt_sp_hf *opts)
+void tk_sp_get_hf(const tk_sp *sp, tk_sp_hf *opts)
 {
     if (sp && opts) *opts = sp->hf;
 }
 
-void hubrt_sp_set_hf(hubrt_sp *sp, const hubrt_sp_hf *opts)
+void tk_sp_set_hf(tk_sp *sp, const tk_sp_hf *opts)
 {
     if (sp && opts) sp->hf = *opts;
 }
 
-/* Shared by hubrt_sp_hf_encode (into ids[max_ids]) and the alloc path
+/* Shared by tk_sp_hf_encode (into ids[max_ids]) and the alloc path
  * (*alloc != NULL: a malloc'd array of exactly the ids). */
-static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len, int first,
+static int hf_encode_impl(const tk_sp *sp, const tk_sp_hf *opts, const char *text, size_t len, int first,
                           int32_t *ids, int max_ids, int32_t **alloc)
 {
     if (len == 0) return 0;
     /* "<unk>" + "▁" + text with "▁" -> " ": at most unk + 3 + len bytes. */
     size_t ulen = 0;
-    const char *u = sp->unk >= 0 ? spc_id_to_piece(sp->nd, sp->unk, &ulen) : NULL;
+    const char *u = sp->unk >= 0 ? tk_spc_id_to_piece(sp->nd, sp->unk, &ulen) : NULL;
     if (!u) ulen = 0;
     char *t = malloc(ulen + 3 + len + 1);
-    if (!t) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+    if (!t) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
     size_t tl = ulen; /* the unk text goes first; skipped below when not needed */
     if (ulen) memcpy(t, u, ulen);
     if (first && opts->add_prefix_space) {
@@ -390,12 +390,12 @@ static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const cha
     int cap = (int)(inlen / 2 + 16 + (size_t)skip);
     int32_t *buf = malloc((size_t)cap * sizeof *buf), *heap = NULL;
     char err[256] = "";
-    int n = buf ? spc_encode(sp->nd, in, inlen, buf, cap, &heap, err, sizeof err) : -2;
+    int n = buf ? tk_spc_encode(sp->nd, in, inlen, buf, cap, &heap, err, sizeof err) : -2;
     free(t);
     if (n < 0) {
         free(buf);
-        if (n == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+        if (n == -2) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
     }
     const int32_t *all = heap ? heap : buf;
     if (n < skip) skip = 0; /* as transformers: keep everything when too short */
@@ -412,7 +412,7 @@ static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const cha
             } else if ((*alloc = malloc((size_t)n * sizeof **alloc)) != NULL) {
                 memcpy(*alloc, all + skip, (size_t)n * sizeof **alloc);
             } else {
-                n = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
+                n = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory encoding", sp->name);
             }
         }
     } else {
@@ -423,42 +423,42 @@ static int hf_encode_impl(const hubrt_sp *sp, const hubrt_sp_hf *opts, const cha
     return n;
 }
 
-int hubrt_sp_hf_encode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const char *text, size_t len,
+int tk_sp_hf_encode(const tk_sp *sp, const tk_sp_hf *opts, const char *text, size_t len,
                        int first, int32_t *ids, int max_ids)
 {
     int st = encode_checks(sp, text, len);
     if (st < 0) return st;
     if (!opts || max_ids < 0 || (max_ids > 0 && !ids))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad argument", sp->name);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: bad argument", sp->name);
     if (len == 0) return 0;
-    if (opts->legacy) return hubrt_sp_encode_raw(sp, text, len, ids, max_ids);
+    if (opts->legacy) return tk_sp_encode_raw(sp, text, len, ids, max_ids);
     return hf_encode_impl(sp, opts, text, len, first, ids, max_ids, NULL);
 }
 
 /* sentencepiece Decode(pieces) of tokens[from, to) through model mdl, appended at *pos. */
-static int decode_pieces(const hubrt_sp *sp, spc_model *mdl, const char **tok, const size_t *tlen, int from,
+static int decode_pieces(const tk_sp *sp, tk_spc_model *mdl, const char **tok, const size_t *tlen, int from,
                          int to, char *buf, size_t cap, size_t *pos)
 {
     if (to <= from) return HUBRT_OK;
     char *text = NULL;
     size_t len = 0;
     char err[256] = "";
-    int rc = spc_decode_pieces(mdl, tok + from, tlen + from, (size_t)(to - from), &text, &len, err, sizeof err);
-    if (rc == -2) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
-    if (rc < 0) return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
+    int rc = tk_spc_decode_pieces(mdl, tok + from, tlen + from, (size_t)(to - from), &text, &len, err, sizeof err);
+    if (rc == -2) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
+    if (rc < 0) return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s", sp->name, err);
     put(buf, cap, pos, text, len);
     free(text);
     return HUBRT_OK;
 }
 
-int hubrt_sp_hf_decode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const int32_t *ids, int n,
+int tk_sp_hf_decode(const tk_sp *sp, const tk_sp_hf *opts, const int32_t *ids, int n,
                        int skip_special, char *buf, size_t cap)
 {
     if (!sp || !opts || n < 0 || (!ids && n > 0) || (!buf && cap > 0))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "sentencepiece decode: bad argument");
     for (int i = 0; i < n; i++)
         if (!in_range(sp, ids[i]))
-            return hubrt_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
+            return hf_set_error(HUBRT_ERR_RANGE, "%s: id %d (position %d) is outside the vocabulary [0, %d)",
                                    sp->name, (int)ids[i], i, sp->vocab);
     /* convert_ids_to_tokens(skip_special_tokens) */
     const char **tok = malloc(((size_t)n + 1) * sizeof *tok);
@@ -466,18 +466,18 @@ int hubrt_sp_hf_decode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const int32_
     unsigned char *spec = malloc((size_t)n + 1);
     if (!tok || !tlen || !spec) {
         free(tok); free(tlen); free(spec);
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory decoding", sp->name);
     }
     int nt = 0;
     for (int i = 0; i < n; i++) {
         if (skip_special && sp->special[ids[i]]) continue;
-        tok[nt] = spc_id_to_piece(sp->m, ids[i], &tlen[nt]);
+        tok[nt] = tk_spc_id_to_piece(sp->m, ids[i], &tlen[nt]);
         spec[nt] = sp->special[ids[i]];
         if (!tok[nt]) { tok[nt] = ""; tlen[nt] = 0; }
         nt++;
     }
     /* convert_tokens_to_string */
-    spc_model *mdl = opts->legacy ? sp->m : sp->nd;
+    tk_spc_model *mdl = opts->legacy ? sp->m : sp->nd;
     size_t pos = 0;
     int st = HUBRT_OK;
     if (nt > 0 && opts->add_prefix_space && tlen[0] >= 3 && !memcmp(tok[0], SPIECE_UNDERLINE, 3)) {
@@ -505,7 +505,7 @@ int hubrt_sp_hf_decode(const hubrt_sp *sp, const hubrt_sp_hf *opts, const int32_
     free(spec);
     if (st < 0) return st;
     if (pos > (size_t)INT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
+        return hf_set_error(HUBRT_ERR_RANGE, "%s: decoded text is longer than 2 GiB", sp->name);
     if (cap > 0) buf[pos < cap ? pos : cap - 1] = 0;
     return (int)pos;
 }

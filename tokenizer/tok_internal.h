@@ -10,8 +10,8 @@
  * the public API returns ids only. Strings are (pointer, length) pairs:
  * texts may hold NUL characters.
  */
-#ifndef HUBRT_TOK_INTERNAL_H
-#define HUBRT_TOK_INTERNAL_H
+#ifndef TOKENIZER_TOK_INTERNAL_H
+#define TOKENIZER_TOK_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +19,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 
 /* ---- growable buffers ---------------------------------------------------- */
 
@@ -358,13 +358,13 @@ int tk_cleanup_transformers(tk_buf *out, const char *s, size_t n);
 
 #include "tokenizer/tokenizer.h"
 
-struct hubrt_sp;
+struct tk_sp;
 
 enum { TK_KIND_PIPELINE, TK_KIND_SP };
 #define TK_FLAG_ADDED 1
 #define TK_FLAG_SPECIAL 2
 
-struct hubrt_tokenizer {
+struct tk_tokenizer {
     int kind;
     char source[32];                 /* "tokenizer.json", "vocab.txt", ... */
     tk_normalizer *normalizer;
@@ -373,7 +373,7 @@ struct hubrt_tokenizer {
     tk_post *post;
     tk_decoder *decoder;
     tk_added_vocab added;
-    struct hubrt_sp *sp;             /* TK_KIND_SP */
+    struct tk_sp *sp;             /* TK_KIND_SP */
     int sp_add_bos, sp_add_eos;
     int32_t special[HUBRT_TOK_N_SPECIAL];
     int clean_up_spaces;             /* tokenizer_config.json clean_up_tokenization_spaces */
@@ -384,13 +384,13 @@ struct hubrt_tokenizer {
 };
 
 /* tokenizer_json.c: fills tok from a parsed tokenizer.json (cJSON *). */
-int tk_load_json(hubrt_tokenizer *tok, const void *root, const char *path);
+int tk_load_json(tk_tokenizer *tok, const void *root, const char *path);
 /* tokenizer_legacy.c: the older layouts. */
-int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir);
-int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir);
-int tk_load_sp(hubrt_tokenizer *tok, const char *dir, const char *file);
+int tk_load_vocab_txt(tk_tokenizer *tok, const char *dir);
+int tk_load_vocab_merges(tk_tokenizer *tok, const char *dir);
+int tk_load_sp(tk_tokenizer *tok, const char *dir, const char *file);
 /* Special-token roles from tokenizer_config.json / special_tokens_map.json. */
-int tk_load_special_roles(hubrt_tokenizer *tok, const char *dir);
+int tk_load_special_roles(tk_tokenizer *tok, const char *dir);
 /* Reads a whole file (malloc'd, NUL-terminated); NULL + HUBRT_ERR_IO. */
 char *tk_read_file(const char *path, size_t *len);
 /* Parses a JSON file (cJSON *), NULL + error naming the file. */
@@ -400,6 +400,6 @@ int tk_check_utf8_file(const char *text, size_t len, const char *name);
 /* Parses len bytes of JSON text (name in messages); NULL + error. */
 void *tk_parse_json(const char *text, size_t len, const char *name);
 /* Builds text_of / len_of / flags once model and added tokens are known. */
-int tk_finish(hubrt_tokenizer *tok);
+int tk_finish(tk_tokenizer *tok);
 
 #endif

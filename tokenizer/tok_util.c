@@ -19,7 +19,7 @@ int tk_buf_reserve(tk_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->n + extra + 1) cap *= 2;
     char *p = realloc(b->p, cap);
-    if (!p) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (%zu bytes)", cap);
+    if (!p) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (%zu bytes)", cap);
     b->p = p;
     b->cap = cap;
     return 0;
@@ -59,7 +59,7 @@ int tk_ids_reserve(tk_ids *a, size_t extra)
     size_t cap = a->cap ? a->cap : 32;
     while (cap < a->n + extra) cap *= 2;
     int32_t *v = realloc(a->v, cap * sizeof *v);
-    if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (%zu ids)", cap);
+    if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (%zu ids)", cap);
     a->v = v;
     a->cap = cap;
     return 0;
@@ -319,7 +319,7 @@ static int strmap_grow(tk_strmap *m)
 {
     size_t size = m->mask ? (m->mask + 1) * 2 : 64;
     uint32_t *slot = calloc(size, sizeof *slot);
-    if (!slot) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
+    if (!slot) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
     for (size_t e = 0; e < m->n; e++) {
         size_t i = m->e[e].hash & (size - 1);
         while (slot[i]) i = (i + 1) & (size - 1);
@@ -350,12 +350,12 @@ long tk_strmap_put(tk_strmap *m, const char *k, size_t n, int32_t val)
     long f = tk_strmap_find(m, k, n);
     if (f >= 0) { m->e[f].val = val; return f; }
     if (n > UINT32_MAX / 2 || m->arena.n + n + 1 > UINT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "tokenizer: vocabulary too large");
+        return hf_set_error(HUBRT_ERR_FORMAT, "tokenizer: vocabulary too large");
     if ((m->n + 1) * 4 > (m->mask + 1) * 3 && strmap_grow(m)) return HUBRT_ERR_NOMEM;
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 256;
         void *e = realloc(m->e, cap * sizeof *m->e);
-        if (!e) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
+        if (!e) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
         m->e = e;
         m->cap = cap;
     }
@@ -381,7 +381,7 @@ static int u64map_grow(tk_u64map *m)
 {
     size_t size = m->s ? (m->mask + 1) * 2 : 1024;
     tk_u64slot *s = malloc(size * sizeof *s);
-    if (!s) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
+    if (!s) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (map)");
     memset(s, 0xFF, size * sizeof *s);
     if (m->s) {
         for (size_t i = 0; i <= m->mask; i++) {
@@ -421,7 +421,7 @@ static int trie_new_node(tk_trie *t)
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
         int32_t *v = realloc(t->val, cap * sizeof *v);
-        if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (trie)");
+        if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (trie)");
         t->val = v;
         t->cap = cap;
     }
@@ -466,7 +466,7 @@ void tk_trie_free(tk_trie *t)
 int tk_vocab_add(tk_vocab *v, const char *tok, size_t n, int32_t id)
 {
     if (id < 0 || id > TK_MAX_ID)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "token id %d outside 0..%d", (int)id, TK_MAX_ID);
+        return hf_set_error(HUBRT_ERR_FORMAT, "token id %d outside 0..%d", (int)id, TK_MAX_ID);
     long r = tk_strmap_put(&v->map, tok, n, id);
     if (r < 0) return (int)r;
     if (id + 1 > v->n_ids) v->n_ids = id + 1;
@@ -477,7 +477,7 @@ int tk_vocab_finish(tk_vocab *v)
 {
     free(v->entry_of);
     v->entry_of = malloc(((size_t)v->n_ids + 1) * sizeof *v->entry_of);
-    if (!v->entry_of) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (vocab)");
+    if (!v->entry_of) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (vocab)");
     for (int32_t i = 0; i < v->n_ids; i++) v->entry_of[i] = -1;
     /* Later entries for the same id win, as HF's reverse map does. */
     v->max_len = 0;
@@ -564,7 +564,7 @@ tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *wha
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: regex at offset %zu: %s", what, (size_t)off,
+        hf_set_error(HUBRT_ERR_FORMAT, "%s: regex at offset %zu: %s", what, (size_t)off,
                         (const char *)msg);
         return NULL;
     }
@@ -575,7 +575,7 @@ tk_regex *tk_regex_new(const char *pat, size_t len, int literal, const char *wha
         pcre2_code_free(code);
         pcre2_match_context_free(mctx);
         free(re);
-        hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (regex)");
+        hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (regex)");
         return NULL;
     }
     pcre2_set_match_limit(mctx, TK_REGEX_MATCH_LIMIT);
@@ -602,7 +602,7 @@ int tk_regex_next(const tk_regex *re, pcre2_match_data *md, const char *s, size_
     if (rc < 0 && rc != 0) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(rc, msg, sizeof msg);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "tokenizer: regex match failed: %s",
+        return hf_set_error(HUBRT_ERR_FORMAT, "tokenizer: regex match failed: %s",
                                (const char *)msg);
     }
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -617,7 +617,7 @@ int tk_work_init(tk_work *w)
 {
     memset(w, 0, sizeof *w);
     w->md = pcre2_match_data_create(4, NULL);
-    if (!w->md) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (regex)");
+    if (!w->md) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (regex)");
     return 0;
 }
 
@@ -633,11 +633,11 @@ void tk_work_free(tk_work *w)
 int tk_pieces_add(tk_pieces *p, const char *s, size_t n, int first)
 {
     if (p->text.n + n > UINT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_RANGE, "tokenizer: text longer than 4 GiB");
+        return hf_set_error(HUBRT_ERR_RANGE, "tokenizer: text longer than 4 GiB");
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 64;
         tk_piece *v = realloc(p->v, cap * sizeof *v);
-        if (!v) return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (pieces)");
+        if (!v) return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (pieces)");
         p->v = v;
         p->cap = cap;
     }

@@ -44,7 +44,7 @@ static int32_t post_max_id(const tk_post *p)
     return m;
 }
 
-int tk_finish(hubrt_tokenizer *tok)
+int tk_finish(tk_tokenizer *tok)
 {
     /* LLaMA-style BPE over whole "▁"-joined texts: cut at word starts when exact */
     if (tok->model.type == TKM_BPE && !tok->pretok) tk_bpe_enable_split(&tok->model, "\xE2\x96\x81", 3);
@@ -57,7 +57,7 @@ int tk_finish(hubrt_tokenizer *tok)
     tok->len_of = calloc((size_t)n + 1, sizeof *tok->len_of);
     tok->flags = calloc((size_t)n + 1, 1);
     if (!tok->text_of || !tok->len_of || !tok->flags)
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (%d ids)", (int)n);
+        return hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory (%d ids)", (int)n);
     for (int32_t id = 0; id < tok->model.vocab.n_ids; id++) {
         size_t len;
         const char *t = tk_vocab_token(&tok->model.vocab, id, &len);
@@ -72,21 +72,21 @@ int tk_finish(hubrt_tokenizer *tok)
     return 0;
 }
 
-hubrt_tokenizer *hubrt_tokenizer_load_json(const char *path)
+tk_tokenizer *tk_tokenizer_load_json(const char *path)
 {
     size_t n;
     char *text = tk_read_file(path, &n);
     if (!text) return NULL;
-    hubrt_tokenizer *tok = hubrt_tokenizer_load_json_memory(text, n, path);
+    tk_tokenizer *tok = tk_tokenizer_load_json_memory(text, n, path);
     free(text);
     return tok;
 }
 
-hubrt_tokenizer *hubrt_tokenizer_load_json_memory(const char *text, size_t len, const char *name)
+tk_tokenizer *tk_tokenizer_load_json_memory(const char *text, size_t len, const char *name)
 {
-    if (!text || !name) { hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: NULL text or name"); return NULL; }
-    hubrt_tokenizer *tok = calloc(1, sizeof *tok);
-    if (!tok) { hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
+    if (!text || !name) { hf_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: NULL text or name"); return NULL; }
+    tk_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) { hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
     for (int i = 0; i < HUBRT_TOK_N_SPECIAL; i++) tok->special[i] = -1;
     tok->kind = TK_KIND_PIPELINE;
     snprintf(tok->source, sizeof tok->source, "tokenizer.json");
@@ -94,26 +94,26 @@ hubrt_tokenizer *hubrt_tokenizer_load_json_memory(const char *text, size_t len, 
     int rc = root ? tk_load_json(tok, root, name) : HUBRT_ERR_FORMAT;
     cJSON_Delete(root);
     if (!rc) rc = tk_finish(tok);
-    if (rc) { hubrt_tokenizer_free(tok); return NULL; }
+    if (rc) { tk_tokenizer_free(tok); return NULL; }
     return tok;
 }
 
-hubrt_tokenizer *hubrt_tokenizer_load(const char *dir)
+tk_tokenizer *tk_tokenizer_load(const char *dir)
 {
     char path[4096];
     struct stat st;
     if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        hubrt_set_error(HUBRT_ERR_IO, "%s: not a directory", dir ? dir : "(null)");
+        hf_set_error(HUBRT_ERR_IO, "%s: not a directory", dir ? dir : "(null)");
         return NULL;
     }
-    hubrt_tokenizer *tok;
+    tk_tokenizer *tok;
     int rc;
     if (file_exists(dir, "tokenizer.json", path, sizeof path)) {
-        if (!(tok = hubrt_tokenizer_load_json(path))) return NULL;
+        if (!(tok = tk_tokenizer_load_json(path))) return NULL;
         rc = 0;
     } else {
         tok = calloc(1, sizeof *tok);
-        if (!tok) { hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
+        if (!tok) { hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
         for (int i = 0; i < HUBRT_TOK_N_SPECIAL; i++) tok->special[i] = -1;
         if (file_exists(dir, "vocab.txt", path, sizeof path)) {
             rc = tk_load_vocab_txt(tok, dir);
@@ -125,41 +125,41 @@ hubrt_tokenizer *hubrt_tokenizer_load(const char *dir)
         } else if (file_exists(dir, "spiece.model", path, sizeof path)) {
             rc = tk_load_sp(tok, dir, "spiece.model");
         } else {
-            rc = hubrt_set_error(HUBRT_ERR_IO, "no tokenizer files in %s (looked for tokenizer.json, vocab.txt, "
+            rc = hf_set_error(HUBRT_ERR_IO, "no tokenizer files in %s (looked for tokenizer.json, vocab.txt, "
                                  "vocab.json + merges.txt, tokenizer.model, spiece.model)", dir);
         }
         if (!rc && tok->kind == TK_KIND_PIPELINE) rc = tk_finish(tok);
     }
     if (!rc) rc = tk_load_special_roles(tok, dir);
-    if (rc) { hubrt_tokenizer_free(tok); return NULL; }
+    if (rc) { tk_tokenizer_free(tok); return NULL; }
     return tok;
 }
 
-hubrt_tokenizer *hubrt_tokenizer_load_file(const char *dir, const char *file)
+tk_tokenizer *tk_tokenizer_load_file(const char *dir, const char *file)
 {
     char path[4096];
-    if (!dir || !file) { hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: NULL dir or file"); return NULL; }
+    if (!dir || !file) { hf_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: NULL dir or file"); return NULL; }
     if (!strcmp(file, "tokenizer.json")) {
         snprintf(path, sizeof path, "%s/%s", dir, file);
-        hubrt_tokenizer *tok = hubrt_tokenizer_load_json(path);
-        if (tok && tk_load_special_roles(tok, dir)) { hubrt_tokenizer_free(tok); return NULL; }
+        tk_tokenizer *tok = tk_tokenizer_load_json(path);
+        if (tok && tk_load_special_roles(tok, dir)) { tk_tokenizer_free(tok); return NULL; }
         return tok;
     }
-    hubrt_tokenizer *tok = calloc(1, sizeof *tok);
-    if (!tok) { hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
+    tk_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) { hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
     for (int i = 0; i < HUBRT_TOK_N_SPECIAL; i++) tok->special[i] = -1;
     int rc;
     if (!strcmp(file, "vocab.txt")) rc = tk_load_vocab_txt(tok, dir);
     else if (!strcmp(file, "vocab.json") || !strcmp(file, "merges.txt")) rc = tk_load_vocab_merges(tok, dir);
     else if (!strcmp(file, "tokenizer.model") || !strcmp(file, "spiece.model")) rc = tk_load_sp(tok, dir, file);
-    else rc = hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: unknown tokenizer file name '%s'", file);
+    else rc = hf_set_error(HUBRT_ERR_INVALID_ARG, "tokenizer: unknown tokenizer file name '%s'", file);
     if (!rc && tok->kind == TK_KIND_PIPELINE) rc = tk_finish(tok);
     if (!rc) rc = tk_load_special_roles(tok, dir);
-    if (rc) { hubrt_tokenizer_free(tok); return NULL; }
+    if (rc) { tk_tokenizer_free(tok); return NULL; }
     return tok;
 }
 
-void hubrt_tokenizer_free(hubrt_tokenizer *tok)
+void tk_tokenizer_free(tk_tokenizer *tok)
 {
     if (!tok) return;
     tk_normalizer_free(tok->normalizer);
@@ -168,14 +168,14 @@ void hubrt_tokenizer_free(hubrt_tokenizer *tok)
     tk_post_free(tok->post);
     tk_decoder_free(tok->decoder);
     tk_added_free(&tok->added);
-    hubrt_sp_free(tok->sp);
+    tk_sp_free(tok->sp);
     free(tok->text_of);
     free(tok->len_of);
     free(tok->flags);
     free(tok);
 }
 
-const char *hubrt_tokenizer_source(const hubrt_tokenizer *tok) { return tok ? tok->source : ""; }
+const char *tk_tokenizer_source(const tk_tokenizer *tok) { return tok ? tok->source : ""; }
 
 /* ---- encode ------------------------------------------------------------- */
 
@@ -196,7 +196,7 @@ static void enc_ctx_free(enc_ctx *c)
     tk_pieces_free(&c->p2);
 }
 
-static int encode_pipeline(const hubrt_tokenizer *tok, enc_ctx *c, const char *text, size_t len, tk_ids *ids)
+static int encode_pipeline(const tk_tokenizer *tok, enc_ctx *c, const char *text, size_t len, tk_ids *ids)
 {
     int rc = tk_added_split(&tok->added, 0, text, len, &c->s1);
     if (rc) return rc;
@@ -233,14 +233,14 @@ static int check_utf8(const char *s, size_t len, const char *what)
 {
     size_t bad;
     if (tk_utf8_check(s, len, &bad)) return 0;
-    return hubrt_set_error(HUBRT_ERR_INVALID_UTF8, "%s is not valid UTF-8: bad byte 0x%02X at byte offset %zu",
+    return hf_set_error(HUBRT_ERR_INVALID_UTF8, "%s is not valid UTF-8: bad byte 0x%02X at byte offset %zu",
                            what, (unsigned)(unsigned char)s[bad], bad);
 }
 
-static int encode_sp(const hubrt_tokenizer *tok, const char *text, size_t len, tk_ids *ids)
+static int encode_sp(const tk_tokenizer *tok, const char *text, size_t len, tk_ids *ids)
 {
     int32_t *v = NULL;
-    int n = hubrt_sp_encode_alloc(tok->sp, text, len, &v);
+    int n = tk_sp_encode_alloc(tok->sp, text, len, &v);
     if (n < 0) return n;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) rc = tk_ids_push(ids, v[i]);
@@ -248,14 +248,14 @@ static int encode_sp(const hubrt_tokenizer *tok, const char *text, size_t len, t
     return rc;
 }
 
-int hubrt_tokenizer_encode(const hubrt_tokenizer *tok, const char *text, size_t len, const char *pair,
-                           size_t pair_len, int add_special, hubrt_tok_encoding *out)
+int tk_tokenizer_encode(const tk_tokenizer *tok, const char *text, size_t len, const char *pair,
+                           size_t pair_len, int add_special, tk_encoding *out)
 {
     memset(out, 0, sizeof *out);
-    if (!tok || (!text && len)) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "tokenize: NULL argument");
+    if (!tok || (!text && len)) return hf_set_error(HUBRT_ERR_INVALID_ARG, "tokenize: NULL argument");
     if (!text) text = "";
     if (len > (size_t)INT32_MAX || pair_len > (size_t)INT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_RANGE, "tokenize: text longer than 2 GiB");
+        return hf_set_error(HUBRT_ERR_RANGE, "tokenize: text longer than 2 GiB");
     int rc = check_utf8(text, len, "text");
     if (!rc && pair) rc = check_utf8(pair, pair_len, "pair text");
     if (rc) return rc;
@@ -301,7 +301,7 @@ int hubrt_tokenizer_encode(const hubrt_tokenizer *tok, const char *text, size_t 
     return 0;
 }
 
-void hubrt_tok_encoding_free(hubrt_tok_encoding *enc)
+void tk_encoding_free(tk_encoding *enc)
 {
     if (!enc) return;
     free(enc->ids);
@@ -311,24 +311,24 @@ void hubrt_tok_encoding_free(hubrt_tok_encoding *enc)
 
 /* ---- decode ------------------------------------------------------------- */
 
-int hubrt_tokenizer_decode(const hubrt_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+int tk_tokenizer_decode(const tk_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
                            char **text, size_t *len)
 {
     *text = NULL;
     if (len) *len = 0;
-    if (!tok || (!ids && n)) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "detokenize: NULL argument");
+    if (!tok || (!ids && n)) return hf_set_error(HUBRT_ERR_INVALID_ARG, "detokenize: NULL argument");
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= hubrt_tokenizer_vocab_size(tok) ||
+        if (ids[i] < 0 || ids[i] >= tk_tokenizer_vocab_size(tok) ||
             (tok->kind == TK_KIND_PIPELINE && !tok->text_of[ids[i]]))
-            return hubrt_set_error(HUBRT_ERR_RANGE, "detokenize: id %d (position %zu) is outside the vocab (%d ids)",
-                                   (int)ids[i], i, (int)hubrt_tokenizer_vocab_size(tok));
+            return hf_set_error(HUBRT_ERR_RANGE, "detokenize: id %d (position %zu) is outside the vocab (%d ids)",
+                                   (int)ids[i], i, (int)tk_tokenizer_vocab_size(tok));
     if (tok->kind == TK_KIND_SP) {
-        if (n > INT32_MAX) return hubrt_set_error(HUBRT_ERR_RANGE, "detokenize: too many ids");
-        int need = hubrt_sp_decode(tok->sp, ids, (int)n, skip_special, NULL, 0);
+        if (n > INT32_MAX) return hf_set_error(HUBRT_ERR_RANGE, "detokenize: too many ids");
+        int need = tk_sp_decode(tok->sp, ids, (int)n, skip_special, NULL, 0);
         if (need < 0) return need;
         char *buf = malloc((size_t)need + 1);
-        if (!buf) return hubrt_set_error(HUBRT_ERR_NOMEM, "detokenize: out of memory");
-        int got = hubrt_sp_decode(tok->sp, ids, (int)n, skip_special, buf, (size_t)need + 1);
+        if (!buf) return hf_set_error(HUBRT_ERR_NOMEM, "detokenize: out of memory");
+        int got = tk_sp_decode(tok->sp, ids, (int)n, skip_special, buf, (size_t)need + 1);
         if (got < 0) { free(buf); return got; }
         *text = buf;
         if (len) *len = (size_t)got;
@@ -357,11 +357,11 @@ int hubrt_tokenizer_decode(const hubrt_tokenizer *tok, const int32_t *ids, size_
     return 0;
 }
 
-int hubrt_tokenizer_decode_text(const hubrt_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+int tk_tokenizer_decode_text(const tk_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
                                 char **text, size_t *len)
 {
     size_t l;
-    int rc = hubrt_tokenizer_decode(tok, ids, n, skip_special, text, &l);
+    int rc = tk_tokenizer_decode(tok, ids, n, skip_special, text, &l);
     if (rc || !tok->clean_up_spaces) {
         if (len) *len = rc ? 0 : l;
         return rc;
@@ -379,18 +379,18 @@ int hubrt_tokenizer_decode_text(const hubrt_tokenizer *tok, const int32_t *ids, 
 
 /* ---- vocabulary --------------------------------------------------------- */
 
-int32_t hubrt_tokenizer_vocab_size(const hubrt_tokenizer *tok)
+int32_t tk_tokenizer_vocab_size(const tk_tokenizer *tok)
 {
     if (!tok) return 0;
-    if (tok->kind == TK_KIND_SP) return hubrt_sp_vocab_size(tok->sp);
+    if (tok->kind == TK_KIND_SP) return tk_sp_vocab_size(tok->sp);
     return tok->n_ids;
 }
 
-const char *hubrt_tokenizer_id_to_token(const hubrt_tokenizer *tok, int32_t id, size_t *len)
+const char *tk_tokenizer_id_to_token(const tk_tokenizer *tok, int32_t id, size_t *len)
 {
-    if (!tok || id < 0 || id >= hubrt_tokenizer_vocab_size(tok)) return NULL;
+    if (!tok || id < 0 || id >= tk_tokenizer_vocab_size(tok)) return NULL;
     if (tok->kind == TK_KIND_SP) {
-        const char *p = hubrt_sp_piece(tok->sp, id);
+        const char *p = tk_sp_piece(tok->sp, id);
         if (p && len) *len = strlen(p);
         return p;
     }
@@ -398,23 +398,23 @@ const char *hubrt_tokenizer_id_to_token(const hubrt_tokenizer *tok, int32_t id, 
     return tok->text_of[id];
 }
 
-int32_t hubrt_tokenizer_token_to_id(const hubrt_tokenizer *tok, const char *s, size_t len)
+int32_t tk_tokenizer_token_to_id(const tk_tokenizer *tok, const char *s, size_t len)
 {
     if (!tok || !s) return -1;
-    if (tok->kind == TK_KIND_SP) return hubrt_sp_piece_to_id(tok->sp, s, len);
+    if (tok->kind == TK_KIND_SP) return tk_sp_piece_to_id(tok->sp, s, len);
     for (int i = 0; i < tok->added.n; i++)
         if (tok->added.v[i].len == len && memcmp(tok->added.v[i].content, s, len) == 0) return tok->added.v[i].id;
     return tk_vocab_id(&tok->model.vocab, s, len);
 }
 
-int hubrt_tokenizer_is_special(const hubrt_tokenizer *tok, int32_t id)
+int tk_tokenizer_is_special(const tk_tokenizer *tok, int32_t id)
 {
-    if (!tok || id < 0 || id >= hubrt_tokenizer_vocab_size(tok)) return 0;
-    if (tok->kind == TK_KIND_SP) return hubrt_sp_is_special(tok->sp, id);
+    if (!tok || id < 0 || id >= tk_tokenizer_vocab_size(tok)) return 0;
+    if (tok->kind == TK_KIND_SP) return tk_sp_is_special(tok->sp, id);
     return (tok->flags[id] & TK_FLAG_SPECIAL) != 0;
 }
 
-int32_t hubrt_tokenizer_special_id(const hubrt_tokenizer *tok, int which)
+int32_t tk_tokenizer_special_id(const tk_tokenizer *tok, int which)
 {
     if (!tok || which < 0 || which >= HUBRT_TOK_N_SPECIAL) return -1;
     return tok->special[which];
@@ -424,8 +424,8 @@ int32_t hubrt_tokenizer_special_id(const hubrt_tokenizer *tok, int which)
 
 #define TK_STREAM_HOLD 8
 
-struct hubrt_tok_stream {
-    const hubrt_tokenizer *tok;
+struct tk_stream {
+    const tk_tokenizer *tok;
     int skip;
     tk_ids ids;          /* ids since the start of the current prefix */
     char *prefix;        /* decode of ids[0 .. prefix_index) context */
@@ -433,11 +433,11 @@ struct hubrt_tok_stream {
     char *out;           /* the last returned text */
 };
 
-hubrt_tok_stream *hubrt_tok_stream_new(const hubrt_tokenizer *tok, int skip_special)
+tk_stream *tk_stream_new(const tk_tokenizer *tok, int skip_special)
 {
-    if (!tok) { hubrt_set_error(HUBRT_ERR_INVALID_ARG, "detok stream: NULL tokenizer"); return NULL; }
-    hubrt_tok_stream *st = calloc(1, sizeof *st);
-    if (!st) { hubrt_set_error(HUBRT_ERR_NOMEM, "detok stream: out of memory"); return NULL; }
+    if (!tok) { hf_set_error(HUBRT_ERR_INVALID_ARG, "detok stream: NULL tokenizer"); return NULL; }
+    tk_stream *st = calloc(1, sizeof *st);
+    if (!st) { hf_set_error(HUBRT_ERR_NOMEM, "detok stream: out of memory"); return NULL; }
     st->tok = tok;
     st->skip = skip_special;
     return st;
@@ -448,19 +448,19 @@ hubrt_tok_stream *hubrt_tok_stream_new(const hubrt_tokenizer *tok, int skip_spec
  * when the text grew and does not end in U+FFFD (an incomplete character),
  * emit what follows the prefix and keep only the newest ids as context.
  */
-int hubrt_tok_stream_push(hubrt_tok_stream *st, int32_t id, const char **text, size_t *len)
+int tk_stream_push(tk_stream *st, int32_t id, const char **text, size_t *len)
 {
     *text = "";
     *len = 0;
-    if (id < 0 || id >= hubrt_tokenizer_vocab_size(st->tok))
-        return hubrt_set_error(HUBRT_ERR_RANGE, "detok stream: id %d is outside the vocab", (int)id);
+    if (id < 0 || id >= tk_tokenizer_vocab_size(st->tok))
+        return hf_set_error(HUBRT_ERR_RANGE, "detok stream: id %d is outside the vocab", (int)id);
     /* decode(skip_special) drops these ids anyway: keeping them out of the
      * window gives the same text without re-decoding them on every push */
     if (st->skip && st->tok->kind == TK_KIND_PIPELINE && (st->tok->flags[id] & TK_FLAG_SPECIAL)) return 0;
     if (tk_ids_push(&st->ids, id)) return HUBRT_ERR_NOMEM;
     char *s;
     size_t n;
-    int rc = hubrt_tokenizer_decode(st->tok, st->ids.v, st->ids.n, st->skip, &s, &n);
+    int rc = tk_tokenizer_decode(st->tok, st->ids.v, st->ids.n, st->skip, &s, &n);
     if (rc) { st->ids.n--; return rc; }
     /* A character needs at most 4 byte tokens: a tail still incomplete after
      * TK_STREAM_HOLD new ids is emitted as it decodes (U+FFFD), so a run of
@@ -475,7 +475,7 @@ int hubrt_tok_stream_push(hubrt_tok_stream *st, int32_t id, const char **text, s
     while (common && common < n && ((unsigned char)s[common] & 0xC0) == 0x80) common--;
     free(st->out);
     st->out = malloc(n - common + 1);
-    if (!st->out) { free(s); return hubrt_set_error(HUBRT_ERR_NOMEM, "detok stream: out of memory"); }
+    if (!st->out) { free(s); return hf_set_error(HUBRT_ERR_NOMEM, "detok stream: out of memory"); }
     memcpy(st->out, s + common, n - common);
     st->out[n - common] = '\0';
     free(s);
@@ -485,7 +485,7 @@ int hubrt_tok_stream_push(hubrt_tok_stream *st, int32_t id, const char **text, s
     free(st->prefix);
     st->prefix = NULL;
     st->prefix_len = 0;
-    if ((rc = hubrt_tokenizer_decode(st->tok, st->ids.v, st->ids.n, st->skip, &st->prefix, &st->prefix_len)))
+    if ((rc = tk_tokenizer_decode(st->tok, st->ids.v, st->ids.n, st->skip, &st->prefix, &st->prefix_len)))
         return rc;
     st->prefix_index = new_prefix_index;
     *text = st->out;
@@ -493,7 +493,7 @@ int hubrt_tok_stream_push(hubrt_tok_stream *st, int32_t id, const char **text, s
     return 0;
 }
 
-void hubrt_tok_stream_free(hubrt_tok_stream *st)
+void tk_stream_free(tk_stream *st)
 {
     if (!st) return;
     tk_ids_free(&st->ids);

@@ -30,7 +30,7 @@ typedef struct ctx { const char *path; tk_work *w; } ctx;
         int cnt_ = cJSON_IsArray(arr_) ? cJSON_GetArraySize(arr_) : 0;                       \
         if (!(rc) && cnt_) {                                                                 \
             (node)->seq = calloc((size_t)cnt_, sizeof *(node)->seq);                         \
-            if (!(node)->seq) (rc) = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");      \
+            if (!(node)->seq) (rc) = hf_set_error(HUBRT_ERR_NOMEM, "out of memory");      \
             const cJSON *it_;                                                                \
             int i_ = 0;                                                                      \
             cJSON_ArrayForEach(it_, arr_) {                                                  \
@@ -43,7 +43,7 @@ typedef struct ctx { const char *path; tk_work *w; } ctx;
         }                                                                                    \
     } while (0)
 
-static int fail_at(const ctx *c, const char *field, const char *fmt, ...) HUBRT_PRINTF(3, 4);
+static int fail_at(const ctx *c, const char *field, const char *fmt, ...) HF_PRINTF(3, 4);
 static int fail_at(const ctx *c, const char *field, const char *fmt, ...)
 {
     char msg[512];
@@ -51,7 +51,7 @@ static int fail_at(const ctx *c, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: %s: %s", c->path, field, msg);
+    return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s: %s", c->path, field, msg);
 }
 
 /* Optional boolean: def when absent or null; error when not a bool. */
@@ -90,7 +90,7 @@ static char *dup_str(const char *s, size_t *len)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1);
-    if (!d) { hubrt_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
+    if (!d) { hf_set_error(HUBRT_ERR_NOMEM, "tokenizer: out of memory"); return NULL; }
     memcpy(d, s, n + 1);
     if (len) *len = n;
     return d;
@@ -148,7 +148,7 @@ static tk_normalizer *parse_normalizer(const ctx *c, const cJSON *o, const char 
     const char *t = type_of(o);
     if (!t) { FAIL(c, field, "missing 'type'"); return NULL; }
     tk_normalizer *n = calloc(1, sizeof *n);
-    if (!n) { hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
+    if (!n) { hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
     int rc = 0;
     if (!strcmp(t, "BertNormalizer")) {
         n->type = TKN_BERT;
@@ -202,7 +202,7 @@ static tk_normalizer *parse_normalizer(const ctx *c, const cJSON *o, const char 
                     n->units = malloc(tsize ? tsize : 4);
                     n->norm_len = blen - 4 - tsize;
                     n->norm = malloc(n->norm_len + 1);
-                    if (!n->units || !n->norm) rc = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+                    if (!n->units || !n->norm) rc = hf_set_error(HUBRT_ERR_NOMEM, "out of memory");
                     else {
                         for (size_t i = 0; i < n->n_units; i++) {
                             const unsigned char *u = bytes + 4 + i * 4;
@@ -225,7 +225,7 @@ static tk_normalizer *parse_normalizer(const ctx *c, const cJSON *o, const char 
         n->type = TKN_SEQUENCE;
         PARSE_SEQUENCE(c, o, field, "normalizers", n, parse_normalizer, rc);
     } else {
-        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: normalizer type '%s' is not supported", c->path, field, t);
+        hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: normalizer type '%s' is not supported", c->path, field, t);
         tk_normalizer_free(n);
         return NULL;
     }
@@ -275,7 +275,7 @@ static tk_pretok *parse_pretok(const ctx *c, const cJSON *o, const char *field)
     const char *t = type_of(o);
     if (!t) { FAIL(c, field, "missing 'type'"); return NULL; }
     tk_pretok *p = calloc(1, sizeof *p);
-    if (!p) { hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
+    if (!p) { hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
     int rc = 0;
     char where[160];
     snprintf(where, sizeof where, "%s: %s", c->path, field);
@@ -320,7 +320,7 @@ static tk_pretok *parse_pretok(const ctx *c, const cJSON *o, const char *field)
         p->type = TKP_SEQUENCE;
         PARSE_SEQUENCE(c, o, field, "pretokenizers", p, parse_pretok, rc);
     } else {
-        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: pre-tokenizer type '%s' is not supported", c->path, field, t);
+        hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: pre-tokenizer type '%s' is not supported", c->path, field, t);
         tk_pretok_free(p);
         return NULL;
     }
@@ -416,7 +416,7 @@ static int parse_model(const ctx *c, const cJSON *o, tk_model *m)
                 return FAIL(c, f, "expected \"a b\" or [\"a\", \"b\"]");
             }
             if (rc) {
-                if (rc == HUBRT_ERR_FORMAT) hubrt_error_prefix(c->path);
+                if (rc == HUBRT_ERR_FORMAT) hf_error_prefix(c->path);
                 return rc;
             }
             rank++;
@@ -430,7 +430,7 @@ static int parse_model(const ctx *c, const cJSON *o, tk_model *m)
         if (!cJSON_IsArray(vocab)) return FAIL(c, "model.vocab", "expected an array of [piece, score]");
         int n = cJSON_GetArraySize(vocab), i = 0;
         m->score = malloc(((size_t)n + 1) * sizeof *m->score);
-        if (!m->score) return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+        if (!m->score) return hf_set_error(HUBRT_ERR_NOMEM, "out of memory");
         const cJSON *it;
         cJSON_ArrayForEach(it, vocab) {
             char f[64];
@@ -456,7 +456,7 @@ static int parse_model(const ctx *c, const cJSON *o, tk_model *m)
         if ((rc = tk_unigram_finish(m))) return rc;
         return tk_bpe_cache_init(m);
     }
-    return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: model: type '%s' is not supported", c->path, t);
+    return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: model: type '%s' is not supported", c->path, t);
 }
 
 /* ---- post-processors ----------------------------------------------------- */
@@ -479,7 +479,7 @@ static int parse_template(const ctx *c, const cJSON *o, const cJSON *specials, c
     if (!cJSON_IsArray(arr)) return FAIL(c, field, "'%s' must be an array", key);
     int n = cJSON_GetArraySize(arr);
     *items = calloc((size_t)n + 1, sizeof **items);
-    if (!*items) return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+    if (!*items) return hf_set_error(HUBRT_ERR_NOMEM, "out of memory");
     const cJSON *it;
     int i = 0;
     cJSON_ArrayForEach(it, arr) {
@@ -530,7 +530,7 @@ static int parse_template(const ctx *c, const cJSON *o, const cJSON *specials, c
         if (!cJSON_IsArray(ids)) return FAIL(c, f, "special token '%s' is not in 'special_tokens'", name);
         ti->n_ids = cJSON_GetArraySize(ids);
         ti->ids = malloc(((size_t)ti->n_ids + 1) * sizeof *ti->ids);
-        if (!ti->ids) return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+        if (!ti->ids) return hf_set_error(HUBRT_ERR_NOMEM, "out of memory");
         *count = i + 1; /* owned by the item list from here on (freed on a later error) */
         for (int k = 0; k < ti->n_ids; k++) {
             const cJSON *x = cJSON_GetArrayItem(ids, k);
@@ -550,7 +550,7 @@ static tk_post *parse_post(const ctx *c, const cJSON *o, const char *field)
     const char *t = type_of(o);
     if (!t) { FAIL(c, field, "missing 'type'"); return NULL; }
     tk_post *p = calloc(1, sizeof *p);
-    if (!p) { hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
+    if (!p) { hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
     int rc = 0;
     if (!strcmp(t, "BertProcessing") || !strcmp(t, "RobertaProcessing")) {
         p->type = t[0] == 'B' ? TKPP_BERT : TKPP_ROBERTA;
@@ -566,7 +566,7 @@ static tk_post *parse_post(const ctx *c, const cJSON *o, const char *field)
         p->type = TKPP_SEQUENCE;
         PARSE_SEQUENCE(c, o, field, "processors", p, parse_post, rc);
     } else {
-        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: post-processor type '%s' is not supported", c->path, field, t);
+        hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: post-processor type '%s' is not supported", c->path, field, t);
         tk_post_free(p);
         return NULL;
     }
@@ -582,7 +582,7 @@ static tk_decoder *parse_decoder(const ctx *c, const cJSON *o, const char *field
     const char *t = type_of(o);
     if (!t) { FAIL(c, field, "missing 'type'"); return NULL; }
     tk_decoder *d = calloc(1, sizeof *d);
-    if (!d) { hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
+    if (!d) { hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); return NULL; }
     int rc = 0;
     if (!strcmp(t, "ByteLevel")) { d->type = TKD_BYTELEVEL; tk_bytelevel_init(); }
     else if (!strcmp(t, "WordPiece")) {
@@ -622,7 +622,7 @@ static tk_decoder *parse_decoder(const ctx *c, const cJSON *o, const char *field
         d->type = TKD_SEQUENCE;
         PARSE_SEQUENCE(c, o, field, "decoders", d, parse_decoder, rc);
     } else {
-        hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: decoder type '%s' is not supported", c->path, field, t);
+        hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s: decoder type '%s' is not supported", c->path, field, t);
         tk_decoder_free(d);
         return NULL;
     }
@@ -632,7 +632,7 @@ static tk_decoder *parse_decoder(const ctx *c, const cJSON *o, const char *field
 
 /* ---- the whole file ------------------------------------------------------ */
 
-int tk_load_json(hubrt_tokenizer *tok, const void *rootp, const char *path)
+int tk_load_json(tk_tokenizer *tok, const void *rootp, const char *path)
 {
     const cJSON *root = rootp;
     ctx c = { path, NULL };

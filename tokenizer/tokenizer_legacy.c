@@ -16,28 +16,28 @@
 
 #include "tokenizer/sp_tokenizer.h"
 #include "tokenizer/tok_internal.h"
-#include "runtime/jsonfile.h"
+#include "hf/jsonfile.h"
 
 #define MAX_TOKENIZER_FILE (512u << 20)
 
 char *tk_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) { hubrt_set_error(HUBRT_ERR_IO, "%s: cannot open", path); return NULL; }
+    if (!f) { hf_set_error(HUBRT_ERR_IO, "%s: cannot open", path); return NULL; }
     char *buf = NULL;
     long n = -1;
     if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
     if (n < 0 || (unsigned long)n > MAX_TOKENIZER_FILE || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        hubrt_set_error(HUBRT_ERR_IO, "%s: cannot read (or larger than 512 MiB)", path);
+        hf_set_error(HUBRT_ERR_IO, "%s: cannot read (or larger than 512 MiB)", path);
         return NULL;
     }
     buf = malloc((size_t)n + 1);
-    if (!buf) { fclose(f); hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path); return NULL; }
+    if (!buf) { fclose(f); hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path); return NULL; }
     if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
         fclose(f);
         free(buf);
-        hubrt_set_error(HUBRT_ERR_IO, "%s: read failed", path);
+        hf_set_error(HUBRT_ERR_IO, "%s: read failed", path);
         return NULL;
     }
     fclose(f);
@@ -53,7 +53,7 @@ int tk_check_utf8_file(const char *text, size_t len, const char *name)
 {
     size_t bad;
     if (tk_utf8_check(text, len, &bad)) return 0;
-    return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not valid UTF-8 (byte 0x%02X at offset %zu)", name,
+    return hf_set_error(HUBRT_ERR_FORMAT, "%s: not valid UTF-8 (byte 0x%02X at offset %zu)", name,
                            (unsigned)(unsigned char)text[bad], bad);
 }
 
@@ -62,7 +62,7 @@ int tk_check_utf8_file(const char *text, size_t len, const char *name)
 void *tk_parse_json(const char *text, size_t len, const char *name)
 {
     cJSON *root = NULL;
-    if (tk_check_utf8_file(text, len, name) || hubrt_json_parse(text, len, name, &root)) return NULL;
+    if (tk_check_utf8_file(text, len, name) || hf_json_parse(text, len, name, &root)) return NULL;
     return root;
 }
 
@@ -112,7 +112,7 @@ static const char *cfg_token(const cJSON *cfg, const char *key, const char *def)
 }
 
 /* Adds tokenizer_config.json's added_tokens_decoder entries as added tokens. */
-static int add_config_tokens(hubrt_tokenizer *tok, const cJSON *cfg)
+static int add_config_tokens(tk_tokenizer *tok, const cJSON *cfg)
 {
     const cJSON *atd = cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder"), *it;
     if (!cJSON_IsObject(atd)) return 0;
@@ -122,13 +122,13 @@ static int add_config_tokens(hubrt_tokenizer *tok, const cJSON *cfg)
         long id = strtol(it->string, &end, 10);
         if (!content || !*content || *end || end == it->string) continue;
         if (id < 0 || id > TK_MAX_ID)
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder: id %s outside 0..%d",
+            return hf_set_error(HUBRT_ERR_FORMAT, "tokenizer_config.json: added_tokens_decoder: id %s outside 0..%d",
                                    it->string, TK_MAX_ID);
         int rc = tk_added_add(&tok->added, content, strlen(content), (int32_t)id, cfg_bool(it, "special", 1),
                               cfg_bool(it, "lstrip", 0), cfg_bool(it, "rstrip", 0), cfg_bool(it, "single_word", 0),
                               cfg_bool(it, "normalized", 0));
         if (rc) {
-            hubrt_error_prefix("tokenizer_config.json: added_tokens_decoder");
+            hf_error_prefix("tokenizer_config.json: added_tokens_decoder");
             return rc;
         }
     }
@@ -140,7 +140,7 @@ static int add_config_tokens(hubrt_tokenizer *tok, const cJSON *cfg)
  * ({"token": id}, plain added tokens) and special_tokens_map.json's
  * additional_special_tokens (strings or {"content": ...}, ids from the vocab).
  */
-static int add_extra_files(hubrt_tokenizer *tok, const char *dir)
+static int add_extra_files(tk_tokenizer *tok, const char *dir)
 {
     int rc;
     cJSON *j = optional_json(dir, "added_tokens.json", &rc), *it;
@@ -168,7 +168,7 @@ static int add_extra_files(hubrt_tokenizer *tok, const char *dir)
 }
 
 /* Adds a named special token found in the vocab (no-op when absent). */
-static int add_special_token(hubrt_tokenizer *tok, const char *name)
+static int add_special_token(tk_tokenizer *tok, const char *name)
 {
     if (!name) return 0;
     int32_t id = tk_vocab_id(&tok->model.vocab, name, strlen(name));
@@ -179,7 +179,7 @@ static int add_special_token(hubrt_tokenizer *tok, const char *name)
 /* The tail both vocab-file loaders share, once rc so far is 0: the special
  * tokens of extra files and of tokenizer_config.json (cfg, freed here in
  * every case), then the added-token matcher over normalizer nz. */
-static int finish_legacy(hubrt_tokenizer *tok, const char *dir, cJSON *cfg, int rc, const tk_normalizer *nz)
+static int finish_legacy(tk_tokenizer *tok, const char *dir, cJSON *cfg, int rc, const tk_normalizer *nz)
 {
     if (!rc) rc = add_extra_files(tok, dir);
     if (!rc) rc = add_config_tokens(tok, cfg);
@@ -192,7 +192,7 @@ static int finish_legacy(hubrt_tokenizer *tok, const char *dir, cJSON *cfg, int 
     return rc;
 }
 
-int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
+int tk_load_vocab_txt(tk_tokenizer *tok, const char *dir)
 {
     char path[4096];
     int rc;
@@ -216,7 +216,7 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
         if (len && p[len - 1] == '\r') len--;
         size_t bad;
         if (!tk_utf8_check(p, len, &bad)) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: line %d is not valid UTF-8", path, (int)id + 1);
+            rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: line %d is not valid UTF-8", path, (int)id + 1);
             break;
         }
         /* a token seen twice keeps its first id */
@@ -224,12 +224,12 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
         p = nl ? nl + 1 : text + n;
     }
     free(text);
-    if (!rc && m->vocab.map.n == 0) rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: empty vocabulary", path);
+    if (!rc && m->vocab.map.n == 0) rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: empty vocabulary", path);
     if (!rc) rc = tk_vocab_finish(&m->vocab);
     if (rc) { cJSON_Delete(cfg); return rc; }
     m->max_chars = 100;
     m->prefix = malloc(3);
-    if (!m->prefix) { cJSON_Delete(cfg); return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
+    if (!m->prefix) { cJSON_Delete(cfg); return hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
     memcpy(m->prefix, "##", 3);
     m->prefix_len = 2;
     const char *unk = cfg_token(cfg, "unk_token", "[UNK]"), *cls = cfg_token(cfg, "cls_token", "[CLS]"),
@@ -243,7 +243,7 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
     tok->normalizer = nz;
     tok->pretok = pt;
     tok->decoder = dc;
-    if (!nz || !pt || !dc || !(dc->prefix = malloc(3))) { cJSON_Delete(cfg); return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
+    if (!nz || !pt || !dc || !(dc->prefix = malloc(3))) { cJSON_Delete(cfg); return hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
     nz->type = TKN_BERT;
     nz->clean_text = 1;
     nz->lowercase = cfg_bool(cfg, "do_lower_case", 1);
@@ -258,7 +258,7 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
     int32_t cls_id = tk_vocab_id(&m->vocab, cls, strlen(cls)), sep_id = tk_vocab_id(&m->vocab, sep, strlen(sep));
     if (cls_id >= 0 && sep_id >= 0) {
         tok->post = calloc(1, sizeof *tok->post);
-        if (!tok->post) { cJSON_Delete(cfg); return hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
+        if (!tok->post) { cJSON_Delete(cfg); return hf_set_error(HUBRT_ERR_NOMEM, "out of memory"); }
         tok->post->type = TKPP_BERT;
         tok->post->cls = cls_id;
         tok->post->sep = sep_id;
@@ -271,7 +271,7 @@ int tk_load_vocab_txt(hubrt_tokenizer *tok, const char *dir)
     return finish_legacy(tok, dir, cfg, rc, tok->normalizer);
 }
 
-int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
+int tk_load_vocab_merges(tk_tokenizer *tok, const char *dir)
 {
     char path[4096];
     int rc;
@@ -288,12 +288,12 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
     cJSON *vj = tk_read_json(path);
     if (!vj) { cJSON_Delete(cfg); return HUBRT_ERR_FORMAT; }
     const cJSON *it;
-    if (!cJSON_IsObject(vj)) rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: expected an object of token -> id", path);
+    if (!cJSON_IsObject(vj)) rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: expected an object of token -> id", path);
     cJSON_ArrayForEach(it, vj) {
         if (rc) break;
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > TK_MAX_ID ||
             it->valuedouble != (double)(int32_t)it->valuedouble) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: token '%s': id must be a non-negative integer", path, it->string);
+            rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: token '%s': id must be a non-negative integer", path, it->string);
             break;
         }
         rc = tk_vocab_add(&m->vocab, it->string, strlen(it->string), (int32_t)it->valuedouble);
@@ -315,10 +315,10 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
         if (len && !(line == 1 && len >= 8 && memcmp(p, "#version", 8) == 0)) {
             char *sp = memchr(p, ' ', len);
             if (!sp || memchr(sp + 1, ' ', (size_t)(p + len - sp - 1))) {
-                rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: line %d: expected two tokens separated by one space", path, line);
+                rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: line %d: expected two tokens separated by one space", path, line);
             } else {
                 rc = tk_bpe_add_merge(m, p, (size_t)(sp - p), sp + 1, (size_t)(p + len - sp - 1), rank++);
-                if (rc == HUBRT_ERR_FORMAT) hubrt_error_prefix(path);
+                if (rc == HUBRT_ERR_FORMAT) hf_error_prefix(path);
             }
         }
         p = nl ? nl + 1 : text + n;
@@ -329,7 +329,7 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
     tk_decoder *dc = calloc(1, sizeof *dc);
     tok->pretok = pt;
     tok->decoder = dc;
-    if (!rc && (!pt || !dc)) rc = hubrt_set_error(HUBRT_ERR_NOMEM, "out of memory");
+    if (!rc && (!pt || !dc)) rc = hf_set_error(HUBRT_ERR_NOMEM, "out of memory");
     if (!rc) {
         static const char re[] =
             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -343,19 +343,19 @@ int tk_load_vocab_merges(hubrt_tokenizer *tok, const char *dir)
     return finish_legacy(tok, dir, cfg, rc, NULL);
 }
 
-int tk_load_sp(hubrt_tokenizer *tok, const char *dir, const char *file)
+int tk_load_sp(tk_tokenizer *tok, const char *dir, const char *file)
 {
     char path[4096];
     int rc;
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    tok->sp = hubrt_sp_load(path);
+    tok->sp = tk_sp_load(path);
     if (!tok->sp) return HUBRT_ERR_FORMAT;
     tok->kind = TK_KIND_SP;
     snprintf(tok->source, sizeof tok->source, "%s", file);
-    tok->special[HUBRT_TOK_BOS] = hubrt_sp_bos_id(tok->sp);
-    tok->special[HUBRT_TOK_EOS] = hubrt_sp_eos_id(tok->sp);
-    tok->special[HUBRT_TOK_UNK] = hubrt_sp_unk_id(tok->sp);
-    tok->special[HUBRT_TOK_PAD] = hubrt_sp_pad_id(tok->sp);
+    tok->special[HUBRT_TOK_BOS] = tk_sp_bos_id(tok->sp);
+    tok->special[HUBRT_TOK_EOS] = tk_sp_eos_id(tok->sp);
+    tok->special[HUBRT_TOK_UNK] = tk_sp_unk_id(tok->sp);
+    tok->special[HUBRT_TOK_PAD] = tk_sp_pad_id(tok->sp);
     cJSON *cfg = optional_json(dir, "tokenizer_config.json", &rc);
     if (rc) return rc;
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(cfg, "tokenizer_class");
@@ -369,16 +369,16 @@ int tk_load_sp(hubrt_tokenizer *tok, const char *dir, const char *file)
 
 /* ---- special-token roles ------------------------------------------------- */
 
-static int32_t find_first(const hubrt_tokenizer *tok, const char *const *names)
+static int32_t find_first(const tk_tokenizer *tok, const char *const *names)
 {
     for (; *names; names++) {
-        int32_t id = hubrt_tokenizer_token_to_id(tok, *names, strlen(*names));
+        int32_t id = tk_tokenizer_token_to_id(tok, *names, strlen(*names));
         if (id >= 0) return id;
     }
     return -1;
 }
 
-static void apply_roles(hubrt_tokenizer *tok, const cJSON *j)
+static void apply_roles(tk_tokenizer *tok, const cJSON *j)
 {
     static const char *const keys[HUBRT_TOK_N_SPECIAL] = {
         "bos_token", "eos_token", "cls_token", "sep_token", "mask_token", "pad_token", "unk_token"
@@ -390,12 +390,12 @@ static void apply_roles(hubrt_tokenizer *tok, const cJSON *j)
         if (cJSON_IsNull(v)) { tok->special[r] = -1; continue; }
         const char *name = token_name(v);
         if (!name) continue;
-        int32_t id = hubrt_tokenizer_token_to_id(tok, name, strlen(name));
+        int32_t id = tk_tokenizer_token_to_id(tok, name, strlen(name));
         if (id >= 0) tok->special[r] = id;
     }
 }
 
-int tk_load_special_roles(hubrt_tokenizer *tok, const char *dir)
+int tk_load_special_roles(tk_tokenizer *tok, const char *dir)
 {
     static const char *const bos[] = { "<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "<|endoftext|>", NULL };
     static const char *const eos[] = { "</s>", "<|end_of_text|>", "<eos>", "<|endoftext|>", NULL };

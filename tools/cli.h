@@ -5,8 +5,8 @@
  * status: 0 success, 1 error (one line on stderr naming the problem),
  * 2 usage error. Only tools/ may exit or print.
  */
-#ifndef HUBRT_CLI_H
-#define HUBRT_CLI_H
+#ifndef TOOLS_CLI_H
+#define TOOLS_CLI_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -173,7 +173,7 @@ int cli_bench(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
-    int n_threads = lp.n_threads > 0 ? lp.n_threads : hubrt_physical_cores();
+    int n_threads = lp.n_threads > 0 ? lp.n_threads : rt_physical_cores();
 
     if (json) {
         printf("{\"model\": ");

@@ -44,30 +44,30 @@ static void json_str(const char *s)
     putchar('"');
 }
 
-static const char *act_name(hubrt_act a)
+static const char *act_name(hf_act a)
 {
     switch (a) {
-    case HUBRT_ACT_GELU: return "gelu";
-    case HUBRT_ACT_GELU_TANH: return "gelu_tanh";
-    case HUBRT_ACT_SILU: return "silu";
-    case HUBRT_ACT_RELU: return "relu";
+    case HF_ACT_GELU: return "gelu";
+    case HF_ACT_GELU_TANH: return "gelu_tanh";
+    case HF_ACT_SILU: return "silu";
+    case HF_ACT_RELU: return "relu";
     }
     return "?";
 }
 
-static const char *rope_name(hubrt_rope_type r)
+static const char *rope_name(hf_rope_type r)
 {
     switch (r) {
-    case HUBRT_ROPE_DEFAULT: return "default";
-    case HUBRT_ROPE_LINEAR: return "linear";
-    case HUBRT_ROPE_LLAMA3: return "llama3";
+    case HF_ROPE_DEFAULT: return "default";
+    case HF_ROPE_LINEAR: return "linear";
+    case HF_ROPE_LLAMA3: return "llama3";
     }
     return "?";
 }
 
 static void print_json(const hubrt_model *m, const hubrt_model_info *in)
 {
-    const hubrt_config *c = &m->cfg;
+    const hf_config *c = &m->cfg;
     printf("{\"family\": ");
     json_str(in->family);
     printf(", \"architecture\": ");
@@ -96,12 +96,12 @@ static void print_json(const hubrt_model *m, const hubrt_model_info *in)
            "\"max_positions\": %d, \"act\": \"%s\", \"norm_eps\": %.7g, ",
            in->vocab_size, in->hidden_size, in->n_layers, in->n_heads, in->n_kv_heads, in->head_dim,
            in->intermediate_size, in->max_positions, act_name(c->act), (double)c->norm_eps);
-    if (c->family == HUBRT_FAMILY_LLAMA)
+    if (c->family == HF_FAMILY_LLAMA)
         printf("\"rope_theta\": %.7g, \"rope_scaling\": \"%s\", \"rope_factor\": %.7g, "
                "\"sliding_window\": %d, ",
                (double)c->rope_theta, rope_name(c->rope_type), (double)c->rope_factor,
                c->sliding_window);
-    if (c->family == HUBRT_FAMILY_BERT) printf("\"type_vocab_size\": %d, ", c->type_vocab_size);
+    if (c->family == HF_FAMILY_BERT) printf("\"type_vocab_size\": %d, ", c->type_vocab_size);
     printf("\"tie_word_embeddings\": %s, \"attention_bias\": %s, \"bos_token_id\": %d, "
            "\"eos_token_ids\": [",
            c->tie_word_embeddings ? "true" : "false", c->attention_bias ? "true" : "false",
@@ -114,7 +114,7 @@ static void print_json(const hubrt_model *m, const hubrt_model_info *in)
 
 static void print_text(const hubrt_model *m, const hubrt_model_info *in)
 {
-    const hubrt_config *c = &m->cfg;
+    const hf_config *c = &m->cfg;
     printf("model:        %s\n", in->dir);
     printf("family:       %s (model_type %s, architecture %s)\n", in->family, c->model_type,
            in->architecture[0] ? in->architecture : "-");
@@ -123,9 +123,9 @@ static void print_text(const hubrt_model *m, const hubrt_model_info *in)
            in->intermediate_size);
     printf("vocab:        %d, max positions %d\n", in->vocab_size, in->max_positions);
     printf("activation:   %s, norm eps %g\n", act_name(c->act), (double)c->norm_eps);
-    if (c->family == HUBRT_FAMILY_LLAMA) {
+    if (c->family == HF_FAMILY_LLAMA) {
         printf("rope:         theta %g, scaling %s", (double)c->rope_theta, rope_name(c->rope_type));
-        if (c->rope_type != HUBRT_ROPE_DEFAULT) printf(" x%g", (double)c->rope_factor);
+        if (c->rope_type != HF_ROPE_DEFAULT) printf(" x%g", (double)c->rope_factor);
         printf("\n");
         if (c->sliding_window) printf("window:       %d (sliding-window attention)\n", c->sliding_window);
     }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/safetensors.h"
+#include "hf/safetensors.h"
 #include "runtime/session.h"
 #include "tools/cli.h"
 
@@ -110,7 +110,7 @@ int cli_logits(int argc, char **argv)
     hubrt_model_info info;
     if (hubrt_model_get_info(m, &info) != 0) { cli_error(CMD, "%s", hubrt_last_error()); goto done; }
     int nl = hubrt_model_n_logits(m);
-    hubrt_st_out t[3];
+    hf_st_out t[3];
     int nt = 0;
     memset(t, 0, sizeof t);
     if (causal) {
@@ -121,7 +121,7 @@ int cli_logits(int argc, char **argv)
             cli_error(CMD, "%s", hubrt_last_error());
             goto done;
         }
-        t[nt++] = (hubrt_st_out){"logits", 2, {n, nl}, logits};
+        t[nt++] = (hf_st_out){"logits", 2, {n, nl}, logits};
     } else {
         int per_seq = nl > 0 && nl != info.vocab_size; /* classifier: one row of labels */
         hidden = malloc((size_t)n * (size_t)info.hidden_size * sizeof(float));
@@ -136,13 +136,13 @@ int cli_logits(int argc, char **argv)
             goto done;
         }
         if (logits) {
-            if (per_seq) t[nt++] = (hubrt_st_out){"logits", 1, {nl}, logits};
-            else t[nt++] = (hubrt_st_out){"logits", 2, {n, nl}, logits};
+            if (per_seq) t[nt++] = (hf_st_out){"logits", 1, {nl}, logits};
+            else t[nt++] = (hf_st_out){"logits", 2, {n, nl}, logits};
         }
-        t[nt++] = (hubrt_st_out){"last_hidden_state", 2, {n, info.hidden_size}, hidden};
-        if (pooled) t[nt++] = (hubrt_st_out){"pooler_output", 1, {info.hidden_size}, pooled};
+        t[nt++] = (hf_st_out){"last_hidden_state", 2, {n, info.hidden_size}, hidden};
+        if (pooled) t[nt++] = (hf_st_out){"pooler_output", 1, {info.hidden_size}, pooled};
     }
-    if (hubrt_st_write_f32(out, t, nt) != 0) { cli_error(CMD, "%s", hubrt_last_error()); goto done; }
+    if (hf_st_write_f32(out, t, nt) != 0) { cli_error(CMD, "%s", hubrt_last_error()); goto done; }
     rc = CLI_OK;
 done:
     hubrt_session_free(s);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/config.h"
-#include "runtime/error.h"
+#include "hf/config.h"
+#include "hf/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text) return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    hubrt_config c;
-    if (hubrt_config_parse(text, "fuzz.json", &c) == 0) {
+    hf_config c;
+    if (hf_config_parse(text, "fuzz.json", &c) == 0) {
         if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.n_layers <= 0 || c.n_heads <= 0 ||
             c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads || c.head_dim <= 0 ||
             c.intermediate_size <= 0 || c.max_positions <= 0 || !(c.norm_eps > 0))

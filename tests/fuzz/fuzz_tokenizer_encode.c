@@ -21,15 +21,15 @@ static const char *const dirs[][2] = {
 };
 #define N_TOK (sizeof dirs / sizeof *dirs)
 
-static hubrt_tokenizer *toks[N_TOK];
+static tk_tokenizer *toks[N_TOK];
 
-static hubrt_tokenizer *get_tok(size_t k)
+static tk_tokenizer *get_tok(size_t k)
 {
     if (!toks[k]) {
         const char *shared = getenv("HUBRT_SHARED");
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", shared && *shared ? shared : "../shared", dirs[k][0]);
-        toks[k] = hubrt_tokenizer_load_file(dir, dirs[k][1]);
+        toks[k] = tk_tokenizer_load_file(dir, dirs[k][1]);
         if (!toks[k]) {
             fprintf(stderr, "fuzz_tokenizer_encode: cannot load %s: %s\n", dir, hubrt_last_error());
             abort();
@@ -41,17 +41,17 @@ static hubrt_tokenizer *get_tok(size_t k)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    hubrt_tokenizer *tok = get_tok(data[0] % N_TOK);
+    tk_tokenizer *tok = get_tok(data[0] % N_TOK);
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
 
-    hubrt_tok_encoding enc;
-    hubrt_clear_error();
-    int rc = hubrt_tokenizer_encode(tok, text, len, NULL, 0, 1, &enc);
+    tk_encoding enc;
+    hf_clear_error();
+    int rc = tk_tokenizer_encode(tok, text, len, NULL, 0, 1, &enc);
     fuzz_expect_message(rc);
     if (rc == 0) {
         fuzz_decode_ids(tok, enc.ids, enc.n, 1);
-        hubrt_tok_encoding_free(&enc);
+        tk_encoding_free(&enc);
         fuzz_encode_text(tok, text, len, text, len / 2, 1);
     } else {
         FUZZ_ASSERT(rc == HUBRT_ERR_INVALID_UTF8);
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint32_t u;
         memcpy(&u, text + 4 * i, 4);
         /* mostly valid ids, sometimes anything */
-        ids[i] = (u >> 31) ? (int32_t)u : (int32_t)(u % (uint32_t)(hubrt_tokenizer_vocab_size(tok) + 2));
+        ids[i] = (u >> 31) ? (int32_t)u : (int32_t)(u % (uint32_t)(tk_tokenizer_vocab_size(tok) + 2));
     }
     /* not strict: a byte-fallback run that is not UTF-8 decodes to one U+FFFD
      * per byte, even bytes the stream already gave out as a valid character

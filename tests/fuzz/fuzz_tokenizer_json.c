@@ -15,8 +15,8 @@ static const char *const json_texts[] = {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    hubrt_clear_error();
-    hubrt_tokenizer *tok = hubrt_tokenizer_load_json_memory((const char *)data, size, "fuzz.json");
+    hf_clear_error();
+    tk_tokenizer *tok = tk_tokenizer_load_json_memory((const char *)data, size, "fuzz.json");
     if (!tok) {
         FUZZ_ASSERT(hubrt_last_error()[0] != '\0');
         return 0;
@@ -30,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < sizeof longw; i++) longw[i] = (char)('a' + (i * 7) % 26);
     fuzz_encode_text(tok, longw, sizeof longw, NULL, 0, 0);
     /* Arbitrary ids, holes and all. */
-    int32_t v = hubrt_tokenizer_vocab_size(tok);
+    int32_t v = tk_tokenizer_vocab_size(tok);
     int32_t ids[8] = { 0, v - 1, v / 2, v, -1, 1, 2, 3 };
     fuzz_decode_ids(tok, ids, 8, 0);
-    hubrt_tokenizer_free(tok);
+    tk_tokenizer_free(tok);
     return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * runtime/jsonfile.h — reading small files whole and parsing JSON safely
+ * hf/jsonfile.h — reading small files whole and parsing JSON safely
  * (internal). Shared by the safetensors header, the shard index,
  * config.json and generation_config.json.
  *
@@ -7,8 +7,8 @@
  * refuse anything nested deeper than HUBRT_JSON_MAX_DEPTH before parsing, so
  * a hostile file cannot exhaust the stack, and we refuse trailing garbage.
  */
-#ifndef HUBRT_JSONFILE_H
-#define HUBRT_JSONFILE_H
+#ifndef HF_JSONFILE_H
+#define HF_JSONFILE_H
 
 #include <stddef.h>
 #include <cJSON.h>
@@ -20,20 +20,20 @@ struct stat;
  * Opens path read-only and fills *st; only regular files are accepted (a
  * directory or device is an error). The fd, or -1 + HUBRT_ERR_IO message.
  */
-int hubrt_open_regular(const char *path, struct stat *st);
+int hf_open_regular(const char *path, struct stat *st);
 
 /*
  * Reads a whole file into a malloc'd NUL-terminated buffer (*len bytes,
  * without the NUL). Refuses files over max_bytes. NULL + error on failure:
  * HUBRT_ERR_IO when the file is missing or unreadable.
  */
-char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len);
+char *hf_read_file(const char *path, size_t max_bytes, size_t *len);
 
 /*
  * Parses len bytes of JSON (name is used in messages). Checks the nesting
  * depth first and that only whitespace follows the value. 0 and *out, or
  * HUBRT_ERR_FORMAT with a message naming the file and the byte offset.
  */
-int hubrt_json_parse(const char *text, size_t len, const char *name, cJSON **out);
+int hf_json_parse(const char *text, size_t len, const char *name, cJSON **out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * runtime/safetensors.c — opening, validating and writing safetensors files.
+ * hf/safetensors.c — opening, validating and writing safetensors files.
  *
  * Layout of a file:  [u64 LE header_len N][N bytes JSON header][data region]
  * The header maps tensor name -> {dtype, shape, data_offsets: [begin, end]}
@@ -12,8 +12,8 @@
  * dtype size x elements. This matches the reference Rust implementation,
  * which refuses the same files.
  *
- * Tensors are views: into the read-only map (hubrt_st_open), into the
- * caller's image (hubrt_st_open_memory), or, after hubrt_st_copy_to_memory(),
+ * Tensors are views: into the read-only map (hf_st_open), into the
+ * caller's image (hf_st_open_memory), or, after hf_st_copy_to_memory(),
  * into one 2 MiB-aligned huge-page buffer that the file was read into.
  */
 #include <errno.h>
@@ -28,9 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/error.h"
-#include "runtime/jsonfile.h"
-#include "runtime/safetensors.h"
+#include "hf/error.h"
+#include "hf/jsonfile.h"
+#include "hf/safetensors.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "hubrt reads safetensors (little-endian) data in place: a little-endian host is required"
@@ -41,14 +41,14 @@
 #define ST_HUGE_PAGE ((size_t)2 << 20)
 #define ST_TENSOR_ALIGN 64                 /* tensors in the COPY buffer start on cache lines */
 
-struct hubrt_st_file {
+struct hf_st_file {
     char *name;              /* the path (or the caller's name), for messages */
     const uint8_t *base;     /* the file image; NULL once copied to memory */
     size_t size;             /* bytes of the image */
     int mapped;              /* base is our own mmap */
     uint64_t data_start;     /* 8 + header length */
     int n;
-    hubrt_tensor *tensors;   /* [n], in data-offset order */
+    hf_tensor *tensors;   /* [n], in data-offset order */
     uint64_t *begin;         /* [n] data_offsets[0] of each tensor */
     int *by_name;            /* [n] indices sorted by name, for bsearch */
     char *names;             /* the tensor names, NUL-separated */
@@ -73,7 +73,7 @@ const char *hubrt_dtype_name(hubrt_dtype dtype)
     return (unsigned)dtype < HUBRT_DTYPE_COUNT ? dtype_names[dtype] : NULL;
 }
 
-size_t hubrt_dtype_size(hubrt_dtype dtype)
+size_t hf_dtype_size(hubrt_dtype dtype)
 {
     return (unsigned)dtype < HUBRT_DTYPE_COUNT ? dtype_sizes[dtype] : 0;
 }
@@ -110,7 +110,7 @@ static const char *json_kind(const cJSON *v)
     return "invalid";
 }
 
-static void st_free(hubrt_st_file *f)
+static void st_free(hf_st_file *f)
 {
     if (!f) return;
     if (f->mapped && f->base) munmap((void *)f->base, f->size);
@@ -123,11 +123,11 @@ static void st_free(hubrt_st_file *f)
     free(f);
 }
 
-void hubrt_st_close(hubrt_st_file *f) { st_free(f); }
+void hf_st_close(hf_st_file *f) { st_free(f); }
 
 static int cmp_by_begin(const void *a, const void *b, void *ctx)
 {
-    const hubrt_st_file *sort_ctx = ctx;
+    const hf_st_file *sort_ctx = ctx;
     int i = *(const int *)a, j = *(const int *)b;
     uint64_t x = sort_ctx->begin[i], y = sort_ctx->begin[j];
     if (x != y) return x < y ? -1 : 1;
@@ -139,13 +139,13 @@ static int cmp_by_begin(const void *a, const void *b, void *ctx)
 
 static int cmp_by_name(const void *a, const void *b, void *ctx)
 {
-    const hubrt_st_file *sort_ctx = ctx;
+    const hf_st_file *sort_ctx = ctx;
     int i = *(const int *)a, j = *(const int *)b;
     return strcmp(sort_ctx->tensors[i].name, sort_ctx->tensors[j].name);
 }
 
 /* Shape "[2, 3]" into buf for messages. */
-static const char *shape_str(const hubrt_tensor *t, char *buf, size_t cap)
+static const char *shape_str(const hf_tensor *t, char *buf, size_t cap)
 {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, cap - o, "[");
@@ -160,18 +160,18 @@ static const char *shape_str(const hubrt_tensor *t, char *buf, size_t cap)
  * fname and tname are for messages.
  */
 static int parse_entry(const cJSON *e, const char *fname, const char *tname, uint64_t data_size,
-                       hubrt_tensor *t, uint64_t *begin_out)
+                       hf_tensor *t, uint64_t *begin_out)
 {
     if (!cJSON_IsObject(e))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': entry is %s, not an object",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': entry is %s, not an object",
                                fname, tname, json_kind(e));
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     if (!cJSON_IsString(dt))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': 'dtype' is %s, not a string",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': 'dtype' is %s, not a string",
                                fname, tname, json_kind(dt));
     int d = dtype_from_name(dt->valuestring);
     if (d < 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': unknown dtype '%.40s' (expected one of BOOL U8 I8 "
                                "F8_E5M2 F8_E4M3 I16 U16 F16 BF16 I32 U32 F32 F64 I64 U64)",
                                fname, tname, dt->valuestring);
@@ -179,13 +179,13 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
 
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     if (!cJSON_IsArray(shape))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': 'shape' is %s, not an array",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': 'shape' is %s, not an array",
                                fname, tname, json_kind(shape));
     int ndim = cJSON_GetArraySize(shape);
-    if (ndim > HUBRT_MAX_DIMS)
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+    if (ndim > HF_MAX_DIMS)
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                "%s: tensor '%s': rank %d exceeds the limit of %d dimensions",
-                               fname, tname, ndim, HUBRT_MAX_DIMS);
+                               fname, tname, ndim, HF_MAX_DIMS);
     t->ndim = ndim;
     uint64_t n_el = 1;
     int overflow = 0;
@@ -194,16 +194,16 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
         uint64_t dim;
         if (json_uint(v, &dim) != 0) {
             if (cJSON_IsNumber(v) && v->valuedouble < 0)
-                return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is negative (%g)",
+                return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is negative (%g)",
                                        fname, tname, k, v->valuedouble);
             if (cJSON_IsNumber(v) && v->valuedouble > (double)ST_MAX_EXACT)
-                return hubrt_set_error(HUBRT_ERR_FORMAT,
+                return hf_set_error(HUBRT_ERR_FORMAT,
                                        "%s: tensor '%s': shape[%d] = %g: shape product overflows",
                                        fname, tname, k, v->valuedouble);
             if (cJSON_IsNumber(v))
-                return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is not an integer (%g)",
+                return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is not an integer (%g)",
                                        fname, tname, k, v->valuedouble);
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is %s, not a non-negative integer",
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape[%d] is %s, not a non-negative integer",
                                    fname, tname, k, json_kind(v));
         }
         t->shape[k] = (int64_t)dim;
@@ -213,7 +213,7 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
     if (overflow || __builtin_mul_overflow(n_el, (uint64_t)dtype_sizes[d], &n_bytes) ||
         n_bytes > (uint64_t)SIZE_MAX / 2) {
         char sb[256];
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape product overflows (shape %s)",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': shape product overflows (shape %s)",
                                fname, tname, shape_str(t, sb, sizeof sb));
     }
     t->n_elements = (int64_t)n_el;
@@ -221,26 +221,26 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
 
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!offs)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': data_offsets missing", fname, tname);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': data_offsets missing", fname, tname);
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': data_offsets must be an array [begin, end]", fname, tname);
     uint64_t b, en;
     if (json_uint(offs->child, &b) != 0 || json_uint(offs->child->next, &en) != 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': data_offsets must be non-negative integers", fname, tname);
     if (en < b)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] are reversed",
                                fname, tname, b, en);
     if (en > data_size)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
                                "] out of range (the data region is %" PRIu64 " bytes)",
                                fname, tname, b, en, data_size);
     if (en - b != n_bytes) {
         char sb[256];
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
                                " bytes but dtype %s x shape %s needs %" PRIu64,
                                fname, tname, b, en, en - b, hubrt_dtype_name(t->dtype),
@@ -253,30 +253,30 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
 static int check_metadata(const cJSON *m, const char *fname)
 {
     if (!cJSON_IsObject(m))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: __metadata__ is %s, not an object", fname,
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: __metadata__ is %s, not an object", fname,
                                json_kind(m));
     for (const cJSON *v = m->child; v; v = v->next)
         if (!cJSON_IsString(v))
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: __metadata__ value '%s' is %s, not a string",
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: __metadata__ value '%s' is %s, not a string",
                                    fname, v->string ? v->string : "", json_kind(v));
     return 0;
 }
 
 /* Validates the image and fills f (name, base, size already set). */
-static int st_parse(hubrt_st_file *f)
+static int st_parse(hf_st_file *f)
 {
     const char *fname = f->name;
     if (f->size < 8)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: file is %zu bytes, shorter than the 8-byte header length "
                                "(truncated?)", fname, f->size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | f->base[i];
     if (hlen > ST_MAX_HEADER)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: header length %" PRIu64 " exceeds the 100 MB limit", fname, hlen);
     if (hlen > f->size - 8)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: header length %" PRIu64 " runs past the end of the file "
                                "(%zu bytes; truncated?)", fname, hlen, f->size);
     f->data_start = 8 + hlen;
@@ -286,15 +286,15 @@ static int st_parse(hubrt_st_file *f)
     size_t tlen = (size_t)hlen;
     while (tlen && text[0] == ' ') text++, tlen--;
     if (tlen == 0 || text[0] != '{')
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: header is not a JSON object", fname);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: header is not a JSON object", fname);
     char label[512];
     snprintf(label, sizeof label, "%s: header", fname);
     cJSON *root = NULL;
-    int rc = hubrt_json_parse(text, tlen, label, &root);
+    int rc = hf_json_parse(text, tlen, label, &root);
     if (rc) return rc;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: header is not a JSON object", fname);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: header is not a JSON object", fname);
     }
 
     int n = 0;
@@ -304,7 +304,7 @@ static int st_parse(hubrt_st_file *f)
         if (!strcmp(e->string, "__metadata__")) {
             if (++n_meta > 1) {
                 cJSON_Delete(root);
-                return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: duplicate __metadata__ entry", fname);
+                return hf_set_error(HUBRT_ERR_FORMAT, "%s: duplicate __metadata__ entry", fname);
             }
             if ((rc = check_metadata(e, fname))) {
                 cJSON_Delete(root);
@@ -321,10 +321,10 @@ static int st_parse(hubrt_st_file *f)
     f->by_name = calloc(n ? (size_t)n : 1, sizeof *f->by_name);
     f->names = malloc(names_bytes ? names_bytes : 1);
     int *order = calloc(n ? (size_t)n : 1, sizeof *order);
-    hubrt_tensor *tmp = calloc(n ? (size_t)n : 1, sizeof *tmp);
+    hf_tensor *tmp = calloc(n ? (size_t)n : 1, sizeof *tmp);
     if (!f->tensors || !f->begin || !f->by_name || !f->names || !order || !tmp) {
         cJSON_Delete(root);
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d tensors", fname, n);
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d tensors", fname, n);
         free(order);
         free(tmp);
         return rc;
@@ -357,7 +357,7 @@ static int st_parse(hubrt_st_file *f)
     qsort_r(order, (size_t)n, sizeof *order, cmp_by_name, f);
     for (i = 1; i < n; i++)
         if (!strcmp(tmp[order[i]].name, tmp[order[i - 1]].name)) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: duplicate tensor name '%s'", fname,
+            rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: duplicate tensor name '%s'", fname,
                                    tmp[order[i]].name);
             free(order);
             free(tmp);
@@ -371,10 +371,10 @@ static int st_parse(hubrt_st_file *f)
     const char *prev = NULL;
     uint64_t prev_b = 0;
     for (i = 0; i < n; i++) {
-        const hubrt_tensor *t = &tmp[order[i]];
+        const hf_tensor *t = &tmp[order[i]];
         uint64_t b = tbegin[order[i]], en = b + t->n_bytes;
         if (b < expect) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT,
+            rc = hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
                                    "] overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]",
                                    fname, t->name, b, en, prev, prev_b, expect);
@@ -383,7 +383,7 @@ static int st_parse(hubrt_st_file *f)
             return rc;
         }
         if (b > expect) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT,
+            rc = hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
                                    "] leave a hole: bytes [%" PRIu64 ", %" PRIu64
                                    ") of the data region belong to no tensor",
@@ -397,7 +397,7 @@ static int st_parse(hubrt_st_file *f)
         prev_b = b;
     }
     if (expect != data_size) {
-        rc = hubrt_set_error(HUBRT_ERR_FORMAT,
+        rc = hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: bytes [%" PRIu64 ", %" PRIu64 ") at the end of the data region "
                                "belong to no tensor (a hole, or the file has trailing data)",
                                fname, expect, data_size);
@@ -409,7 +409,7 @@ static int st_parse(hubrt_st_file *f)
     /* Final order: by data offset (file order). */
     uint64_t *sorted_begin = malloc((n ? (size_t)n : 1) * sizeof *sorted_begin);
     if (!sorted_begin) {
-        rc = hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", fname);
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", fname);
         free(order);
         free(tmp);
         return rc;
@@ -428,24 +428,24 @@ static int st_parse(hubrt_st_file *f)
     return 0;
 }
 
-static hubrt_st_file *st_new(const char *name)
+static hf_st_file *st_new(const char *name)
 {
-    hubrt_st_file *f = calloc(1, sizeof *f);
+    hf_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->name = strdup(name ? name : "(memory)"))) {
         free(f);
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", name ? name : "(memory)");
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", name ? name : "(memory)");
         return NULL;
     }
     return f;
 }
 
-hubrt_st_file *hubrt_st_open_memory(const void *data, size_t size, const char *name)
+hf_st_file *hf_st_open_memory(const void *data, size_t size, const char *name)
 {
     if (!data && size) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_st_open_memory: NULL data");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_st_open_memory: NULL data");
         return NULL;
     }
-    hubrt_st_file *f = st_new(name);
+    hf_st_file *f = st_new(name);
     if (!f) return NULL;
     static const uint8_t empty[1];
     f->base = data ? data : empty;
@@ -457,16 +457,16 @@ hubrt_st_file *hubrt_st_open_memory(const void *data, size_t size, const char *n
     return f;
 }
 
-hubrt_st_file *hubrt_st_open(const char *path)
+hf_st_file *hf_st_open(const char *path)
 {
     if (!path) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_st_open: NULL path");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_st_open: NULL path");
         return NULL;
     }
     struct stat st;
-    int fd = hubrt_open_regular(path, &st);
+    int fd = hf_open_regular(path, &st);
     if (fd < 0) return NULL;
-    hubrt_st_file *f = st_new(path);
+    hf_st_file *f = st_new(path);
     if (!f) {
         close(fd);
         return NULL;
@@ -479,7 +479,7 @@ hubrt_st_file *hubrt_st_open(const char *path)
     } else {
         void *p = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
-            hubrt_set_error(HUBRT_ERR_IO, "%s: cannot map %zu bytes: %s", path, f->size,
+            hf_set_error(HUBRT_ERR_IO, "%s: cannot map %zu bytes: %s", path, f->size,
                             strerror(errno));
             close(fd);
             st_free(f);
@@ -496,21 +496,21 @@ hubrt_st_file *hubrt_st_open(const char *path)
     return f;
 }
 
-int hubrt_st_count(const hubrt_st_file *f) { return f ? f->n : 0; }
+int hf_st_count(const hf_st_file *f) { return f ? f->n : 0; }
 
-const hubrt_tensor *hubrt_st_tensor(const hubrt_st_file *f, int i)
+const hf_tensor *hf_st_tensor(const hf_st_file *f, int i)
 {
     if (!f || i < 0 || i >= f->n) return NULL;
     return &f->tensors[i];
 }
 
-const hubrt_tensor *hubrt_st_find(const hubrt_st_file *f, const char *name)
+const hf_tensor *hf_st_find(const hf_st_file *f, const char *name)
 {
     if (!f || !name) return NULL;
     int lo = 0, hi = f->n - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        const hubrt_tensor *t = &f->tensors[f->by_name[mid]];
+        const hf_tensor *t = &f->tensors[f->by_name[mid]];
         int c = strcmp(name, t->name);
         if (!c) return t;
         if (c < 0) hi = mid - 1;
@@ -519,9 +519,9 @@ const hubrt_tensor *hubrt_st_find(const hubrt_st_file *f, const char *name)
     return NULL;
 }
 
-const char *hubrt_st_name(const hubrt_st_file *f) { return f ? f->name : NULL; }
+const char *hf_st_name(const hf_st_file *f) { return f ? f->name : NULL; }
 
-uint64_t hubrt_st_file_size(const hubrt_st_file *f) { return f ? (uint64_t)f->size : 0; }
+uint64_t hf_st_file_size(const hf_st_file *f) { return f ? (uint64_t)f->size : 0; }
 
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
@@ -544,22 +544,22 @@ static int pread_full(int fd, void *dst, size_t n, uint64_t off)
     return 0;
 }
 
-int hubrt_st_copy_to_memory(hubrt_st_file *f)
+int hf_st_copy_to_memory(hf_st_file *f)
 {
-    if (!f) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_st_copy_to_memory: NULL file");
+    if (!f) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_st_copy_to_memory: NULL file");
     if (f->copy || !f->base) return 0; /* already copied */
     size_t total = 0;
     for (int i = 0; i < f->n; i++) {
         size_t next;
         if (__builtin_add_overflow(align_up(total, ST_TENSOR_ALIGN), f->tensors[i].n_bytes, &next))
-            return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: weights too large to copy", f->name);
+            return hf_set_error(HUBRT_ERR_NOMEM, "%s: weights too large to copy", f->name);
         total = next;
     }
     if (total == 0) return 0; /* nothing to copy: keep the (tiny) views */
     size_t cap = align_up(total, ST_HUGE_PAGE);
     uint8_t *buf = aligned_alloc(ST_HUGE_PAGE, cap);
     if (!buf)
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: cannot allocate %zu bytes for the weights",
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: cannot allocate %zu bytes for the weights",
                                f->name, cap);
     /* Huge pages cut TLB misses when decode streams every weight (targets.md). */
     (void)madvise(buf, cap, MADV_HUGEPAGE);
@@ -569,13 +569,13 @@ int hubrt_st_copy_to_memory(hubrt_st_file *f)
         fd = open(f->name, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             free(buf);
-            return hubrt_set_error(HUBRT_ERR_IO, "%s: cannot reopen to copy: %s", f->name,
+            return hf_set_error(HUBRT_ERR_IO, "%s: cannot reopen to copy: %s", f->name,
                                    strerror(errno));
         }
     }
     size_t off = 0;
     for (int i = 0; i < f->n; i++) {
-        hubrt_tensor *t = &f->tensors[i];
+        hf_tensor *t = &f->tensors[i];
         off = align_up(off, ST_TENSOR_ALIGN);
         uint64_t src = f->data_start + f->begin[i];
         if (fd >= 0) {
@@ -584,7 +584,7 @@ int hubrt_st_copy_to_memory(hubrt_st_file *f)
                 int e = errno;
                 close(fd);
                 free(buf);
-                return hubrt_set_error(HUBRT_ERR_IO, "%s: tensor '%s': read failed: %s", f->name,
+                return hf_set_error(HUBRT_ERR_IO, "%s: tensor '%s': read failed: %s", f->name,
                                        t->name, strerror(e));
             }
         } else if (t->n_bytes) {
@@ -636,7 +636,7 @@ static void sb_put(sbuf *b, const char *s, size_t n)
 
 static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-static void sb_printf(sbuf *b, const char *fmt, ...) HUBRT_PRINTF(2, 3);
+static void sb_printf(sbuf *b, const char *fmt, ...) HF_PRINTF(2, 3);
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
     char tmp[128];
@@ -663,24 +663,24 @@ static void sb_json_string(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
-int hubrt_st_write_f32(const char *path, const hubrt_st_out *tensors, int n)
+int hf_st_write_f32(const char *path, const hf_st_out *tensors, int n)
 {
     if (!path || n < 0 || (n > 0 && !tensors))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_st_write_f32: bad arguments");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_st_write_f32: bad arguments");
     sbuf hb = {0};
     uint64_t off = 0;
     sb_puts(&hb, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (int i = 0; i < n; i++) {
-        const hubrt_st_out *t = &tensors[i];
+        const hf_st_out *t = &tensors[i];
         if (!t->name || !*t->name || !strcmp(t->name, "__metadata__") || t->ndim < 0 ||
-            t->ndim > HUBRT_MAX_DIMS) {
+            t->ndim > HF_MAX_DIMS) {
             free(hb.p);
-            return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor %d: bad name or rank", path, i);
+            return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor %d: bad name or rank", path, i);
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(tensors[j].name, t->name)) {
                 free(hb.p);
-                return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: duplicate tensor name '%s'",
+                return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: duplicate tensor name '%s'",
                                        path, t->name);
             }
         uint64_t el = 1;
@@ -688,12 +688,12 @@ int hubrt_st_write_f32(const char *path, const hubrt_st_out *tensors, int n)
             if (t->shape[d] < 0 || __builtin_mul_overflow(el, (uint64_t)t->shape[d], &el) ||
                 el > ((uint64_t)1 << 60)) {
                 free(hb.p);
-                return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor '%s': bad shape", path,
+                return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor '%s': bad shape", path,
                                        t->name);
             }
         if (el && !t->data) {
             free(hb.p);
-            return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor '%s': NULL data", path, t->name);
+            return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor '%s': NULL data", path, t->name);
         }
         sb_put(&hb, ",", 1);
         sb_json_string(&hb, t->name);
@@ -706,12 +706,12 @@ int hubrt_st_write_f32(const char *path, const hubrt_st_out *tensors, int n)
     while (!hb.oom && (8 + hb.len) % 8) sb_put(&hb, " ", 1); /* data starts 8-aligned */
     if (hb.oom) {
         free(hb.p);
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
     }
     FILE *fp = fopen(path, "wb");
     if (!fp) {
         free(hb.p);
-        return hubrt_set_error(HUBRT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        return hf_set_error(HUBRT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     }
     uint8_t len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)hb.len >> (8 * k));
@@ -726,7 +726,7 @@ int hubrt_st_write_f32(const char *path, const hubrt_st_out *tensors, int n)
     if (!ok) {
         int e = errno;
         remove(path);
-        return hubrt_set_error(HUBRT_ERR_IO, "%s: write failed: %s", path, strerror(e));
+        return hf_set_error(HUBRT_ERR_IO, "%s: write failed: %s", path, strerror(e));
     }
     return 0;
 }

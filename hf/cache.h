@@ -1,5 +1,5 @@
 /*
- * runtime/hf_cache.h — resolving `-m` to a model directory, offline.
+ * hf/cache.h — resolving `-m` to a model directory, offline.
  *
  * A path that exists as a directory wins. Otherwise "org/name" (or a bare
  * "name") is looked up in the local Hugging Face hub cache, the layout
@@ -10,15 +10,15 @@
  * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub.
  * Nothing is ever downloaded.
  */
-#ifndef HUBRT_HF_CACHE_H
-#define HUBRT_HF_CACHE_H
+#ifndef HF_CACHE_H
+#define HF_CACHE_H
 
 #include <stddef.h>
 
 /* Writes the directory to out (cap bytes). 0, or a status + message. */
-int hubrt_resolve_model_dir(const char *path, char *out, size_t cap);
+int hf_resolve_model_dir(const char *path, char *out, size_t cap);
 
 /* The hub cache folder in use (cap bytes). 0, or a status if it cannot be named. */
-int hubrt_hf_cache_dir(char *out, size_t cap);
+int hf_cache_dir(char *out, size_t cap);
 
 #endif

@@ -1,29 +1,29 @@
 /*
- * runtime/config.h — config.json as a struct: every field that changes the math.
+ * hf/config.h — config.json as a struct: every field that changes the math.
  *
- * hubrt_config_load() reads DIR/config.json with cJSON, picks the family from
+ * hf_config_load() reads DIR/config.json with cJSON, picks the family from
  * model_type (and architectures), fills defaults the way transformers does,
  * and refuses nonsense (zero heads, negative sizes, strings where numbers
  * belong, unknown architectures — listing the supported ones).
  */
-#ifndef HUBRT_CONFIG_H
-#define HUBRT_CONFIG_H
+#ifndef HF_CONFIG_H
+#define HF_CONFIG_H
 
 #include <stdint.h>
 
-typedef enum hubrt_family { HUBRT_FAMILY_BERT, HUBRT_FAMILY_GPT2, HUBRT_FAMILY_LLAMA } hubrt_family;
+typedef enum hf_family { HF_FAMILY_BERT, HF_FAMILY_GPT2, HF_FAMILY_LLAMA } hf_family;
 
-typedef enum hubrt_act {
-    HUBRT_ACT_GELU,      /* erf GELU ("gelu") */
-    HUBRT_ACT_GELU_TANH, /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast" */
-    HUBRT_ACT_SILU,      /* "silu", "swish" */
-    HUBRT_ACT_RELU
-} hubrt_act;
+typedef enum hf_act {
+    HF_ACT_GELU,      /* erf GELU ("gelu") */
+    HF_ACT_GELU_TANH, /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast" */
+    HF_ACT_SILU,      /* "silu", "swish" */
+    HF_ACT_RELU
+} hf_act;
 
-typedef enum hubrt_rope_type { HUBRT_ROPE_DEFAULT, HUBRT_ROPE_LINEAR, HUBRT_ROPE_LLAMA3 } hubrt_rope_type;
+typedef enum hf_rope_type { HF_ROPE_DEFAULT, HF_ROPE_LINEAR, HF_ROPE_LLAMA3 } hf_rope_type;
 
-typedef struct hubrt_config {
-    hubrt_family family;
+typedef struct hf_config {
+    hf_family family;
     char model_type[32];     /* "bert", "gpt2", "llama", "mistral", "qwen2" */
     char architecture[64];   /* architectures[0] ("" if absent) */
     int vocab_size;
@@ -34,10 +34,10 @@ typedef struct hubrt_config {
     int head_dim;            /* config head_dim, default hidden_size / n_heads */
     int intermediate_size;   /* n_inner for GPT-2, default 4 * hidden */
     int max_positions;       /* max_position_embeddings / n_positions */
-    hubrt_act act;           /* hidden_act / activation_function */
+    hf_act act;           /* hidden_act / activation_function */
     float norm_eps;          /* layer_norm_eps / layer_norm_epsilon / rms_norm_eps */
     float rope_theta;        /* default 10000 */
-    hubrt_rope_type rope_type;
+    hf_rope_type rope_type;
     float rope_factor;       /* rope_scaling.factor */
     float rope_low_freq_factor, rope_high_freq_factor; /* llama3 */
     int rope_original_max_positions;                   /* llama3 */
@@ -56,11 +56,11 @@ typedef struct hubrt_config {
     int gpt2_scale_attn_by_inverse_layer_idx; /* GPT-2: also divide by (layer index + 1), default 0 */
     int n_labels;            /* BertForSequenceClassification: num_labels / len(id2label), default 2 */
     char torch_dtype[16];    /* config torch_dtype ("" if absent), informational */
-} hubrt_config;
+} hf_config;
 
 /* Reads and validates DIR/config.json (+ generation_config.json for EOS). 0 or a status. */
-int hubrt_config_load(const char *dir, hubrt_config *cfg);
+int hf_config_load(const char *dir, hf_config *cfg);
 /* Parses config.json text (name is used in messages). 0 or a status. */
-int hubrt_config_parse(const char *json, const char *name, hubrt_config *cfg);
+int hf_config_parse(const char *json, const char *name, hf_config *cfg);
 
 #endif

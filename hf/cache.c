@@ -1,5 +1,5 @@
 /*
- * runtime/hf_cache.c — `-m DIR | org/name` to a directory (see hf_cache.h).
+ * hf/cache.c — `-m DIR | org/name` to a directory (see hf_cache.h).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/error.h"
-#include "runtime/hf_cache.h"
+#include "hf/error.h"
+#include "hf/cache.h"
 
 static int is_dir(const char *p)
 {
@@ -22,7 +22,7 @@ static int put(char *out, size_t cap, const char *fmt, const char *a, const char
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-int hubrt_hf_cache_dir(char *out, size_t cap)
+int hf_cache_dir(char *out, size_t cap)
 {
     const char *e;
     int rc;
@@ -30,8 +30,8 @@ int hubrt_hf_cache_dir(char *out, size_t cap)
     else if ((e = getenv("HF_HOME")) && *e) rc = put(out, cap, "%s%s", e, "/hub");
     else if ((e = getenv("XDG_CACHE_HOME")) && *e) rc = put(out, cap, "%s%s", e, "/huggingface/hub");
     else if ((e = getenv("HOME")) && *e) rc = put(out, cap, "%s%s", e, "/.cache/huggingface/hub");
-    else return hubrt_set_error(HUBRT_ERR_IO, "cannot locate the Hugging Face cache: set HF_HOME");
-    if (rc) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "Hugging Face cache path too long");
+    else return hf_set_error(HUBRT_ERR_IO, "cannot locate the Hugging Face cache: set HF_HOME");
+    if (rc) return hf_set_error(HUBRT_ERR_INVALID_ARG, "Hugging Face cache path too long");
     return 0;
 }
 
@@ -66,22 +66,22 @@ static int is_rev(const char *s)
     return 1;
 }
 
-int hubrt_resolve_model_dir(const char *path, char *out, size_t cap)
+int hf_resolve_model_dir(const char *path, char *out, size_t cap)
 {
-    if (!path || !*path) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "no model directory given");
+    if (!path || !*path) return hf_set_error(HUBRT_ERR_INVALID_ARG, "no model directory given");
     if (is_dir(path)) {
         if (put(out, cap, "%s%s", path, ""))
-            return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", path);
+            return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", path);
         return 0;
     }
     struct stat st;
     if (stat(path, &st) == 0)
-        return hubrt_set_error(HUBRT_ERR_IO, "%s: not a directory (expected a model directory)", path);
+        return hf_set_error(HUBRT_ERR_IO, "%s: not a directory (expected a model directory)", path);
     if (!is_repo_id(path))
-        return hubrt_set_error(HUBRT_ERR_IO, "%s: no such directory", path);
+        return hf_set_error(HUBRT_ERR_IO, "%s: no such directory", path);
 
     char cache[2048];
-    int rc = hubrt_hf_cache_dir(cache, sizeof cache);
+    int rc = hf_cache_dir(cache, sizeof cache);
     if (rc) return rc;
     char repo[2600];
     snprintf(repo, sizeof repo, "%s/models--", cache);
@@ -96,7 +96,7 @@ int hubrt_resolve_model_dir(const char *path, char *out, size_t cap)
     }
     repo[o] = '\0';
     if (!is_dir(repo))
-        return hubrt_set_error(HUBRT_ERR_IO,
+        return hf_set_error(HUBRT_ERR_IO,
                                "%s: no such directory, and not in the Hugging Face cache (%s missing; "
                                "download it with `huggingface-cli download %s`)",
                                path, repo, path);
@@ -109,7 +109,7 @@ int hubrt_resolve_model_dir(const char *path, char *out, size_t cap)
         fclose(fp);
         rev[strcspn(rev, " \t\r\n")] = '\0';
         if (!is_rev(rev))
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not a valid revision", ref);
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: not a valid revision", ref);
     } else {
         /* no refs/main (e.g. downloaded by revision): use the only snapshot */
         char snaps[3000];
@@ -125,16 +125,16 @@ int hubrt_resolve_model_dir(const char *path, char *out, size_t cap)
             closedir(d);
         }
         if (count != 1)
-            return hubrt_set_error(HUBRT_ERR_IO,
+            return hf_set_error(HUBRT_ERR_IO,
                                    "%s: refs/main missing and %s snapshot%s: cannot pick a revision",
                                    repo, count ? "several" : "no", count ? "s" : "");
     }
     char snap[3300];
     snprintf(snap, sizeof snap, "%s/snapshots/%s", repo, rev);
     if (!is_dir(snap))
-        return hubrt_set_error(HUBRT_ERR_IO, "%s: snapshot of revision %s missing (incomplete download?)",
+        return hf_set_error(HUBRT_ERR_IO, "%s: snapshot of revision %s missing (incomplete download?)",
                                snap, rev);
     if (put(out, cap, "%s%s", snap, ""))
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", snap);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", snap);
     return 0;
 }

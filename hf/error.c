@@ -1,16 +1,16 @@
 /*
- * runtime/error.c — the thread-local last-error message and status names.
+ * hf/error.c — the thread-local last-error message and status names.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/error.h"
+#include "hf/error.h"
 
 static _Thread_local char last_error[1024];
 static _Thread_local hubrt_status last_status;
 
-hubrt_status hubrt_set_error(hubrt_status status, const char *fmt, ...)
+hubrt_status hf_set_error(hubrt_status status, const char *fmt, ...)
 {
     va_list ap;
     last_status = status;
@@ -20,7 +20,7 @@ hubrt_status hubrt_set_error(hubrt_status status, const char *fmt, ...)
     return status;
 }
 
-void hubrt_error_prefix(const char *prefix)
+void hf_error_prefix(const char *prefix)
 {
     char tmp[sizeof last_error];
     memcpy(tmp, last_error, sizeof tmp);
@@ -34,13 +34,13 @@ void hubrt_error_prefix(const char *prefix)
     last_error[n + 2 + len] = '\0';
 }
 
-void hubrt_clear_error(void)
+void hf_clear_error(void)
 {
     last_error[0] = '\0';
     last_status = HUBRT_OK;
 }
 
-hubrt_status hubrt_error_status(void) { return last_status; }
+hubrt_status hf_error_status(void) { return last_status; }
 
 const char *hubrt_last_error(void) { return last_error; }
 

@@ -1,5 +1,5 @@
 /*
- * runtime/config.c — config.json (+ generation_config.json) into hubrt_config.
+ * hf/config.c — config.json (+ generation_config.json) into hf_config.
  *
  * The family comes from model_type and architectures[0]; missing optional
  * fields take the defaults of the matching transformers config class
@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/config.h"
-#include "runtime/error.h"
-#include "runtime/jsonfile.h"
+#include "hf/config.h"
+#include "hf/error.h"
+#include "hf/jsonfile.h"
 
 #define CONFIG_MAX_BYTES (16u << 20)
 
@@ -38,24 +38,24 @@ static const char SUPPORTED[] =
 
 static const struct {
     const char *name;
-    hubrt_family family;
+    hf_family family;
 } ARCHS[] = {
-    {"BertModel", HUBRT_FAMILY_BERT},
-    {"BertForMaskedLM", HUBRT_FAMILY_BERT},
-    {"BertForSequenceClassification", HUBRT_FAMILY_BERT},
-    {"GPT2LMHeadModel", HUBRT_FAMILY_GPT2},
-    {"GPT2Model", HUBRT_FAMILY_GPT2},
-    {"LlamaForCausalLM", HUBRT_FAMILY_LLAMA},
-    {"MistralForCausalLM", HUBRT_FAMILY_LLAMA},
-    {"Qwen2ForCausalLM", HUBRT_FAMILY_LLAMA},
+    {"BertModel", HF_FAMILY_BERT},
+    {"BertForMaskedLM", HF_FAMILY_BERT},
+    {"BertForSequenceClassification", HF_FAMILY_BERT},
+    {"GPT2LMHeadModel", HF_FAMILY_GPT2},
+    {"GPT2Model", HF_FAMILY_GPT2},
+    {"LlamaForCausalLM", HF_FAMILY_LLAMA},
+    {"MistralForCausalLM", HF_FAMILY_LLAMA},
+    {"Qwen2ForCausalLM", HF_FAMILY_LLAMA},
 };
 
 static const struct {
     const char *name;
-    hubrt_family family;
+    hf_family family;
 } TYPES[] = {
-    {"bert", HUBRT_FAMILY_BERT},   {"gpt2", HUBRT_FAMILY_GPT2},   {"llama", HUBRT_FAMILY_LLAMA},
-    {"mistral", HUBRT_FAMILY_LLAMA}, {"qwen2", HUBRT_FAMILY_LLAMA},
+    {"bert", HF_FAMILY_BERT},   {"gpt2", HF_FAMILY_GPT2},   {"llama", HF_FAMILY_LLAMA},
+    {"mistral", HF_FAMILY_LLAMA}, {"qwen2", HF_FAMILY_LLAMA},
 };
 
 static const char *kind(const cJSON *v)
@@ -96,19 +96,19 @@ static int get_int(const cJSON *root, const char *name, const char *key, int req
     const cJSON *v = field(root, key);
     if (!v) {
         if (required)
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: required field '%s' is missing", name, key);
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: required field '%s' is missing", name, key);
         *out = (int)dflt;
         return 0;
     }
     if (!cJSON_IsNumber(v))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be an integer, not %s", name,
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be an integer, not %s", name,
                                key, kind(v));
     double d = v->valuedouble;
     if (d != floor(d))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be an integer, got %g", name,
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be an integer, got %g", name,
                                key, d);
     if (d < (double)lo || d > (double)hi)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' = %.0f is out of range [%ld, %ld]",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' = %.0f is out of range [%ld, %ld]",
                                name, key, d, lo, hi);
     *out = (int)d;
     return 0;
@@ -129,13 +129,13 @@ static int get_float(const cJSON *root, const char *name, const char *key, doubl
         return 0;
     }
     if (!cJSON_IsNumber(v))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a number, not %s", name, key,
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a number, not %s", name, key,
                                kind(v));
     double d = v->valuedouble;
     /* checked as the float we keep: 1e-85 is positive as a double but 0 as a float */
     float f = (float)d;
     if (!isfinite(d) || !isfinite(f) || d < lo || d > hi || (lo_open && (d == lo || f <= (float)lo)))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' = %g is out of range %s%g, %g]",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' = %g is out of range %s%g, %g]",
                                name, key, d, lo_open ? "(" : "[", lo, hi);
     *out = f;
     return 0;
@@ -156,7 +156,7 @@ static int get_bool(const cJSON *root, const char *name, const char *key, int df
         *out = v->valuedouble != 0;
         return 0;
     }
-    return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be true or false, not %s", name,
+    return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be true or false, not %s", name,
                            key, kind(v));
 }
 
@@ -167,21 +167,21 @@ static int get_string(const cJSON *root, const char *name, const char *key, char
     buf[0] = '\0';
     if (!v) return 0;
     if (!cJSON_IsString(v))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a string, not %s", name, key,
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a string, not %s", name, key,
                                kind(v));
     snprintf(buf, cap, "%s", v->valuestring);
     return 0;
 }
 
-static int parse_act(const char *name, const char *key, const char *s, hubrt_act *act)
+static int parse_act(const char *name, const char *key, const char *s, hf_act *act)
 {
-    if (!strcmp(s, "gelu") || !strcmp(s, "gelu_python")) *act = HUBRT_ACT_GELU;
+    if (!strcmp(s, "gelu") || !strcmp(s, "gelu_python")) *act = HF_ACT_GELU;
     else if (!strcmp(s, "gelu_new") || !strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_fast"))
-        *act = HUBRT_ACT_GELU_TANH;
-    else if (!strcmp(s, "silu") || !strcmp(s, "swish")) *act = HUBRT_ACT_SILU;
-    else if (!strcmp(s, "relu")) *act = HUBRT_ACT_RELU;
+        *act = HF_ACT_GELU_TANH;
+    else if (!strcmp(s, "silu") || !strcmp(s, "swish")) *act = HF_ACT_SILU;
+    else if (!strcmp(s, "relu")) *act = HF_ACT_RELU;
     else
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                "%s: %s '%.40s' is not supported (supported: gelu, gelu_new, "
                                "gelu_pytorch_tanh, gelu_fast, silu, swish, relu)",
                                name, key, s);
@@ -189,7 +189,7 @@ static int parse_act(const char *name, const char *key, const char *s, hubrt_act
 }
 
 /* eos_token_id: an int, a list of ints, or null. Appends unseen ids. */
-static int add_eos(const cJSON *root, const char *name, hubrt_config *cfg)
+static int add_eos(const cJSON *root, const char *name, hf_config *cfg)
 {
     const cJSON *v = field(root, "eos_token_id");
     if (!v) return 0;
@@ -197,7 +197,7 @@ static int add_eos(const cJSON *root, const char *name, hubrt_config *cfg)
     for (; one; one = cJSON_IsArray(v) ? one->next : NULL) {
         if (!cJSON_IsNumber(one) || one->valuedouble != floor(one->valuedouble) ||
             one->valuedouble < 0 || one->valuedouble > 2147483647.0)
-            return hubrt_set_error(HUBRT_ERR_FORMAT,
+            return hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: eos_token_id must be a non-negative integer or a list of them",
                                    name);
         int id = (int)one->valuedouble;
@@ -220,20 +220,20 @@ static int get_token_id(const cJSON *root, const char *name, const char *key, in
     if (!v) return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < -1 ||
         v->valuedouble > 2147483647.0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a token id (integer), not %s",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a token id (integer), not %s",
                                name, key, kind(v));
     *out = (int)v->valuedouble;
     return 0;
 }
 
-static int parse_rope_scaling(const cJSON *root, const char *name, hubrt_config *cfg)
+static int parse_rope_scaling(const cJSON *root, const char *name, hf_config *cfg)
 {
-    cfg->rope_type = HUBRT_ROPE_DEFAULT;
+    cfg->rope_type = HF_ROPE_DEFAULT;
     cfg->rope_factor = 1.0f;
     const cJSON *rs = field(root, "rope_scaling");
     if (!rs) return 0;
     if (!cJSON_IsObject(rs))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: rope_scaling must be an object or null, not %s",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: rope_scaling must be an object or null, not %s",
                                name, kind(rs));
     const char *key = field(rs, "rope_type") ? "rope_type" : "type";
     char type[32];
@@ -241,34 +241,34 @@ static int parse_rope_scaling(const cJSON *root, const char *name, hubrt_config 
     if (rc) return rc;
     if (!type[0] || !strcmp(type, "default")) return 0;
     if (!strcmp(type, "linear")) {
-        cfg->rope_type = HUBRT_ROPE_LINEAR;
+        cfg->rope_type = HF_ROPE_LINEAR;
     } else if (!strcmp(type, "llama3")) {
-        cfg->rope_type = HUBRT_ROPE_LLAMA3;
+        cfg->rope_type = HF_ROPE_LLAMA3;
     } else {
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                "%s: rope_scaling type '%s' is not supported (supported: linear, llama3)",
                                name, type);
     }
     if (!field(rs, "factor"))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: rope_scaling '%s' needs a 'factor'", name, type);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: rope_scaling '%s' needs a 'factor'", name, type);
     char full[300];
     snprintf(full, sizeof full, "%s: rope_scaling", name);
     if ((rc = get_float(rs, full, "factor", 1.0, 0, 1e6, 1, &cfg->rope_factor))) return rc;
-    if (cfg->rope_type == HUBRT_ROPE_LLAMA3) {
+    if (cfg->rope_type == HF_ROPE_LLAMA3) {
         if ((rc = get_float(rs, full, "low_freq_factor", 1.0, 0, 1e6, 1, &cfg->rope_low_freq_factor)) ||
             (rc = get_float(rs, full, "high_freq_factor", 4.0, 0, 1e6, 1, &cfg->rope_high_freq_factor)) ||
             (rc = get_int(rs, full, "original_max_position_embeddings", 1, 8192, 1, CAP_POSITIONS,
                           &cfg->rope_original_max_positions)))
             return rc;
         if (cfg->rope_high_freq_factor <= cfg->rope_low_freq_factor)
-            return hubrt_set_error(HUBRT_ERR_FORMAT,
+            return hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: rope_scaling high_freq_factor must exceed low_freq_factor", name);
     }
     return 0;
 }
 
 /* Family and architecture from model_type and architectures[0]. */
-static int parse_family(const cJSON *root, const char *name, hubrt_config *cfg)
+static int parse_family(const cJSON *root, const char *name, hf_config *cfg)
 {
     int rc = get_string(root, name, "model_type", cfg->model_type, sizeof cfg->model_type);
     if (rc) return rc;
@@ -276,7 +276,7 @@ static int parse_family(const cJSON *root, const char *name, hubrt_config *cfg)
     const char *arch = NULL;
     if (archs) {
         if (!cJSON_IsArray(archs) || (archs->child && !cJSON_IsString(archs->child)))
-            return hubrt_set_error(HUBRT_ERR_FORMAT,
+            return hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: field 'architectures' must be a list of strings", name);
         if (archs->child) arch = archs->child->valuestring;
     }
@@ -285,30 +285,30 @@ static int parse_family(const cJSON *root, const char *name, hubrt_config *cfg)
         for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
             if (!strcmp(cfg->model_type, TYPES[i].name)) tfam = (int)TYPES[i].family;
         if (tfam < 0)
-            return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: model_type '%.40s' is not supported; %s",
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: model_type '%.40s' is not supported; %s",
                                    name, cfg->model_type, SUPPORTED);
     }
     if (arch) {
         for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
             if (!strcmp(arch, ARCHS[i].name)) afam = (int)ARCHS[i].family;
         if (afam < 0)
-            return hubrt_set_error(HUBRT_ERR_UNSUPPORTED, "%s: architecture '%.60s' is not supported; %s",
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: architecture '%.60s' is not supported; %s",
                                    name, arch, SUPPORTED);
         snprintf(cfg->architecture, sizeof cfg->architecture, "%s", arch);
     }
     if (tfam < 0 && afam < 0)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: neither 'model_type' nor 'architectures' says what model this is; %s",
                                name, SUPPORTED);
     if (tfam >= 0 && afam >= 0 && tfam != afam)
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: architecture '%s' does not match model_type '%s'", name, arch,
                                cfg->model_type);
-    cfg->family = (hubrt_family)(tfam >= 0 ? tfam : afam);
+    cfg->family = (hf_family)(tfam >= 0 ? tfam : afam);
     if (!cfg->model_type[0]) {
         /* derive model_type from the architecture name */
-        const char *mt = cfg->family == HUBRT_FAMILY_BERT ? "bert"
-                         : cfg->family == HUBRT_FAMILY_GPT2 ? "gpt2"
+        const char *mt = cfg->family == HF_FAMILY_BERT ? "bert"
+                         : cfg->family == HF_FAMILY_GPT2 ? "gpt2"
                          : !strncmp(arch, "Mistral", 7) ? "mistral"
                          : !strncmp(arch, "Qwen2", 5)   ? "qwen2"
                                                         : "llama";
@@ -317,19 +317,19 @@ static int parse_family(const cJSON *root, const char *name, hubrt_config *cfg)
     return 0;
 }
 
-static int parse_root(const cJSON *root, const char *name, hubrt_config *cfg)
+static int parse_root(const cJSON *root, const char *name, hf_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     if (!cJSON_IsObject(root))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not a JSON object", name);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: not a JSON object", name);
     int rc = parse_family(root, name, cfg);
     if (rc) return rc;
     if ((rc = get_string(root, name, "torch_dtype", cfg->torch_dtype, sizeof cfg->torch_dtype)))
         return rc;
     char act[48];
-    int llama = cfg->family == HUBRT_FAMILY_LLAMA;
-    int gpt2 = cfg->family == HUBRT_FAMILY_GPT2;
-    int bert = cfg->family == HUBRT_FAMILY_BERT;
+    int llama = cfg->family == HF_FAMILY_LLAMA;
+    int gpt2 = cfg->family == HF_FAMILY_GPT2;
+    int bert = cfg->family == HF_FAMILY_BERT;
     const char *mt = cfg->model_type;
 
     /* GPT-2 names its fields differently (attribute_map aliases accepted too). */
@@ -384,32 +384,32 @@ static int parse_root(const cJSON *root, const char *name, hubrt_config *cfg)
             (rc = get_int(root, name, "head_dim", 0, 0, 1, CAP_HIDDEN, &cfg->head_dim)))
             return rc;
         if (cfg->n_kv_heads > cfg->n_heads || cfg->n_heads % cfg->n_kv_heads)
-            return hubrt_set_error(HUBRT_ERR_FORMAT,
+            return hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                                    name, cfg->n_heads, cfg->n_kv_heads);
     }
     if (!cfg->head_dim) {
         if (cfg->hidden_size % cfg->n_heads)
-            return hubrt_set_error(HUBRT_ERR_FORMAT,
+            return hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: hidden size %d is not divisible by %d attention heads "
                                    "(and no head_dim is given)",
                                    name, cfg->hidden_size, cfg->n_heads);
         cfg->head_dim = cfg->hidden_size / cfg->n_heads;
     }
     if ((long)cfg->head_dim * cfg->n_heads > CAP_HIDDEN * 4L)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: head_dim %d x %d heads is implausibly large",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: head_dim %d x %d heads is implausibly large",
                                name, cfg->head_dim, cfg->n_heads);
 
     /* RoPE (llama family only; the others use learned absolute positions). */
     cfg->rope_theta = 10000.0f;
-    cfg->rope_type = HUBRT_ROPE_DEFAULT;
+    cfg->rope_type = HF_ROPE_DEFAULT;
     cfg->rope_factor = 1.0f;
     if (llama) {
         if ((rc = get_float(root, name, "rope_theta", 10000.0, 0, 1e12, 1, &cfg->rope_theta)) ||
             (rc = parse_rope_scaling(root, name, cfg)))
             return rc;
         if (cfg->head_dim % 2)
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: head_dim %d must be even for RoPE", name,
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: head_dim %d must be even for RoPE", name,
                                    cfg->head_dim);
     }
 
@@ -455,7 +455,7 @@ static int parse_root(const cJSON *root, const char *name, hubrt_config *cfg)
             (rc = get_string(root, name, "position_embedding_type", pet, sizeof pet)))
             return rc;
         if (pet[0] && strcmp(pet, "absolute"))
-            return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                    "%s: position_embedding_type '%s' is not supported (only 'absolute')",
                                    name, pet);
         const cJSON *id2label = field(root, "id2label");
@@ -471,35 +471,35 @@ static int parse_root(const cJSON *root, const char *name, hubrt_config *cfg)
     return 0;
 }
 
-int hubrt_config_parse(const char *json, const char *name, hubrt_config *cfg)
+int hf_config_parse(const char *json, const char *name, hf_config *cfg)
 {
     if (!json || !cfg)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_config_parse: NULL argument");
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_config_parse: NULL argument");
     if (!name) name = "config.json";
     cJSON *root = NULL;
-    int rc = hubrt_json_parse(json, strlen(json), name, &root);
+    int rc = hf_json_parse(json, strlen(json), name, &root);
     if (rc) return rc;
     rc = parse_root(root, name, cfg);
     cJSON_Delete(root);
     return rc;
 }
 
-int hubrt_config_load(const char *dir, hubrt_config *cfg)
+int hf_config_load(const char *dir, hf_config *cfg)
 {
-    if (!dir || !cfg) return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_config_load: NULL argument");
+    if (!dir || !cfg) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_config_load: NULL argument");
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", dir);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", dir);
     size_t len;
-    char *text = hubrt_read_file(path, CONFIG_MAX_BYTES, &len);
+    char *text = hf_read_file(path, CONFIG_MAX_BYTES, &len);
     if (!text) {
-        if (hubrt_error_status() == HUBRT_ERR_IO && access(path, F_OK) != 0)
-            return hubrt_set_error(HUBRT_ERR_IO, "%s: config.json missing (a model directory needs one)",
+        if (hf_error_status() == HUBRT_ERR_IO && access(path, F_OK) != 0)
+            return hf_set_error(HUBRT_ERR_IO, "%s: config.json missing (a model directory needs one)",
                                    path);
-        return hubrt_error_status();
+        return hf_error_status();
     }
     cJSON *root = NULL;
-    int rc = hubrt_json_parse(text, len, path, &root);
+    int rc = hf_json_parse(text, len, path, &root);
     free(text);
     if (rc) return rc;
     rc = parse_root(root, path, cfg);
@@ -509,12 +509,12 @@ int hubrt_config_load(const char *dir, hubrt_config *cfg)
     /* generation_config.json (optional) adds its EOS ids to config.json's. */
     if ((size_t)snprintf(path, sizeof path, "%s/generation_config.json", dir) >= sizeof path) return 0;
     if (access(path, F_OK) != 0) return 0;
-    text = hubrt_read_file(path, CONFIG_MAX_BYTES, &len);
-    if (!text) return hubrt_error_status();
-    rc = hubrt_json_parse(text, len, path, &root);
+    text = hf_read_file(path, CONFIG_MAX_BYTES, &len);
+    if (!text) return hf_error_status();
+    rc = hf_json_parse(text, len, path, &root);
     free(text);
     if (rc) return rc;
-    if (!cJSON_IsObject(root)) rc = hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not a JSON object", path);
+    if (!cJSON_IsObject(root)) rc = hf_set_error(HUBRT_ERR_FORMAT, "%s: not a JSON object", path);
     else rc = add_eos(root, path, cfg);
     cJSON_Delete(root);
     return rc;

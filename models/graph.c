@@ -1,6 +1,6 @@
 /*
- * runtime/graph.c — building, planning and running a hubrt_graph (see
- * runtime/graph.h for the model: nodes are kernel calls over buffers).
+ * models/graph.c — building, planning and running a md_graph (see
+ * models/graph.h for the model: nodes are kernel calls over buffers).
  *
  * The executor keeps one OpenMP team for the whole pass. Kernels from
  * kernels/kernels.h divide their work and end with a barrier; the few small
@@ -12,11 +12,11 @@
 #include <string.h>
 #include <omp.h>
 
-#include "runtime/graph.h"
+#include "models/graph.h"
 
-void hubrt_graph_init(hubrt_graph *g) { memset(g, 0, sizeof *g); }
+void md_graph_init(md_graph *g) { memset(g, 0, sizeof *g); }
 
-void hubrt_graph_free(hubrt_graph *g)
+void md_graph_free(md_graph *g)
 {
     if (!g) return;
     free(g->bufs);
@@ -24,17 +24,17 @@ void hubrt_graph_free(hubrt_graph *g)
     memset(g, 0, sizeof *g);
 }
 
-static int add_buf(hubrt_graph *g, hg_buf_kind kind, int width)
+static int add_buf(md_graph *g, md_buf_kind kind, int width)
 {
     if (g->failed || width <= 0) { g->failed = 1; return -1; }
     if (g->n_bufs == g->cap_bufs) {
         int cap = g->cap_bufs ? 2 * g->cap_bufs : 64;
-        hg_buf *nb = realloc(g->bufs, (size_t)cap * sizeof *nb);
+        md_buf *nb = realloc(g->bufs, (size_t)cap * sizeof *nb);
         if (!nb) { g->failed = 1; return -1; }
         g->bufs = nb;
         g->cap_bufs = cap;
     }
-    hg_buf *b = &g->bufs[g->n_bufs];
+    md_buf *b = &g->bufs[g->n_bufs];
     memset(b, 0, sizeof *b);
     b->kind = kind;
     b->width = width;
@@ -42,26 +42,26 @@ static int add_buf(hubrt_graph *g, hg_buf_kind kind, int width)
     return g->n_bufs++;
 }
 
-int hg_rows_buf(hubrt_graph *g, int width) { return add_buf(g, HG_BUF_ROWS, width); }
-int hg_fixed_buf(hubrt_graph *g, int width) { return add_buf(g, HG_BUF_FIXED, width); }
+int md_rows_buf(md_graph *g, int width) { return add_buf(g, MD_BUF_ROWS, width); }
+int md_fixed_buf(md_graph *g, int width) { return add_buf(g, MD_BUF_FIXED, width); }
 
-int hg_ext_buf(hubrt_graph *g, hg_ext ext, int width)
+int md_ext_buf(md_graph *g, md_ext ext, int width)
 {
-    int id = add_buf(g, HG_BUF_EXT, width);
+    int id = add_buf(g, MD_BUF_EXT, width);
     if (id >= 0) g->bufs[id].ext = ext;
     return id;
 }
 
-int hg_kv_buf(hubrt_graph *g, int layer, int is_v, int width)
+int md_kv_buf(md_graph *g, int layer, int is_v, int width)
 {
-    int id = add_buf(g, HG_BUF_KV, width);
+    int id = add_buf(g, MD_BUF_KV, width);
     if (id >= 0) { g->bufs[id].layer = layer; g->bufs[id].is_v = is_v; }
     return id;
 }
 
-hg_node hg_node_make(hg_op op, int out, int a, int b, const char *name)
+md_node md_node_make(md_op op, int out, int a, int b, const char *name)
 {
-    hg_node n;
+    md_node n;
     memset(&n, 0, sizeof n);
     n.op = op;
     n.out = out;
@@ -75,15 +75,15 @@ hg_node hg_node_make(hg_op op, int out, int a, int b, const char *name)
     return n;
 }
 
-static void touch(hubrt_graph *g, int buf, int node)
+static void touch(md_graph *g, int buf, int node)
 {
     if (buf < 0 || buf >= g->n_bufs) return;
-    hg_buf *b = &g->bufs[buf];
+    md_buf *b = &g->bufs[buf];
     if (b->first < 0) b->first = node;
     b->last = node;
 }
 
-int hg_add(hubrt_graph *g, const hg_node *node)
+int md_add(md_graph *g, const md_node *node)
 {
     if (g->failed) return -1;
     int ids[4] = {node->out, node->a, node->b, node->c};
@@ -92,7 +92,7 @@ int hg_add(hubrt_graph *g, const hg_node *node)
     if (node->out < 0) { g->failed = 1; return -1; }
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? 2 * g->cap_nodes : 128;
-        hg_node *nn = realloc(g->nodes, (size_t)cap * sizeof *nn);
+        md_node *nn = realloc(g->nodes, (size_t)cap * sizeof *nn);
         if (!nn) { g->failed = 1; return -1; }
         g->nodes = nn;
         g->cap_nodes = cap;
@@ -104,15 +104,15 @@ int hg_add(hubrt_graph *g, const hg_node *node)
 }
 
 /* Floats a buffer takes in an arena for n_cap rows, rounded up to 64 bytes. */
-static size_t buf_floats(const hg_buf *b, int n_cap)
+static size_t buf_floats(const md_buf *b, int n_cap)
 {
-    size_t f = (size_t)b->width * (b->kind == HG_BUF_ROWS ? (size_t)n_cap : 1);
+    size_t f = (size_t)b->width * (b->kind == MD_BUF_ROWS ? (size_t)n_cap : 1);
     return (f + 15) & ~(size_t)15;
 }
 
-static int in_arena(const hg_buf *b) { return b->kind == HG_BUF_ROWS || b->kind == HG_BUF_FIXED; }
+static int in_arena(const md_buf *b) { return b->kind == MD_BUF_ROWS || b->kind == MD_BUF_FIXED; }
 
-size_t hubrt_graph_unplanned_size(const hubrt_graph *g, int n_cap)
+size_t md_graph_unplanned_size(const md_graph *g, int n_cap)
 {
     size_t total = 0;
     for (int i = 0; i < g->n_bufs; i++)
@@ -124,7 +124,7 @@ size_t hubrt_graph_unplanned_size(const hubrt_graph *g, int n_cap)
  * Greedy placement: biggest buffers first, each at the lowest offset where it
  * overlaps no already placed buffer whose lifetime intersects its own.
  */
-size_t hubrt_graph_plan(const hubrt_graph *g, int n_cap, size_t *offsets)
+size_t md_graph_plan(const md_graph *g, int n_cap, size_t *offsets)
 {
     if (n_cap <= 0 || g->failed) return (size_t)-1;
     for (int i = 0; i < g->n_bufs; i++) {
@@ -149,13 +149,13 @@ size_t hubrt_graph_plan(const hubrt_graph *g, int n_cap, size_t *offsets)
     size_t total = 0;
     int n_placed = 0;
     for (int i = 0; i < m; i++) {
-        const hg_buf *b = &g->bufs[order[i]];
+        const md_buf *b = &g->bufs[order[i]];
         size_t size = buf_floats(b, n_cap), off = 0;
         /* retry until a pass finds no conflict at off */
         for (int moved = 1; moved;) {
             moved = 0;
             for (int k = 0; k < n_placed; k++) {
-                const hg_buf *o = &g->bufs[placed[k]];
+                const md_buf *o = &g->bufs[placed[k]];
                 if (o->last < b->first || b->last < o->first) continue; /* never live together */
                 size_t osz = buf_floats(o, n_cap);
                 if (off < offsets[placed[k]] + osz && offsets[placed[k]] < off + size) {
@@ -173,13 +173,13 @@ size_t hubrt_graph_plan(const hubrt_graph *g, int n_cap, size_t *offsets)
     return total;
 }
 
-const char *hg_op_name(hg_op op)
+const char *md_op_name(md_op op)
 {
-    static const char *names[HG_OP_COUNT] = {
+    static const char *names[MD_OP_COUNT] = {
         "embed", "add", "mul", "layernorm", "rmsnorm", "matmul", "rope", "kv_store",
         "attention", "gelu", "gelu_tanh", "silu", "relu", "tanh", "silu_mul", "copy",
         "qkv_split", "swiglu", "add_norm"};
-    return (op >= 0 && op < HG_OP_COUNT) ? names[op] : "?";
+    return (op >= 0 && op < MD_OP_COUNT) ? names[op] : "?";
 }
 
 /* ---- executor ------------------------------------------------------------ */
@@ -193,23 +193,23 @@ static void share(size_t n, size_t *i0, size_t *i1)
 }
 
 /* Base pointer of a buffer for this run. */
-static float *buf_ptr(const hubrt_graph *g, const hg_run *r, int id)
+static float *buf_ptr(const md_graph *g, const md_run *r, int id)
 {
     if (id < 0) return NULL;
-    const hg_buf *b = &g->bufs[id];
+    const md_buf *b = &g->bufs[id];
     switch (b->kind) {
-    case HG_BUF_ROWS:
-    case HG_BUF_FIXED: return r->arena + r->offsets[id];
-    case HG_BUF_EXT: return r->ext[b->ext];
-    case HG_BUF_KV: return (b->is_v ? r->kv_v : r->kv_k) + (size_t)b->layer * r->kv_layer_floats;
+    case MD_BUF_ROWS:
+    case MD_BUF_FIXED: return r->arena + r->offsets[id];
+    case MD_BUF_EXT: return r->ext[b->ext];
+    case MD_BUF_KV: return (b->is_v ? r->kv_v : r->kv_k) + (size_t)b->layer * r->kv_layer_floats;
     }
     return NULL;
 }
 
 /* Positions reserved per kv head in a KV buffer (arena K/V of encoders: n_cap). */
-static int kv_stride_of(const hubrt_graph *g, const hg_run *r, int id)
+static int kv_stride_of(const md_graph *g, const md_run *r, int id)
 {
-    return g->bufs[id].kind == HG_BUF_KV ? r->kv_stride : r->n_cap;
+    return g->bufs[id].kind == MD_BUF_KV ? r->kv_stride : r->n_cap;
 }
 
 /*
@@ -219,7 +219,7 @@ static int kv_stride_of(const hubrt_graph *g, const hg_run *r, int id)
  * read from the LM head's arena copy. Each thread gathers its rows, calling
  * the team-callable hk_to_f32 inside a team of one.
  */
-static void embed_interleaved(const hg_node *nd, const int32_t *ids, int rows, float *out)
+static void embed_interleaved(const md_node *nd, const int32_t *ids, int rows, float *out)
 {
     size_t es = nd->table_type == HK_F32 ? 4 : 2, rl = 64 / es, d = (size_t)nd->d;
     size_t nrun = (d + rl - 1) / rl, i0, i1;
@@ -236,44 +236,44 @@ static void embed_interleaved(const hg_node *nd, const int32_t *ids, int rows, f
 #pragma omp barrier
 }
 
-static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
+static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
 {
     int n = r->n;
     /* input row selection and the number of rows worked on */
     int row0 = 0, rows = n;
-    hg_rows mode = nd->rows;
-    if (mode == HG_ROWS_OUT) mode = r->logits_all ? HG_ROWS_ALL : HG_ROWS_LAST;
-    if (mode == HG_ROWS_FIRST) { row0 = 0; rows = 1; }
-    if (mode == HG_ROWS_LAST) { row0 = n - 1; rows = 1; }
+    md_rows mode = nd->rows;
+    if (mode == MD_ROWS_OUT) mode = r->logits_all ? MD_ROWS_ALL : MD_ROWS_LAST;
+    if (mode == MD_ROWS_FIRST) { row0 = 0; rows = 1; }
+    if (mode == MD_ROWS_LAST) { row0 = n - 1; rows = 1; }
     float *out = buf_ptr(g, r, nd->out);
     float *a = buf_ptr(g, r, nd->a);
     float *b = buf_ptr(g, r, nd->b);
     int wa = nd->a >= 0 ? g->bufs[nd->a].width : 0;
     int wo = g->bufs[nd->out].width;
     /* A row-selecting node reads row row0 of a [n][w] input. */
-    if (a && nd->a >= 0 && g->bufs[nd->a].kind != HG_BUF_FIXED) a += (size_t)row0 * (size_t)wa;
+    if (a && nd->a >= 0 && g->bufs[nd->a].kind != MD_BUF_FIXED) a += (size_t)row0 * (size_t)wa;
     size_t len = (size_t)rows * (size_t)wo; /* elementwise length */
     size_t i0, i1;
 
     switch (nd->op) {
-    case HG_EMBED: {
-        const int32_t *ids = nd->ids == HG_IDS_TOKENS ? r->ids
-                           : nd->ids == HG_IDS_TYPES ? r->type_ids : r->positions;
+    case MD_EMBED: {
+        const int32_t *ids = nd->ids == MD_IDS_TOKENS ? r->ids
+                           : nd->ids == MD_IDS_TYPES ? r->type_ids : r->positions;
         if (nd->table_interleaved) embed_interleaved(nd, ids + row0, rows, out);
         else hk_embedding(nd->table_type, nd->table, nd->d, ids + row0, rows, out);
         break;
     }
-    case HG_ADD: hk_add(a, b, out, len); break;
-    case HG_MUL:
+    case MD_ADD: hk_add(a, b, out, len); break;
+    case MD_MUL:
         share(len, &i0, &i1);
         for (size_t i = i0; i < i1; i++) out[i] = a[i] * b[i];
 #pragma omp barrier
         break;
-    case HG_LAYERNORM: hk_layernorm(a, rows, wo, nd->vec0, nd->vec1, nd->eps, out); break;
-    case HG_RMSNORM: hk_rmsnorm(a, rows, wo, nd->vec0, nd->eps, out); break;
-    case HG_MATMUL: hk_matmul(a, rows, nd->w, nd->vec0, out); break;
-    case HG_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, r->pos0 + row0, nd->inv_freq); break;
-    case HG_KV_STORE: {
+    case MD_LAYERNORM: hk_layernorm(a, rows, wo, nd->vec0, nd->vec1, nd->eps, out); break;
+    case MD_RMSNORM: hk_rmsnorm(a, rows, wo, nd->vec0, nd->eps, out); break;
+    case MD_MATMUL: hk_matmul(a, rows, nd->w, nd->vec0, out); break;
+    case MD_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, r->pos0 + row0, nd->inv_freq); break;
+    case MD_KV_STORE: {
         /* a [n][n_kv_heads*head_dim] -> out[kvh][pos0 + i][head_dim] */
         int hd = nd->head_dim, stride = kv_stride_of(g, r, nd->out);
         size_t items = (size_t)rows * (size_t)nd->n_kv_heads;
@@ -286,7 +286,7 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
 #pragma omp barrier
         break;
     }
-    case HG_ATTENTION: {
+    case MD_ATTENTION: {
         hk_attn_params p;
         memset(&p, 0, sizeof p);
         p.n_q = rows;
@@ -347,27 +347,27 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
         hk_attention(a, b, vc, out, &p);
         break;
     }
-    case HG_GELU: hk_gelu(out, len); break;
-    case HG_GELU_TANH: hk_gelu_tanh(out, len); break;
-    case HG_SILU: hk_silu(out, len); break;
-    case HG_TANH: hk_tanh(out, len); break;
-    case HG_RELU:
+    case MD_GELU: hk_gelu(out, len); break;
+    case MD_GELU_TANH: hk_gelu_tanh(out, len); break;
+    case MD_SILU: hk_silu(out, len); break;
+    case MD_TANH: hk_tanh(out, len); break;
+    case MD_RELU:
         share(len, &i0, &i1);
         for (size_t i = i0; i < i1; i++) out[i] = out[i] > 0 ? out[i] : 0;
 #pragma omp barrier
         break;
-    case HG_SILU_MUL: hk_silu_mul(a, b, out, len); break;
-    case HG_COPY:
+    case MD_SILU_MUL: hk_silu_mul(a, b, out, len); break;
+    case MD_COPY:
         share(len, &i0, &i1);
         if (i1 > i0) memcpy(out + i0, a + i0, (i1 - i0) * sizeof(float));
 #pragma omp barrier
         break;
-    case HG_QKV_SPLIT: {
+    case MD_QKV_SPLIT: {
         /* by rows: each row's cos/sin are computed once and used by every head */
         int hd = nd->head_dim, H = nd->n_heads, KV = nd->n_kv_heads, half = hd / 2;
         float *kc = b, *vc = buf_ptr(g, r, nd->c);
         size_t stride = (size_t)kv_stride_of(g, r, nd->b);
-        float cs[HG_MAX_HEAD_DIM / 2], sn[HG_MAX_HEAD_DIM / 2];
+        float cs[MD_MAX_HEAD_DIM / 2], sn[MD_MAX_HEAD_DIM / 2];
         share((size_t)rows, &i0, &i1);
         for (size_t i = i0; i < i1; i++) {
             size_t pos = (size_t)(r->pos0 + row0) + i;
@@ -399,7 +399,7 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
 #pragma omp barrier
         break;
     }
-    case HG_SWIGLU: {
+    case MD_SWIGLU: {
         size_t d = (size_t)wo;
         if (rows == 1) {
             hk_silu_mul(a, a + d, out, d);
@@ -414,7 +414,7 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
         hk_silu_mul(out, b, out, (size_t)rows * d);
         break;
     }
-    case HG_ADD_NORM: {
+    case MD_ADD_NORM: {
         /* by rows; double sums like the reference norms, in 8 independent
          * partial sums so the loop is not one long dependency chain */
         size_t d = (size_t)wo;
@@ -428,14 +428,14 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
             for (; j + 8 <= d; j += 8)
                 for (int k = 0; k < 8; k++) {
                     xr[j + k] += br[j + k];
-                    p[k] += nd->d == 0 ? (double)xr[j + k] * xr[j + k] : (double)xr[j + k];
+                    p[k] += nd->norm == MD_NORM_RMS ? (double)xr[j + k] * xr[j + k] : (double)xr[j + k];
                 }
             for (; j < d; j++) {
                 xr[j] += br[j];
-                p[0] += nd->d == 0 ? (double)xr[j] * xr[j] : (double)xr[j];
+                p[0] += nd->norm == MD_NORM_RMS ? (double)xr[j] * xr[j] : (double)xr[j];
             }
             double sum = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-            if (nd->d == 0) {
+            if (nd->norm == MD_NORM_RMS) {
                 float rs = (float)(1.0 / sqrt(sum / (double)d + nd->eps));
                 for (j = 0; j < d; j++) yr[j] = xr[j] * rs * nd->vec0[j];
             } else {
@@ -454,19 +454,19 @@ static void run_node(const hubrt_graph *g, const hg_run *r, const hg_node *nd)
 #pragma omp barrier
         break;
     }
-    case HG_OP_COUNT: break;
+    case MD_OP_COUNT: break;
     }
 }
 
-static int node_wanted(const hg_node *nd, const hg_run *r)
+static int node_wanted(const md_node *nd, const md_run *r)
 {
     if (!nd->need) return 1;
-    for (int e = 0; e < HG_EXT_COUNT; e++)
+    for (int e = 0; e < MD_EXT_COUNT; e++)
         if ((nd->need & (1u << e)) && r->ext[e]) return 1;
     return 0;
 }
 
-void hubrt_graph_run(const hubrt_graph *g, const hg_run *r)
+void md_graph_run(const md_graph *g, const md_run *r)
 {
     int nt = r->n_threads > 0 ? r->n_threads : 1;
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -474,7 +474,7 @@ void hubrt_graph_run(const hubrt_graph *g, const hg_run *r)
         int master = omp_get_thread_num() == 0;
         double t0 = (r->profile && master) ? omp_get_wtime() : 0;
         for (int i = 0; i < g->n_nodes; i++) {
-            const hg_node *nd = &g->nodes[i];
+            const md_node *nd = &g->nodes[i];
             if (!node_wanted(nd, r)) continue;
             run_node(g, r, nd);
             if (r->profile && master) { /* every node ends with a barrier */

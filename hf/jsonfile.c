@@ -1,5 +1,5 @@
 /*
- * runtime/jsonfile.c — whole-file reads and depth-checked JSON parsing
+ * hf/jsonfile.c — whole-file reads and depth-checked JSON parsing
  * (see jsonfile.h for why the depth is checked before cJSON sees the text).
  */
 #include <errno.h>
@@ -9,31 +9,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/error.h"
-#include "runtime/jsonfile.h"
+#include "hf/error.h"
+#include "hf/jsonfile.h"
 
-int hubrt_open_regular(const char *path, struct stat *st)
+int hf_open_regular(const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        hubrt_set_error(HUBRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        hf_set_error(HUBRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-        hubrt_set_error(HUBRT_ERR_IO, "%s: not a regular file", path);
+        hf_set_error(HUBRT_ERR_IO, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
     return fd;
 }
 
-char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len)
+char *hf_read_file(const char *path, size_t max_bytes, size_t *len)
 {
     struct stat st;
-    int fd = hubrt_open_regular(path, &st);
+    int fd = hf_open_regular(path, &st);
     if (fd < 0) return NULL;
     if ((uint64_t)st.st_size > max_bytes) {
-        hubrt_set_error(HUBRT_ERR_FORMAT, "%s: file is %lld bytes, over the %zu-byte limit",
+        hf_set_error(HUBRT_ERR_FORMAT, "%s: file is %lld bytes, over the %zu-byte limit",
                         path, (long long)st.st_size, max_bytes);
         close(fd);
         return NULL;
@@ -41,7 +41,7 @@ char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len)
     size_t size = (size_t)st.st_size;
     char *buf = malloc(size + 1);
     if (!buf) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, size);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, size);
         close(fd);
         return NULL;
     }
@@ -50,7 +50,7 @@ char *hubrt_read_file(const char *path, size_t max_bytes, size_t *len)
         ssize_t r = read(fd, buf + got, size - got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
-            hubrt_set_error(HUBRT_ERR_IO, "%s: read failed: %s", path,
+            hf_set_error(HUBRT_ERR_IO, "%s: read failed: %s", path,
                             r < 0 ? strerror(errno) : "file shrank while reading");
             free(buf);
             close(fd);
@@ -88,28 +88,28 @@ static int json_depth_over(const char *s, size_t n, int limit, size_t *where)
     return 0;
 }
 
-int hubrt_json_parse(const char *text, size_t len, const char *name, cJSON **out)
+int hf_json_parse(const char *text, size_t len, const char *name, cJSON **out)
 {
     *out = NULL;
     size_t where = 0;
     if (json_depth_over(text, len, HUBRT_JSON_MAX_DEPTH, &where))
-        return hubrt_set_error(HUBRT_ERR_FORMAT,
+        return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: JSON nested more than %d levels deep (at byte %zu)", name,
                                HUBRT_JSON_MAX_DEPTH, where);
     if (memchr(text, '\0', len))
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: JSON contains a NUL byte at byte %zu", name,
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: JSON contains a NUL byte at byte %zu", name,
                                (size_t)((const char *)memchr(text, '\0', len) - text));
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)",
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)",
                                name, at, len);
     }
     for (const char *p = end; p && p < text + len; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
             cJSON_Delete(root);
-            return hubrt_set_error(HUBRT_ERR_FORMAT,
+            return hf_set_error(HUBRT_ERR_FORMAT,
                                    "%s: unexpected text after the JSON value at byte %zu", name,
                                    (size_t)(p - text));
         }

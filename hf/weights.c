@@ -1,5 +1,5 @@
 /*
- * runtime/weights.c — all weight files of a model directory behind one
+ * hf/weights.c — all weight files of a model directory behind one
  * name lookup.
  *
  * A directory holds model.safetensors, or model.safetensors.index.json whose
@@ -21,31 +21,31 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/error.h"
-#include "runtime/jsonfile.h"
-#include "runtime/safetensors.h"
+#include "hf/error.h"
+#include "hf/jsonfile.h"
+#include "hf/safetensors.h"
 
 #define INDEX_MAX_BYTES (64u << 20)
 
 typedef struct wfile {
     char *rel;            /* name relative to the directory */
-    hubrt_st_file *st;
+    hf_st_file *st;
     int64_t size;         /* bytes on disk */
 } wfile;
 
-struct hubrt_weights {
+struct hf_weights {
     int n_files;
     wfile *files;
     int n;                          /* tensors over all files */
-    const hubrt_tensor **tensors;   /* [n] in file order */
-    const hubrt_tensor **by_name;   /* [n] sorted by name */
+    const hf_tensor **tensors;   /* [n] in file order */
+    const hf_tensor **by_name;   /* [n] sorted by name */
 };
 
-void hubrt_weights_close(hubrt_weights *w)
+void hf_weights_close(hf_weights *w)
 {
     if (!w) return;
     for (int i = 0; i < w->n_files; i++) {
-        hubrt_st_close(w->files[i].st);
+        hf_st_close(w->files[i].st);
         free(w->files[i].rel);
     }
     free(w->files);
@@ -84,42 +84,42 @@ static int no_weights_error(const char *dir)
         closedir(d);
     }
     if (pickle[0])
-        return hubrt_set_error(HUBRT_ERR_UNSUPPORTED,
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED,
                                "%s: only PyTorch pickle weights found (%s); hubrt never unpickles "
                                "(it can run code) — provide safetensors weights (model.safetensors), "
                                "e.g. download the repo's safetensors files or convert with "
                                "save_pretrained(safe_serialization=True)",
                                dir, pickle);
     if (other[0])
-        return hubrt_set_error(HUBRT_ERR_IO,
+        return hf_set_error(HUBRT_ERR_IO,
                                "%s: no model.safetensors or model.safetensors.index.json (found %s, "
                                "which is not a hub model weight file name)",
                                dir, other);
-    return hubrt_set_error(HUBRT_ERR_IO,
+    return hf_set_error(HUBRT_ERR_IO,
                            "%s: no weights found (expected model.safetensors or "
                            "model.safetensors.index.json)",
                            dir);
 }
 
-static int add_file(hubrt_weights *w, const char *dir, const char *rel)
+static int add_file(hf_weights *w, const char *dir, const char *rel)
 {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, rel) >= sizeof path)
-        return hubrt_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", dir);
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: path too long", dir);
     wfile *nf = realloc(w->files, (size_t)(w->n_files + 1) * sizeof *nf);
-    if (!nf) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
+    if (!nf) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
     w->files = nf;
     wfile *f = &w->files[w->n_files];
     memset(f, 0, sizeof *f);
-    if (!(f->rel = strdup(rel))) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
+    if (!(f->rel = strdup(rel))) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
     w->n_files++;
-    f->st = hubrt_st_open(path);
-    if (!f->st) return hubrt_error_status();
-    f->size = (int64_t)hubrt_st_file_size(f->st);
+    f->st = hf_st_open(path);
+    if (!f->st) return hf_error_status();
+    f->size = (int64_t)hf_st_file_size(f->st);
     return 0;
 }
 
-static int find_file(const hubrt_weights *w, const char *rel)
+static int find_file(const hf_weights *w, const char *rel)
 {
     for (int i = 0; i < w->n_files; i++)
         if (!strcmp(w->files[i].rel, rel)) return i;
@@ -137,32 +137,32 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int open_sharded(hubrt_weights *w, const char *dir, const char *index_path)
+static int open_sharded(hf_weights *w, const char *dir, const char *index_path)
 {
     size_t len;
-    char *text = hubrt_read_file(index_path, INDEX_MAX_BYTES, &len);
-    if (!text) return hubrt_error_status();
+    char *text = hf_read_file(index_path, INDEX_MAX_BYTES, &len);
+    if (!text) return hf_error_status();
     cJSON *root = NULL;
-    int rc = hubrt_json_parse(text, len, index_path, &root);
+    int rc = hf_json_parse(text, len, index_path, &root);
     free(text);
     if (rc) return rc;
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(root) || !cJSON_IsObject(map)) {
         cJSON_Delete(root);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: no 'weight_map' object", index_path);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: no 'weight_map' object", index_path);
     }
     /* Distinct shard names, sorted (model-00001-of-N ... in order). */
     int n_entries = cJSON_GetArraySize(map);
     char **names = calloc(n_entries ? (size_t)n_entries : 1, sizeof *names);
     if (!names) {
         cJSON_Delete(root);
-        return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", index_path);
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", index_path);
     }
     int n_names = 0;
     for (const cJSON *e = map->child; e; e = e->next) {
         if (!cJSON_IsString(e) || bad_shard_name(e->valuestring)) {
             free(names);
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT,
+            rc = hf_set_error(HUBRT_ERR_FORMAT,
                                  "%s: tensor '%s': the shard must be a file name in the model "
                                  "directory",
                                  index_path, e->string);
@@ -174,7 +174,7 @@ static int open_sharded(hubrt_weights *w, const char *dir, const char *index_pat
     if (n_names == 0) {
         free(names);
         cJSON_Delete(root);
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: weight_map is empty", index_path);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: weight_map is empty", index_path);
     }
     qsort(names, (size_t)n_names, sizeof *names, cmp_str);
     for (int i = 0; i < n_names; i++) {
@@ -188,7 +188,7 @@ static int open_sharded(hubrt_weights *w, const char *dir, const char *index_pat
                     who = e->string;
                     break;
                 }
-            rc = hubrt_set_error(HUBRT_ERR_IO,
+            rc = hf_set_error(HUBRT_ERR_IO,
                                  "%s: shard '%s' (holding tensor '%s') is missing from %s",
                                  index_path, names[i], who, dir);
             free(names);
@@ -205,8 +205,8 @@ static int open_sharded(hubrt_weights *w, const char *dir, const char *index_pat
     /* Every tensor the index names is in the shard it names. */
     for (const cJSON *e = map->child; e; e = e->next) {
         int fi = find_file(w, e->valuestring);
-        if (fi < 0 || !hubrt_st_find(w->files[fi].st, e->string)) {
-            rc = hubrt_set_error(HUBRT_ERR_FORMAT,
+        if (fi < 0 || !hf_st_find(w->files[fi].st, e->string)) {
+            rc = hf_set_error(HUBRT_ERR_FORMAT,
                                  "%s: tensor '%s' is mapped to shard '%s', which does not contain it",
                                  index_path, e->string, e->valuestring);
             cJSON_Delete(root);
@@ -219,45 +219,45 @@ static int open_sharded(hubrt_weights *w, const char *dir, const char *index_pat
 
 static int cmp_tensor_name(const void *a, const void *b)
 {
-    return strcmp((*(const hubrt_tensor *const *)a)->name, (*(const hubrt_tensor *const *)b)->name);
+    return strcmp((*(const hf_tensor *const *)a)->name, (*(const hf_tensor *const *)b)->name);
 }
 
-static int build_index(hubrt_weights *w, const char *dir)
+static int build_index(hf_weights *w, const char *dir)
 {
     size_t total = 0;
-    for (int i = 0; i < w->n_files; i++) total += (size_t)hubrt_st_count(w->files[i].st);
+    for (int i = 0; i < w->n_files; i++) total += (size_t)hf_st_count(w->files[i].st);
     if (total > (size_t)INT32_MAX)
-        return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: too many tensors", dir);
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: too many tensors", dir);
     w->tensors = calloc(total ? total : 1, sizeof *w->tensors);
     w->by_name = calloc(total ? total : 1, sizeof *w->by_name);
-    if (!w->tensors || !w->by_name) return hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", dir);
+    if (!w->tensors || !w->by_name) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", dir);
     int k = 0;
     for (int i = 0; i < w->n_files; i++)
-        for (int j = 0; j < hubrt_st_count(w->files[i].st); j++)
-            w->tensors[k++] = hubrt_st_tensor(w->files[i].st, j);
+        for (int j = 0; j < hf_st_count(w->files[i].st); j++)
+            w->tensors[k++] = hf_st_tensor(w->files[i].st, j);
     w->n = k;
     memcpy(w->by_name, w->tensors, (size_t)k * sizeof *w->by_name);
     qsort(w->by_name, (size_t)k, sizeof *w->by_name, cmp_tensor_name);
     for (int i = 1; i < k; i++)
         if (!strcmp(w->by_name[i]->name, w->by_name[i - 1]->name))
-            return hubrt_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' is stored twice (%s and %s)", dir,
+            return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s' is stored twice (%s and %s)", dir,
                                    w->by_name[i]->name, w->by_name[i - 1]->file, w->by_name[i]->file);
     return 0;
 }
 
-hubrt_weights *hubrt_weights_open(const char *dir, hubrt_weight_storage storage)
+hf_weights *hf_weights_open(const char *dir, hubrt_weight_storage storage)
 {
     if (!dir) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_weights_open: NULL directory");
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_weights_open: NULL directory");
         return NULL;
     }
     if (storage != HUBRT_STORAGE_AUTO && storage != HUBRT_STORAGE_MMAP && storage != HUBRT_STORAGE_COPY) {
-        hubrt_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_weights_open: unknown storage mode %d", (int)storage);
+        hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_weights_open: unknown storage mode %d", (int)storage);
         return NULL;
     }
-    hubrt_weights *w = calloc(1, sizeof *w);
+    hf_weights *w = calloc(1, sizeof *w);
     if (!w) {
-        hubrt_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", dir);
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", dir);
         return NULL;
     }
     char single[4096], index[4096];
@@ -270,15 +270,15 @@ hubrt_weights *hubrt_weights_open(const char *dir, hubrt_weight_storage storage)
     if (!rc) rc = build_index(w, dir);
     /* AUTO = COPY for now: decode streamed ~2.7x faster from huge pages (targets.md). */
     if (!rc && storage != HUBRT_STORAGE_MMAP)
-        for (int i = 0; i < w->n_files && !rc; i++) rc = hubrt_st_copy_to_memory(w->files[i].st);
+        for (int i = 0; i < w->n_files && !rc; i++) rc = hf_st_copy_to_memory(w->files[i].st);
     if (rc) {
-        hubrt_weights_close(w);
+        hf_weights_close(w);
         return NULL;
     }
     return w;
 }
 
-const hubrt_tensor *hubrt_weights_find(const hubrt_weights *w, const char *name)
+const hf_tensor *hf_weights_find(const hf_weights *w, const char *name)
 {
     if (!w || !name) return NULL;
     int lo = 0, hi = w->n - 1;
@@ -292,16 +292,16 @@ const hubrt_tensor *hubrt_weights_find(const hubrt_weights *w, const char *name)
     return NULL;
 }
 
-int hubrt_weights_count(const hubrt_weights *w) { return w ? w->n : 0; }
+int hf_weights_count(const hf_weights *w) { return w ? w->n : 0; }
 
-const hubrt_tensor *hubrt_weights_tensor(const hubrt_weights *w, int i)
+const hf_tensor *hf_weights_tensor(const hf_weights *w, int i)
 {
     return w && i >= 0 && i < w->n ? w->tensors[i] : NULL;
 }
 
-int hubrt_weights_n_files(const hubrt_weights *w) { return w ? w->n_files : 0; }
+int hf_weights_n_files(const hf_weights *w) { return w ? w->n_files : 0; }
 
-const char *hubrt_weights_file(const hubrt_weights *w, int i, int64_t *size_bytes)
+const char *hf_weights_file(const hf_weights *w, int i, int64_t *size_bytes)
 {
     if (!w || i < 0 || i >= w->n_files) return NULL;
     if (size_bytes) *size_bytes = w->files[i].size;
