@@ -39,7 +39,7 @@ LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
 CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c))
 CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/test_*.c)))
-TESTS_CXX := $(BUILD)/tests/test_header_cxx
+TESTS_CXX := $(BUILD)/tests/test_include_header_cxx
 BENCHES := $(patsubst bench/%.c,$(BUILD)/%,$(sort $(wildcard bench/bench-*.c)))
 FIXTURE_OBJ := $(BUILD)/obj/tests/fixtures/test_model.o
 
@@ -98,8 +98,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(FIXTURE_OBJ) $(BUILD)/libhubrt.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
 
-# The public header compiled as C++ (test_header.c compiles it as C99).
-$(TESTS_CXX): tests/test_header.c include/hubrt.h
+# The public header compiled as C++ (test_include_header.c compiles it as C99).
+$(TESTS_CXX): tests/test_include_header.c include/hubrt.h
 	@mkdir -p $(dir $@)
 	$(CXX) -x c++ -std=c++11 $(WARN) $(CPPFLAGS) $(SAN) -o $@ $< -x none $(BUILD)/libhubrt.a $(LDLIBS)
 
@@ -166,4 +166,4 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # The public header must compile as strict C99 too.
-$(BUILD)/obj/tests/test_header.o: CFLAGS += -std=c99 -pedantic
+$(BUILD)/obj/tests/test_include_header.o: CFLAGS += -std=c99 -pedantic

@@ -1,5 +1,5 @@
 /*
- * tests/test_config.c — config.json parsing, the offline Hugging Face cache
+ * tests/test_hf_config.c — config.json parsing, the offline Hugging Face cache
  * lookup and hubrt_model_load() on small fixture directories.
  *
  *   - every shared model's config.json loads, and each field equals the

@@ -1,5 +1,5 @@
 /*
- * tests/test_sampler.c — the sampler on fixed logits: greedy, temperature,
+ * tests/test_runtime_sampler.c — the sampler on fixed logits: greedy, temperature,
  * top-k / top-p / min-p cut-offs, repetition penalty, seed reproducibility,
  * and the top-p shortcut against a brute-force nucleus.
  */

@@ -1,5 +1,5 @@
 /*
- * tests/test_embed_batch.c — batched sentence embeddings on bert-tiny
+ * tests/test_runtime_embed_batch.c — batched sentence embeddings on bert-tiny
  * (../shared/models/bert-tiny): hubrt_embed_batch() and the packed encoder
  * pass (runtime/session.h rt_encode_packed) must give, text for text, the
  * same vectors / hidden states as one hubrt_embed / hubrt_encode per text

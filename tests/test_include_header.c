@@ -1,5 +1,5 @@
 /*
- * tests/test_header.c — the public header compiles as strict C99 (and, built
+ * tests/test_include_header.c — the public header compiles as strict C99 (and, built
  * by the Makefile with -x c++, as C++), and its basic contract holds.
  */
 #include "include/hubrt.h"

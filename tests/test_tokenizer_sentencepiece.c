@@ -1,5 +1,5 @@
 /*
- * tests/test_sentencepiece.c — the sentencepiece backend (tokenizer/sp_tokenizer.h)
+ * tests/test_tokenizer_sentencepiece.c — the sentencepiece backend (tokenizer/sp_tokenizer.h)
  * against the reference encodings in ../shared/tokenizers:
  *   llama-2/cases_sentencepiece.jsonl  BPE + byte fallback: ids = [1] + sp.encode,
  *                                      ids_no_special = sp.encode, decoded = sp.decode

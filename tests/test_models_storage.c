@@ -1,5 +1,5 @@
 /*
- * tests/test_model_storage.c — every way of placing the weights gives the
+ * tests/test_models_storage.c — every way of placing the weights gives the
  * same model: AUTO (file map copied into the interleaved huge-page arena),
  * COPY (read into memory first; a tied embedding then stays one view), MMAP
  * (views) and HUBRT_INTERLEAVE=0 (plain rows in the arena). Logits of a

@@ -1,5 +1,5 @@
 /*
- * tests/test_safetensors.c — the safetensors loader and the weights folder
+ * tests/test_hf_safetensors.c — the safetensors loader and the weights folder
  * logic on fixtures this test writes itself (in a mkdtemp folder):
  *   - one valid file per dtype (all 15), views and the COPY storage;
  *   - handcrafted corrupt files, one per fault the loader must catch, each

@@ -1,5 +1,5 @@
 /*
- * tests/test_cli_hostile.c — `run-model tokenize / detokenize / info` on
+ * tests/test_tools_cli_hostile.c — `run-model tokenize / detokenize / info` on
  * hostile files: truncated, malicious or non-UTF-8 tokenizer files,
  * sentencepiece models of garbage, broken config.json and safetensors,
  * ids out of range. Every run must exit 1 (or 2 for a usage error) with

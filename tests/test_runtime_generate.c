@@ -1,5 +1,5 @@
 /*
- * tests/test_generate.c — the generation and embedding API without the CLI:
+ * tests/test_runtime_generate.c — the generation and embedding API without the CLI:
  * hubrt_generate_ids against stories260K's reference greedy ids, the
  * callback contract (one call per token, stop on non-zero, EOS passed on),
  * stop strings held back, seeds, continuing a session, the

@@ -1,5 +1,5 @@
 /*
- * tests/test_cli_tokenize.c — `run-model tokenize` / `run-model detokenize`
+ * tests/test_tools_cli_tokenize.c — `run-model tokenize` / `run-model detokenize`
  * end to end: spawns $HUBRT_BUILD/run-model (default build/) on the
  * tokenizers of ../shared/tokenizers and ../shared/models.
  *

@@ -1,5 +1,5 @@
 /*
- * tests/test_install.c — `make install` into a temporary prefix, then the
+ * tests/test_examples_install.c — `make install` into a temporary prefix, then the
  * examples built against that installed copy with pkg-config, the way a
  * user would, and run on stories260K / bert-tiny.
  *

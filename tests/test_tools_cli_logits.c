@@ -1,5 +1,5 @@
 /*
- * tests/test_cli_logits.c — `run-model logits` end to end: the written
+ * tests/test_tools_cli_logits.c — `run-model logits` end to end: the written
  * safetensors file against the references in ../shared/models (from --ids,
  * and from -p / --pair through the tokenizer), its tensor names and shapes,
  * and the exit statuses of bad usage (2) and bad input (1, one stderr line).

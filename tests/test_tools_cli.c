@@ -1,5 +1,5 @@
 /*
- * tests/test_cli.c — run-model end to end: every command's --help, usage
+ * tests/test_tools_cli.c — run-model end to end: every command's --help, usage
  * errors (exit 2), missing files and unknown models (exit 1 with one line on
  * stderr), generate against the reference greedy generations of
  * ../shared/models, stop strings, seeds, embed and fill-mask against

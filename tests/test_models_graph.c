@@ -1,5 +1,5 @@
 /*
- * tests/test_graph.c — the graph executor on its own: the arena planner
+ * tests/test_models_graph.c — the graph executor on its own: the arena planner
  * (buffers live at the same time never overlap, sharing saves memory, sizes
  * scale with n_cap), a small hand-built graph run with 1 and 2 threads
  * against a plain C computation, the need-mask that skips nodes whose

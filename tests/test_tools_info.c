@@ -1,5 +1,5 @@
 /*
- * tests/test_info.c — `run-model info` end to end, through the real binary
+ * tests/test_tools_info.c — `run-model info` end to end, through the real binary
  * ($HUBRT_BUILD/run-model, default build/), run with popen from the repo
  * root.
  *
