@@ -43,7 +43,7 @@ TESTS_CXX := $(BUILD)/tests/test_include_header_cxx
 BENCHES := $(patsubst bench/%.c,$(BUILD)/%,$(sort $(wildcard bench/bench-*.c)))
 FIXTURE_OBJ := $(BUILD)/obj/tests/fixtures/test_model.o
 
-.PHONY: all deps test asan bench install uninstall clean help fuzz
+.PHONY: all deps test asan bench install uninstall clean help fuzz fuzz-run
 
 # Library (static + shared), the CLI and the helper tools.
 all: $(BUILD)/libhubrt.a $(BUILD)/libhubrt.so $(BUILD)/run-model
@@ -54,12 +54,13 @@ help:
 	@echo "make test      build and run the test suite"
 	@echo "make asan      the test suite under AddressSanitizer + UBSan (in build-asan/)"
 	@echo "make bench     build the benchmarks (build/bench-*)"
+	@echo "make fuzz-run  build the libFuzzer targets and run each SECONDS=60 seconds"
 	@echo "make install   PREFIX=... header, libraries, hubrt.pc, run-model"
 
 # Debian packages: compiler, pkg-config, OpenBLAS (OpenMP build), cJSON,
 # sentencepiece, PCRE2, utf8proc.
 DEB_PACKAGES := build-essential g++ pkg-config libopenblas-openmp-dev libcjson-dev \
-                libsentencepiece-dev libpcre2-dev libutf8proc-dev
+                libsentencepiece-dev libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev
 deps:
 	$(if $(shell [ `id -u` = 0 ] || echo sudo),sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES)
 
@@ -129,8 +130,7 @@ $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c hf/config.c hf/jsonfile.c hf
 # Run one at a time, e.g. build/fuzz/fuzz_tokenizer_json -max_total_time=300
 # -rss_limit_mb=4096 build/fuzz/work_json tests/fuzz/corpus_tokenizer_json
 # (the first folder collects new inputs).
-# Needs Debian's libclang-rt-14-dev if -fsanitize=fuzzer fails to link (only
-# for fuzzing, so not in DEB_PACKAGES).
+# Needs clang and Debian's libclang-rt-14-dev (in DEB_PACKAGES: CI fuzzes).
 FUZZ_TOK_SRC := $(sort $(wildcard tokenizer/*.c)) hf/error.c \
                 hf/jsonfile.c $(BUILD)/fuzz/sentencepiece_c.o
 FUZZ_TOK_LIBS := -lpcre2-8 -lutf8proc -lsentencepiece -lstdc++
@@ -149,6 +149,12 @@ $(BUILD)/fuzz/fuzz_%:
 fuzz: $(FUZZ_TARGETS)
 	@mkdir -p $(BUILD)/fuzz/corpus_sentencepiece
 	-cp -f ../shared/models/stories260K/tokenizer.model $(BUILD)/fuzz/corpus_sentencepiece/stories260K.model
+
+# Every fuzz target for SECONDS each (CI runs this); a finding fails the run
+# and the log carries the reproducer.
+SECONDS ?= 60
+fuzz-run: fuzz
+	HUBRT_BUILD=$(BUILD) tests/fuzz/run.sh $(SECONDS)
 
 install: all
 	@mkdir -p $(BUILD)
