@@ -43,7 +43,7 @@ TESTS_CXX := $(BUILD)/tests/test_include_header_cxx
 BENCHES := $(patsubst bench/%.c,$(BUILD)/%,$(sort $(wildcard bench/bench-*.c)))
 FIXTURE_OBJ := $(BUILD)/obj/tests/fixtures/test_model.o
 
-.PHONY: all deps test asan bench install uninstall clean help fuzz fuzz-run
+.PHONY: all deps test asan tsan bench install uninstall clean help fuzz fuzz-run
 
 # Library (static + shared), the CLI and the helper tools.
 all: $(BUILD)/libhubrt.a $(BUILD)/libhubrt.so $(BUILD)/run-model
@@ -53,6 +53,7 @@ help:
 	@echo "make           build build/libhubrt.{a,so} and build/run-model (PORTABLE=1: generic x86-64)"
 	@echo "make test      build and run the test suite"
 	@echo "make asan      the test suite under AddressSanitizer + UBSan (in build-asan/)"
+	@echo "make tsan      the multi-threaded tests under ThreadSanitizer (in build-tsan/)"
 	@echo "make bench     build the benchmarks (build/bench-*)"
 	@echo "make fuzz-run  build the libFuzzer targets and run each SECONDS=60 seconds"
 	@echo "make install   PREFIX=... header, libraries, hubrt.pc, run-model"
@@ -114,6 +115,14 @@ test: all $(BUILD)/make-model $(TESTS) $(TESTS_CXX)
 # The same suite under AddressSanitizer + UBSan, in its own build folder.
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+# The multi-threaded tests (one model shared by several threads) under
+# ThreadSanitizer, in their own build folder. Each pass runs a team of one:
+# libgomp is not instrumented, so its barriers would be reported as races.
+TSAN_TESTS := test_runtime_threads
+tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%)
+	HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
 bench: $(BENCHES) $(BUILD)/make-model
 
