@@ -15,6 +15,10 @@
  *     x = x + a·Woᵀ (+bo);  h = RMSNorm(x) * post_attention_layernorm   (one node)
  *     g|u = h·[Wg;Wu]ᵀ;  x = x + (silu(g) * u)·Wdᵀ           SwiGLU MLP
  *   logits = RMSNorm(x) * norm · lm_headᵀ                   [rows][vocab] (lm_head = embed when tied)
+ *
+ * Without fusion (md_placement: explicit mmap storage or HUBRT_FUSE=0) the
+ * layer matrices are used as loaded, and q, k, v, gate and up are each their
+ * own matmul, followed by separate RoPE, KV-store and silu·mul nodes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,22 +28,35 @@
 #include "models/family.h"
 #include "hf/error.h"
 
-/* One decoder layer's weights ([out][in] matrices; f32 vectors). */
+/* One decoder layer's weights: [out][in] matrices, f32 vectors (biases NULL when the config has none). */
 typedef struct llama_layer {
-    const float *attn_norm;               /* [D] input_layernorm.weight */
-    const hk_weight *wqkv;                /* [(H + 2*KV)*hd][D]: q_proj | k_proj | v_proj stacked */
-    const float *bqkv;                    /* [(H + 2*KV)*hd] q/k/v biases or NULL */
-    const hk_weight *wo;                  /* [D][H*hd] */
-    const float *bo;
-    const float *mlp_norm;                /* [D] post_attention_layernorm.weight */
-    const hk_weight *wgu;                 /* [2F][D]: gate_proj | up_proj stacked */
-    const float *bgu;                     /* [2F] or NULL */
-    const hk_weight *wd;                  /* [D][F] down_proj */
-    const float *bd;
-    /* unfused (HUBRT_STORAGE_MMAP: views into the file map, nothing copied) */
-    const hk_weight *wq, *wk, *wv, *wg, *wu;
-    const float *bq, *bk, *bv, *bg, *bu;
+    md_norm_w attn_norm;        /* [D] input_layernorm */
+    /* fused (md_placement.fuse): stacked in the weight arena, one matmul each */
+    const hk_weight *wqkv;      /* [(H + 2*KV)*hd][D]: q_proj | k_proj | v_proj */
+    const float *bqkv;          /* [(H + 2*KV)*hd] */
+    const hk_weight *wgu;       /* [2F][D]: gate_proj | up_proj */
+    const float *bgu;           /* [2F] */
+    /* unfused: every projection on its own (views into the file map) */
+    const hk_weight *wq, *wk, *wv; /* [H*hd][D], [KV*hd][D], [KV*hd][D] */
+    const float *bq, *bk, *bv;
+    const hk_weight *wg, *wu;   /* [F][D] each */
+    const float *bg, *bu;
+    /* either way */
+    const hk_weight *wo;        /* [D][H*hd] o_proj */
+    const float *bo;            /* [D] */
+    md_norm_w mlp_norm;         /* [D] post_attention_layernorm */
+    const hk_weight *wd;        /* [D][F] down_proj */
+    const float *bd;            /* [D] */
 } llama_layer;
+
+typedef struct llama_weights {
+    int fused;                  /* layers hold wqkv, wgu (else wq, wk, wv, wg, wu) */
+    md_table embed;             /* [V][D] embed_tokens */
+    const float *inv_freq;      /* [hd/2] RoPE frequencies */
+    llama_layer *layers;        /* [L] */
+    md_norm_w final_norm;       /* [D] norm */
+    const hk_weight *lm_head;   /* [V][D] lm_head (embed_tokens when tied) */
+} llama_weights;
 
 /* inv_freq[hd/2] with rope_scaling applied the way transformers does it. */
 void md_rope_frequencies(const hf_config *cfg, int hd, float *inv)
@@ -68,40 +85,81 @@ void md_rope_frequencies(const hf_config *cfg, int hd, float *inv)
     }
 }
 
-/* A [len] vector, required (need) or absent-means-NULL. */
-static const float *vec(md_ctx *c, const char *name, int len, int need, int *err)
+/* ---- load ---------------------------------------------------------------- */
+
+/* The layer's bias `name` [len] when the config has one (has), else NULL. */
+static const float *bias(md_ctx *c, const char *name, int len, int has, int *err)
 {
-    return need ? md_req_vector(c, name, len, err) : NULL;
+    return has ? md_req_vector(c, md_lname(c, name), len, err) : NULL;
 }
 
-int md_llama_build(md_ctx *c)
+/* Layer c->layer's tensors into ly, stacked (fused) or as views. */
+static int load_layer(md_ctx *c, int fused, llama_layer *ly)
+{
+    const hf_config *cfg = c->src->cfg;
+    const int D = cfg->hidden_size, H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim;
+    const int F = cfg->intermediate_size;
+    /* llama attention_bias: q/k/v/o; qwen2: q/k/v only (config.c sets attn_out_bias) */
+    const int qkv_bias = cfg->attention_bias, o_bias = cfg->attn_out_bias, mlp_bias = cfg->mlp_bias;
+    int err = 0;
+    ly->attn_norm.weight = md_req_vector(c, md_lname(c, "input_layernorm.weight"), D, &err);
+    ly->mlp_norm.weight = md_req_vector(c, md_lname(c, "post_attention_layernorm.weight"), D, &err);
+    if (err) return HUBRT_ERR_FORMAT;
+    const hf_tensor *tq, *tk, *tv, *to, *tg, *tu, *td;
+    if (!(tq = md_find(c, md_lname(c, "self_attn.q_proj.weight"), 1)) ||
+        !(tk = md_find(c, md_lname(c, "self_attn.k_proj.weight"), 1)) ||
+        !(tv = md_find(c, md_lname(c, "self_attn.v_proj.weight"), 1)) ||
+        !(to = md_find(c, md_lname(c, "self_attn.o_proj.weight"), 1)) ||
+        !(tg = md_find(c, md_lname(c, "mlp.gate_proj.weight"), 1)) ||
+        !(tu = md_find(c, md_lname(c, "mlp.up_proj.weight"), 1)) ||
+        !(td = md_find(c, md_lname(c, "mlp.down_proj.weight"), 1)))
+        return HUBRT_ERR_FORMAT;
+    const float *bq = bias(c, "self_attn.q_proj.bias", H * hd, qkv_bias, &err);
+    const float *bk = bias(c, "self_attn.k_proj.bias", KV * hd, qkv_bias, &err);
+    const float *bv = bias(c, "self_attn.v_proj.bias", KV * hd, qkv_bias, &err);
+    ly->bo = bias(c, "self_attn.o_proj.bias", D, o_bias, &err);
+    const float *bg = bias(c, "mlp.gate_proj.bias", F, mlp_bias, &err);
+    const float *bu = bias(c, "mlp.up_proj.bias", F, mlp_bias, &err);
+    ly->bd = bias(c, "mlp.down_proj.bias", D, mlp_bias, &err);
+    if (err) return HUBRT_ERR_FORMAT;
+    if (!fused) {
+        if (!(ly->wq = md_matrix(c, tq, H * hd, D)) || !(ly->wk = md_matrix(c, tk, KV * hd, D)) ||
+            !(ly->wv = md_matrix(c, tv, KV * hd, D)) || !(ly->wo = md_matrix(c, to, D, H * hd)) ||
+            !(ly->wg = md_matrix(c, tg, F, D)) || !(ly->wu = md_matrix(c, tu, F, D)) ||
+            !(ly->wd = md_matrix(c, td, D, F)))
+            return HUBRT_ERR_FORMAT;
+        ly->bq = bq; ly->bk = bk; ly->bv = bv; ly->bg = bg; ly->bu = bu;
+        return 0;
+    }
+    /* in layer order into the weight arena: q|k|v, o, gate|up, down */
+    const hf_tensor *qkv[3] = {tq, tk, tv};
+    int qkv_rows[3] = {H * hd, KV * hd, KV * hd};
+    const float *qkv_b[3] = {bq, bk, bv};
+    if (!(ly->wqkv = md_matrix_concat(c, qkv, qkv_rows, 3, D))) return HUBRT_ERR_FORMAT;
+    ly->bqkv = md_vector_concat(c, qkv_b, qkv_rows, 3);
+    if (qkv_bias && !ly->bqkv) return HUBRT_ERR_NOMEM;
+    int o_rows = D, d_rows = D;
+    if (!(ly->wo = md_matrix_concat(c, &to, &o_rows, 1, H * hd))) return HUBRT_ERR_FORMAT;
+    const hf_tensor *gu[2] = {tg, tu};
+    int gu_rows[2] = {F, F};
+    const float *gu_b[2] = {bg, bu};
+    if (!(ly->wgu = md_matrix_concat(c, gu, gu_rows, 2, D))) return HUBRT_ERR_FORMAT;
+    ly->bgu = md_vector_concat(c, gu_b, gu_rows, 2);
+    if (mlp_bias && !ly->bgu) return HUBRT_ERR_NOMEM;
+    if (!(ly->wd = md_matrix_concat(c, &td, &d_rows, 1, F))) return HUBRT_ERR_FORMAT;
+    return 0;
+}
+
+/* Every weight into w (w->layers allocated by the caller). */
+static int load(md_ctx *c, llama_weights *w)
 {
     static const char *const prefixes[] = {"model.", "", NULL};
     c->prefixes = prefixes;
+    c->layer_stem = "layers.";
     const hf_config *cfg = c->src->cfg;
-    md_family *fs = c->fs;
-    md_graph *g = &fs->graph;
-    const int D = cfg->hidden_size, H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim;
-    const int F = cfg->intermediate_size, V = cfg->vocab_size, L = cfg->n_layers;
-    if (cfg->act != HF_ACT_SILU)
-        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: hidden_act must be silu for %s "
-                               "(SwiGLU MLP)", c->src->dir, cfg->model_type);
-    if (hd % 2 != 0)
-        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d is odd (RoPE needs pairs)",
-                               c->src->dir, hd);
-    /* llama attention_bias: q/k/v/o; qwen2: q/k/v only (config.c sets attn_out_bias) */
-    int qkv_bias = cfg->attention_bias, o_bias = cfg->attn_out_bias;
+    const int D = cfg->hidden_size, hd = cfg->head_dim, V = cfg->vocab_size;
     int err = 0;
-    char name[160];
-
-    fs->causal = 1;
-    fs->vocab = V;
-    fs->hidden = D;
-    fs->n_layers = L;
-    fs->n_kv_heads = KV;
-    fs->head_dim = hd;
-    fs->max_positions = cfg->max_positions; /* >= 1, default 2048 in config.c */
-    fs->n_logits = V;
+    w->fused = c->place.fuse;
 
     /* embeddings and head */
     const hf_tensor *emb = md_find(c, "embed_tokens.weight", 1);
@@ -109,164 +167,117 @@ int md_llama_build(md_ctx *c)
     c->keep = emb;
     const hf_tensor *head_t = md_head_tensor(c, emb);
     if (!head_t) return HUBRT_ERR_FORMAT;
-    /*
-     * fuse (the default): layer matrices copied into the model's huge-page
-     * arena, q|k|v and gate|up stacked, 11 nodes per layer. An explicit
-     * HUBRT_STORAGE_MMAP keeps every matrix a view into the file map (nothing
-     * copied, 17 nodes per layer): that is what the mmap-vs-copy comparison
-     * measures.
-     */
-    const char *fenv = getenv("HUBRT_FUSE"); /* HUBRT_FUSE=0: unfused views, for A/B measurements */
-    int fuse = c->src->storage != HUBRT_STORAGE_MMAP && !(fenv && !strcmp(fenv, "0"));
-    const hk_weight *lm_head = fuse ? md_matrix_owned(c, head_t, V, D) : md_matrix(c, head_t, V, D);
-    if (!lm_head) return HUBRT_ERR_FORMAT;
-    const float *final_norm = vec(c, "norm.weight", D, 1, &err);
+    w->lm_head = w->fused ? md_matrix_owned(c, head_t, V, D) : md_matrix(c, head_t, V, D);
+    if (!w->lm_head) return HUBRT_ERR_FORMAT;
+    w->final_norm.weight = md_req_vector(c, "norm.weight", D, &err);
     if (err) return HUBRT_ERR_FORMAT;
 
     float *inv_freq = md_alloc(c, (size_t)(hd / 2) * sizeof(float));
     if (!inv_freq) return HUBRT_ERR_NOMEM;
     md_rope_frequencies(cfg, hd, inv_freq);
+    w->inv_freq = inv_freq;
+    if (md_embed_table(c, emb, head_t == emb ? w->lm_head : NULL, &w->embed) != 0) return HUBRT_ERR_NOMEM;
 
-    /* graph: residual stream x lives for the whole pass */
-    int x = md_rows_buf(g, D);
-    md_node nd = md_node_make(MD_EMBED, x, -1, -1, "embed");
-    nd.d = D;
-    nd.ids = MD_IDS_TOKENS;
-    if (md_embed_table(c, emb, head_t == emb ? lm_head : NULL, &nd) != 0) return HUBRT_ERR_NOMEM;
-    md_add(g, &nd);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        c->layer = l;
+        int rc = load_layer(c, w->fused, &w->layers[l]);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
 
+/* ---- graph --------------------------------------------------------------- */
+
+static void build(md_builder *b, const hf_config *cfg, const llama_weights *w)
+{
+    md_graph *g = b->g;
+    const int H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim;
+    const int F = cfg->intermediate_size, V = cfg->vocab_size;
+    const md_heads heads = {H, KV, hd, w->inv_freq};
+    const float scale = 1.0f / sqrtf((float)hd);
+
+    /* the residual stream x lives for the whole pass */
+    int x = md_embed(b, &w->embed, MD_IDS_TOKENS, "embed");
     int prev_dn = -1; /* the last layer's MLP output, added to x by the next norm */
-    for (int l = 0; l < L; l++) {
-        llama_layer ly;
-        memset(&ly, 0, sizeof ly);
-#define LNAME(s) (snprintf(name, sizeof name, "layers.%d." s, l), name)
-        ly.attn_norm = vec(c, LNAME("input_layernorm.weight"), D, 1, &err);
-        ly.mlp_norm = vec(c, LNAME("post_attention_layernorm.weight"), D, 1, &err);
-        if (err) return HUBRT_ERR_FORMAT;
-        const hf_tensor *tq, *tk, *tv, *to, *tg, *tu, *td;
-        if (!(tq = md_find(c, LNAME("self_attn.q_proj.weight"), 1)) ||
-            !(tk = md_find(c, LNAME("self_attn.k_proj.weight"), 1)) ||
-            !(tv = md_find(c, LNAME("self_attn.v_proj.weight"), 1)) ||
-            !(to = md_find(c, LNAME("self_attn.o_proj.weight"), 1)) ||
-            !(tg = md_find(c, LNAME("mlp.gate_proj.weight"), 1)) ||
-            !(tu = md_find(c, LNAME("mlp.up_proj.weight"), 1)) ||
-            !(td = md_find(c, LNAME("mlp.down_proj.weight"), 1)))
-            return HUBRT_ERR_FORMAT;
-        const float *bq = vec(c, LNAME("self_attn.q_proj.bias"), H * hd, qkv_bias, &err);
-        const float *bk = vec(c, LNAME("self_attn.k_proj.bias"), KV * hd, qkv_bias, &err);
-        const float *bv = vec(c, LNAME("self_attn.v_proj.bias"), KV * hd, qkv_bias, &err);
-        ly.bo = vec(c, LNAME("self_attn.o_proj.bias"), D, o_bias, &err);
-        const float *bg = vec(c, LNAME("mlp.gate_proj.bias"), F, cfg->mlp_bias, &err);
-        const float *bu = vec(c, LNAME("mlp.up_proj.bias"), F, cfg->mlp_bias, &err);
-        ly.bd = vec(c, LNAME("mlp.down_proj.bias"), D, cfg->mlp_bias, &err);
-        if (err) return HUBRT_ERR_FORMAT;
-        if (fuse) {
-            /* every layer matrix goes into the huge-page weight arena, in layer
-             * order; q|k|v and gate|up stacked for one matmul each */
-            const hf_tensor *qkv[3] = {tq, tk, tv};
-            int qkv_rows[3] = {H * hd, KV * hd, KV * hd};
-            const float *qkv_b[3] = {bq, bk, bv};
-            if (!(ly.wqkv = md_matrix_concat(c, qkv, qkv_rows, 3, D))) return HUBRT_ERR_FORMAT;
-            ly.bqkv = md_vector_concat(c, qkv_b, qkv_rows, 3);
-            if (qkv_bias && !ly.bqkv) return HUBRT_ERR_NOMEM;
-            int o_rows = D, d_rows = D;
-            if (!(ly.wo = md_matrix_concat(c, &to, &o_rows, 1, H * hd))) return HUBRT_ERR_FORMAT;
-            const hf_tensor *gu[2] = {tg, tu};
-            int gu_rows[2] = {F, F};
-            const float *gu_b[2] = {bg, bu};
-            if (!(ly.wgu = md_matrix_concat(c, gu, gu_rows, 2, D))) return HUBRT_ERR_FORMAT;
-            ly.bgu = md_vector_concat(c, gu_b, gu_rows, 2);
-            if (cfg->mlp_bias && !ly.bgu) return HUBRT_ERR_NOMEM;
-            if (!(ly.wd = md_matrix_concat(c, &td, &d_rows, 1, F))) return HUBRT_ERR_FORMAT;
-        } else {
-            if (!(ly.wq = md_matrix(c, tq, H * hd, D)) || !(ly.wk = md_matrix(c, tk, KV * hd, D)) ||
-                !(ly.wv = md_matrix(c, tv, KV * hd, D)) || !(ly.wo = md_matrix(c, to, D, H * hd)) ||
-                !(ly.wg = md_matrix(c, tg, F, D)) || !(ly.wu = md_matrix(c, tu, F, D)) ||
-                !(ly.wd = md_matrix(c, td, D, F)))
-                return HUBRT_ERR_FORMAT;
-            ly.bq = bq; ly.bk = bk; ly.bv = bv; ly.bg = bg; ly.bu = bu;
-        }
-#undef LNAME
-
-        char nm[64];
-#define NODE(op, o, a, b, s) (snprintf(nm, sizeof nm, "L%d.%s", l, s), md_node_make(op, o, a, b, nm))
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const llama_layer *ly = &w->layers[l];
+        b->layer = l;
         /* attention block; the previous layer's residual add is fused into the norm */
-        int h = md_rows_buf(g, D);
-        if (prev_dn < 0) nd = NODE(MD_RMSNORM, h, x, -1, "attn_norm");
-        else nd = NODE(MD_ADD_NORM, h, x, prev_dn, "residual2+attn_norm");
-        nd.vec0 = ly.attn_norm;
-        nd.eps = cfg->norm_eps;
-        md_add(g, &nd);
+        int h = prev_dn < 0 ? md_normalize(b, x, &ly->attn_norm, "attn_norm")
+                            : md_add_norm(b, x, prev_dn, &ly->attn_norm, "residual2+attn_norm");
         int q = md_rows_buf(g, H * hd);
         int kc = md_kv_buf(g, l, 0, KV * hd), vc = md_kv_buf(g, l, 1, KV * hd);
-        if (fuse) {
-            int qkv = md_rows_buf(g, (H + 2 * KV) * hd);
-            nd = NODE(MD_MATMUL, qkv, h, -1, "qkv_proj"); nd.w = ly.wqkv; nd.vec0 = ly.bqkv; md_add(g, &nd);
-            nd = NODE(MD_QKV_SPLIT, q, qkv, kc, "rope_kv_store");
-            nd.c = vc;
-            nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
-            md_add(g, &nd);
+        if (w->fused) {
+            int qkv = md_matmul(b, h, ly->wqkv, ly->bqkv, "qkv_proj");
+            md_qkv_split(b, q, qkv, kc, vc, &heads, "rope_kv_store");
         } else {
             int k = md_rows_buf(g, KV * hd), v = md_rows_buf(g, KV * hd);
-            nd = NODE(MD_MATMUL, q, h, -1, "q_proj"); nd.w = ly.wq; nd.vec0 = ly.bq; md_add(g, &nd);
-            nd = NODE(MD_MATMUL, k, h, -1, "k_proj"); nd.w = ly.wk; nd.vec0 = ly.bk; md_add(g, &nd);
-            nd = NODE(MD_MATMUL, v, h, -1, "v_proj"); nd.w = ly.wv; nd.vec0 = ly.bv; md_add(g, &nd);
-            nd = NODE(MD_ROPE, q, q, -1, "rope_q"); nd.n_heads = H; nd.head_dim = hd; nd.inv_freq = inv_freq;
-            md_add(g, &nd);
-            nd = NODE(MD_ROPE, k, k, -1, "rope_k"); nd.n_heads = KV; nd.head_dim = hd; nd.inv_freq = inv_freq;
-            md_add(g, &nd);
-            nd = NODE(MD_KV_STORE, kc, k, -1, "k_store"); nd.n_kv_heads = KV; nd.head_dim = hd; md_add(g, &nd);
-            nd = NODE(MD_KV_STORE, vc, v, -1, "v_store"); nd.n_kv_heads = KV; nd.head_dim = hd; md_add(g, &nd);
+            md_matmul_to(b, q, h, ly->wq, ly->bq, "q_proj");
+            md_matmul_to(b, k, h, ly->wk, ly->bk, "k_proj");
+            md_matmul_to(b, v, h, ly->wv, ly->bv, "v_proj");
+            md_rope(b, q, H, hd, w->inv_freq, "rope_q");
+            md_rope(b, k, KV, hd, w->inv_freq, "rope_k");
+            md_kv_store(b, kc, k, KV, hd, "k_store");
+            md_kv_store(b, vc, v, KV, hd, "v_store");
         }
-        int a = md_rows_buf(g, H * hd);
-        nd = NODE(MD_ATTENTION, a, q, kc, "attention");
-        nd.c = vc;
-        nd.n_heads = H; nd.n_kv_heads = KV; nd.head_dim = hd;
-        nd.causal = 1;
         /* Mistral: every layer; Qwen2: layers >= max_window_layers (0 for mistral) */
-        nd.window = cfg->sliding_window > 0 && l >= cfg->max_window_layers ? cfg->sliding_window : 0;
-        nd.scale = 1.0f / sqrtf((float)hd);
-        md_add(g, &nd);
-        int o = md_rows_buf(g, D);
-        nd = NODE(MD_MATMUL, o, a, -1, "o_proj"); nd.w = ly.wo; nd.vec0 = ly.bo; md_add(g, &nd);
+        int window = cfg->sliding_window > 0 && l >= cfg->max_window_layers ? cfg->sliding_window : 0;
+        int a = md_attention(b, q, kc, vc, &heads, window, scale, "attention");
+        int o = md_matmul(b, a, ly->wo, ly->bo, "o_proj");
 
         /* MLP block */
-        int h2 = md_rows_buf(g, D);
-        nd = NODE(MD_ADD_NORM, h2, x, o, "residual1+mlp_norm");
-        nd.vec0 = ly.mlp_norm;
-        nd.eps = cfg->norm_eps;
-        md_add(g, &nd);
+        int h2 = md_add_norm(b, x, o, &ly->mlp_norm, "residual1+mlp_norm");
         int gt = md_rows_buf(g, F);
-        if (fuse) {
-            int gu = md_rows_buf(g, 2 * F), up = md_rows_buf(g, F); /* up: scratch when n > 1 */
-            nd = NODE(MD_MATMUL, gu, h2, -1, "gate_up_proj"); nd.w = ly.wgu; nd.vec0 = ly.bgu; md_add(g, &nd);
-            nd = NODE(MD_SWIGLU, gt, gu, up, "swiglu");
-            md_add(g, &nd);
+        if (w->fused) {
+            int gu = md_matmul(b, h2, ly->wgu, ly->bgu, "gate_up_proj");
+            int up = md_rows_buf(g, F); /* scratch when n > 1 */
+            md_swiglu(b, gt, gu, up, "swiglu");
         } else {
             int up = md_rows_buf(g, F);
-            nd = NODE(MD_MATMUL, gt, h2, -1, "gate_proj"); nd.w = ly.wg; nd.vec0 = ly.bg; md_add(g, &nd);
-            nd = NODE(MD_MATMUL, up, h2, -1, "up_proj"); nd.w = ly.wu; nd.vec0 = ly.bu; md_add(g, &nd);
-            nd = NODE(MD_SILU_MUL, gt, gt, up, "silu_mul");
-            md_add(g, &nd);
+            md_matmul_to(b, gt, h2, ly->wg, ly->bg, "gate_proj");
+            md_matmul_to(b, up, h2, ly->wu, ly->bu, "up_proj");
+            md_silu_mul(b, gt, gt, up, "silu_mul");
         }
-        int dn = md_rows_buf(g, D);
-        nd = NODE(MD_MATMUL, dn, gt, -1, "down_proj"); nd.w = ly.wd; nd.vec0 = ly.bd; md_add(g, &nd);
-        prev_dn = dn;
-#undef NODE
+        prev_dn = md_matmul(b, gt, ly->wd, ly->bd, "down_proj");
     }
+    b->layer = -1;
 
     /* head: only when the caller wants logits (all rows or just the last) */
-    int hf = md_rows_buf(g, D);
-    nd = md_node_make(MD_ADD_NORM, hf, x, prev_dn, "residual2+final_norm");
-    nd.vec0 = final_norm;
-    nd.eps = cfg->norm_eps;
-    nd.need = 1u << MD_EXT_LOGITS;
-    md_add(g, &nd);
+    b->need = 1u << MD_EXT_LOGITS;
+    int hf = md_add_norm(b, x, prev_dn, &w->final_norm, "residual2+final_norm");
     int logits = md_ext_buf(g, MD_EXT_LOGITS, V);
-    nd = md_node_make(MD_MATMUL, logits, hf, -1, "lm_head");
-    nd.w = lm_head;
-    nd.rows = MD_ROWS_OUT;
-    nd.need = 1u << MD_EXT_LOGITS;
-    md_add(g, &nd);
-    return 0;
+    b->rows = MD_ROWS_OUT;
+    md_matmul_to(b, logits, hf, w->lm_head, NULL, "lm_head");
+}
+
+int md_llama_build(md_ctx *c)
+{
+    const hf_config *cfg = c->src->cfg;
+    md_family *fs = c->fs;
+    if (cfg->act != HF_ACT_SILU)
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: hidden_act must be silu for %s "
+                               "(SwiGLU MLP)", c->src->dir, cfg->model_type);
+    if (cfg->head_dim % 2 != 0)
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d is odd (RoPE needs pairs)",
+                               c->src->dir, cfg->head_dim);
+    fs->causal = 1;
+    fs->vocab = cfg->vocab_size;
+    fs->hidden = cfg->hidden_size;
+    fs->n_layers = cfg->n_layers;
+    fs->n_kv_heads = cfg->n_kv_heads;
+    fs->head_dim = cfg->head_dim;
+    fs->max_positions = cfg->max_positions; /* >= 1, default 2048 in config.c */
+    fs->n_logits = cfg->vocab_size;
+
+    llama_weights w;
+    memset(&w, 0, sizeof w);
+    w.layers = calloc((size_t)cfg->n_layers, sizeof *w.layers);
+    if (!w.layers) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", c->src->dir);
+    int rc = load(c, &w);
+    if (rc == 0) {
+        md_builder b = md_builder_init(&fs->graph, MD_NORM_RMS, cfg->norm_eps, 1);
+        build(&b, cfg, &w);
+    }
+    free(w.layers);
+    return rc;
 }
