@@ -101,7 +101,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(FIXTURE_OBJ) $(BUILD)/libhubrt.a
 	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
 
 # The public header compiled as C++ (test_include_header.c compiles it as C99).
-$(TESTS_CXX): tests/test_include_header.c include/hubrt.h
+$(TESTS_CXX): tests/test_include_header.c include/hubrt.h $(BUILD)/libhubrt.a
 	@mkdir -p $(dir $@)
 	$(CXX) -x c++ -std=c++11 $(WARN) $(CPPFLAGS) $(SAN) -o $@ $< -x none $(BUILD)/libhubrt.a $(LDLIBS)
 
