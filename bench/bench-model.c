@@ -10,9 +10,7 @@
  * -c sizes the session's KV cache (0: the model's whole context; default
  * just what the run needs): peak RSS shows whether an unused context costs
  * memory (it should not: KV pages become resident as positions fill).
- *
- * Figures to compare with (targets.md, llama.cpp on this machine, bf16
- * SmolLM2-135M shape): pp512 630 / 1088 tok/s, tg128 103 / 126 tok/s (1 / 2 threads).
+ * The targets to compare with are in ../shared/docs/targets.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +19,6 @@
 #include <sys/resource.h>
 
 #include "include/hubrt.h"
-#include "runtime/session.h"
 
 static double now(void)
 {
@@ -79,8 +76,8 @@ int main(int argc, char **argv)
     if (!m) { fprintf(stderr, "bench-model: %s\n", hubrt_last_error()); return 1; }
     double load_s = now() - t0;
     hubrt_model_info info;
-    hubrt_model_get_info(m, &info);
-    int vocab = hubrt_model_n_logits(m);
+    if (hubrt_model_get_info(m, &info) != HUBRT_OK) { fprintf(stderr, "bench-model: %s\n", hubrt_last_error()); return 1; }
+    int vocab = info.n_logits;
     int32_t *ids = malloc((size_t)pp * sizeof *ids);
     float *logits = malloc((size_t)(vocab > 0 ? vocab : 1) * sizeof(float));
     uint64_t rng = 12345;
@@ -88,7 +85,7 @@ int main(int argc, char **argv)
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = (int32_t)((rng >> 33) % (uint64_t)info.vocab_size);
     }
-    if (hubrt_model_is_causal(m) != 1) {
+    if (info.kind != HUBRT_MODEL_CAUSAL_LM) {
         /* encoder: one pass of pp tokens */
         float *hid = malloc((size_t)pp * info.hidden_size * sizeof(float));
         double best = 1e9, sum = 0;

@@ -11,7 +11,7 @@
  * joined with "\n" into documents of about 2 KB, the corpus repeated until
  * it holds --mb MB (default 4). Each document is one hubrt_tokenize call with
  * special tokens, like a batch of documents through HF's Rust tokenizers
- * (≈ 2.7 MB/s BERT, 2.9 MB/s GPT-2, 4.5 MB/s LLaMA on one thread here).
+ * (their one-thread speed on this machine is the "HF Rust" column).
  * MB = 10^6 bytes of UTF-8 input. The best of --reps timed passes (default
  * 3, after one warm-up pass) is reported.
  *
@@ -31,7 +31,6 @@
 #include <cJSON.h>
 
 #include "include/hubrt.h"
-#include "tests/test_util.h"
 
 typedef struct {
     char **doc;
@@ -45,6 +44,27 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The whole file as a malloc'd NUL-terminated string, or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap + 1);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *g = realloc(buf, cap * 2 + 1);
+            if (!g) { free(buf); buf = NULL; break; }
+            buf = g;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) buf[n] = 0;
+    return buf;
 }
 
 static int add_doc(corpus *c, const char *text, size_t len)
@@ -95,7 +115,7 @@ static int build_corpus(const char *tokdir, size_t target, const char *categorie
         if (e->d_name[0] == '.') continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s/cases.jsonl", tokdir, e->d_name);
-        char *data = test_read_file(path, NULL);
+        char *data = read_file(path);
         if (!data) continue;
         char *save = NULL;
         for (char *l = strtok_r(data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {

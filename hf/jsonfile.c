@@ -117,3 +117,15 @@ int hf_json_parse(const char *text, size_t len, const char *name, cJSON **out)
     *out = root;
     return 0;
 }
+
+int hf_json_read_file(const char *path, const char *name, size_t max_bytes, cJSON **out)
+{
+    *out = NULL;
+    if (access(path, F_OK) != 0) return HF_FILE_MISSING;
+    size_t len;
+    char *text = hf_read_file(path, max_bytes, &len);
+    if (!text) return hf_error_status();
+    int rc = hf_json_parse(text, len, name, out);
+    free(text);
+    return rc;
+}

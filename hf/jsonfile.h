@@ -1,7 +1,7 @@
 /*
  * hf/jsonfile.h — reading small files whole and parsing JSON safely
  * (internal). Shared by the safetensors header, the shard index,
- * config.json and generation_config.json.
+ * config.json, generation_config.json and the sentence-transformers files.
  *
  * cJSON recurses once per nesting level (its own limit is 1000 levels); we
  * refuse anything nested deeper than HUBRT_JSON_MAX_DEPTH before parsing, so
@@ -35,5 +35,14 @@ char *hf_read_file(const char *path, size_t max_bytes, size_t *len);
  * HUBRT_ERR_FORMAT with a message naming the file and the byte offset.
  */
 int hf_json_parse(const char *text, size_t len, const char *name, cJSON **out);
+
+/*
+ * Reads and parses an optional JSON file (a model directory's
+ * generation_config.json, modules.json, ...): 0 and *out (free with
+ * cJSON_Delete), HF_FILE_MISSING when path does not exist, or a status
+ * (read errors name path, parse errors name name).
+ */
+enum { HF_FILE_MISSING = 1 };
+int hf_json_read_file(const char *path, const char *name, size_t max_bytes, cJSON **out);
 
 #endif

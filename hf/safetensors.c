@@ -1,5 +1,5 @@
 /*
- * hf/safetensors.c — opening, validating and writing safetensors files.
+ * hf/safetensors.c — opening and validating safetensors files.
  *
  * Layout of a file:  [u64 LE header_len N][N bytes JSON header][data region]
  * The header maps tensor name -> {dtype, shape, data_offsets: [begin, end]}
@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,130 +602,5 @@ int hf_st_copy_to_memory(hf_st_file *f)
     f->mapped = 0;
     f->base = NULL;
     f->copy = buf;
-    return 0;
-}
-
-/* ---- writing ------------------------------------------------------------ */
-
-/* Appends s JSON-escaped to the growing buffer. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) HF_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-static void sb_json_string(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            sb_put(b, e, 2);
-        } else if (*p < 0x20) {
-            sb_printf(b, "\\u%04x", *p);
-        } else {
-            sb_put(b, (const char *)p, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
-int hf_st_write_f32(const char *path, const hf_st_out *tensors, int n)
-{
-    if (!path || n < 0 || (n > 0 && !tensors))
-        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hf_st_write_f32: bad arguments");
-    sbuf hb = {0};
-    uint64_t off = 0;
-    sb_puts(&hb, "{\"__metadata__\":{\"format\":\"pt\"}");
-    for (int i = 0; i < n; i++) {
-        const hf_st_out *t = &tensors[i];
-        if (!t->name || !*t->name || !strcmp(t->name, "__metadata__") || t->ndim < 0 ||
-            t->ndim > HF_MAX_DIMS) {
-            free(hb.p);
-            return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor %d: bad name or rank", path, i);
-        }
-        for (int j = 0; j < i; j++)
-            if (!strcmp(tensors[j].name, t->name)) {
-                free(hb.p);
-                return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: duplicate tensor name '%s'",
-                                       path, t->name);
-            }
-        uint64_t el = 1;
-        for (int d = 0; d < t->ndim; d++)
-            if (t->shape[d] < 0 || __builtin_mul_overflow(el, (uint64_t)t->shape[d], &el) ||
-                el > ((uint64_t)1 << 60)) {
-                free(hb.p);
-                return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor '%s': bad shape", path,
-                                       t->name);
-            }
-        if (el && !t->data) {
-            free(hb.p);
-            return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: tensor '%s': NULL data", path, t->name);
-        }
-        sb_put(&hb, ",", 1);
-        sb_json_string(&hb, t->name);
-        sb_puts(&hb, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) sb_printf(&hb, d ? ",%" PRId64 : "%" PRId64, t->shape[d]);
-        sb_printf(&hb, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + el * 4);
-        off += el * 4;
-    }
-    sb_put(&hb, "}", 1);
-    while (!hb.oom && (8 + hb.len) % 8) sb_put(&hb, " ", 1); /* data starts 8-aligned */
-    if (hb.oom) {
-        free(hb.p);
-        return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        free(hb.p);
-        return hf_set_error(HUBRT_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    }
-    uint8_t len8[8];
-    for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)hb.len >> (8 * k));
-    int ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(hb.p, 1, hb.len, fp) == hb.len;
-    free(hb.p);
-    for (int i = 0; ok && i < n; i++) {
-        size_t el = 1;
-        for (int d = 0; d < tensors[i].ndim; d++) el *= (size_t)tensors[i].shape[d];
-        if (el) ok = fwrite(tensors[i].data, sizeof(float), el, fp) == el;
-    }
-    if (fclose(fp) != 0) ok = 0;
-    if (!ok) {
-        int e = errno;
-        remove(path);
-        return hf_set_error(HUBRT_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
     return 0;
 }

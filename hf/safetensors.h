@@ -64,13 +64,4 @@ const hf_tensor *hf_weights_tensor(const hf_weights *w, int i);
 int hf_weights_n_files(const hf_weights *w);
 const char *hf_weights_file(const hf_weights *w, int i, int64_t *size_bytes);
 
-/* Writes f32 tensors as a safetensors file (for `run-model logits`). */
-typedef struct hf_st_out {
-    const char *name;
-    int ndim;
-    int64_t shape[HF_MAX_DIMS];
-    const float *data;
-} hf_st_out;
-int hf_st_write_f32(const char *path, const hf_st_out *tensors, int n);
-
 #endif

@@ -19,11 +19,14 @@
  * (>= 0) or a pointer (NULL on failure). On failure a message naming the
  * problem and where (file, tensor, field) is readable with hubrt_last_error()
  * from the same thread. The library never prints to stdout/stderr unless
- * asked (verbose) and never exits the process.
+ * asked (verbose, or HUBRT_PROFILE=1: see "profiling") and never exits the
+ * process.
  *
  * Thread safety: a loaded hubrt_model is read-only after hubrt_model_load()
- * and may be shared by any number of threads; each thread uses its own
- * hubrt_session. A session is not thread-safe. The library runs its own
+ * (every file of the directory is read during the load) and may be shared
+ * by any number of threads: functions taking a const hubrt_model * may run
+ * on one model from several threads at once. Each thread uses its own
+ * hubrt_session; a session is not thread-safe. The library runs its own
  * OpenMP team inside each call (n_threads in the load params).
  *
  * Ownership: every object returned by *_load / *_new is freed by the
@@ -113,27 +116,62 @@ HUBRT_API hubrt_load_params hubrt_load_default_params(void);
  * Loads a hub-format directory, or "org/name" looked up offline in the local
  * Hugging Face cache ($HF_HOME/hub, else ~/.cache/huggingface/hub). Validates
  * every file before use. Returns NULL on failure (see hubrt_last_error()).
- * params may be NULL for the defaults.
+ * params may be NULL for the defaults. Optional files that only one call
+ * uses (generation_config.json's sampling fields, the sentence-transformers
+ * pooling files) are read here too, but a problem in them does not fail the
+ * load: the call that needs the file reports it.
  */
 HUBRT_API hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params);
 /* Frees the model; NULL is allowed. Free its sessions first. */
 HUBRT_API void hubrt_model_free(hubrt_model *model);
 
+/* What kind of model a directory holds, i.e. which calls run it. */
+typedef enum hubrt_model_kind {
+    HUBRT_MODEL_TOKENIZER_ONLY = 0, /* no weights loaded (tokenizer_only): tokenizer calls only */
+    HUBRT_MODEL_CAUSAL_LM = 1,      /* decoder: sessions, hubrt_forward, hubrt_generate */
+    HUBRT_MODEL_ENCODER = 2         /* bidirectional encoder (BERT): hubrt_encode, hubrt_embed */
+} hubrt_model_kind;
+
+#define HUBRT_MAX_EOS 8 /* most EOS ids a model lists */
+
 /* What a loaded model is. Strings belong to the model. */
 typedef struct hubrt_model_info {
     const char *family;        /* "bert", "gpt2" or "llama" (Mistral and Qwen2 run as llama) */
     const char *architecture;  /* config.json architectures[0], e.g. "LlamaForCausalLM" */
+    const char *model_type;    /* config.json model_type, e.g. "qwen2" */
     const char *dir;           /* the resolved directory */
+    hubrt_model_kind kind;
     int32_t vocab_size, hidden_size, n_layers, n_heads, n_kv_heads, head_dim;
     int32_t intermediate_size, max_positions;
+    int32_t n_logits;          /* floats per logits row of hubrt_forward / hubrt_encode: the LM or
+                                * MLM head's rows (may exceed the tokenizer's vocab), the labels of
+                                * a sequence classifier, or 0 (no head) */
+    int32_t logits_per_sequence; /* 1: hubrt_encode's logits are one row for the whole input
+                                  * (sequence classification); 0: one row per token */
+    int32_t has_pooler;        /* 1: hubrt_encode can fill pooled */
+    int32_t n_threads;         /* threads each call runs (the load params' n_threads, 0 resolved) */
+    /* config.json values that shape the math (0 / "" when the directory has no config.json) */
+    const char *activation;    /* "gelu" (erf), "gelu_tanh", "silu" or "relu" */
+    float norm_eps;            /* layer_norm_eps / rms_norm_eps */
+    float rope_theta;          /* RoPE base (llama family) */
+    const char *rope_scaling;  /* "default", "linear" or "llama3" (llama family) */
+    float rope_factor;         /* rope_scaling.factor */
+    int32_t sliding_window;    /* attention window in tokens, 0 = none */
+    int32_t type_vocab_size;   /* BERT token types */
+    int32_t tie_word_embeddings, attention_bias; /* 0 or 1 */
+    int32_t bos_token_id;      /* -1 when absent */
+    int32_t n_eos;             /* EOS ids from config.json, then generation_config.json */
+    int32_t eos_token_ids[HUBRT_MAX_EOS];
+    /* the weight files */
     int64_t n_params;          /* elements stored in the weight files */
     int64_t n_tensors;         /* tensors stored in the weight files */
     int64_t dtype_bytes[HUBRT_DTYPE_COUNT]; /* bytes stored per dtype */
     int32_t n_files;           /* weight files; see hubrt_model_file() */
 } hubrt_model_info;
 
+/* Fills *info; 0 or HUBRT_ERR_INVALID_ARG. */
 HUBRT_API int hubrt_model_get_info(const hubrt_model *model, hubrt_model_info *info);
-/* The i-th weight file's name (relative to the dir) and size in bytes. */
+/* The i-th weight file's name (relative to the dir) and size in bytes, or NULL. */
 HUBRT_API const char *hubrt_model_file(const hubrt_model *model, int i, int64_t *size_bytes);
 
 /* ---- tokenizer ---------------------------------------------------------- */
@@ -165,9 +203,14 @@ HUBRT_API int32_t hubrt_token_id(const hubrt_model *model, const char *token);
 
 /* Streaming detokenizer: feed ids one at a time, get only complete UTF-8. */
 typedef struct hubrt_detok_stream hubrt_detok_stream;
+/* A new stream over the model's tokenizer (skip_special: special tokens give ""), or NULL. */
 HUBRT_API hubrt_detok_stream *hubrt_detok_stream_new(const hubrt_model *model, int skip_special);
-/* Appends the text that id completes to buf (NUL-terminated); returns its length. */
+/*
+ * Writes the text that id completes into buf (at most cap bytes including
+ * the NUL, never cutting a character); returns its full length or a status.
+ */
 HUBRT_API int hubrt_detok_stream_push(hubrt_detok_stream *stream, int32_t id, char *buf, size_t cap);
+/* Frees the stream; NULL is allowed. */
 HUBRT_API void hubrt_detok_stream_free(hubrt_detok_stream *stream);
 
 /* ---- forward passes ----------------------------------------------------- */
@@ -178,15 +221,19 @@ HUBRT_API void hubrt_detok_stream_free(hubrt_detok_stream *stream);
  * encoders). The KV cache (f32, [layers][kv_heads][max_tokens][head_dim] for
  * K and V) and all activation memory are allocated here, so forward passes
  * allocate nothing; cache pages become resident only as tokens fill them.
+ * The model is only read; free the session before the model. With
+ * HUBRT_PROFILE=1 in the environment the session profiles its passes and
+ * prints the table on stderr when freed (see hubrt_session_set_profile).
  */
-HUBRT_API hubrt_session *hubrt_session_new(hubrt_model *model, int max_tokens);
+HUBRT_API hubrt_session *hubrt_session_new(const hubrt_model *model, int max_tokens);
+/* Frees the session; NULL is allowed. */
 HUBRT_API void hubrt_session_free(hubrt_session *session);
 /* Forgets the cached tokens (the KV cache is kept allocated). */
 HUBRT_API void hubrt_session_reset(hubrt_session *session);
 /* Tokens already in the session's KV cache. */
 HUBRT_API int hubrt_session_n_past(const hubrt_session *session);
 /* The model a session was created from (borrowed: valid until hubrt_model_free). */
-HUBRT_API hubrt_model *hubrt_session_model(const hubrt_session *session);
+HUBRT_API const hubrt_model *hubrt_session_model(const hubrt_session *session);
 
 /*
  * Causal LMs: appends n ids to the session (prefill when n > 1, decode when
@@ -205,10 +252,12 @@ HUBRT_API int hubrt_forward(hubrt_session *session, const int32_t *ids, int n, f
  * pooled [hidden_size] (needs a pooler in the checkpoint), logits [n][vocab]
  * (needs an MLM head; BertForSequenceClassification: [num_labels], one row).
  * n is at most max_position_embeddings (else HUBRT_ERR_RANGE); asking for an
- * output the checkpoint lacks gives HUBRT_ERR_UNSUPPORTED. Safe to call from
+ * output the checkpoint lacks gives HUBRT_ERR_UNSUPPORTED (hubrt_model_info
+ * says which outputs there are). Each call allocates its own activation
+ * memory for its n rows and frees it on return, so it is safe to call from
  * several threads on one model.
  */
-HUBRT_API int hubrt_encode(hubrt_model *model, const int32_t *ids, const int32_t *type_ids, int n,
+HUBRT_API int hubrt_encode(const hubrt_model *model, const int32_t *ids, const int32_t *type_ids, int n,
                  float *hidden, float *pooled, float *logits);
 
 typedef enum hubrt_pooling {
@@ -235,7 +284,7 @@ typedef enum hubrt_pooling {
  * Returns hidden_size (floats written) or a negative status. Thread-safe
  * for one model from several threads (each call has its own buffers).
  */
-HUBRT_API int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize,
+HUBRT_API int hubrt_embed(const hubrt_model *model, const char *text, hubrt_pooling pooling, int normalize,
                 float *out, int dim);
 
 /*
@@ -249,7 +298,7 @@ HUBRT_API int hubrt_embed(hubrt_model *model, const char *text, hubrt_pooling po
  * partly written; to find which text fails, embed the texts one by one).
  * n_texts = 0 writes nothing. Thread-safe as hubrt_embed.
  */
-HUBRT_API int hubrt_embed_batch(hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
+HUBRT_API int hubrt_embed_batch(const hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
                       int normalize, float *out, int dim);
 
 /* ---- generation --------------------------------------------------------- */
@@ -276,7 +325,8 @@ HUBRT_API hubrt_sample_params hubrt_sample_default_params(void);
  * do_sample is true; with do_sample, temperature 1 / top_k 50 unless the file
  * sets temperature, top_k, top_p, min_p; repetition_penalty and
  * max_new_tokens in either case. No file: the plain defaults. 0 or a status
- * (HUBRT_ERR_FORMAT naming the field). Reads the file on each call.
+ * (HUBRT_ERR_FORMAT naming the field). The file is read once, by
+ * hubrt_model_load(); a malformed one is reported here.
  */
 HUBRT_API int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *params);
 
@@ -323,6 +373,32 @@ HUBRT_API int hubrt_generate(hubrt_session *session, const char *prompt, const h
 HUBRT_API int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n,
                        const hubrt_sample_params *params, hubrt_token_callback on_token,
                        void *user, hubrt_generation *out);
+
+/* ---- profiling ------------------------------------------------------------ */
+
+/*
+ * Per-op timing of the compute graph: seconds per node, summed over passes,
+ * shown as a text table (per op kind, then the ten costliest nodes). It
+ * costs a clock read per node, so it is off unless asked for.
+ */
+
+/* Turns per-op timing of the session's passes on (1) or off (0); clears the totals. 0 or a status. */
+HUBRT_API int hubrt_session_set_profile(hubrt_session *session, int on);
+/*
+ * The session's table so far, snprintf-style into buf (at most cap bytes
+ * including the NUL; buf may be NULL when cap is 0). Returns the full
+ * length, or HUBRT_ERR_INVALID_ARG when profiling is off.
+ */
+HUBRT_API int hubrt_session_profile_report(const hubrt_session *session, char *buf, size_t cap);
+/*
+ * The same table for the encoder passes (hubrt_encode, hubrt_embed,
+ * hubrt_embed_batch) of a model loaded with HUBRT_PROFILE=1 in the
+ * environment. The totals are kept by the library outside the read-only
+ * model, summed over every thread's passes, and printed on stderr by
+ * hubrt_model_free. HUBRT_ERR_INVALID_ARG when profiling is off or no pass
+ * has run yet.
+ */
+HUBRT_API int hubrt_encode_profile_report(const hubrt_model *model, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -113,7 +113,6 @@ const hf_tensor *md_head_tensor(md_ctx *c, const hf_tensor *emb)
 void md_family_free(md_family *fs)
 {
     if (!fs) return;
-    free(fs->enc_profile);
     md_graph_free(&fs->graph);
     for (int i = 0; i < fs->n_weights; i++) {
         hk_weight_free(fs->weights[i]);
@@ -122,9 +121,6 @@ void md_family_free(md_family *fs)
     free(fs->weights);
     for (int i = 0; i < fs->n_blocks; i++) free(fs->blocks[i]);
     free(fs->blocks);
-    free(fs->enc_arena);
-    free(fs->enc_ints);
-    free(fs->enc_offsets);
     free(fs);
 }
 
@@ -156,7 +152,6 @@ md_family *md_family_build(const md_source *src)
 
     md_family *fs = calloc(1, sizeof *fs);
     if (!fs) return fail_build(NULL, hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", src->dir));
-    atomic_flag_clear(&fs->enc_busy);
     md_graph_init(&fs->graph);
     fs->n_threads = src->n_threads;
 

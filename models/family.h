@@ -50,14 +50,6 @@ struct md_family {
     int n_blocks, cap_blocks;
     unsigned char *wchunk; /* current chunk of the weight arena (also listed in blocks) */
     size_t wchunk_used, wchunk_size;
-    /* hubrt_encode's cached workspace (encoders): taken with enc_busy */
-    atomic_flag enc_busy;
-    float *enc_arena;
-    int32_t *enc_ints;   /* positions [n_cap], zero type ids [n_cap] */
-    size_t *enc_offsets; /* the arena plan for enc_cap rows */
-    double *enc_profile; /* HUBRT_PROFILE=1: seconds per node of hubrt_encode (cached workspace) */
-    long enc_passes;
-    int enc_cap;
 };
 
 /*

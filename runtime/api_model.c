@@ -4,9 +4,11 @@
  *
  * Order: resolve the directory (or org/name in the HF cache) -> config.json
  * -> weight files -> tokenizer -> the family's weights struct and graph
- * (models/). tokenizer_only loads skip config and weights (a folder with
- * only tokenizer files is enough); no_tokenizer skips the tokenizer. A
- * directory without tokenizer files still loads (ids-only use).
+ * (models/) -> the optional files later calls need (generation_config.json,
+ * the sentence-transformers files of encoders). tokenizer_only loads skip
+ * config and weights (a folder with only tokenizer files is enough);
+ * no_tokenizer skips the tokenizer. A directory without tokenizer files
+ * still loads (ids-only use).
  */
 #include <dirent.h>
 #include <sched.h>
@@ -21,7 +23,7 @@
 #include "hf/error.h"
 #include "hf/cache.h"
 #include "runtime/model.h"
-#include "runtime/session.h"
+#include "runtime/profile.h"
 #include "tokenizer/tokenizer.h"
 
 /*
@@ -74,13 +76,22 @@ hubrt_load_params hubrt_load_default_params(void)
     return p;
 }
 
+void rt_file_error_keep(rt_file_error *e, int status)
+{
+    e->status = status;
+    snprintf(e->message, sizeof e->message, "%s", hubrt_last_error());
+    hf_clear_error();
+}
+
+int rt_file_error_report(const rt_file_error *e)
+{
+    return hf_set_error((hubrt_status)e->status, "%s", e->message);
+}
+
 void hubrt_model_free(hubrt_model *m)
 {
     if (!m) return;
-    if (m->family && m->family->enc_profile && m->family->enc_passes > 0) {
-        char buf[8192]; /* HUBRT_PROFILE=1 asked for the encoder's per-op table on stderr */
-        if (hubrt_encode_profile_report(m, buf, sizeof buf) > 0) fputs(buf, stderr);
-    }
+    rt_encode_profile_release(m); /* prints the HUBRT_PROFILE=1 encoder table */
     md_family_free(m->family);
     if (m->tok) tk_tokenizer_free(m->tok);
     hf_weights_close(m->weights);
@@ -193,7 +204,10 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
                 hf_set_error(HUBRT_ERR_FORMAT, "%s: building the model failed", m->dir);
             return fail(m);
         }
+        m->profile_encode = !m->family->causal && rt_profile_env();
     }
+    if (!m->family || !m->family->causal) rt_embed_config_load(m->dir, &m->embed);
+    rt_sample_config_load(m->dir, &m->sample);
     return m;
 }
 
@@ -207,15 +221,40 @@ static const char *family_name(hf_family f)
     return "unknown";
 }
 
+static const char *act_name(hf_act a)
+{
+    switch (a) {
+    case HF_ACT_GELU: return "gelu";
+    case HF_ACT_GELU_TANH: return "gelu_tanh";
+    case HF_ACT_SILU: return "silu";
+    case HF_ACT_RELU: return "relu";
+    }
+    return "unknown";
+}
+
+static const char *rope_name(hf_rope_type r)
+{
+    switch (r) {
+    case HF_ROPE_DEFAULT: return "default";
+    case HF_ROPE_LINEAR: return "linear";
+    case HF_ROPE_LLAMA3: return "llama3";
+    }
+    return "unknown";
+}
+
 int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
 {
     if (!m || !info) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_model_get_info: NULL argument");
     memset(info, 0, sizeof *info);
     info->dir = m->dir;
+    info->n_threads = m->params.n_threads;
+    info->family = info->architecture = info->model_type = info->activation = info->rope_scaling = "";
+    info->bos_token_id = -1;
     if (m->has_config) {
         const hf_config *c = &m->cfg;
         info->family = family_name(c->family);
         info->architecture = c->architecture;
+        info->model_type = c->model_type;
         info->vocab_size = c->vocab_size;
         info->hidden_size = c->hidden_size;
         info->n_layers = c->n_layers;
@@ -224,9 +263,26 @@ int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
         info->head_dim = c->head_dim;
         info->intermediate_size = c->intermediate_size;
         info->max_positions = c->max_positions;
-    } else {
-        info->family = "";
-        info->architecture = "";
+        info->activation = act_name(c->act);
+        info->norm_eps = c->norm_eps;
+        info->rope_theta = c->rope_theta;
+        info->rope_scaling = rope_name(c->rope_type);
+        info->rope_factor = c->rope_factor;
+        info->sliding_window = c->sliding_window;
+        info->type_vocab_size = c->type_vocab_size;
+        info->tie_word_embeddings = c->tie_word_embeddings;
+        info->attention_bias = c->attention_bias;
+        info->bos_token_id = c->bos_token_id;
+        int n_eos = c->n_eos < HUBRT_MAX_EOS ? c->n_eos : HUBRT_MAX_EOS;
+        for (int i = 0; i < n_eos; i++) info->eos_token_ids[i] = c->eos_token_ids[i];
+        info->n_eos = n_eos;
+    }
+    const md_family *fs = rt_family(m);
+    info->kind = !fs ? HUBRT_MODEL_TOKENIZER_ONLY : fs->causal ? HUBRT_MODEL_CAUSAL_LM : HUBRT_MODEL_ENCODER;
+    if (fs) {
+        info->n_logits = fs->n_logits;
+        info->logits_per_sequence = fs->logits_per_sequence;
+        info->has_pooler = fs->has_pooler;
     }
     int n = hf_weights_count(m->weights);
     info->n_tensors = n;

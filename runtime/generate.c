@@ -1,7 +1,6 @@
 /*
  * runtime/generate.c — the generation loop behind hubrt_generate() and
- * hubrt_generate_ids(), and the sampling defaults (built-in and from a
- * model's generation_config.json).
+ * hubrt_generate_ids().
  *
  * Flow: prefill the prompt in one hubrt_forward() call, then sample a token,
  * stream its text, check the stop conditions, and feed it back one token at
@@ -11,94 +10,17 @@
  * string is held back until it cannot, so the stop string itself is never
  * emitted.
  */
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "hf/error.h"
-#include "hf/jsonfile.h"
+#include "models/family.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
-#include "runtime/session.h"
+#include "runtime/tokenize.h"
 
 #define PIECE_CAP 65536 /* one token's text; tokens are far shorter */
-
-hubrt_sample_params hubrt_sample_default_params(void)
-{
-    hubrt_sample_params p;
-    memset(&p, 0, sizeof p);
-    p.temperature = 0.0f;
-    p.top_k = 0;
-    p.top_p = 1.0f;
-    p.min_p = 0.0f;
-    p.repeat_penalty = 1.0f;
-    p.repeat_last_n = 64;
-    p.seed = 0;
-    p.max_new_tokens = 128;
-    p.stop = NULL;
-    p.ignore_eos = 0;
-    return p;
-}
-
-/* A number field of generation_config.json into *out when present. */
-static int json_num(const cJSON *root, const char *key, const char *file, double lo, double hi, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
-        return hf_set_error(HUBRT_ERR_FORMAT, "%s: '%s' must be a number in [%g, %g]", file, key, lo, hi);
-    *out = v->valuedouble;
-    return 1;
-}
-
-int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *params)
-{
-    if (!model || !params) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_sample_model_params: NULL argument");
-    hubrt_sample_params p = hubrt_sample_default_params();
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/generation_config.json", model->dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) { /* no file: the built-in defaults (greedy, as transformers) */
-        *params = p;
-        return HUBRT_OK;
-    }
-    fclose(f);
-    size_t len;
-    char *text = hf_read_file(path, 1 << 20, &len);
-    if (!text) return hf_error_status();
-    cJSON *root = NULL;
-    int rc = hf_json_parse(text, len, "generation_config.json", &root);
-    free(text);
-    if (rc) return rc;
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return hf_set_error(HUBRT_ERR_FORMAT, "generation_config.json: not a JSON object");
-    }
-    /* transformers: sampling only with do_sample; its defaults then are
-     * temperature 1, top_k 50, top_p 1. Without do_sample: greedy. */
-    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
-    int do_sample = cJSON_IsTrue(ds);
-    double v;
-    int r = 0;
-    if (do_sample) {
-        p.temperature = 1.0f;
-        p.top_k = 50;
-        if ((r = json_num(root, "temperature", "generation_config.json", 0, 1e6, &v)) > 0) p.temperature = (float)v;
-        if (r >= 0 && (r = json_num(root, "top_k", "generation_config.json", 0, 1e9, &v)) > 0) p.top_k = (int32_t)v;
-        if (r >= 0 && (r = json_num(root, "top_p", "generation_config.json", 0, 1, &v)) > 0) p.top_p = v > 0 ? (float)v : 1.0f;
-        if (r >= 0 && (r = json_num(root, "min_p", "generation_config.json", 0, 1, &v)) > 0) p.min_p = (float)v;
-    }
-    if (r >= 0 && (r = json_num(root, "repetition_penalty", "generation_config.json", 1e-6, 1e6, &v)) > 0)
-        p.repeat_penalty = (float)v;
-    if (r >= 0 && (r = json_num(root, "max_new_tokens", "generation_config.json", 0, 1e9, &v)) > 0)
-        p.max_new_tokens = (int32_t)v;
-    cJSON_Delete(root);
-    if (r < 0) return r;
-    *params = p;
-    return HUBRT_OK;
-}
 
 static double now_s(void)
 {
@@ -172,10 +94,10 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
     if (!params) params = &defaults;
     int rc = rt_sampler_check_params(params);
     if (rc) return rc;
-    hubrt_model *m = hubrt_session_model(session);
+    const hubrt_model *m = hubrt_session_model(session);
     if (!m) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate_ids: session has no model");
     /* the width of a logits row: the LM head's rows (may exceed the tokenizer's vocab) */
-    const int V = hubrt_model_n_logits(m);
+    const int V = rt_family(m) ? rt_family(m)->n_logits : 0;
     if (V <= 0) return hf_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_generate_ids: the model has no LM head");
 
     float *logits = malloc((size_t)(V > 0 ? V : 1) * sizeof *logits);
@@ -285,24 +207,13 @@ int hubrt_generate(hubrt_session *session, const char *prompt, const hubrt_sampl
     if (out) memset(out, 0, sizeof *out);
     if (!session || !prompt)
         return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: %s is NULL", !session ? "session" : "prompt");
-    hubrt_model *m = hubrt_session_model(session);
+    const hubrt_model *m = hubrt_session_model(session);
     if (!m) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_generate: session has no model");
     /* BOS and friends only at the start of a conversation. */
     int add_special = hubrt_session_n_past(session) == 0;
-    int cap = 256;
     int32_t *ids = NULL;
-    int n;
-    for (;;) {
-        int32_t *grown = realloc(ids, (size_t)cap * sizeof *ids);
-        if (!grown) {
-            free(ids);
-            return hf_set_error(HUBRT_ERR_NOMEM, "hubrt_generate: out of memory for %d prompt ids", cap);
-        }
-        ids = grown;
-        n = hubrt_tokenize(m, prompt, add_special, ids, cap);
-        if (n < 0 || n <= cap) break;
-        cap = n;
-    }
+    int cap = 0;
+    int n = rt_tokenize_grow(m, prompt, add_special, &ids, &cap, "hubrt_generate");
     if (n < 0) {
         free(ids);
         return n;

@@ -3,7 +3,11 @@
  *
  * hubrt_model_load() fills it in this order: resolve the directory (or
  * org/name in the HF cache), config.json, the weight files, the tokenizer,
- * then the family's weights struct and graph (models/).
+ * the family's weights struct and graph (models/), then the optional files
+ * the calls need (generation_config.json's sampling defaults, the
+ * sentence-transformers pooling files). After the load nothing in it
+ * changes, so any number of threads may use one model at once; per-call
+ * state lives in the call or in a hubrt_session.
  */
 #ifndef RUNTIME_MODEL_H
 #define RUNTIME_MODEL_H
@@ -17,6 +21,44 @@
 
 struct tk_tokenizer;
 
+/*
+ * A problem found in an optional file at load that must not fail the load
+ * (the file matters only to one call): that call reports it. status 0: none.
+ */
+typedef struct rt_file_error {
+    int status;
+    char message[1024];
+} rt_file_error;
+
+/* Keeps the current hubrt_last_error() in *e (and clears it) after a failed parse at load. */
+void rt_file_error_keep(rt_file_error *e, int status);
+/* Sets the kept error again and returns its status, for `return rt_file_error_report(...)`. */
+int rt_file_error_report(const rt_file_error *e);
+
+/* hubrt_sample_model_params' answer, from generation_config.json at load. */
+typedef struct rt_sample_config {
+    hubrt_sample_params params;
+    rt_file_error error;      /* a malformed generation_config.json */
+} rt_sample_config;
+
+/* Reads dir/generation_config.json (missing: the built-in defaults) into *c. Never fails the load. */
+void rt_sample_config_load(const char *dir, rt_sample_config *c);
+
+/* sentence-transformers mean / sqrt(n) pooling: not in the public enum. */
+enum { RT_POOLING_MEAN_SQRT_LEN = 100 };
+
+/* What a sentence-transformers directory says about embeddings, read at load. */
+typedef struct rt_embed_config {
+    int pooling;              /* its Pooling module's mode (a hubrt_pooling or RT_POOLING_MEAN_SQRT_LEN) */
+    int normalize;            /* 1: it lists a Normalize module */
+    rt_file_error pooling_error; /* modules.json / the Pooling config: reported by HUBRT_POOLING_DEFAULT calls */
+    int max_seq_length;       /* sentence_bert_config.json; 0 = none */
+    rt_file_error max_seq_error; /* a broken sentence_bert_config.json: reported by every embed call */
+} rt_embed_config;
+
+/* Reads the sentence-transformers files of dir into *c. Never fails the load. */
+void rt_embed_config_load(const char *dir, rt_embed_config *c);
+
 struct hubrt_model {
     char dir[PATH_MAX];             /* the resolved model directory */
     hubrt_load_params params;
@@ -25,10 +67,13 @@ struct hubrt_model {
     hf_weights *weights;         /* NULL when tokenizer_only */
     struct tk_tokenizer *tok;    /* NULL when no_tokenizer or none found */
     md_family *family;              /* the family's weights and graph (models/); NULL when tokenizer_only */
+    rt_sample_config sample;        /* generation_config.json */
+    rt_embed_config embed;          /* sentence-transformers files (not read for causal LMs) */
+    int profile_encode;             /* HUBRT_PROFILE at load: time hubrt_encode's ops (runtime/profile.c) */
 };
 
 /* The family's state of a loaded model (NULL for tokenizer-only models). */
-static inline md_family *rt_family(const hubrt_model *m) { return m ? m->family : NULL; }
+static inline const md_family *rt_family(const hubrt_model *m) { return m ? m->family : NULL; }
 
 /* Physical cores in this process's affinity mask (what n_threads = 0 means). */
 int rt_physical_cores(void);

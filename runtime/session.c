@@ -2,24 +2,24 @@
  * runtime/session.c — sessions (KV cache + activation arena for one
  * sequence), hubrt_forward for causal LMs and hubrt_encode for encoders.
  *
- * Everything a pass needs is allocated when the session is created: the KV
- * cache [layer][n_kv_heads][max_tokens][head_dim] (f32, K and V; pages are
- * touched only as positions fill), the arena planned for n_cap rows, and the
- * position ids. A prompt longer than n_cap is run as several passes (the KV
- * cache makes that exact). Inputs are validated before anything changes, so
- * a failed call leaves the session as it was.
+ * Everything a decoder pass needs is allocated when the session is created:
+ * the KV cache [layer][n_kv_heads][max_tokens][head_dim] (f32, K and V;
+ * pages are touched only as positions fill), the arena planned for n_cap
+ * rows, and the position ids. A prompt longer than n_cap is run as several
+ * passes (the KV cache makes that exact). Inputs are validated before
+ * anything changes, so a failed call leaves the session as it was.
+ *
+ * An encoder pass has no session: it allocates an arena planned for its own
+ * n rows and frees it on return, so the model stays read-only and any
+ * number of threads may encode on one model at once.
  *
  * Threads: every pass uses the model's n_threads, one OpenMP team whose
  * nodes end with a barrier. On a machine whose cores are busy with other
- * work a descheduled teammate stalls every barrier: SmolLM2-135M bf16 decode
- * on 2 busy cores ran at 1.6 tok/s with 2 threads vs 89 with one (quiet
- * moments: 106 vs 81). Use one thread there, or OMP_WAIT_POLICY=passive
- * (58 vs 60 tok/s under load; it costs a futex wake per barrier when idle).
- * An earlier version timed 1-thread and full-team decode passes and kept the
- * faster: 109 vs 106 tok/s when quiet (no win), 16 under load (its 2-thread
- * probes cost ~0.6 s each there), so it was removed.
+ * work a descheduled teammate stalls every barrier, so decode can be much
+ * slower with the full team than with one thread there; use one thread on
+ * a loaded machine, or OMP_WAIT_POLICY=passive (a futex wake per barrier,
+ * a small cost when idle).
  */
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +27,15 @@
 #include "models/family.h"
 #include "hf/error.h"
 #include "runtime/model.h"
+#include "runtime/profile.h"
 #include "runtime/session.h"
 
 /* Rows per pass: long prompts are split into passes of this many tokens. */
 #define SESSION_MAX_ROWS 512
 
 struct hubrt_session {
-    hubrt_model *model;
-    md_family *fs;
+    const hubrt_model *model;
+    const md_family *fs;
     int max_tokens;          /* KV cache capacity (context) */
     int n_past;              /* tokens in the cache */
     int n_cap;               /* rows per pass */
@@ -48,7 +49,7 @@ struct hubrt_session {
     int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
 };
 
-static int check_model(const hubrt_model *m, md_family **fs, const char *fn)
+static int check_model(const hubrt_model *m, const md_family **fs, const char *fn)
 {
     if (!m) return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: NULL model", fn);
     *fs = rt_family(m);
@@ -58,9 +59,9 @@ static int check_model(const hubrt_model *m, md_family **fs, const char *fn)
     return 0;
 }
 
-hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
+hubrt_session *hubrt_session_new(const hubrt_model *m, int max_tokens)
 {
-    md_family *fs;
+    const md_family *fs;
     if (check_model(m, &fs, "hubrt_session_new") != 0) return NULL;
     if (!fs->causal) {
         hf_set_error(HUBRT_ERR_UNSUPPORTED, "hubrt_session_new: %s is an encoder; use "
@@ -101,8 +102,7 @@ hubrt_session *hubrt_session_new(hubrt_model *m, int max_tokens)
         hubrt_session_free(s);
         return NULL;
     }
-    const char *prof = getenv("HUBRT_PROFILE");
-    if (prof && *prof && strcmp(prof, "0") != 0) {
+    if (rt_profile_env()) {
         if (hubrt_session_set_profile(s, 1) != 0) {
             hubrt_session_free(s);
             return NULL;
@@ -116,7 +116,7 @@ void hubrt_session_free(hubrt_session *s)
 {
     if (!s) return;
     if (s->profile_env && s->profile && s->profile_passes > 0) {
-        /* the user asked for it with HUBRT_PROFILE=1: the one place the library prints */
+        /* the user asked for it with HUBRT_PROFILE=1: one of the two places the library prints */
         char buf[8192];
         if (hubrt_session_profile_report(s, buf, sizeof buf) > 0) fputs(buf, stderr);
     }
@@ -135,7 +135,7 @@ void hubrt_session_reset(hubrt_session *s)
 }
 
 int hubrt_session_n_past(const hubrt_session *s) { return s ? s->n_past : 0; }
-hubrt_model *hubrt_session_model(const hubrt_session *s) { return s ? s->model : NULL; }
+const hubrt_model *hubrt_session_model(const hubrt_session *s) { return s ? s->model : NULL; }
 
 static int check_ids(const int32_t *ids, int n, int vocab, const char *fn, const char *what)
 {
@@ -152,7 +152,7 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
     if (!s || !ids || n <= 0)
         return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
                                !s ? "NULL session" : !ids ? "NULL ids" : "n must be >= 1");
-    md_family *fs = s->fs;
+    const md_family *fs = s->fs;
     int rc = check_ids(ids, n, fs->vocab, fn, "token id");
     if (rc) return rc;
     if (n > s->max_tokens - s->n_past)
@@ -200,16 +200,54 @@ int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, fl
 
 /* ---- encoders ------------------------------------------------------------ */
 
+/* One encoder pass's memory: the arena planned for its n rows, owned by the call. */
+typedef struct encode_ws {
+    size_t *offsets;  /* [n_bufs] */
+    float *arena;
+    int32_t *ints;    /* positions 0..n-1, then n zero type ids */
+    double *profile;  /* [n_nodes] seconds when the model is profiled, else NULL */
+} encode_ws;
+
+static void encode_ws_free(encode_ws *w)
+{
+    free(w->offsets);
+    free(w->arena);
+    free(w->ints);
+    free(w->profile);
+}
+
+static int encode_ws_alloc(const hubrt_model *m, const md_family *fs, int n, encode_ws *w, const char *fn)
+{
+    memset(w, 0, sizeof *w);
+    w->offsets = malloc((size_t)(fs->graph.n_bufs ? fs->graph.n_bufs : 1) * sizeof *w->offsets);
+    size_t need = w->offsets ? md_graph_plan(&fs->graph, n, w->offsets) : (size_t)-1;
+    if (need != (size_t)-1) {
+        w->arena = malloc((need ? need : 16) * sizeof(float));
+        w->ints = malloc((size_t)n * 2 * sizeof(int32_t));
+    }
+    if (m->profile_encode)
+        w->profile = calloc((size_t)(fs->graph.n_nodes ? fs->graph.n_nodes : 1), sizeof *w->profile);
+    if (!w->arena || !w->ints || (m->profile_encode && !w->profile)) {
+        encode_ws_free(w);
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for a %d-row pass", fn, n);
+    }
+    for (int i = 0; i < n; i++) {
+        w->ints[i] = i;
+        w->ints[n + i] = 0;
+    }
+    return HUBRT_OK;
+}
+
 /*
  * One encoder pass; with n_seg > 0 the n rows hold n_seg packed sequences
  * (seg_start, validated by the caller) and positions[n] gives each row's
  * position id (restarting at 0 per sequence).
  */
-static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_ids, const uint8_t *mask,
+static int encode_run(const hubrt_model *m, const int32_t *ids, const int32_t *type_ids, const uint8_t *mask,
                       int n, float *hidden, float *pooled, float *logits,
                       const int *seg_start, int n_seg, const int32_t *positions, const char *fn)
 {
-    md_family *fs;
+    const md_family *fs;
     int rc = check_model(m, &fs, fn);
     if (rc) return rc;
     if (fs->causal)
@@ -237,97 +275,41 @@ static int encode_run(hubrt_model *m, const int32_t *ids, const int32_t *type_id
         return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: logits asked for but the checkpoint "
                                "has no MLM or classification head", fn);
 
-    /* the model's cached workspace (planned once for max_positions rows), or a
-     * private one for n rows when another thread is using it */
-    int own = !atomic_flag_test_and_set(&fs->enc_busy);
-    float *arena = NULL;
-    int32_t *ints = NULL;
-    size_t *offsets = NULL;
-    int cap = n;
-    if (own && !fs->enc_arena) {
-        size_t *off = malloc((size_t)fs->graph.n_bufs * sizeof *off);
-        size_t need = off ? md_graph_plan(&fs->graph, fs->max_positions, off) : (size_t)-1;
-        if (need != (size_t)-1) {
-            fs->enc_arena = malloc((need ? need : 16) * sizeof(float));
-            fs->enc_ints = malloc((size_t)fs->max_positions * 2 * sizeof(int32_t));
-        }
-        if (need == (size_t)-1 || !fs->enc_arena || !fs->enc_ints) {
-            free(off);
-            free(fs->enc_arena);
-            free(fs->enc_ints);
-            fs->enc_arena = NULL;
-            fs->enc_ints = NULL;
-        } else {
-            fs->enc_offsets = off;
-            fs->enc_cap = fs->max_positions;
-            for (int i = 0; i < fs->enc_cap; i++) { fs->enc_ints[i] = i; fs->enc_ints[fs->enc_cap + i] = 0; }
-        }
-    }
-    if (own && fs->enc_arena && !fs->enc_profile) {
-        const char *prof = getenv("HUBRT_PROFILE");
-        if (prof && *prof && strcmp(prof, "0") != 0)
-            fs->enc_profile = calloc((size_t)(fs->graph.n_nodes ? fs->graph.n_nodes : 1), sizeof(double));
-    }
-    if (own && fs->enc_arena) {
-        arena = fs->enc_arena;
-        ints = fs->enc_ints;
-        offsets = fs->enc_offsets;
-        cap = fs->enc_cap;
-    } else {
-        offsets = malloc((size_t)fs->graph.n_bufs * sizeof *offsets);
-        size_t need = offsets ? md_graph_plan(&fs->graph, cap, offsets) : (size_t)-1;
-        if (need != (size_t)-1) {
-            arena = malloc((need ? need : 16) * sizeof(float));
-            ints = malloc((size_t)cap * 2 * sizeof(int32_t));
-            if (ints) for (int i = 0; i < cap; i++) { ints[i] = i; ints[cap + i] = 0; }
-        }
-        if (!arena || !ints) {
-            free(arena);
-            free(ints);
-            free(offsets);
-            if (own) atomic_flag_clear(&fs->enc_busy);
-            return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", fn);
-        }
-    }
-    int private_ws = arena != fs->enc_arena;
-
+    encode_ws w;
+    if ((rc = encode_ws_alloc(m, fs, n, &w, fn)) != HUBRT_OK) return rc;
     md_run r;
     memset(&r, 0, sizeof r);
     r.n = n;
     r.pos0 = 0;
     r.ids = ids;
-    r.positions = positions ? positions : ints;
+    r.positions = positions ? positions : w.ints;
     r.n_seg = n_seg;
     r.seg_start = seg_start;
-    r.type_ids = type_ids ? type_ids : ints + cap;
+    r.type_ids = type_ids ? type_ids : w.ints + n;
     r.key_mask = mask;
     r.ext[MD_EXT_LOGITS] = logits;
     r.ext[MD_EXT_HIDDEN] = hidden;
     r.ext[MD_EXT_POOLED] = pooled;
     r.logits_all = 1;
-    r.arena = arena;
-    r.offsets = offsets;
-    r.n_cap = cap;
+    r.arena = w.arena;
+    r.offsets = w.offsets;
+    r.n_cap = n;
     r.n_threads = fs->n_threads;
-    if (!private_ws && fs->enc_profile) {
-        r.profile = fs->enc_profile;
-        fs->enc_passes++;
-    }
+    r.profile = w.profile;
     md_graph_run(&fs->graph, &r);
-
-    if (private_ws) { free(arena); free(ints); free(offsets); }
-    if (own) atomic_flag_clear(&fs->enc_busy);
+    if (w.profile) rt_encode_profile_add(m, w.profile, fs->graph.n_nodes);
+    encode_ws_free(&w);
     return HUBRT_OK;
 }
 
-int rt_encode_masked(hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
-                        const uint8_t *mask, int n, float *hidden, float *pooled, float *logits)
+int rt_encode_masked(const hubrt_model *m, const int32_t *ids, const int32_t *type_ids,
+                     const uint8_t *mask, int n, float *hidden, float *pooled, float *logits)
 {
     return encode_run(m, ids, type_ids, mask, n, hidden, pooled, logits, NULL, 0, NULL, "hubrt_encode");
 }
 
-int rt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
-                        float *hidden)
+int rt_encode_packed(const hubrt_model *m, const int32_t *ids, int n, const int *seg_start, int n_seg,
+                     float *hidden)
 {
     static const char fn[] = "rt_encode_packed";
     if (!m || !ids || !seg_start || !hidden || n <= 0 || n_seg <= 0)
@@ -348,31 +330,13 @@ int rt_encode_packed(hubrt_model *m, const int32_t *ids, int n, const int *seg_s
     return rc;
 }
 
-int hubrt_encode(hubrt_model *m, const int32_t *ids, const int32_t *type_ids, int n,
+int hubrt_encode(const hubrt_model *m, const int32_t *ids, const int32_t *type_ids, int n,
                  float *hidden, float *pooled, float *logits)
 {
     return rt_encode_masked(m, ids, type_ids, NULL, n, hidden, pooled, logits);
 }
 
-/* ---- introspection and profile ------------------------------------------ */
-
-int hubrt_model_n_logits(const hubrt_model *m)
-{
-    md_family *fs = rt_family(m);
-    return fs ? fs->n_logits : 0;
-}
-
-int hubrt_model_is_causal(const hubrt_model *m)
-{
-    md_family *fs = rt_family(m);
-    return fs ? fs->causal : -1;
-}
-
-int hubrt_model_has_pooler(const hubrt_model *m)
-{
-    md_family *fs = rt_family(m);
-    return fs ? fs->has_pooler : 0;
-}
+/* ---- session profile ------------------------------------------------------ */
 
 int hubrt_session_set_profile(hubrt_session *s, int on)
 {
@@ -387,9 +351,6 @@ int hubrt_session_set_profile(hubrt_session *s, int on)
     return 0;
 }
 
-static int profile_table(const md_graph *g, const double *prof, long passes, int n_threads,
-                         char *buf, size_t cap);
-
 int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
 {
     if (!s || (!buf && cap))
@@ -397,53 +358,5 @@ int hubrt_session_profile_report(const hubrt_session *s, char *buf, size_t cap)
     if (!s->profile)
         return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_session_profile_report: profiling is "
                                "off (HUBRT_PROFILE=1 or hubrt_session_set_profile)");
-    return profile_table(&s->fs->graph, s->profile, s->profile_passes, s->fs->n_threads, buf, cap);
-}
-
-int hubrt_encode_profile_report(const hubrt_model *m, char *buf, size_t cap)
-{
-    md_family *fs = rt_family(m);
-    if (!fs || !fs->enc_profile || (!buf && cap))
-        return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_encode_profile_report: no encoder profile "
-                               "(HUBRT_PROFILE=1 before the first hubrt_encode)");
-    return profile_table(&fs->graph, fs->enc_profile, fs->enc_passes, fs->n_threads, buf, cap);
-}
-
-static int profile_table(const md_graph *g, const double *prof, long passes, int n_threads,
-                         char *buf, size_t cap)
-{
-    double per_op[MD_OP_COUNT] = {0}, total = 0;
-    int count[MD_OP_COUNT] = {0};
-    for (int i = 0; i < g->n_nodes; i++) {
-        per_op[g->nodes[i].op] += prof[i];
-        count[g->nodes[i].op]++;
-        total += prof[i];
-    }
-    size_t o = 0;
-#define OUT(...) do { int k_ = snprintf(buf ? buf + (o < cap ? o : cap) : NULL, o < cap ? cap - o : 0, __VA_ARGS__); \
-                      if (k_ > 0) o += (size_t)k_; } while (0)
-    OUT("profile: %ld passes, %.3f ms in all, %d nodes, %d threads\n", passes,
-        total * 1e3, g->n_nodes, n_threads);
-    OUT("%-12s %6s %12s %7s\n", "op", "nodes", "ms", "share");
-    for (int op = 0; op < MD_OP_COUNT; op++) {
-        if (!count[op]) continue;
-        OUT("%-12s %6d %12.3f %6.1f%%\n", md_op_name((md_op)op), count[op], per_op[op] * 1e3,
-            total > 0 ? 100.0 * per_op[op] / total : 0.0);
-    }
-    /* the ten costliest nodes (selection: a few hundred nodes at most) */
-    int top[10], n_top = 0;
-    while (n_top < 10 && n_top < g->n_nodes) {
-        int best = -1;
-        for (int i = 0; i < g->n_nodes; i++) {
-            int taken = 0;
-            for (int k = 0; k < n_top; k++) taken |= top[k] == i;
-            if (!taken && (best < 0 || prof[i] > prof[best])) best = i;
-        }
-        top[n_top++] = best;
-    }
-    OUT("%-24s %12s\n", "costliest nodes", "ms");
-    for (int i = 0; i < n_top; i++)
-        OUT("%-24s %12.3f\n", g->nodes[top[i]].name, prof[top[i]] * 1e3);
-#undef OUT
-    return o > (size_t)0x7fffffff ? 0x7fffffff : (int)o;
+    return rt_profile_table(&s->fs->graph, s->profile, s->profile_passes, s->fs->n_threads, buf, cap);
 }

@@ -1,7 +1,8 @@
 /*
- * tokenizer/api_tokenizer.c — the public tokenizer API of include/hubrt.h
+ * runtime/tokenize.c — the public tokenizer API of include/hubrt.h
  * (hubrt_tokenize, hubrt_detokenize, vocabulary lookups and the streaming
- * detokenizer) over the model's tk_tokenizer (runtime/model.h: m->tok).
+ * detokenizer) over the model's tk_tokenizer (runtime/model.h: m->tok),
+ * and rt_tokenize_grow for the library's own callers.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "hf/error.h"
 #include "runtime/model.h"
+#include "runtime/tokenize.h"
 #include "tokenizer/tokenizer.h"
 
 static const tk_tokenizer *tok_of(const hubrt_model *m, const char *fn)
@@ -50,6 +52,26 @@ int hubrt_tokenize(const hubrt_model *m, const char *text, int add_special, int3
     int rc = tk_tokenizer_encode(tok, text, strlen(text), NULL, 0, add_special, &e);
     if (rc) return rc;
     return copy_out(&e, ids, NULL, max_ids);
+}
+
+int rt_tokenize_grow(const hubrt_model *m, const char *text, int add_special, int32_t **ids, int *cap,
+                     const char *fn)
+{
+    for (;;) {
+        if (!*ids || *cap <= 0) {
+            int c = *cap > 0 ? *cap : 256;
+            int32_t *g = realloc(*ids, (size_t)c * sizeof **ids);
+            if (!g) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, c);
+            *ids = g;
+            *cap = c;
+        }
+        int n = hubrt_tokenize(m, text, add_special, *ids, *cap);
+        if (n < 0 || n <= *cap) return n;
+        int32_t *g = realloc(*ids, (size_t)n * sizeof **ids);
+        if (!g) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, n);
+        *ids = g;
+        *cap = n;
+    }
 }
 
 int hubrt_tokenize_pair(const hubrt_model *m, const char *text, const char *pair, int add_special, int32_t *ids,

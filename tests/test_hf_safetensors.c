@@ -4,7 +4,6 @@
  *   - one valid file per dtype (all 15), views and the COPY storage;
  *   - handcrafted corrupt files, one per fault the loader must catch, each
  *     expecting its own error text (and truncation in each file region);
- *   - hf_st_write_f32 round trips;
  *   - directories: single file, sharded index (and its faults), pickle-only
  *     folders refused with the "provide safetensors" message.
  */
@@ -157,39 +156,6 @@ static void test_multi_and_copy(void)
     TEST_CHECK(f && hf_st_count(f) == 0, "'{}' with no data is a valid empty file");
     hf_st_close(f);
     hf_st_close(NULL);
-}
-
-static void test_write_roundtrip(void)
-{
-    float a[6] = {1, 2, 3, 4, 5, 6}, b[1] = {-0.5f};
-    hf_st_out outs[3] = {
-        {"logits", 2, {2, 3}, a},
-        {"quote\"and\\slash", 1, {1}, b},
-        {"empty", 2, {0, 4}, NULL},
-    };
-    char path[512];
-    path_in(path, sizeof path, tmpdir, "written.safetensors");
-    TEST_CHECK(hf_st_write_f32(path, outs, 3) == 0, "write_f32: %s", hubrt_last_error());
-    hf_st_file *f = hf_st_open(path);
-    TEST_CHECK(f != NULL, "written file reopens: %s", hubrt_last_error());
-    if (f) {
-        const hf_tensor *t = hf_st_find(f, "logits");
-        TEST_CHECK(t && t->dtype == HUBRT_DTYPE_F32 && t->ndim == 2 && t->shape[1] == 3 &&
-                       !memcmp(t->data, a, sizeof a),
-                   "logits round trip");
-        t = hf_st_find(f, "quote\"and\\slash");
-        TEST_CHECK(t && *(const float *)t->data == -0.5f, "escaped name round trip");
-        t = hf_st_find(f, "empty");
-        TEST_CHECK(t && t->n_elements == 0, "zero-size round trip");
-        hf_st_close(f);
-    }
-    hf_st_out dup[2] = {{"x", 1, {1}, b}, {"x", 1, {1}, b}};
-    TEST_CHECK(hf_st_write_f32(path, dup, 2) != 0, "write refuses duplicate names");
-    hf_st_out bad = {"y", 1, {-1}, b};
-    TEST_CHECK(hf_st_write_f32(path, &bad, 1) != 0, "write refuses negative dims");
-    char nodir[600];
-    snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.safetensors", tmpdir);
-    TEST_CHECK(hf_st_write_f32(nodir, outs, 1) == HUBRT_ERR_IO, "write to a missing dir is IO");
 }
 
 /* ---- corrupt files ---------------------------------------------------------- */
@@ -568,7 +534,6 @@ int main(void)
     }
     test_every_dtype();
     test_multi_and_copy();
-    test_write_roundtrip();
     test_corrupt();
     test_weights_dirs();
     test_shared_models();

@@ -18,5 +18,13 @@ int main(void)
     hubrt_session_free(NULL);
     hubrt_sample_params sp = hubrt_sample_default_params();
     TEST_CHECK(sp.temperature == 0.0f && sp.max_new_tokens > 0, "default sample params");
+    hubrt_model_info info;
+    TEST_CHECK(hubrt_model_get_info(NULL, &info) == HUBRT_ERR_INVALID_ARG, "info of NULL");
+    TEST_CHECK(hubrt_session_set_profile(NULL, 1) == HUBRT_ERR_INVALID_ARG &&
+               hubrt_session_profile_report(NULL, NULL, 0) == HUBRT_ERR_INVALID_ARG &&
+               hubrt_encode_profile_report(NULL, NULL, 0) == HUBRT_ERR_INVALID_ARG, "profile calls refuse NULL");
+    const hubrt_model *none = NULL;
+    TEST_CHECK(hubrt_session_new(none, 0) == NULL && hubrt_encode(none, NULL, NULL, 0, NULL, NULL, NULL) < 0,
+               "const model calls refuse NULL");
     return test_finish();
 }

@@ -36,6 +36,14 @@ static int32_t *json_ints(const cJSON *arr, int *n)
     return v;
 }
 
+/* What the model is (kind, logits width, ...); zeroed when the call fails. */
+static hubrt_model_info info_of(const hubrt_model *m)
+{
+    hubrt_model_info info;
+    if (hubrt_model_get_info(m, &info) != HUBRT_OK) memset(&info, 0, sizeof info);
+    return info;
+}
+
 static int argmax(const float *x, int n)
 {
     int best = 0;
@@ -267,14 +275,18 @@ static void test_shared_model(const char *shared, const char *name)
     hubrt_model *m = ref ? hubrt_model_load(dir, &lp) : NULL;
     TEST_CHECK(m != NULL, "%s: load: %s", name, hubrt_last_error());
     if (!m) { cJSON_Delete(root); hf_st_close(ref); return; }
-    hubrt_model_info info;
-    hubrt_model_get_info(m, &info);
-    int vocab = hubrt_model_n_logits(m);
+    hubrt_model_info info = info_of(m);
+    int vocab = info.n_logits;
     model_stats st;
     memset(&st, 0, sizeof st);
     const cJSON *cases = cJSON_GetObjectItem(root, "cases"), *cs;
     int n_cases = 0;
-    int causal = hubrt_model_is_causal(m) == 1;
+    int causal = info.kind == HUBRT_MODEL_CAUSAL_LM;
+    TEST_CHECK((info.kind == HUBRT_MODEL_ENCODER) == !strcmp(info.family, "bert") && info.n_logits >= info.vocab_size &&
+               !info.logits_per_sequence && info.n_threads == lp.n_threads && (!causal || !info.has_pooler),
+               "%s: info: kind %d, n_logits %d (vocab %d), per-sequence logits %d, threads %d, pooler %d", name,
+               (int)info.kind, info.n_logits, info.vocab_size, info.logits_per_sequence, info.n_threads,
+               info.has_pooler);
     cJSON_ArrayForEach(cs, cases) {
         if (causal) test_causal_case(m, name, cs, ref, vocab, &st);
         else test_bert_case(m, name, cs, ref, vocab, info.hidden_size, &st);
@@ -343,7 +355,7 @@ static void test_long_prompt(const char *shared)
     hubrt_model *m = load_no_tokenizer(dir, 1);
     if (!m) { TEST_CHECK(0, "long prompt: load: %s", hubrt_last_error()); return; }
     enum { N = 700 };
-    int V = hubrt_model_n_logits(m);
+    int V = info_of(m).n_logits;
     int32_t *ids = malloc(N * sizeof *ids);
     float *a = malloc((size_t)N * V * sizeof(float)), *b = malloc((size_t)N * V * sizeof(float));
     hubrt_session *s = hubrt_session_new(m, 0);
@@ -378,7 +390,7 @@ static void test_quant_greedy(const char *shared)
         lp.quant = (hubrt_quant)mode;
         hubrt_model *m = hubrt_model_load(dir, &lp);
         hubrt_session *s = m ? hubrt_session_new(m, 64) : NULL;
-        int V = m ? hubrt_model_n_logits(m) : 0;
+        int V = m ? info_of(m).n_logits : 0;
         float *last = malloc((size_t)(V > 0 ? V : 1) * sizeof(float));
         int rc = s && last ? hubrt_forward(s, prompt, 5, NULL, last) : -1;
         for (int i = 0; i < 24 && rc == 0; i++) {
@@ -411,7 +423,7 @@ static void test_quant(const char *shared)
     if (!m) { TEST_CHECK(0, "quant: load: %s", hubrt_last_error()); return; }
     int32_t ids[16];
     for (int i = 0; i < 16; i++) ids[i] = 1 + (i * 997) % 31999;
-    int vocab = hubrt_model_n_logits(m);
+    int vocab = info_of(m).n_logits;
     float *ref = malloc((size_t)16 * vocab * sizeof(float)), *q = malloc((size_t)16 * vocab * sizeof(float));
     hubrt_session *s = hubrt_session_new(m, 0);
     if (s && ref && q && hubrt_forward(s, ids, 16, ref, NULL) == HUBRT_OK) {
@@ -495,7 +507,10 @@ static void test_seq_cls(const char *root)
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     hf_st_file *f = hf_st_open(path);
     if (!m || !f) { hubrt_model_free(m); hf_st_close(f); return; }
-    TEST_CHECK(hubrt_model_n_logits(m) == 3, "bert-cls: n_logits %d", hubrt_model_n_logits(m));
+    hubrt_model_info info = info_of(m);
+    TEST_CHECK(info.kind == HUBRT_MODEL_ENCODER && info.n_logits == 3 && info.logits_per_sequence == 1 &&
+               info.has_pooler == 1, "bert-cls: kind %d, n_logits %d, per sequence %d, pooler %d", (int)info.kind,
+               info.n_logits, info.logits_per_sequence, info.has_pooler);
     int32_t ids[6] = {2, 17, 5, 33, 8, 3};
     float pooled[32], logits[3];
     rc = hubrt_encode(m, ids, NULL, 6, NULL, pooled, logits);
@@ -566,9 +581,9 @@ static void test_random_models(void)
             if (!m) continue;
             int32_t ids[12];
             for (int i = 0; i < 12; i++) ids[i] = (i * 7 + 3) % sp.vocab;
-            int V = hubrt_model_n_logits(m);
+            int V = info_of(m).n_logits;
             float *full = malloc((size_t)12 * V * sizeof(float)), *one = malloc((size_t)V * sizeof(float));
-            if (hubrt_model_is_causal(m) == 1) {
+            if (info_of(m).kind == HUBRT_MODEL_CAUSAL_LM) {
                 hubrt_session *s = hubrt_session_new(m, 0);
                 rc = s ? hubrt_forward(s, ids, 12, full, NULL) : -1;
                 TEST_CHECK(rc == 0, "%s %s: forward: %s", fam, what, hubrt_last_error());

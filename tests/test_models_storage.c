@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "include/hubrt.h"
-#include "runtime/session.h"
 #include "tests/test.h"
 
 enum { N_PROMPT = 6, N_MODES = 4 };
@@ -33,11 +32,13 @@ static int run(const char *dir, int mode, float *out, int *width, int *rows)
     unsetenv("HUBRT_INTERLEAVE");
     TEST_CHECK(m != NULL, "%s mode %d: load: %s", dir, mode, hubrt_last_error());
     if (!m) return -1;
-    int v = hubrt_model_n_logits(m), rc = -1;
+    hubrt_model_info info;
+    if (hubrt_model_get_info(m, &info) != HUBRT_OK) memset(&info, 0, sizeof info);
+    int v = info.n_logits, rc = -1;
     *width = v;
     *rows = N_PROMPT;
     int32_t ids[N_PROMPT] = {1, 5, 9, 13, 7, 3};
-    if (hubrt_model_is_causal(m) == 1) {
+    if (info.kind == HUBRT_MODEL_CAUSAL_LM) {
         *rows = 2;
         hubrt_session *s = hubrt_session_new(m, 16);
         if (s && hubrt_forward(s, ids, N_PROMPT, NULL, out) == 0 &&

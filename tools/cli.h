@@ -3,7 +3,8 @@
  *
  * Each command lives in tools/cli_<command>.c and returns the process exit
  * status: 0 success, 1 error (one line on stderr naming the problem),
- * 2 usage error. Only tools/ may exit or print.
+ * 2 usage error. Only tools/ may exit or print. The commands use the
+ * library through include/hubrt.h alone.
  */
 #ifndef TOOLS_CLI_H
 #define TOOLS_CLI_H
@@ -52,12 +53,19 @@ int cli_parse_quant(const char *cmd, const char *text, hubrt_quant *out);
 void cli_json_string(FILE *f, const char *s);
 /* Writes a float as a JSON number (%.9g: round-trips float32; NaN/inf become null). */
 void cli_json_float(FILE *f, double v);
+/*
+ * hubrt_tokenize into *ids, a malloc'd buffer of *cap ids (NULL / 0 to
+ * start) grown as needed, so one buffer serves many texts. Returns the
+ * number of ids or a negative status (HUBRT_ERR_NOMEM when growing fails,
+ * else hubrt_last_error() has the message); the caller frees *ids.
+ */
+int cli_tokenize_grow(const hubrt_model *m, const char *text, int add_special, int32_t **ids, int *cap);
 /* Tokenizes text into a malloc'd array (*n ids); prints the error and returns -1 on failure. */
 int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, int add_special,
                       int32_t **ids, int *n);
 /* A whole file ("-" = stdin) as a malloc'd NUL-terminated string; NULL with the error printed. */
 char *cli_read_text(const char *cmd, const char *path);
-/* The session's per-op profile table (runtime/session.h) on stderr. */
+/* The session's per-op profile table (hubrt_session_profile_report) on stderr. */
 void cli_print_profile(const hubrt_session *s);
 /* Seconds on the monotonic clock. */
 double cli_now(void);

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "runtime/model.h"
-#include "runtime/session.h"
 #include "tools/cli.h"
 
 static const char *CMD = "bench";
@@ -108,13 +106,13 @@ int cli_bench(int argc, char **argv)
         cli_error(CMD, "%s", hubrt_last_error());
         goto done;
     }
-    const int encoder = hubrt_model_is_causal(m) == 0;
+    const int encoder = info.kind == HUBRT_MODEL_ENCODER;
     if (encoder) n_gen = 0;
     if (info.max_positions > 0 && n_prompt + n_gen > info.max_positions) {
         cli_error(CMD, "-p %ld + -n %ld tokens exceed the model's context of %d", n_prompt, n_gen, info.max_positions);
         goto done;
     }
-    const int n_logits = hubrt_model_n_logits(m);
+    const int n_logits = info.n_logits;
     const int V = n_logits > 0 ? n_logits : 1; /* the LM head's row width */
     const int H = info.hidden_size > 0 ? info.hidden_size : 1;
     ids = malloc((size_t)n_prompt * sizeof *ids);
@@ -173,7 +171,7 @@ int cli_bench(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
-    int n_threads = lp.n_threads > 0 ? lp.n_threads : rt_physical_cores();
+    const int n_threads = info.n_threads;
 
     if (json) {
         printf("{\"model\": ");

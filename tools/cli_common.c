@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/session.h"
 #include "tools/cli.h"
 
 int cli_error(const char *cmd, const char *fmt, ...)
@@ -100,7 +99,6 @@ int cli_parse_ids(const char *cmd, const char *opt, const char *text, int32_t **
 }
 
 /* ---- model loading with a progress line -------------------------------- */
-
 
 double cli_now(void)
 {
@@ -211,32 +209,32 @@ void cli_json_float(FILE *f, double v)
     else fprintf(f, "%.9g", v);
 }
 
+int cli_tokenize_grow(const hubrt_model *m, const char *text, int add_special, int32_t **ids, int *cap)
+{
+    for (;;) {
+        int n = hubrt_tokenize(m, text, add_special, *ids, *cap);
+        if (n < 0 || n <= *cap) return n;
+        int32_t *grown = realloc(*ids, (size_t)n * 2 * sizeof *grown);
+        if (!grown) return HUBRT_ERR_NOMEM;
+        *ids = grown;
+        *cap = n * 2;
+    }
+}
+
 int cli_tokenize_text(const char *cmd, const hubrt_model *m, const char *text, int add_special,
                       int32_t **ids, int *n)
 {
-    int cap = 256;
     int32_t *buf = NULL;
-    for (;;) {
-        int32_t *g = realloc(buf, (size_t)cap * sizeof *g);
-        if (!g) {
-            free(buf);
-            cli_error(cmd, "out of memory for %d ids", cap);
-            return -1;
-        }
-        buf = g;
-        int k = hubrt_tokenize(m, text, add_special, buf, cap);
-        if (k < 0) {
-            free(buf);
-            cli_error(cmd, "%s", hubrt_last_error());
-            return -1;
-        }
-        if (k <= cap) {
-            *ids = buf;
-            *n = k;
-            return 0;
-        }
-        cap = k;
+    int cap = 0;
+    int k = cli_tokenize_grow(m, text, add_special, &buf, &cap);
+    if (k < 0) {
+        free(buf);
+        cli_error(cmd, "%s", k == HUBRT_ERR_NOMEM ? "out of memory" : hubrt_last_error());
+        return -1;
     }
+    *ids = buf;
+    *n = k;
+    return 0;
 }
 
 char *cli_read_text(const char *cmd, const char *path)

@@ -17,7 +17,6 @@
 
 #include <cJSON.h>
 
-#include "runtime/session.h"
 #include "tools/cli.h"
 
 /* ---- embed -------------------------------------------------------------- */
@@ -353,8 +352,8 @@ int cli_fill_mask(int argc, char **argv)
         cli_error(CMD, "the text has no %s token", hubrt_token_text(m, mask));
         goto done;
     }
-    const int V = hubrt_model_n_logits(m); /* the MLM head's row width */
-    if (V <= 0 || V < info.vocab_size || hubrt_model_is_causal(m) != 0) {
+    const int V = info.n_logits; /* the MLM head's row width */
+    if (V <= 0 || V < info.vocab_size || info.kind != HUBRT_MODEL_ENCODER) {
         cli_error(CMD, "%s has no masked-LM head (fill-mask needs an encoder such as BertForMaskedLM)",
                   info.architecture && *info.architecture ? info.architecture : "the model");
         goto done;

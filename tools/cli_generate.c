@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/session.h"
 #include "tools/cli.h"
 
 static const char *CMD = "generate";
@@ -254,7 +253,7 @@ int cli_generate(int argc, char **argv)
         cli_error(CMD, "%s", hubrt_last_error());
         goto done;
     }
-    if (hubrt_model_is_causal(m) == 0) {
+    if (info.kind == HUBRT_MODEL_ENCODER) {
         cli_error(CMD, "%s is an encoder, not a causal LM: use 'run-model embed' or 'run-model fill-mask'",
                   info.architecture && *info.architecture ? info.architecture : info.family);
         goto done;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/model.h"
 #include "tools/cli.h"
 
 static void usage(FILE *f)
@@ -44,36 +43,15 @@ static void json_str(const char *s)
     putchar('"');
 }
 
-static const char *act_name(hf_act a)
-{
-    switch (a) {
-    case HF_ACT_GELU: return "gelu";
-    case HF_ACT_GELU_TANH: return "gelu_tanh";
-    case HF_ACT_SILU: return "silu";
-    case HF_ACT_RELU: return "relu";
-    }
-    return "?";
-}
-
-static const char *rope_name(hf_rope_type r)
-{
-    switch (r) {
-    case HF_ROPE_DEFAULT: return "default";
-    case HF_ROPE_LINEAR: return "linear";
-    case HF_ROPE_LLAMA3: return "llama3";
-    }
-    return "?";
-}
-
 static void print_json(const hubrt_model *m, const hubrt_model_info *in)
 {
-    const hf_config *c = &m->cfg;
+    const int llama = !strcmp(in->family, "llama"), bert = !strcmp(in->family, "bert");
     printf("{\"family\": ");
     json_str(in->family);
     printf(", \"architecture\": ");
     json_str(in->architecture);
     printf(", \"model_type\": ");
-    json_str(c->model_type);
+    json_str(in->model_type);
     printf(", \"params\": %lld, \"tensors\": %lld, \"dtypes\": {", (long long)in->n_params,
            (long long)in->n_tensors);
     int first = 1;
@@ -95,18 +73,17 @@ static void print_json(const hubrt_model *m, const hubrt_model_info *in)
            "\"n_heads\": %d, \"n_kv_heads\": %d, \"head_dim\": %d, \"intermediate_size\": %d, "
            "\"max_positions\": %d, \"act\": \"%s\", \"norm_eps\": %.7g, ",
            in->vocab_size, in->hidden_size, in->n_layers, in->n_heads, in->n_kv_heads, in->head_dim,
-           in->intermediate_size, in->max_positions, act_name(c->act), (double)c->norm_eps);
-    if (c->family == HF_FAMILY_LLAMA)
+           in->intermediate_size, in->max_positions, in->activation, (double)in->norm_eps);
+    if (llama)
         printf("\"rope_theta\": %.7g, \"rope_scaling\": \"%s\", \"rope_factor\": %.7g, "
                "\"sliding_window\": %d, ",
-               (double)c->rope_theta, rope_name(c->rope_type), (double)c->rope_factor,
-               c->sliding_window);
-    if (c->family == HF_FAMILY_BERT) printf("\"type_vocab_size\": %d, ", c->type_vocab_size);
+               (double)in->rope_theta, in->rope_scaling, (double)in->rope_factor, in->sliding_window);
+    if (bert) printf("\"type_vocab_size\": %d, ", in->type_vocab_size);
     printf("\"tie_word_embeddings\": %s, \"attention_bias\": %s, \"bos_token_id\": %d, "
            "\"eos_token_ids\": [",
-           c->tie_word_embeddings ? "true" : "false", c->attention_bias ? "true" : "false",
-           c->bos_token_id);
-    for (int i = 0; i < c->n_eos; i++) printf("%s%d", i ? ", " : "", c->eos_token_ids[i]);
+           in->tie_word_embeddings ? "true" : "false", in->attention_bias ? "true" : "false",
+           in->bos_token_id);
+    for (int i = 0; i < in->n_eos; i++) printf("%s%d", i ? ", " : "", in->eos_token_ids[i]);
     printf("]}, \"dir\": ");
     json_str(in->dir);
     printf("}\n");
@@ -114,25 +91,24 @@ static void print_json(const hubrt_model *m, const hubrt_model_info *in)
 
 static void print_text(const hubrt_model *m, const hubrt_model_info *in)
 {
-    const hf_config *c = &m->cfg;
     printf("model:        %s\n", in->dir);
-    printf("family:       %s (model_type %s, architecture %s)\n", in->family, c->model_type,
+    printf("family:       %s (model_type %s, architecture %s)\n", in->family, in->model_type,
            in->architecture[0] ? in->architecture : "-");
     printf("shape:        %d layers, hidden %d, %d heads (%d kv, head_dim %d), ffn %d\n",
            in->n_layers, in->hidden_size, in->n_heads, in->n_kv_heads, in->head_dim,
            in->intermediate_size);
     printf("vocab:        %d, max positions %d\n", in->vocab_size, in->max_positions);
-    printf("activation:   %s, norm eps %g\n", act_name(c->act), (double)c->norm_eps);
-    if (c->family == HF_FAMILY_LLAMA) {
-        printf("rope:         theta %g, scaling %s", (double)c->rope_theta, rope_name(c->rope_type));
-        if (c->rope_type != HF_ROPE_DEFAULT) printf(" x%g", (double)c->rope_factor);
+    printf("activation:   %s, norm eps %g\n", in->activation, (double)in->norm_eps);
+    if (!strcmp(in->family, "llama")) {
+        printf("rope:         theta %g, scaling %s", (double)in->rope_theta, in->rope_scaling);
+        if (strcmp(in->rope_scaling, "default") != 0) printf(" x%g", (double)in->rope_factor);
         printf("\n");
-        if (c->sliding_window) printf("window:       %d (sliding-window attention)\n", c->sliding_window);
+        if (in->sliding_window) printf("window:       %d (sliding-window attention)\n", in->sliding_window);
     }
-    printf("embeddings:   %s\n", c->tie_word_embeddings ? "tied" : "untied");
+    printf("embeddings:   %s\n", in->tie_word_embeddings ? "tied" : "untied");
     printf("eos ids:     ");
-    for (int i = 0; i < c->n_eos; i++) printf(" %d", c->eos_token_ids[i]);
-    printf("%s\n", c->n_eos ? "" : " none");
+    for (int i = 0; i < in->n_eos; i++) printf(" %d", in->eos_token_ids[i]);
+    printf("%s\n", in->n_eos ? "" : " none");
     printf("parameters:   %lld in %lld tensors\n", (long long)in->n_params, (long long)in->n_tensors);
     for (int d = 0; d < HUBRT_DTYPE_COUNT; d++)
         if (in->dtype_bytes[d])

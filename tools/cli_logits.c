@@ -6,13 +6,17 @@
  *   encoders:   last_hidden_state [seq, hidden], pooler_output [hidden] when
  *               the checkpoint has a pooler, logits [seq, vocab] with an MLM
  *               head ([labels] for sequence classification)
+ *
+ * The file writer is here rather than in the library: writing result files
+ * is this command's job, and hubrt's API stays about running models.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hf/safetensors.h"
-#include "runtime/session.h"
 #include "tools/cli.h"
 
 static const char CMD[] = "logits";
@@ -40,6 +44,70 @@ static void usage(FILE *f)
             "  -h, --help          this text\n"
             "\n"
             "Exit status: 0 success, 1 error (one line on stderr), 2 usage error.\n");
+}
+
+/* One f32 tensor of the output file: a fixed name, rank 1 or 2. */
+typedef struct out_tensor {
+    const char *name;
+    int ndim;
+    int64_t shape[2];
+    const float *data;
+} out_tensor;
+
+/* Appends printf output to header[*len]; 0, or -1 when it does not fit. */
+static int put(char *header, size_t cap, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int put(char *header, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(header + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= cap - *len) return -1;
+    *len += (size_t)k;
+    return 0;
+}
+
+/*
+ * Writes tensors as a safetensors file: an 8-byte little-endian header
+ * length, the JSON header (names, "F32", shapes, byte ranges) padded with
+ * spaces so the data starts 8-aligned, then the raw little-endian floats.
+ * 0, or -1 with the message printed.
+ */
+static int write_safetensors(const char *path, const out_tensor *t, int n)
+{
+    char header[1024];
+    size_t len = 0;
+    uint64_t off = 0;
+    int bad = put(header, sizeof header, &len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (int i = 0; i < n && !bad; i++) {
+        uint64_t bytes = sizeof(float);
+        for (int d = 0; d < t[i].ndim; d++) bytes *= (uint64_t)t[i].shape[d];
+        bad |= put(header, sizeof header, &len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[", t[i].name);
+        for (int d = 0; d < t[i].ndim && !bad; d++)
+            bad |= put(header, sizeof header, &len, d ? ",%" PRId64 : "%" PRId64, t[i].shape[d]);
+        bad |= put(header, sizeof header, &len, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, off + bytes);
+        off += bytes;
+    }
+    bad |= put(header, sizeof header, &len, "}");
+    while (!bad && (8 + len) % 8) bad |= put(header, sizeof header, &len, " ");
+    if (bad) return cli_error(CMD, "%s: safetensors header too long", path), -1;
+    FILE *f = fopen(path, "wb");
+    if (!f) return cli_error(CMD, "%s: cannot create: %s", path, strerror(errno)), -1;
+    unsigned char len8[8];
+    for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)len >> (8 * k));
+    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, len, f) == len;
+    for (int i = 0; ok && i < n; i++) {
+        size_t count = 1;
+        for (int d = 0; d < t[i].ndim; d++) count *= (size_t)t[i].shape[d];
+        ok = fwrite(t[i].data, sizeof(float), count, f) == count;
+    }
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        int e = errno;
+        remove(path);
+        return cli_error(CMD, "%s: write failed: %s", path, strerror(e)), -1;
+    }
+    return 0;
 }
 
 int cli_logits(int argc, char **argv)
@@ -89,8 +157,9 @@ int cli_logits(int argc, char **argv)
     int rc = CLI_ERROR;
     float *logits = NULL, *hidden = NULL, *pooled = NULL;
     hubrt_session *s = NULL;
-    int causal = hubrt_model_is_causal(m);
-    if (causal < 0) { cli_error(CMD, "%s has no weights", model); goto done; }
+    hubrt_model_info info;
+    if (hubrt_model_get_info(m, &info) != 0) { cli_error(CMD, "%s", hubrt_last_error()); goto done; }
+    if (info.kind == HUBRT_MODEL_TOKENIZER_ONLY) { cli_error(CMD, "%s has no weights", model); goto done; }
 
     if (prompt) {
         if (pair) {
@@ -107,13 +176,11 @@ int cli_logits(int argc, char **argv)
         if (n == 0) { cli_error(CMD, "the text gives no tokens"); goto done; }
     }
 
-    hubrt_model_info info;
-    if (hubrt_model_get_info(m, &info) != 0) { cli_error(CMD, "%s", hubrt_last_error()); goto done; }
-    int nl = hubrt_model_n_logits(m);
-    hf_st_out t[3];
+    const int nl = info.n_logits;
+    out_tensor t[3];
     int nt = 0;
     memset(t, 0, sizeof t);
-    if (causal) {
+    if (info.kind == HUBRT_MODEL_CAUSAL_LM) {
         logits = malloc((size_t)n * (size_t)nl * sizeof(float));
         if (!logits) { cli_error(CMD, "out of memory"); goto done; }
         s = hubrt_session_new(m, 0);
@@ -121,13 +188,13 @@ int cli_logits(int argc, char **argv)
             cli_error(CMD, "%s", hubrt_last_error());
             goto done;
         }
-        t[nt++] = (hf_st_out){"logits", 2, {n, nl}, logits};
+        t[nt++] = (out_tensor){"logits", 2, {n, nl}, logits};
     } else {
-        int per_seq = nl > 0 && nl != info.vocab_size; /* classifier: one row of labels */
+        int per_seq = info.logits_per_sequence; /* classifier: one row of labels */
         hidden = malloc((size_t)n * (size_t)info.hidden_size * sizeof(float));
-        if (hubrt_model_has_pooler(m)) pooled = malloc((size_t)info.hidden_size * sizeof(float));
+        if (info.has_pooler) pooled = malloc((size_t)info.hidden_size * sizeof(float));
         if (nl > 0) logits = malloc((size_t)(per_seq ? 1 : n) * (size_t)nl * sizeof(float));
-        if (!hidden || (hubrt_model_has_pooler(m) && !pooled) || (nl > 0 && !logits)) {
+        if (!hidden || (info.has_pooler && !pooled) || (nl > 0 && !logits)) {
             cli_error(CMD, "out of memory");
             goto done;
         }
@@ -136,13 +203,13 @@ int cli_logits(int argc, char **argv)
             goto done;
         }
         if (logits) {
-            if (per_seq) t[nt++] = (hf_st_out){"logits", 1, {nl}, logits};
-            else t[nt++] = (hf_st_out){"logits", 2, {n, nl}, logits};
+            if (per_seq) t[nt++] = (out_tensor){"logits", 1, {nl}, logits};
+            else t[nt++] = (out_tensor){"logits", 2, {n, nl}, logits};
         }
-        t[nt++] = (hf_st_out){"last_hidden_state", 2, {n, info.hidden_size}, hidden};
-        if (pooled) t[nt++] = (hf_st_out){"pooler_output", 1, {info.hidden_size}, pooled};
+        t[nt++] = (out_tensor){"last_hidden_state", 2, {n, info.hidden_size}, hidden};
+        if (pooled) t[nt++] = (out_tensor){"pooler_output", 1, {info.hidden_size}, pooled};
     }
-    if (hf_st_write_f32(out, t, nt) != 0) { cli_error(CMD, "%s", hubrt_last_error()); goto done; }
+    if (write_safetensors(out, t, nt) != 0) goto done;
     rc = CLI_OK;
 done:
     hubrt_session_free(s);

@@ -85,24 +85,11 @@ static long utf8_bad_offset(const unsigned char *s, size_t len)
     return -1;
 }
 
-/* A growing id buffer for hubrt_tokenize's "call again when n > max" contract. */
+/* A growing id buffer, reused across texts (cli_tokenize_grow). */
 typedef struct {
     int32_t *ids;
     int cap;
 } idbuf;
-
-/* Tokenizes text into b; returns the count or a negative status. */
-static int tokenize_into(const hubrt_model *m, const char *text, int add_special, idbuf *b)
-{
-    for (;;) {
-        int n = hubrt_tokenize(m, text, add_special, b->ids, b->cap);
-        if (n < 0 || n <= b->cap) return n;
-        int32_t *grown = realloc(b->ids, (size_t)n * 2 * sizeof *grown);
-        if (!grown) return HUBRT_ERR_NOMEM;
-        b->ids = grown;
-        b->cap = n * 2;
-    }
-}
 
 /* Writes ids as "a, b, c" (the JSON inside the brackets) to f. */
 static void write_ids(FILE *f, const int32_t *ids, int n)
@@ -204,10 +191,11 @@ static int run_jsonl(const hubrt_model *m, int add_special)
             rc = cli_error(cmd, "stdin line %ld: text is not valid UTF-8 (byte %ld)", lineno, bad);
             break;
         }
-        int n = tokenize_into(m, text, add_special, &b);
+        int n = cli_tokenize_grow(m, text, add_special, &b.ids, &b.cap);
         cJSON_Delete(obj);
         if (n < 0) {
-            rc = cli_error(cmd, "stdin line %ld: %s", lineno, hubrt_last_error());
+            rc = cli_error(cmd, "stdin line %ld: %s", lineno,
+                           n == HUBRT_ERR_NOMEM ? "out of memory" : hubrt_last_error());
             break;
         }
         fputs("{\"ids\": [", stdout);
@@ -260,9 +248,9 @@ int cli_tokenize(int argc, char **argv)
         rc = run_jsonl(m, add_special);
     } else {
         idbuf b = {NULL, 0};
-        int n = tokenize_into(m, text, add_special, &b);
+        int n = cli_tokenize_grow(m, text, add_special, &b.ids, &b.cap);
         if (n < 0) {
-            rc = cli_error(cmd, "%s", hubrt_last_error());
+            rc = cli_error(cmd, "%s", n == HUBRT_ERR_NOMEM ? "out of memory" : hubrt_last_error());
         } else {
             putchar('[');
             write_ids(stdout, b.ids, n);
