@@ -108,9 +108,11 @@ $(TESTS_CXX): tests/test_include_header.c include/hubrt.h $(BUILD)/libhubrt.a
 $(BUILD)/bench-%: $(BUILD)/obj/bench/bench-%.o $(BUILD)/libhubrt.a
 	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
 
-# Runs every test binary from the repo root; the last line is the summary.
+# Runs every test binary from the repo root, then the checks that keep the
+# layers one-way and the exports equal to hubrt.h; the last line is the summary.
+CHECKS := tests/check_layers.sh tests/check_symbols.sh
 test: all $(BUILD)/make-model $(TESTS) $(TESTS_CXX)
-	HUBRT_BUILD=$(BUILD) tests/run.sh $(TESTS) $(TESTS_CXX)
+	HUBRT_BUILD=$(BUILD) tests/run.sh $(TESTS) $(TESTS_CXX) $(CHECKS)
 
 # The same suite under AddressSanitizer + UBSan, in its own build folder.
 asan:
@@ -119,7 +121,7 @@ asan:
 # The multi-threaded tests (one model shared by several threads) under
 # ThreadSanitizer, in their own build folder. Each pass runs a team of one:
 # libgomp is not instrumented, so its barriers would be reported as races.
-TSAN_TESTS := test_runtime_threads
+TSAN_TESTS := test_runtime_threads test_runtime_readonly
 tsan:
 	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%)
 	HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)

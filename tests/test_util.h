@@ -1,8 +1,7 @@
 /*
- * tests/test_util.h — small helpers several tests share (and bench-tokenizer):
- * reading a whole file and spawning run-model without a shell, stdin/stdout/
- * stderr redirected to files. Static inline like tests/test.h; it holds no
- * test counters, so a bench program can include it too.
+ * tests/test_util.h — small helpers several tests share: reading a whole
+ * file and spawning run-model without a shell, stdin/stdout/stderr redirected
+ * to files. Static inline like tests/test.h.
  *
  *   test_read_file(path, &len)   the whole file, NUL-terminated, or NULL
  *   test_spawn(exe, args, in, out, err, &status)   run and wait

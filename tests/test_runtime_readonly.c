@@ -1,5 +1,5 @@
 /*
- * tests/test_model_readonly.c — a loaded model is read-only: every file of
+ * tests/test_runtime_readonly.c — a loaded model is read-only: every file of
  * its directory is read by hubrt_model_load, and the calls that take a
  * const hubrt_model * may run on one model from several threads at once.
  *
