@@ -16,7 +16,10 @@
  * every call streams from memory, as decode does. Each line gives ms per
  * call, GB/s (bytes of weights/KV read), GFLOP/s and the percentage of the
  * limit that bounds the kernel (bandwidth for GEMV and decode attention, FMA
- * peak for GEMM and prefill attention). --json prints one object per line.
+ * peak for GEMM and prefill attention). Then the kernels the executor calls
+ * once per node (residual add + norm, q|k|v split, KV store, SwiGLU,
+ * mul/relu/copy, embedding rows, packed-sequence attention); see
+ * bench_add_norm for how their rates read. --json prints one object per line.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -480,6 +483,219 @@ static void bench_attention(int n_q, int n_kv, int H, int KV, int hd)
     free(q); free(k); free(v); free(o); free(r);
 }
 
+/* ---------------- the executor's per-node kernels ---------------- */
+
+/*
+ * These work on activations, which a forward pass keeps in cache: GB/s
+ * counts bytes read plus bytes written, so above 100% of the memory read
+ * limit means the data came from cache. FLOPs are nominal per element.
+ * Each is checked against its reference first (exactly where the kernel is
+ * bit-identical to it).
+ */
+static float *rand_floats(size_t n, float scale)
+{
+    float *p = xalloc(n * 4);
+    for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+
+static int check_close(const char *what, const float *a, const float *b, size_t n, double tol)
+{
+    double e = 0;
+    for (size_t i = 0; i < n; i++) e = fmax(e, fabs((double)a[i] - b[i]) / (1.0 + fabs(b[i])));
+    if (tol == 0 ? memcmp(a, b, n * 4) != 0 : !(e <= tol)) {
+        fprintf(stderr, "bench-kernels: %s differs from the reference (%g)\n", what, e);
+        return 0;
+    }
+    return 1;
+}
+
+static void bench_add_norm(int layer, int n, int d)
+{
+    char shape[32];
+    snprintf(shape, sizeof shape, "%d", d);
+    const char *kname = layer ? "add+ln" : "add+rms";
+    if (!selected(kname, "f32", shape)) return;
+    size_t tot = (size_t)n * d;
+    float *x = rand_floats(tot, 1), *xr = xalloc(tot * 4), *dl = rand_floats(tot, 1), *w = rand_floats((size_t)d, 1);
+    float *b = rand_floats((size_t)d, 1), *y = xalloc(tot * 4), *yr = xalloc(tot * 4);
+    memcpy(xr, x, tot * 4);
+    if (layer) {
+        hk_ref_add_layernorm(xr, dl, n, d, w, b, 1e-5f, yr);
+#pragma omp parallel num_threads(g_threads)
+        hk_add_layernorm(x, dl, n, d, w, b, 1e-5f, y);
+    } else {
+        hk_ref_add_rmsnorm(xr, dl, n, d, w, 1e-5f, yr);
+#pragma omp parallel num_threads(g_threads)
+        hk_add_rmsnorm(x, dl, n, d, w, 1e-5f, y);
+    }
+    if (check_close(kname, y, yr, tot, 0)) {
+        double ms;
+        if (layer) TIME_CALLS(g_quick ? 0.05 : 0.2, hk_add_layernorm(x, dl, n, d, w, b, 1e-5f, y), ms);
+        else TIME_CALLS(g_quick ? 0.05 : 0.2, hk_add_rmsnorm(x, dl, n, d, w, 1e-5f, y), ms);
+        report(kname, "f32", shape, n, ms, 4.0 * tot * 4, (layer ? 8.0 : 5.0) * tot, 1);
+    }
+    free(x); free(xr); free(dl); free(w); free(b); free(y); free(yr);
+}
+
+static void bench_qkv_split(int n, int H, int KV, int hd, int rope)
+{
+    char shape[40];
+    snprintf(shape, sizeof shape, "h%d:%d/d%d%s", H, KV, hd, rope ? "/rope" : "");
+    if (!selected("qkv_split", "f32", shape)) return;
+    int W = (H + 2 * KV) * hd, stride = n;
+    size_t qn = (size_t)n * H * hd, cn = (size_t)KV * stride * hd;
+    float *qkv = rand_floats((size_t)n * W, 1), *inv = xalloc((size_t)hd / 2 * 4 + 4);
+    hk_rope_inv_freq(inv, hd, 10000.0f);
+    const float *ip = rope ? inv : NULL;
+    float *q = xalloc(qn * 4), *k = xalloc(cn * 4), *v = xalloc(cn * 4);
+    float *qr = xalloc(qn * 4), *kr = xalloc(cn * 4), *vr = xalloc(cn * 4);
+    hk_ref_qkv_split(qkv, n, H, KV, hd, 0, ip, qr, kr, vr, stride);
+#pragma omp parallel num_threads(g_threads)
+    hk_qkv_split(qkv, n, H, KV, hd, 0, ip, q, k, v, stride);
+    if (check_close("qkv_split q", q, qr, qn, 0) && check_close("qkv_split k", k, kr, cn, 0) &&
+        check_close("qkv_split v", v, vr, cn, 0)) {
+        double ms;
+        TIME_CALLS(g_quick ? 0.05 : 0.2, hk_qkv_split(qkv, n, H, KV, hd, 0, ip, q, k, v, stride), ms);
+        report("qkv_split", "f32", shape, n, ms, 2.0 * n * W * 4, rope ? 3.0 * n * (H + KV) * hd : 0, 1);
+    }
+    free(qkv); free(inv); free(q); free(k); free(v); free(qr); free(kr); free(vr);
+}
+
+static void bench_kv_store(int n, int KV, int hd)
+{
+    char shape[32];
+    snprintf(shape, sizeof shape, "kv%d/d%d", KV, hd);
+    if (!selected("kv_store", "f32", shape)) return;
+    size_t tot = (size_t)n * KV * hd;
+    float *x = rand_floats(tot, 1), *c = xalloc(tot * 4), *cr = xalloc(tot * 4);
+    hk_ref_kv_store(x, n, KV, hd, 0, cr, n);
+#pragma omp parallel num_threads(g_threads)
+    hk_kv_store(x, n, KV, hd, 0, c, n);
+    if (check_close("kv_store", c, cr, tot, 0)) {
+        double ms;
+        TIME_CALLS(g_quick ? 0.05 : 0.2, hk_kv_store(x, n, KV, hd, 0, c, n), ms);
+        report("kv_store", "f32", shape, n, ms, 2.0 * tot * 4, 0, 1);
+    }
+    free(x); free(c); free(cr);
+}
+
+static void bench_swiglu(int n, int d)
+{
+    char shape[32];
+    snprintf(shape, sizeof shape, "%d", d);
+    if (!selected("swiglu", "f32", shape)) return;
+    size_t tot = (size_t)n * d;
+    float *gu = rand_floats(2 * tot, 4), *o = xalloc(tot * 4), *r = xalloc(tot * 4);
+    hk_ref_swiglu(gu, n, d, r);
+#pragma omp parallel num_threads(g_threads)
+    hk_swiglu(gu, n, d, o);
+    if (check_close("swiglu", o, r, tot, 1e-5)) {
+        double ms;
+        TIME_CALLS(g_quick ? 0.05 : 0.2, hk_swiglu(gu, n, d, o), ms);
+        report("swiglu", "f32", shape, n, ms, 3.0 * tot * 4, 5.0 * tot, 1);
+    }
+    free(gu); free(o); free(r);
+}
+
+/* mul, relu and copy over n floats. */
+static void bench_elementwise(size_t n)
+{
+    char shape[32];
+    snprintf(shape, sizeof shape, "%zu", n);
+    float *a = rand_floats(n, 1), *b = rand_floats(n, 1), *o = xalloc(n * 4), *r = xalloc(n * 4);
+    double ms;
+    if (selected("mul", "f32", shape)) {
+        hk_ref_mul(a, b, r, n);
+#pragma omp parallel num_threads(g_threads)
+        hk_mul(a, b, o, n);
+        if (check_close("mul", o, r, n, 0)) {
+            TIME_CALLS(g_quick ? 0.05 : 0.2, hk_mul(a, b, o, n), ms);
+            report("mul", "f32", shape, 1, ms, 3.0 * n * 4, (double)n, 1);
+        }
+    }
+    if (selected("relu", "f32", shape)) {
+        memcpy(o, a, n * 4);
+        memcpy(r, a, n * 4);
+        hk_ref_relu(r, n);
+#pragma omp parallel num_threads(g_threads)
+        hk_relu(o, n);
+        if (check_close("relu", o, r, n, 0)) {
+            TIME_CALLS(g_quick ? 0.05 : 0.2, hk_relu(o, n), ms);
+            report("relu", "f32", shape, 1, ms, 2.0 * n * 4, (double)n, 1);
+        }
+    }
+    if (selected("copy", "f32", shape)) {
+#pragma omp parallel num_threads(g_threads)
+        hk_copy(a, o, n);
+        if (check_close("copy", o, a, n, 0)) {
+            TIME_CALLS(g_quick ? 0.05 : 0.2, hk_copy(a, o, n), ms);
+            report("copy", "f32", shape, 1, ms, 2.0 * n * 4, 0, 1);
+        }
+    }
+    free(a); free(b); free(o); free(r);
+}
+
+/* n rows gathered from a [V][d] table, plain and interleaved (a tied LM head). */
+static void bench_embedding(hk_wtype t, int V, int d, int n)
+{
+    char shape[32];
+    snprintf(shape, sizeof shape, "%dx%d", V, d);
+    if (!selected("embed", dtname(t), shape)) return;
+    hk_weight w, il;
+    void *mem;
+    make_weight(&w, t, V, d, &mem);
+    if (hk_weight_repack(&il, &w) != 0) {
+        fprintf(stderr, "bench-kernels: repack failed\n");
+        exit(1);
+    }
+    int32_t *ids = xalloc((size_t)n * 4);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((frand() + 1.0f) * 0.5f * (float)V) % V;
+    float *o = xalloc((size_t)n * d * 4), *r = xalloc((size_t)n * d * 4);
+    double bytes = (double)n * d * (hk_wtype_size(t) + 4), ms;
+    hk_ref_embedding(t, w.data, d, ids, n, r);
+#pragma omp parallel num_threads(g_threads)
+    hk_embedding(t, w.data, d, ids, n, o);
+    if (check_close("embedding", o, r, (size_t)n * d, 0)) {
+        TIME_CALLS(g_quick ? 0.05 : 0.2, hk_embedding(t, w.data, d, ids, n, o), ms);
+        report("embed", dtname(t), shape, n, ms, bytes, 0, 1);
+    }
+#pragma omp parallel num_threads(g_threads)
+    hk_embedding_interleaved(t, il.data, d, ids, n, o);
+    if (check_close("embedding_interleaved", o, r, (size_t)n * d, 0)) {
+        TIME_CALLS(g_quick ? 0.05 : 0.2, hk_embedding_interleaved(t, il.data, d, ids, n, o), ms);
+        report("embed-ilv", dtname(t), shape, n, ms, bytes, 0, 1);
+    }
+    hk_weight_free(&il);
+    free(mem); free(ids); free(o); free(r);
+}
+
+/* An encoder batch: n_seg sequences of len rows packed together (block-diagonal attention). */
+static void bench_attention_segments(int n_seg, int len, int H, int hd)
+{
+    char shape[48];
+    snprintf(shape, sizeof shape, "%dx%d/h%d/d%d", n_seg, len, H, hd);
+    if (!selected("attn-seg", "f32", shape)) return;
+    int n = n_seg * len, *seg = xalloc(sizeof(int) * (size_t)(n_seg + 1));
+    for (int s = 0; s <= n_seg; s++) seg[s] = s * len;
+    hk_attn_params p = {0};
+    p.n_q = n; p.n_heads = H; p.n_kv_heads = H; p.head_dim = hd; p.kv_stride = n;
+    p.scale = 1.0f / sqrtf((float)hd);
+    size_t qn = (size_t)n * H * hd;
+    float *q = rand_floats(qn, 1), *k = rand_floats(qn, 1), *v = rand_floats(qn, 1);
+    float *o = xalloc(qn * 4), *r = xalloc(qn * 4);
+    hk_ref_attention_segments(q, k, v, r, &p, n_seg, seg);
+#pragma omp parallel num_threads(g_threads)
+    hk_attention_segments(q, k, v, o, &p, n_seg, seg);
+    if (check_close("attention_segments", o, r, qn, 1e-4)) {
+        double ms;
+        TIME_CALLS(g_quick ? 0.1 : 0.3, hk_attention_segments(q, k, v, o, &p, n_seg, seg), ms);
+        double flops = 4.0 * n_seg * (double)len * len * hd * H;
+        report("attn-seg", "f32", shape, n, ms, 4.0 * qn * 4, flops, 0);
+    }
+    free(seg); free(q); free(k); free(v); free(o); free(r);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -532,5 +748,21 @@ int main(int argc, char **argv)
     bench_attention(1, 512, 12, 12, 64);
     bench_attention(1, 1024, 12, 12, 64);
     bench_attention(512, 512, 12, 12, 64);
+    /* the per-node kernels at decode (1 row) and prefill (512 rows) sizes */
+    static const int node_rows[] = {1, 512};
+    for (int i = 0; i < 2; i++) {
+        int n = node_rows[i];
+        bench_add_norm(0, n, 2048);                /* TinyLlama */
+        bench_add_norm(1, n, 768);                 /* GPT-2 / BERT-base */
+        bench_qkv_split(n, 32, 4, 64, 1);          /* TinyLlama */
+        bench_qkv_split(n, 12, 12, 64, 0);         /* GPT-2: no RoPE */
+        bench_kv_store(n, 4, 64);
+        bench_swiglu(n, 5632);
+    }
+    bench_elementwise((size_t)512 * 3072);       /* BERT-base MLP activations */
+    bench_embedding(HK_BF16, 8192, 2048, 512);
+    bench_embedding(HK_F32, 8192, 576, 512);
+    bench_attention_segments(32, 16, 12, 64);    /* 32 short sentences, BERT-base heads */
+    bench_attention_segments(4, 128, 12, 64);
     return 0;
 }

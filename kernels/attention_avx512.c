@@ -146,7 +146,7 @@ static inline __attribute__((always_inline)) void attn_item_n(const float *qr, c
 }
 
 /* The caller owns q/acc0/acc1, sized exactly nch, so that after inlining they
- * are small local arrays GCC keeps in registers (with [16] it spilled them). */
+ * are small local arrays GCC keeps in registers (fixed [16] arrays get spilled). */
 #define ITEM_N(NCH, FULL)                                                      \
     do {                                                                       \
         __m512 q_[NCH], a0_[NCH], a1_[NCH];                                    \

@@ -171,7 +171,6 @@ void hk_quantize_act_ref(const float *x, int cols, hk_qact *xa);
 void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_ilv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* AVX-512 (kernels/NAME_avx512.c) */
-/* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
 void hk_attention_avx512(const float *q, const float *k_cache, const float *v_cache, float *out,
                          const hk_attn_params *p, size_t it0, size_t it1);
 void hk_gelu_avx512(float *x, size_t n);
@@ -180,10 +179,20 @@ void hk_silu_avx512(float *x, size_t n);
 void hk_tanh_avx512(float *x, size_t n);
 void hk_silu_mul_avx512(const float *gate, const float *up, float *out, size_t n);
 void hk_add_avx512(const float *a, const float *b, float *out, size_t n);
+void hk_mul_avx512(const float *a, const float *b, float *out, size_t n);
+void hk_relu_avx512(float *x, size_t n);
 void hk_rmsnorm_avx512(const float *x, int n, int d, const float *w, float eps, float *y);
 void hk_layernorm_avx512(const float *x, int n, int d, const float *w, const float *b, float eps, float *y);
-void hk_softmax_avx512(float *x, int n, int d);
+/* Bit-identical to hk_ref_add_rmsnorm / hk_ref_add_layernorm (same summation order). */
+void hk_add_rmsnorm_avx512(float *x, const float *delta, int n, int d, const float *w, float eps, float *y);
+void hk_add_layernorm_avx512(float *x, const float *delta, int n, int d, const float *w, const float *b,
+                             float eps, float *y);
+/* Largest head_dim the AVX-512 RoPE paths take (cos/sin on the stack); larger ones run the reference. */
+#define HK_ROPE_MAX_HEAD_DIM 1024
 void hk_rope_avx512(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq);
+/* Bit-identical to hk_ref_qkv_split; head_dim <= HK_ROPE_MAX_HEAD_DIM. */
+void hk_qkv_split_avx512(const float *qkv, int n, int n_heads, int n_kv_heads, int head_dim, int pos0,
+                         const float *inv_freq, float *q, float *k_cache, float *v_cache, int kv_stride);
 void hk_to_f32_avx512(hk_wtype type, const void *src, float *dst, size_t n);
 void hk_qact_prepare_avx512(hk_qact *xa, hk_wtype type);
 void hk_qgemv_vnni(const hk_qact *xa, const hk_weight *w, const float *bias, float *y, int o0, int o1);
@@ -198,6 +207,7 @@ void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const f
  */
 void hk_attention_split_part_avx512(const float *q, const float *k_cache, const float *v_cache,
                                     const hk_attn_params *p, int klo, int khi, float *part);
+/* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
 int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* GEMV over interleaved weights (o0 a multiple of 4). */

@@ -135,40 +135,6 @@ static void *alloc64(size_t n)
     return p;
 }
 
-int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, const void *data_in_out)
-{
-    memset(w, 0, sizeof *w);
-    if (type != HK_F32 && type != HK_F16 && type != HK_BF16)
-        return -1;
-    size_t es = hk_wtype_size(type), r = (size_t)rows, c = (size_t)cols;
-    void *dst = alloc64(r * c * es);
-    if (!dst)
-        return -1;
-    /* dst[o][i] = src[i][o], in 64x64 tiles so both sides stay in cache;
-     * tiles of output rows in parallel (this runs once, at load). */
-    const char *src = (const char *)data_in_out;
-    long nto = (long)((r + 63) / 64);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (long t = 0; t < nto; t++) {
-        size_t o0 = (size_t)t * 64;
-        for (size_t i0 = 0; i0 < c; i0 += 64)
-            for (size_t o = o0; o < o0 + 64 && o < r; o++) {
-                size_t i1 = i0 + 64 < c ? i0 + 64 : c;
-                if (es == 4)
-                    for (size_t i = i0; i < i1; i++) ((uint32_t *)dst)[o * c + i] = ((const uint32_t *)src)[i * r + o];
-                else
-                    for (size_t i = i0; i < i1; i++) ((uint16_t *)dst)[o * c + i] = ((const uint16_t *)src)[i * r + o];
-            }
-    }
-    w->type = type;
-    w->rows = rows;
-    w->cols = cols;
-    w->data = dst;
-    w->owned = dst;
-    w->owned_size = r * c * es;
-    return 0;
-}
-
 size_t hk_weight_repack_size(const hk_weight *w)
 {
     if ((w->type != HK_F32 && w->type != HK_F16 && w->type != HK_BF16) || w->interleaved) return 0;
@@ -231,7 +197,8 @@ static size_t quant_sizes(const hk_weight *src, hk_wtype qtype, size_t *qbytes)
     return *qbytes + nblk * sizeof(float);
 }
 
-size_t hk_weight_quantize_size(const hk_weight *src, hk_wtype qtype)
+/* Bytes a quantised copy of src takes, or 0 when the types do not fit. */
+static size_t quantize_size(const hk_weight *src, hk_wtype qtype)
 {
     if ((qtype != HK_Q8 && qtype != HK_Q4) ||
         (src->type != HK_F32 && src->type != HK_F16 && src->type != HK_BF16))
@@ -240,28 +207,12 @@ size_t hk_weight_quantize_size(const hk_weight *src, hk_wtype qtype)
     return quant_sizes(src, qtype, &qbytes);
 }
 
-int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
-{
-    size_t total = hk_weight_quantize_size(src, qtype);
-    if (!total)
-        return -1;
-    char *mem = alloc64(total);
-    if (!mem)
-        return -1;
-    if (hk_weight_quantize_into(dst, src, qtype, mem) != 0) {
-        free(mem);
-        return -1;
-    }
-    dst->owned = mem;
-    dst->owned_size = total;
-    return 0;
-}
-
-int hk_weight_quantize_into(hk_weight *dst, const hk_weight *srcw, hk_wtype qtype, void *memv)
+/* The quantised copy in mem (quantize_size bytes, 64-byte aligned). */
+static int quantize_into(hk_weight *dst, const hk_weight *srcw, hk_wtype qtype, void *memv)
 {
     hk_weight srcv = *srcw; /* dst may be src */
     const hk_weight *src = &srcv;
-    if (!hk_weight_quantize_size(src, qtype))
+    if (!quantize_size(src, qtype))
         return -1;
     size_t rows = (size_t)src->rows, cols = (size_t)src->cols, nb = (size_t)hk_qblocks(src->cols), qbytes;
     size_t total = quant_sizes(src, qtype, &qbytes);
@@ -327,6 +278,23 @@ int hk_weight_quantize_into(hk_weight *dst, const hk_weight *srcw, hk_wtype qtyp
     return 0;
 }
 
+int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype)
+{
+    size_t total = quantize_size(src, qtype);
+    if (!total)
+        return -1;
+    char *mem = alloc64(total);
+    if (!mem)
+        return -1;
+    if (quantize_into(dst, src, qtype, mem) != 0) {
+        free(mem);
+        return -1;
+    }
+    dst->owned = mem;
+    dst->owned_size = total;
+    return 0;
+}
+
 void hk_weight_free(hk_weight *w)
 {
     if (!w) return;
@@ -349,7 +317,7 @@ static hk_gemv_fn gemv_for(const hk_weight *w)
     return NULL;
 }
 
-/* f32 GEMM: our AVX-512 kernel (1) or OpenBLAS sgemm (0); see hk_gemm_slice. */
+/* f32 GEMM: our AVX-512 kernel (1) or OpenBLAS sgemm (0); see gemm_slice. */
 static int g_gemm_own_f32 = 1;
 void hk_gemm_f32_use_blas(int on) { g_gemm_own_f32 = !on; }
 
@@ -398,7 +366,7 @@ static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias
     if (!on_stack) free(buf);
 }
 
-void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+static void gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 static void to_f32_any(hk_wtype type, const void *src, float *dst, size_t n);
 
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
@@ -421,21 +389,21 @@ void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, flo
         }
     } else {
         hk_team_range((size_t)w->rows, 32, &lo, &hi); /* whole 32-wide panels, balanced for 192 rows too */
-        if (lo < hi) hk_gemm_slice(x, n, w, bias, y, (int)lo, (int)hi);
+        if (lo < hi) gemm_slice(x, n, w, bias, y, (int)lo, (int)hi);
     }
 #pragma omp barrier
 }
 
 /*
  * GEMM on output columns [o0, o1) for all n rows. With AVX-512: our own
- * blocked GEMM (kernels/gemm_avx512.c), which measured faster than OpenBLAS
- * (its Haswell kernels here) for f32 too. Otherwise OpenBLAS sgemm on this
- * slice, f16/bf16 widened to f32 64 rows at a time first. Inside a parallel
- * region OpenBLAS's OpenMP build runs single-threaded (num_cpu_avail()
- * returns 1 when omp_in_parallel()), so each thread's call stays on its
- * core and the team is not oversubscribed.
+ * blocked GEMM (kernels/gemm_avx512.c), for f32 too (bench-kernels times it
+ * next to OpenBLAS: its "gemm" and "gemm-blas" lines). Otherwise OpenBLAS
+ * sgemm on this slice, f16/bf16 widened to f32 64 rows at a time first.
+ * Inside a parallel region OpenBLAS's OpenMP build runs single-threaded
+ * (num_cpu_avail() returns 1 when omp_in_parallel()), so each thread's call
+ * stays on its core and the team is not oversubscribed.
  */
-void hk_gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+static void gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
     if (hk_isa_level() >= HK_ISA_AVX512 && (w->type != HK_F32 || g_gemm_own_f32) &&
         hk_gemm_avx512(x, n, w, bias, y, o0, o1) == 0)
@@ -568,6 +536,50 @@ void hk_attention(const float *q, const float *k_cache, const float *v_cache, fl
 #pragma omp barrier
 }
 
+/*
+ * Packed sequences. Many small ones: each thread takes whole sequences (a
+ * share of the sum of len², the cost) and runs them in a team of one, with
+ * one barrier at the end instead of one per sequence. When one sequence
+ * costs more than a thread's share, the whole team runs each in turn.
+ */
+void hk_attention_segments(const float *q, const float *k_cache, const float *v_cache, float *out,
+                           const hk_attn_params *p, int n_seg, const int *seg_start)
+{
+    int T = omp_get_num_threads(), t = omp_get_thread_num();
+    size_t qstride = (size_t)p->n_heads * (size_t)p->head_dim;
+    double total = 0, big = 0;
+    for (int s = 0; s < n_seg; s++) {
+        double c = (double)(seg_start[s + 1] - seg_start[s]);
+        total += c * c;
+        if (c * c > big) big = c * c;
+    }
+    int split = T > 1 && big * T <= total;
+    double acc = 0;
+    for (int s = 0; s < n_seg; s++) {
+        int s0 = seg_start[s], len = seg_start[s + 1] - s0;
+        double c = (double)len * (double)len;
+        int mine = (int)((acc + c / 2) / total * T); /* the thread owning this cost midpoint */
+        acc += c;
+        if (len <= 0 || (split && (mine < T ? mine : T - 1) != t)) continue;
+        hk_attn_params ps = *p;
+        ps.n_q = ps.n_kv = len;
+        ps.q_pos0 = 0;
+        ps.key_mask = p->key_mask ? p->key_mask + s0 : NULL;
+        size_t ko = (size_t)s0 * (size_t)p->head_dim; /* position s0 of each kv head */
+        const float *qs = q + (size_t)s0 * qstride;
+        float *os = out + (size_t)s0 * qstride;
+        if (split) {
+#pragma omp parallel num_threads(1)
+            hk_attention(qs, k_cache + ko, v_cache + ko, os, &ps);
+        } else {
+            hk_attention(qs, k_cache + ko, v_cache + ko, os, &ps);
+        }
+    }
+    if (split) {
+#pragma omp barrier
+    }
+}
+
 /* ---------------- norms, rope ---------------- */
 
 static int use512(void) { return hk_isa_level() >= HK_ISA_AVX512; }
@@ -592,13 +604,61 @@ void hk_rmsnorm(const float *x, int n, int d, const float *w, float eps, float *
 #pragma omp barrier
 }
 
+void hk_add_rmsnorm(float *x, const float *delta, int n, int d, const float *w, float eps, float *y)
+{
+    size_t lo, hi, o;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    o = lo * (size_t)d;
+    if (lo < hi) (use512() ? hk_add_rmsnorm_avx512 : hk_ref_add_rmsnorm)(x + o, delta + o, (int)(hi - lo), d, w, eps, y + o);
+#pragma omp barrier
+}
+
+void hk_add_layernorm(float *x, const float *delta, int n, int d, const float *w, const float *b,
+                      float eps, float *y)
+{
+    size_t lo, hi, o;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    o = lo * (size_t)d;
+    if (lo < hi)
+        (use512() ? hk_add_layernorm_avx512 : hk_ref_add_layernorm)(x + o, delta + o, (int)(hi - lo), d, w, b, eps, y + o);
+#pragma omp barrier
+}
+
 void hk_rope(float *x, int n, int n_heads, int head_dim, int pos0, const float *inv_freq)
 {
     size_t lo, hi;
     hk_team_range((size_t)n, 1, &lo, &hi);
     if (lo < hi)
-        (use512() && head_dim <= 1024 ? hk_rope_avx512 : hk_ref_rope)(
+        (use512() && head_dim <= HK_ROPE_MAX_HEAD_DIM ? hk_rope_avx512 : hk_ref_rope)(
             x + lo * (size_t)n_heads * (size_t)head_dim, (int)(hi - lo), n_heads, head_dim, pos0 + (int)lo, inv_freq);
+#pragma omp barrier
+}
+
+/* ---------------- KV cache writes ---------------- */
+
+/* By rows: each row's cos/sin are computed once and used by every head. */
+void hk_qkv_split(const float *qkv, int n, int n_heads, int n_kv_heads, int head_dim, int pos0,
+                  const float *inv_freq, float *q, float *k_cache, float *v_cache, int kv_stride)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    size_t in_row = (size_t)(n_heads + 2 * n_kv_heads) * (size_t)head_dim, q_row = (size_t)n_heads * (size_t)head_dim;
+    if (lo < hi)
+        (use512() && head_dim <= HK_ROPE_MAX_HEAD_DIM ? hk_qkv_split_avx512 : hk_ref_qkv_split)(
+            qkv + lo * in_row, (int)(hi - lo), n_heads, n_kv_heads, head_dim, pos0 + (int)lo, inv_freq,
+            q + lo * q_row, k_cache, v_cache, kv_stride);
+#pragma omp barrier
+}
+
+/* By (row, head) items, so that one row (decode) is shared too. */
+void hk_kv_store(const float *x, int n, int n_kv_heads, int head_dim, int pos0, float *cache, int kv_stride)
+{
+    size_t lo, hi, hd = (size_t)head_dim;
+    hk_team_range((size_t)n * (size_t)n_kv_heads, 1, &lo, &hi);
+    for (size_t it = lo; it < hi; it++) {
+        size_t i = it / (size_t)n_kv_heads, h = it % (size_t)n_kv_heads;
+        memcpy(cache + (h * (size_t)kv_stride + (size_t)pos0 + i) * hd, x + it * hd, hd * sizeof(float));
+    }
 #pragma omp barrier
 }
 
@@ -626,6 +686,8 @@ void hk_silu_mul(const float *gate, const float *up, float *out, size_t n)
 #pragma omp barrier
 }
 
+ELEMWISE(relu)
+
 void hk_add(const float *a, const float *b, float *out, size_t n)
 {
     size_t lo, hi;
@@ -634,11 +696,38 @@ void hk_add(const float *a, const float *b, float *out, size_t n)
 #pragma omp barrier
 }
 
-void hk_softmax(float *x, int n, int d)
+void hk_mul(const float *a, const float *b, float *out, size_t n)
 {
     size_t lo, hi;
-    hk_team_range((size_t)n, 1, &lo, &hi);
-    if (lo < hi) (use512() ? hk_softmax_avx512 : hk_ref_softmax)(x + lo * (size_t)d, (int)(hi - lo), d);
+    hk_team_range(n, 64, &lo, &hi);
+    if (lo < hi) (use512() ? hk_mul_avx512 : hk_ref_mul)(a + lo, b + lo, out + lo, hi - lo);
+#pragma omp barrier
+}
+
+void hk_copy(const float *src, float *dst, size_t n)
+{
+    size_t lo, hi;
+    hk_team_range(n, 64, &lo, &hi);
+    if (lo < hi) memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
+#pragma omp barrier
+}
+
+/*
+ * The team splits the n*d outputs in 64-float chunks (one row is shared
+ * too); each thread walks the rows its range touches. silu·up is computed
+ * per element, so the split does not change any value.
+ */
+void hk_swiglu(const float *gate_up, int n, int d, float *out)
+{
+    size_t lo, hi, dd = (size_t)d;
+    hk_team_range((size_t)n * dd, 64, &lo, &hi);
+    void (*fn)(const float *, const float *, float *, size_t) = use512() ? hk_silu_mul_avx512 : hk_ref_silu_mul;
+    for (size_t k = lo; k < hi;) {
+        size_t i = k / dd, j = k % dd, m = dd - j < hi - k ? dd - j : hi - k;
+        const float *g = gate_up + i * 2 * dd + j;
+        fn(g, g + dd, out + k, m);
+        k += m;
+    }
 #pragma omp barrier
 }
 
@@ -653,6 +742,21 @@ void hk_embedding(hk_wtype type, const void *table, int d, const int32_t *ids, i
     hk_team_range((size_t)n, 1, &lo, &hi);
     for (size_t i = lo; i < hi; i++)
         to_f32_any(type, (const char *)table + (size_t)ids[i] * (size_t)d * es, out + i * (size_t)d, (size_t)d);
+#pragma omp barrier
+}
+
+/* A row of an interleaved table is a series of 64-byte runs (kernels/internal.h), widened run by run. */
+void hk_embedding_interleaved(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out)
+{
+    hk_weight lay; /* the layout: type and row length */
+    hk_weight_view(&lay, type, 0, d, table);
+    lay.interleaved = 1;
+    size_t lo, hi, es = hk_wtype_size(type), rl = hk_runlen(type), dd = (size_t)d;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    for (size_t i = lo; i < hi; i++)
+        for (size_t j0 = 0; j0 < dd; j0 += rl)
+            to_f32_any(type, (const char *)table + hk_ilv_idx(&lay, ids[i], j0) * es, out + i * dd + j0,
+                       dd - j0 < rl ? dd - j0 : rl);
 #pragma omp barrier
 }
 

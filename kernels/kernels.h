@@ -35,41 +35,32 @@ typedef struct hk_weight {
     void *owned;       /* memory this weight owns (repacked/quantised), or NULL */
     size_t owned_size;
     const float *scales; /* HK_Q8/HK_Q4: block scales (layout: kernels/internal.h), else NULL */
-    int interleaved;     /* f32/f16/bf16 rows interleaved by hk_weight_repack[_into] */
+    int interleaved;     /* f32/f16/bf16 rows interleaved (hk_weight_repack_into) */
 } hk_weight;
 
 /* A view of a stored [out][in] matrix (no copy). dtype: HK_F32/F16/BF16. */
 void hk_weight_view(hk_weight *w, hk_wtype type, int rows, int cols, const void *data);
 /*
- * From a stored [in][out] matrix (GPT-2 Conv1D): an owned [out][in] copy in
- * the same dtype. Returns 0, or -1 when out of memory.
- */
-int hk_weight_from_transposed(hk_weight *w, hk_wtype type, int rows, int cols, const void *data_in_out);
-/*
- * An owned copy of w (a plain f32/f16/bf16 weight) with its rows interleaved
- * in groups of 4, in 64-byte runs, so that the GEMV reads one sequential
- * stream instead of four: faster decode where one stream reads faster than
- * four (build/bench-kernels prints both rates). Same values and results;
- * every kernel takes either layout. w's memory is not needed afterwards.
- * Returns 0, or -1 when out of memory or w is not a plain float weight.
- */
-int hk_weight_repack(hk_weight *dst, const hk_weight *w);
-/*
- * Quantises w (any float type, either layout) into an owned HK_Q8/HK_Q4
- * copy (rows interleaved like hk_weight_repack's); 0 or -1.
- */
-int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
-/*
- * The same two into memory the caller provides (64-byte aligned, the size
- * the _size function gives; 0 = w cannot be repacked/quantised), e.g. one
- * 2 MiB-aligned huge-page arena for all weights: the GEMV streams these
- * layouts, and the prefetchers stop at every 4 KiB page boundary. dst does
- * not own that memory (hk_weight_free leaves it alone). 0, or -1.
+ * w (a plain f32/f16/bf16 weight) with its rows interleaved in groups of 4,
+ * in 64-byte runs (layout: kernels/internal.h), so that the GEMV reads one
+ * sequential stream instead of four: faster decode on machines where one
+ * stream reads faster than four (build/bench-kernels prints both rates).
+ * Same values and results; every kernel takes either layout.
+ *
+ * Into memory the caller provides, 64-byte aligned, of the size
+ * hk_weight_repack_size gives (0 = w cannot be repacked), e.g. one 2 MiB-
+ * aligned huge-page arena for all weights: the GEMV streams this layout, and
+ * the prefetchers stop at every 4 KiB page boundary. dst does not own that
+ * memory (hk_weight_free leaves it alone); dst may be w. Returns 0, or -1.
  */
 size_t hk_weight_repack_size(const hk_weight *w);
 int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *mem);
-size_t hk_weight_quantize_size(const hk_weight *src, hk_wtype qtype);
-int hk_weight_quantize_into(hk_weight *dst, const hk_weight *src, hk_wtype qtype, void *mem);
+/*
+ * Quantises w (any float type, either layout) into an owned HK_Q8/HK_Q4
+ * copy (rows interleaved like hk_weight_repack_into's); 0, or -1 when out
+ * of memory or the types do not fit.
+ */
+int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
 void hk_weight_free(hk_weight *w); /* frees what it owns */
 
 /* y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL). */
@@ -91,6 +82,16 @@ typedef struct hk_attn_params {
 /* out[n_q][n_heads*head_dim] = softmax(q·kᵀ·scale + mask)·v, per head (GQA). */
 void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                   const hk_attn_params *p);
+/*
+ * Packed sequences (an encoder batch): the p->n_q rows hold n_seg sequences,
+ * sequence s in rows seg_start[s] .. seg_start[s+1]-1 (seg_start[0] = 0,
+ * seg_start[n_seg] = n_q), its keys at the same positions of the cache.
+ * Each sequence attends only to itself (block-diagonal), from position 0:
+ * p->q_pos0 and p->n_kv are not used; p->key_mask, if set, is per row.
+ * Many small sequences are shared out whole among the team.
+ */
+void hk_attention_segments(const float *q, const float *k_cache, const float *v_cache, float *out,
+                           const hk_attn_params *p, int n_seg, const int *seg_start);
 
 /* Norms over rows of d: y[n][d]; w, b are f32 (models widen them at load). */
 void hk_layernorm(const float *x, int n, int d, const float *w, const float *b, float eps, float *y);
@@ -114,21 +115,47 @@ void hk_tanh(float *x, size_t n);
 void hk_silu_mul(const float *gate, const float *up, float *out, size_t n);
 /* out[i] = a[i] + b[i]; out may alias a. */
 void hk_add(const float *a, const float *b, float *out, size_t n);
-/* Softmax over each row of d, in place: x[n][d]. */
-void hk_softmax(float *x, int n, int d);
+/* out[i] = a[i] * b[i]; out may alias a or b. */
+void hk_mul(const float *a, const float *b, float *out, size_t n);
+/* x[i] = max(x[i], 0) in place (NaN and -0 become +0). */
+void hk_relu(float *x, size_t n);
+/* dst[i] = src[i] (no overlap). */
+void hk_copy(const float *src, float *dst, size_t n);
+/*
+ * SwiGLU from a fused projection: gate_up[n][2d] holds gate | up per row;
+ * out[n][d] = silu(gate) * up. out must not overlap gate_up.
+ */
+void hk_swiglu(const float *gate_up, int n, int d, float *out);
+
+/*
+ * Residual add and the next norm, one pass over each row: x[n][d] += delta,
+ * then y = RMSNorm(x; w, eps) or LayerNorm(x; w, b, eps). The sums run in
+ * double in a fixed order (kernels/ref_ops.c), the same on every ISA, so the
+ * result does not depend on the path. w / b may be NULL (1 / 0).
+ */
+void hk_add_rmsnorm(float *x, const float *delta, int n, int d, const float *w, float eps, float *y);
+void hk_add_layernorm(float *x, const float *delta, int n, int d, const float *w, const float *b,
+                      float eps, float *y);
+
+/*
+ * KV cache writes. The cache of one layer's K (or V) is
+ * [n_kv_heads][kv_stride][head_dim]; row i of the input is position pos0 + i.
+ *
+ * hk_kv_store: x[n][n_kv_heads*head_dim] into cache.
+ * hk_qkv_split: fused projections qkv[n][(n_heads + 2*n_kv_heads)*head_dim]
+ * (q heads, k heads, v heads) -> q[n][n_heads*head_dim], k into k_cache and
+ * v into v_cache; q and k rotated by RoPE (as hk_rope) when inv_freq is not
+ * NULL. Bit-identical to the unfused split + hk_rope + hk_kv_store.
+ */
+void hk_kv_store(const float *x, int n, int n_kv_heads, int head_dim, int pos0, float *cache, int kv_stride);
+void hk_qkv_split(const float *qkv, int n, int n_heads, int n_kv_heads, int head_dim, int pos0,
+                  const float *inv_freq, float *q, float *k_cache, float *v_cache, int kv_stride);
+
 /* out[n][d] = table[ids[i]] widened to f32; table is [rows][d] of type. */
 void hk_embedding(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out);
+/* The same from a table in hk_weight_repack_into's interleaved layout (a tied LM head). */
+void hk_embedding_interleaved(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out);
 /* Widens n stored values (f32/f16/bf16) to f32. */
 void hk_to_f32(hk_wtype type, const void *src, float *dst, size_t n);
-
-/* The ISA the fast paths use: "scalar", "avx2", "avx512". */
-const char *hk_isa_name(void);
-/*
- * Forces the ISA ("scalar", "avx2", "avx512") at run time, as HUBRT_ISA does
- * at start-up (tests switch paths in one process). Returns 0, or -1 when the
- * name is unknown or this CPU lacks it (nothing changes). Not thread-safe:
- * call it outside parallel regions, between forward passes.
- */
-int hk_set_isa(const char *name);
 
 #endif

@@ -61,3 +61,18 @@ void hk_ref_attention(const float *q, const float *k_cache, const float *v_cache
 {
     hk_ref_attention_items(q, k_cache, v_cache, out, p, 0, (size_t)p->n_q * (size_t)p->n_heads);
 }
+
+void hk_ref_attention_segments(const float *q, const float *k_cache, const float *v_cache, float *out,
+                               const hk_attn_params *p, int n_seg, const int *seg_start)
+{
+    size_t qstride = (size_t)p->n_heads * (size_t)p->head_dim;
+    for (int s = 0; s < n_seg; s++) {
+        int s0 = seg_start[s];
+        hk_attn_params ps = *p;
+        ps.n_q = ps.n_kv = seg_start[s + 1] - s0;
+        ps.q_pos0 = 0;
+        ps.key_mask = p->key_mask ? p->key_mask + s0 : NULL;
+        size_t ko = (size_t)s0 * (size_t)p->head_dim; /* position s0 of each kv head */
+        hk_ref_attention(q + (size_t)s0 * qstride, k_cache + ko, v_cache + ko, out + (size_t)s0 * qstride, &ps);
+    }
+}

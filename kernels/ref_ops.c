@@ -1,7 +1,8 @@
 /*
- * kernels/ref_ops.c — scalar references for the small kernels: norms, RoPE,
- * activations, softmax, residual add, embedding lookup, dtype widening.
- * Reductions accumulate in double: these are the ground truth the tests use.
+ * kernels/ref_ops.c — scalar references for the small kernels: norms (alone
+ * and after a residual add), RoPE, activations, SwiGLU, elementwise add /
+ * mul / copy, embedding lookups, dtype widening. Reductions accumulate in
+ * double: these are the ground truth the tests use.
  */
 #include <math.h>
 
@@ -92,24 +93,6 @@ void hk_ref_add(const float *a, const float *b, float *out, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-/* A row that is all -inf (fully masked) becomes all zeros, not NaN. */
-void hk_ref_softmax(float *x, int n, int d)
-{
-    for (int i = 0; i < n; i++) {
-        float *r = x + (size_t)i * (size_t)d;
-        float m = -INFINITY;
-        for (int j = 0; j < d; j++) if (r[j] > m) m = r[j];
-        if (m == -INFINITY) {
-            for (int j = 0; j < d; j++) r[j] = 0;
-            continue;
-        }
-        double s = 0;
-        for (int j = 0; j < d; j++) { r[j] = expf(r[j] - m); s += r[j]; }
-        float is = (float)(1.0 / s);
-        for (int j = 0; j < d; j++) r[j] *= is;
-    }
-}
-
 void hk_ref_to_f32(hk_wtype type, const void *src, float *dst, size_t n)
 {
     if (type == HK_F32) {
@@ -125,4 +108,94 @@ void hk_ref_embedding(hk_wtype type, const void *table, int d, const int32_t *id
     for (int i = 0; i < n; i++)
         hk_ref_to_f32(type, (const char *)table + (size_t)ids[i] * (size_t)d * es,
                       out + (size_t)i * (size_t)d, (size_t)d);
+}
+
+void hk_ref_mul(const float *a, const float *b, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+/* NaN and -0 become +0 (the comparison is false for them). */
+void hk_ref_relu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void hk_ref_copy(const float *src, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+void hk_ref_swiglu(const float *gate_up, int n, int d, float *out)
+{
+    for (int i = 0; i < n; i++) {
+        const float *g = gate_up + (size_t)i * 2 * (size_t)d, *u = g + d;
+        hk_ref_silu_mul(g, u, out + (size_t)i * (size_t)d, (size_t)d);
+    }
+}
+
+/*
+ * x += delta, then the sum the norm needs (of squares for RMS, of values for
+ * LayerNorm) in double, as 8 partial sums: partial k takes columns j with
+ * j % 8 == k in order, the last d % 8 columns go to partial 0, and the
+ * partials are combined pairwise. This order is part of the kernel: every
+ * path follows it, so all ISAs give bit-identical results.
+ */
+static double add_and_sum(float *x, const float *delta, size_t d, int squares)
+{
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8)
+        for (int k = 0; k < 8; k++) {
+            x[j + k] += delta[j + k];
+            p[k] += squares ? (double)x[j + k] * x[j + k] : (double)x[j + k];
+        }
+    for (; j < d; j++) {
+        x[j] += delta[j];
+        p[0] += squares ? (double)x[j] * x[j] : (double)x[j];
+    }
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+void hk_ref_add_rmsnorm(float *x, const float *delta, int n, int d, const float *w, float eps, float *y)
+{
+    for (int i = 0; i < n; i++) {
+        float *xr = x + (size_t)i * (size_t)d, *yr = y + (size_t)i * (size_t)d;
+        double ss = add_and_sum(xr, delta + (size_t)i * (size_t)d, (size_t)d, 1);
+        float r = (float)(1.0 / sqrt(ss / (double)d + eps));
+        for (int j = 0; j < d; j++) yr[j] = w ? xr[j] * r * w[j] : xr[j] * r;
+    }
+}
+
+void hk_ref_add_layernorm(float *x, const float *delta, int n, int d, const float *w, const float *b,
+                          float eps, float *y)
+{
+    for (int i = 0; i < n; i++) {
+        float *xr = x + (size_t)i * (size_t)d, *yr = y + (size_t)i * (size_t)d;
+        double mean = add_and_sum(xr, delta + (size_t)i * (size_t)d, (size_t)d, 0) / (double)d;
+        double q[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* squared deviations, in the same order */
+        int j = 0;
+        for (; j + 8 <= d; j += 8)
+            for (int k = 0; k < 8; k++) {
+                double c = xr[j + k] - mean;
+                q[k] += c * c;
+            }
+        for (; j < d; j++) q[0] += (xr[j] - mean) * (xr[j] - mean);
+        double var = (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (double)d;
+        float r = (float)(1.0 / sqrt(var + eps)), mf = (float)mean;
+        for (j = 0; j < d; j++) {
+            float v = (xr[j] - mf) * r;
+            if (w) v *= w[j];
+            yr[j] = b ? v + b[j] : v;
+        }
+    }
+}
+
+void hk_ref_embedding_interleaved(hk_wtype type, const void *table, int d, const int32_t *ids, int n, float *out)
+{
+    hk_weight lay; /* the layout hk_ilv_idx reads: type and row length */
+    hk_weight_view(&lay, type, 0, d, table);
+    lay.interleaved = 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) out[(size_t)i * (size_t)d + (size_t)j] = hk_w_elem(&lay, ids[i], (size_t)j);
 }

@@ -2,12 +2,11 @@
  * models/graph.c — building, planning and running a md_graph (see
  * models/graph.h for the model: nodes are kernel calls over buffers).
  *
- * The executor keeps one OpenMP team for the whole pass. Kernels from
- * kernels/kernels.h divide their work and end with a barrier; the few small
- * ops implemented here (KV store, copy, mul, relu) do the same.
+ * The executor keeps one OpenMP team for the whole pass and does no maths
+ * itself: each node is one call of a kernel from kernels/kernels.h, which
+ * divides the work among the team and ends with a barrier.
  */
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -184,14 +183,6 @@ const char *md_op_name(md_op op)
 
 /* ---- executor ------------------------------------------------------------ */
 
-/* The part [*i0, *i1) of n items this thread does. */
-static void share(size_t n, size_t *i0, size_t *i1)
-{
-    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-    *i0 = n * t / nt;
-    *i1 = n * (t + 1) / nt;
-}
-
 /* Base pointer of a buffer for this run. */
 static float *buf_ptr(const md_graph *g, const md_run *r, int id)
 {
@@ -212,30 +203,7 @@ static int kv_stride_of(const md_graph *g, const md_run *r, int id)
     return g->bufs[id].kind == MD_BUF_KV ? r->kv_stride : r->n_cap;
 }
 
-/*
- * Rows of a table stored interleaved (hk_weight_repack: rows in groups of 4,
- * each row's 64-byte runs of the group stored one after another, group by
- * group — kernels/internal.h hk_ilv_idx), widened to f32: a tied embedding
- * read from the LM head's arena copy. Each thread gathers its rows, calling
- * the team-callable hk_to_f32 inside a team of one.
- */
-static void embed_interleaved(const md_node *nd, const int32_t *ids, int rows, float *out)
-{
-    size_t es = nd->table_type == HK_F32 ? 4 : 2, rl = 64 / es, d = (size_t)nd->d;
-    size_t nrun = (d + rl - 1) / rl, i0, i1;
-    share((size_t)rows, &i0, &i1);
-#pragma omp parallel num_threads(1)
-    for (size_t i = i0; i < i1; i++) {
-        size_t o = (size_t)ids[i];
-        for (size_t r = 0; r < nrun; r++) {
-            size_t j0 = r * rl, n = d - j0 < rl ? d - j0 : rl;
-            const char *src = (const char *)nd->table + (((o >> 2) * nrun + r) * 4 + (o & 3)) * rl * es;
-            hk_to_f32(nd->table_type, src, out + i * d + j0, n);
-        }
-    }
-#pragma omp barrier
-}
-
+/* One node: its buffers and rows for this run, then one kernel call. */
 static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
 {
     int n = r->n;
@@ -248,44 +216,30 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
     float *out = buf_ptr(g, r, nd->out);
     float *a = buf_ptr(g, r, nd->a);
     float *b = buf_ptr(g, r, nd->b);
-    int wa = nd->a >= 0 ? g->bufs[nd->a].width : 0;
+    float *c = buf_ptr(g, r, nd->c);
     int wo = g->bufs[nd->out].width;
     /* A row-selecting node reads row row0 of a [n][w] input. */
-    if (a && nd->a >= 0 && g->bufs[nd->a].kind != MD_BUF_FIXED) a += (size_t)row0 * (size_t)wa;
+    if (a && g->bufs[nd->a].kind != MD_BUF_FIXED) a += (size_t)row0 * (size_t)g->bufs[nd->a].width;
     size_t len = (size_t)rows * (size_t)wo; /* elementwise length */
-    size_t i0, i1;
+    int pos0 = r->pos0 + row0;
 
     switch (nd->op) {
     case MD_EMBED: {
-        const int32_t *ids = nd->ids == MD_IDS_TOKENS ? r->ids
-                           : nd->ids == MD_IDS_TYPES ? r->type_ids : r->positions;
-        if (nd->table_interleaved) embed_interleaved(nd, ids + row0, rows, out);
-        else hk_embedding(nd->table_type, nd->table, nd->d, ids + row0, rows, out);
+        const int32_t *ids = (nd->ids == MD_IDS_TOKENS ? r->ids : nd->ids == MD_IDS_TYPES ? r->type_ids
+                              : r->positions) + row0;
+        if (nd->table_interleaved) hk_embedding_interleaved(nd->table_type, nd->table, nd->d, ids, rows, out);
+        else hk_embedding(nd->table_type, nd->table, nd->d, ids, rows, out);
         break;
     }
     case MD_ADD: hk_add(a, b, out, len); break;
-    case MD_MUL:
-        share(len, &i0, &i1);
-        for (size_t i = i0; i < i1; i++) out[i] = a[i] * b[i];
-#pragma omp barrier
-        break;
+    case MD_MUL: hk_mul(a, b, out, len); break;
     case MD_LAYERNORM: hk_layernorm(a, rows, wo, nd->vec0, nd->vec1, nd->eps, out); break;
     case MD_RMSNORM: hk_rmsnorm(a, rows, wo, nd->vec0, nd->eps, out); break;
     case MD_MATMUL: hk_matmul(a, rows, nd->w, nd->vec0, out); break;
-    case MD_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, r->pos0 + row0, nd->inv_freq); break;
-    case MD_KV_STORE: {
-        /* a [n][n_kv_heads*head_dim] -> out[kvh][pos0 + i][head_dim] */
-        int hd = nd->head_dim, stride = kv_stride_of(g, r, nd->out);
-        size_t items = (size_t)rows * (size_t)nd->n_kv_heads;
-        share(items, &i0, &i1);
-        for (size_t it = i0; it < i1; it++) {
-            size_t i = it / (size_t)nd->n_kv_heads, h = it % (size_t)nd->n_kv_heads;
-            float *dst = out + (h * (size_t)stride + (size_t)r->pos0 + (size_t)row0 + i) * (size_t)hd;
-            memcpy(dst, a + i * (size_t)wa + h * (size_t)hd, (size_t)hd * sizeof(float));
-        }
-#pragma omp barrier
+    case MD_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, pos0, nd->inv_freq); break;
+    case MD_KV_STORE:
+        hk_kv_store(a, rows, nd->n_kv_heads, nd->head_dim, pos0, out, kv_stride_of(g, r, nd->out));
         break;
-    }
     case MD_ATTENTION: {
         hk_attn_params p;
         memset(&p, 0, sizeof p);
@@ -293,167 +247,35 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
         p.n_heads = nd->n_heads;
         p.n_kv_heads = nd->n_kv_heads;
         p.head_dim = nd->head_dim;
-        p.q_pos0 = r->pos0 + row0;
+        p.q_pos0 = pos0;
         p.n_kv = r->pos0 + n;
         p.kv_stride = kv_stride_of(g, r, nd->b);
         p.causal = nd->causal;
         p.window = nd->window;
         p.key_mask = r->key_mask;
         p.scale = nd->scale;
-        float *vc = buf_ptr(g, r, nd->c);
-        if (r->n_seg > 0 && rows == n && r->pos0 == 0) {
-            /* packed sequences: each attends only to its own rows (block-
-             * diagonal); K/V rows of sequence s start at position seg_start[s]
-             * in the [heads][kv_stride][hd] layout, so offset the base pointers */
-            /* Many small sequences: each thread takes whole sequences (a
-             * share of the len² cost) and runs them in a team of one, with
-             * one barrier at the end instead of one per sequence. A sequence
-             * heavier than a thread's share is run by the whole team. */
-            int T = omp_get_num_threads(), t = omp_get_thread_num();
-            double total = 0, big = 0;
-            for (int s = 0; s < r->n_seg; s++) {
-                double c = (double)(r->seg_start[s + 1] - r->seg_start[s]);
-                total += c * c;
-                if (c * c > big) big = c * c;
-            }
-            int split = T > 1 && big * T <= total;
-            double acc = 0;
-            for (int s = 0; s < r->n_seg; s++) {
-                int s0 = r->seg_start[s], len_s = r->seg_start[s + 1] - s0;
-                double c = (double)len_s * (double)len_s;
-                int mine = (int)((acc + c / 2) / total * T); /* the thread owning this cost midpoint */
-                acc += c;
-                if (len_s <= 0 || (split && (mine < T ? mine : T - 1) != t)) continue;
-                hk_attn_params ps = p;
-                ps.n_q = len_s;
-                ps.q_pos0 = 0;
-                ps.n_kv = len_s;
-                ps.key_mask = r->key_mask ? r->key_mask + s0 : NULL;
-                size_t ko = (size_t)s0 * (size_t)nd->head_dim;
-                const float *qs = a + (size_t)s0 * (size_t)wa;
-                float *os = out + (size_t)s0 * (size_t)wo;
-                if (split) {
-#pragma omp parallel num_threads(1)
-                    hk_attention(qs, b + ko, vc + ko, os, &ps);
-                } else {
-                    hk_attention(qs, b + ko, vc + ko, os, &ps);
-                }
-            }
-            if (split) {
-#pragma omp barrier
-            }
-            break;
-        }
-        hk_attention(a, b, vc, out, &p);
+        if (r->n_seg > 0 && rows == n && r->pos0 == 0) /* packed sequences (block-diagonal) */
+            hk_attention_segments(a, b, c, out, &p, r->n_seg, r->seg_start);
+        else
+            hk_attention(a, b, c, out, &p);
         break;
     }
     case MD_GELU: hk_gelu(out, len); break;
     case MD_GELU_TANH: hk_gelu_tanh(out, len); break;
     case MD_SILU: hk_silu(out, len); break;
     case MD_TANH: hk_tanh(out, len); break;
-    case MD_RELU:
-        share(len, &i0, &i1);
-        for (size_t i = i0; i < i1; i++) out[i] = out[i] > 0 ? out[i] : 0;
-#pragma omp barrier
-        break;
+    case MD_RELU: hk_relu(out, len); break;
     case MD_SILU_MUL: hk_silu_mul(a, b, out, len); break;
-    case MD_COPY:
-        share(len, &i0, &i1);
-        if (i1 > i0) memcpy(out + i0, a + i0, (i1 - i0) * sizeof(float));
-#pragma omp barrier
+    case MD_COPY: hk_copy(a, out, len); break;
+    case MD_QKV_SPLIT:
+        hk_qkv_split(a, rows, nd->n_heads, nd->n_kv_heads, nd->head_dim, pos0, nd->inv_freq, out, b, c,
+                     kv_stride_of(g, r, nd->b));
         break;
-    case MD_QKV_SPLIT: {
-        /* by rows: each row's cos/sin are computed once and used by every head */
-        int hd = nd->head_dim, H = nd->n_heads, KV = nd->n_kv_heads, half = hd / 2;
-        float *kc = b, *vc = buf_ptr(g, r, nd->c);
-        size_t stride = (size_t)kv_stride_of(g, r, nd->b);
-        float cs[MD_MAX_HEAD_DIM / 2], sn[MD_MAX_HEAD_DIM / 2];
-        share((size_t)rows, &i0, &i1);
-        for (size_t i = i0; i < i1; i++) {
-            size_t pos = (size_t)(r->pos0 + row0) + i;
-            const float *src = a + i * (size_t)wa;
-            if (nd->inv_freq) {
-                float fp = (float)pos; /* the same float math as hk_rope */
-                for (int j = 0; j < half; j++) {
-                    float ang = fp * nd->inv_freq[j];
-                    cs[j] = cosf(ang);
-                    sn[j] = sinf(ang);
-                }
-            }
-            for (int h = 0; h < H + 2 * KV; h++, src += hd) {
-                float *dst;
-                if (h < H) dst = out + i * (size_t)wo + (size_t)h * (size_t)hd;
-                else if (h < H + KV) dst = kc + ((size_t)(h - H) * stride + pos) * (size_t)hd;
-                else dst = vc + ((size_t)(h - H - KV) * stride + pos) * (size_t)hd;
-                if (h < H + KV && nd->inv_freq) { /* rotate-half RoPE */
-                    for (int j = 0; j < half; j++) {
-                        float x0 = src[j], x1 = src[j + half];
-                        dst[j] = x0 * cs[j] - x1 * sn[j];
-                        dst[j + half] = x1 * cs[j] + x0 * sn[j];
-                    }
-                } else {
-                    memcpy(dst, src, (size_t)hd * sizeof(float));
-                }
-            }
-        }
-#pragma omp barrier
+    case MD_SWIGLU: hk_swiglu(a, rows, wo, out); break; /* b (scratch) is not needed */
+    case MD_ADD_NORM:
+        if (nd->norm == MD_NORM_RMS) hk_add_rmsnorm(a, b, rows, wo, nd->vec0, nd->eps, out);
+        else hk_add_layernorm(a, b, rows, wo, nd->vec0, nd->vec1, nd->eps, out);
         break;
-    }
-    case MD_SWIGLU: {
-        size_t d = (size_t)wo;
-        if (rows == 1) {
-            hk_silu_mul(a, a + d, out, d);
-            break;
-        }
-        share((size_t)rows, &i0, &i1);
-        for (size_t i = i0; i < i1; i++) {
-            memcpy(out + i * d, a + i * (size_t)wa, d * sizeof(float));
-            memcpy(b + i * d, a + i * (size_t)wa + d, d * sizeof(float));
-        }
-#pragma omp barrier
-        hk_silu_mul(out, b, out, (size_t)rows * d);
-        break;
-    }
-    case MD_ADD_NORM: {
-        /* by rows; double sums like the reference norms, in 8 independent
-         * partial sums so the loop is not one long dependency chain */
-        size_t d = (size_t)wo;
-        share((size_t)rows, &i0, &i1);
-        for (size_t i = i0; i < i1; i++) {
-            float *xr = a + i * d;
-            const float *br = b + i * d;
-            float *yr = out + i * d;
-            double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            size_t j = 0;
-            for (; j + 8 <= d; j += 8)
-                for (int k = 0; k < 8; k++) {
-                    xr[j + k] += br[j + k];
-                    p[k] += nd->norm == MD_NORM_RMS ? (double)xr[j + k] * xr[j + k] : (double)xr[j + k];
-                }
-            for (; j < d; j++) {
-                xr[j] += br[j];
-                p[0] += nd->norm == MD_NORM_RMS ? (double)xr[j] * xr[j] : (double)xr[j];
-            }
-            double sum = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-            if (nd->norm == MD_NORM_RMS) {
-                float rs = (float)(1.0 / sqrt(sum / (double)d + nd->eps));
-                for (j = 0; j < d; j++) yr[j] = xr[j] * rs * nd->vec0[j];
-            } else {
-                double mean = sum / (double)d, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                for (j = 0; j + 8 <= d; j += 8)
-                    for (int k = 0; k < 8; k++) {
-                        double c = xr[j + k] - mean;
-                        q[k] += c * c;
-                    }
-                for (; j < d; j++) q[0] += (xr[j] - mean) * (xr[j] - mean);
-                double var = (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (double)d;
-                float rs = (float)(1.0 / sqrt(var + nd->eps)), mf = (float)mean;
-                for (j = 0; j < d; j++) yr[j] = (xr[j] - mf) * rs * nd->vec0[j] + nd->vec1[j];
-            }
-        }
-#pragma omp barrier
-        break;
-    }
     case MD_OP_COUNT: break;
     }
 }

@@ -15,9 +15,14 @@
  *                                dequantised weights: vs hk_ref_matmul)
  *   quantised vs f32 matmul      Q8 2e-2, Q4 2e-1 (reported, see below)
  *   attention                    2e-5 absolute (outputs are averages of v)
- *   norms, rope, softmax         1e-5 relative per element + 1e-6 absolute
+ *   norms, rope                  1e-5 relative per element + 1e-6 absolute
  *   gelu/gelu_tanh/silu/tanh     2e-6 absolute + 1e-5 relative
  *   add, embedding, to_f32       exact
+ *   add + rms/layer norm, qkv split, kv store, mul, relu, copy, interleaved
+ *   embedding                    exact (the fast paths do the reference's
+ *                                arithmetic)
+ *   swiglu                       as silu_mul; exactly hk_silu_mul on the halves
+ *   packed-sequence attention    2e-5 absolute, as attention
  */
 #include <math.h>
 #include <omp.h>
@@ -137,19 +142,6 @@ static void test_matmul_case_l(hk_wtype t, int n, int rows, int cols, int with_b
     free(xa); free(ya); free(da);
     TEST_CHECK(e <= 2e-5, "[%s] matmul %s%s n=%d %dx%d bias=%d team=%d: rel err %.3g > 2e-5",
                hk_isa_name(), dtname(t), ilv ? " interleaved" : "", n, rows, cols, with_bias, team, e);
-    /* transposed (Conv1D) storage gives the same result */
-    if (n == 2 && !team && !ilv) {
-        size_t es = t == HK_F32 ? 4 : 2;
-        char *tr = xmalloc(wn * es);
-        for (int o = 0; o < rows; o++)
-            for (int i = 0; i < cols; i++)
-                memcpy(tr + ((size_t)i * rows + o) * es, (char *)data + ((size_t)o * cols + i) * es, es);
-        hk_weight wt;
-        TEST_CHECK(hk_weight_from_transposed(&wt, t, rows, cols, tr) == 0, "from_transposed");
-        TEST_CHECK(memcmp(wt.data, data, wn * es) == 0, "transposed copy of %s %dx%d differs", dtname(t), rows, cols);
-        hk_weight_free(&wt);
-        free(tr);
-    }
     free(data);
     free(wf);
     free(x);
@@ -457,17 +449,6 @@ static void test_rows(int team)
             hk_rmsnorm(x, n, d, w, 1e-6f, y);
         }
         TEST_CHECK(elem_err(y, r, tot, 1e-6, 1e-5) <= 1, "[%s] rmsnorm d=%d team=%d", hk_isa_name(), d, team);
-        memcpy(y, x, tot * 4);
-        memcpy(r, x, tot * 4);
-        for (int i = 0; i < d; i += 11) r[i] = y[i] = -INFINITY; /* masked scores */
-        hk_ref_softmax(r, n, d);
-        if (team) {
-#pragma omp parallel num_threads(2)
-            hk_softmax(y, n, d);
-        } else {
-            hk_softmax(y, n, d);
-        }
-        TEST_CHECK(elem_err(y, r, tot, 1e-7, 1e-5) <= 1, "[%s] softmax d=%d team=%d", hk_isa_name(), d, team);
         free(x); free(y); free(r); free(w); free(b);
     }
     /* rope: head dims 64, 128, 6 (rotate-half pairs), positions past 2000 */
@@ -587,7 +568,7 @@ static void test_team_chain(void)
     free(x); free(wn); free(wq); free(wk); free(wo); free(wg); free(wu); free(wd); free(wq16);
 }
 
-/* The _into variants lay weights in caller memory, same bytes as the owned ones. */
+/* hk_weight_repack_into lays weights in caller memory, the same bytes as the owned copy. */
 static void test_into(void)
 {
     int rows = 13, cols = 70;
@@ -607,24 +588,272 @@ static void test_into(void)
     TEST_CHECK(rel_err(y1, y2, 13, 1e-3) <= 2e-5, "[%s] GEMV on repack_into memory", hk_isa_name());
     hk_weight_free(&a); /* must not free mem */
     hk_weight_free(&b);
-    size_t qn = hk_weight_quantize_size(&w, HK_Q4);
-    void *qm = NULL;
-    TEST_CHECK(qn > 0 && posix_memalign(&qm, 64, qn) == 0, "quantize size");
-    TEST_CHECK(hk_weight_quantize_into(&a, &w, HK_Q4, qm) == 0 && a.data == qm && !a.owned, "quantize_into");
-    TEST_CHECK(hk_weight_quantize(&b, &w, HK_Q4) == 0 && b.owned_size == qn && memcmp(b.owned, qm, qn) == 0,
-               "quantize vs into");
-    hk_weight_free(&a);
-    hk_weight_free(&b);
     hk_weight q8;
-    TEST_CHECK(hk_weight_quantize_size(&w, HK_F32) == 0 && hk_weight_quantize(&q8, &w, HK_BF16) == -1,
+    TEST_CHECK(hk_weight_quantize(&q8, &w, HK_F32) == -1 && hk_weight_quantize(&q8, &w, HK_BF16) == -1,
                "quantising to a float type is refused");
     hk_weight ww;
     hk_weight_view(&ww, HK_Q8, rows, cols, d);
     TEST_CHECK(hk_weight_repack_size(&ww) == 0 && hk_weight_repack(&a, &ww) == -1, "repacking a Q8 weight is refused");
     free(mem);
-    free(qm);
     free(d);
     free(wf);
+}
+
+/* ---------------- kernels the executor calls per node ---------------- */
+
+/* Runs stmt on a 2-thread team (team = 1) or on the calling thread alone. */
+#define ON_TEAM(team, stmt)                       \
+    do {                                          \
+        if (team) {                               \
+            _Pragma("omp parallel num_threads(2)") \
+            stmt;                                 \
+        } else {                                  \
+            stmt;                                 \
+        }                                         \
+    } while (0)
+
+/*
+ * Residual add + norm: bit-identical to the reference (same summation
+ * order on every path), and the reference within rounding of add then the
+ * plain norm.
+ */
+static void test_add_norm(int team)
+{
+    static const int dims[] = {1, 7, 8, 33, 100, 4097};
+    for (int di = 0; di < 6; di++)
+        for (int kind = 0; kind < 2; kind++)
+            for (int with_w = 0; with_w < 2; with_w++) {
+                int d = dims[di], n = 5;
+                size_t tot = (size_t)n * d;
+                float *x0 = xmalloc(tot * 4), *dl = xmalloc(tot * 4), *xf = xmalloc(tot * 4), *xr = xmalloc(tot * 4);
+                float *y = xmalloc(tot * 4), *yr = xmalloc(tot * 4), *yp = xmalloc(tot * 4);
+                float *w = xmalloc((size_t)d * 4), *b = xmalloc((size_t)d * 4);
+                fill(x0, tot, 3); fill(dl, tot, 1); fill(w, (size_t)d, 1); fill(b, (size_t)d, 1);
+                for (size_t i = 0; i < tot; i++) x0[i] += 0.5f; /* a non-zero mean */
+                const float *wp = with_w ? w : NULL, *bp = with_w ? b : NULL;
+                memcpy(xf, x0, tot * 4);
+                memcpy(xr, x0, tot * 4);
+                if (kind == 0) {
+                    hk_ref_add_rmsnorm(xr, dl, n, d, wp, 1e-6f, yr);
+                    ON_TEAM(team, hk_add_rmsnorm(xf, dl, n, d, wp, 1e-6f, y));
+                } else {
+                    hk_ref_add_layernorm(xr, dl, n, d, wp, bp, 1e-5f, yr);
+                    ON_TEAM(team, hk_add_layernorm(xf, dl, n, d, wp, bp, 1e-5f, y));
+                }
+                const char *name = kind ? "add_layernorm" : "add_rmsnorm";
+                TEST_CHECK(memcmp(y, yr, tot * 4) == 0 && memcmp(xf, xr, tot * 4) == 0,
+                           "[%s] %s d=%d w=%d team=%d differs from the reference", hk_isa_name(), name, d, with_w, team);
+                /* the reference against the formula: add, then the plain norm */
+                hk_ref_add(x0, dl, x0, tot);
+                TEST_CHECK(memcmp(x0, xr, tot * 4) == 0, "%s d=%d: residual is not x + delta", name, d);
+                if (kind == 0) hk_ref_rmsnorm(x0, n, d, wp, 1e-6f, yp);
+                else hk_ref_layernorm(x0, n, d, wp, bp, 1e-5f, yp);
+                TEST_CHECK(elem_err(yr, yp, tot, 1e-6, 1e-5) <= 1, "%s d=%d w=%d: reference is not the norm", name, d, with_w);
+                free(x0); free(dl); free(xf); free(xr); free(y); free(yr); free(yp); free(w); free(b);
+            }
+}
+
+/* A KV cache [kv][stride][hd] filled with NaN: slots nobody writes stay NaN in both results. */
+static float *nan_cache(size_t n)
+{
+    float *c = xmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) c[i] = NAN;
+    return c;
+}
+
+static void test_kv_case(int n, int H, int KV, int hd, int pos0, int rope, int team)
+{
+    int stride = pos0 + n + 3, W = (H + 2 * KV) * hd;
+    size_t cn = (size_t)KV * stride * hd, qn = (size_t)n * H * hd;
+    float *qkv = xmalloc((size_t)n * W * 4), *inv = xmalloc((size_t)(hd / 2 + 1) * 4);
+    fill(qkv, (size_t)n * W, 2);
+    hk_rope_inv_freq(inv, hd, 10000.0f);
+    const float *ip = rope ? inv : NULL;
+    float *q = xmalloc(qn * 4), *qr = xmalloc(qn * 4), *qu = xmalloc(qn * 4);
+    float *kc = nan_cache(cn), *vc = nan_cache(cn), *kr = nan_cache(cn), *vr = nan_cache(cn);
+    float *ku = nan_cache(cn), *vu = nan_cache(cn);
+    hk_ref_qkv_split(qkv, n, H, KV, hd, pos0, ip, qr, kr, vr, stride);
+    ON_TEAM(team, hk_qkv_split(qkv, n, H, KV, hd, pos0, ip, q, kc, vc, stride));
+    TEST_CHECK(memcmp(q, qr, qn * 4) == 0 && memcmp(kc, kr, cn * 4) == 0 && memcmp(vc, vr, cn * 4) == 0,
+               "[%s] qkv_split n=%d heads=%d/%d hd=%d pos0=%d rope=%d team=%d differs from the reference",
+               hk_isa_name(), n, H, KV, hd, pos0, rope, team);
+    /* the same as the unfused nodes: split, hk_rope on q and k, hk_kv_store of k and v */
+    float *kx = xmalloc((size_t)n * KV * hd * 4), *vx = xmalloc((size_t)n * KV * hd * 4);
+    for (int i = 0; i < n; i++) {
+        memcpy(qu + (size_t)i * H * hd, qkv + (size_t)i * W, (size_t)H * hd * 4);
+        memcpy(kx + (size_t)i * KV * hd, qkv + (size_t)i * W + (size_t)H * hd, (size_t)KV * hd * 4);
+        memcpy(vx + (size_t)i * KV * hd, qkv + (size_t)i * W + (size_t)(H + KV) * hd, (size_t)KV * hd * 4);
+    }
+    if (rope) {
+        ON_TEAM(team, hk_rope(qu, n, H, hd, pos0, inv));
+        ON_TEAM(team, hk_rope(kx, n, KV, hd, pos0, inv));
+    }
+    ON_TEAM(team, hk_kv_store(kx, n, KV, hd, pos0, ku, stride));
+    ON_TEAM(team, hk_kv_store(vx, n, KV, hd, pos0, vu, stride));
+    TEST_CHECK(memcmp(q, qu, qn * 4) == 0 && memcmp(kc, ku, cn * 4) == 0 && memcmp(vc, vu, cn * 4) == 0,
+               "[%s] qkv_split n=%d heads=%d/%d hd=%d rope=%d team=%d differs from split + rope + kv_store",
+               hk_isa_name(), n, H, KV, hd, rope, team);
+    /* kv_store against its reference */
+    hk_ref_kv_store(vx, n, KV, hd, pos0, kr, stride);
+    ON_TEAM(team, hk_kv_store(vx, n, KV, hd, pos0, kc, stride));
+    TEST_CHECK(memcmp(kc, kr, cn * 4) == 0, "[%s] kv_store n=%d kv=%d hd=%d team=%d", hk_isa_name(), n, KV, hd, team);
+    free(qkv); free(inv); free(q); free(qr); free(qu); free(kc); free(vc); free(kr); free(vr); free(ku); free(vu);
+    free(kx); free(vx);
+}
+
+static void test_kv(int team)
+{
+    static const int gqa[][2] = {{4, 4}, {4, 2}, {8, 2}, {4, 1}, {9, 3}};
+    static const int hds[] = {8, 64, 128, 6, 34};
+    for (int g = 0; g < 5; g++)
+        for (int hi = 0; hi < 5; hi++)
+            for (int rope = 0; rope < 2; rope++) {
+                test_kv_case(1, gqa[g][0], gqa[g][1], hds[hi], 0, rope, team);    /* decode at 0 */
+                test_kv_case(7, gqa[g][0], gqa[g][1], hds[hi], 2000, rope, team); /* after a prefix */
+            }
+    test_kv_case(3, 2, 1, 7, 5, 0, team); /* odd head size, no RoPE */
+}
+
+/* SwiGLU from [n][2d]: per element the same as hk_silu_mul on the halves; the reference within tolerance. */
+static void test_swiglu(int team)
+{
+    static const int dims[] = {1, 7, 33, 100, 4097};
+    for (int di = 0; di < 5; di++)
+        for (int n = 1; n <= 5; n += 4) {
+            int d = dims[di];
+            size_t tot = (size_t)n * d;
+            float *gu = xmalloc(tot * 8), *o = xmalloc(tot * 4), *r = xmalloc(tot * 4);
+            float *g = xmalloc(tot * 4), *u = xmalloc(tot * 4), *h = xmalloc(tot * 4);
+            fill(gu, tot * 2, 8);
+            hk_ref_swiglu(gu, n, d, r);
+            ON_TEAM(team, hk_swiglu(gu, n, d, o));
+            TEST_CHECK(elem_err(o, r, tot, 2e-6, 1e-5) <= 1, "[%s] swiglu n=%d d=%d team=%d", hk_isa_name(), n, d, team);
+            for (int i = 0; i < n; i++) {
+                memcpy(g + (size_t)i * d, gu + (size_t)i * 2 * d, (size_t)d * 4);
+                memcpy(u + (size_t)i * d, gu + (size_t)i * 2 * d + d, (size_t)d * 4);
+            }
+            hk_silu_mul(g, u, h, tot);
+            TEST_CHECK(memcmp(o, h, tot * 4) == 0, "[%s] swiglu n=%d d=%d team=%d differs from silu_mul on the halves",
+                       hk_isa_name(), n, d, team);
+            free(gu); free(o); free(r); free(g); free(u); free(h);
+        }
+}
+
+/* mul, relu (NaN and -0 included) and copy: exact. */
+static void test_mul_relu_copy(int team)
+{
+    for (size_t s = 0; s < 5; s++) {
+        size_t n = sizes[s];
+        float *a = xmalloc(n * 4), *b = xmalloc(n * 4), *c = xmalloc(n * 4), *r = xmalloc(n * 4);
+        fill(a, n, 4); fill(b, n, 4);
+        hk_ref_mul(a, b, r, n);
+        ON_TEAM(team, hk_mul(a, b, c, n));
+        TEST_CHECK(memcmp(c, r, n * 4) == 0, "[%s] mul n=%zu team=%d", hk_isa_name(), n, team);
+        memcpy(c, a, n * 4);
+        ON_TEAM(team, hk_mul(c, b, c, n)); /* in place */
+        TEST_CHECK(memcmp(c, r, n * 4) == 0, "[%s] mul in place n=%zu team=%d", hk_isa_name(), n, team);
+        if (n > 4) { a[0] = NAN; a[1] = -0.0f; a[2] = INFINITY; a[3] = -INFINITY; }
+        memcpy(r, a, n * 4);
+        memcpy(c, a, n * 4);
+        hk_ref_relu(r, n);
+        ON_TEAM(team, hk_relu(c, n));
+        TEST_CHECK(memcmp(c, r, n * 4) == 0, "[%s] relu n=%zu team=%d", hk_isa_name(), n, team);
+        int ok = 1;
+        for (size_t i = 0; i < n; i++) ok &= r[i] == (a[i] > 0 ? a[i] : 0.0f) && !signbit(r[i]);
+        TEST_CHECK(ok, "relu reference n=%zu: not max(x, +0)", n);
+        for (size_t i = 0; i < n; i++) c[i] = NAN;
+        ON_TEAM(team, hk_copy(a, c, n));
+        hk_ref_copy(a, r, n);
+        TEST_CHECK(memcmp(c, a, n * 4) == 0 && memcmp(r, a, n * 4) == 0, "[%s] copy n=%zu team=%d", hk_isa_name(), n, team);
+        free(a); free(b); free(c); free(r);
+    }
+}
+
+/* Rows of a table in the interleaved layout: the same values as from the plain table. */
+static void test_embedding_interleaved(int team)
+{
+    static const int dims[] = {7, 33, 64, 100};
+    for (int t = HK_F32; t <= HK_BF16; t++)
+        for (int di = 0; di < 4; di++) {
+            int d = dims[di], V = 50, n = 9;
+            float *tab = xmalloc((size_t)V * d * 4), *o = xmalloc((size_t)n * d * 4), *r = xmalloc((size_t)n * d * 4);
+            float *p = xmalloc((size_t)n * d * 4);
+            fill(tab, (size_t)V * d, 1);
+            void *st = store_as((hk_wtype)t, tab, (size_t)V * d);
+            hk_weight w, il;
+            hk_weight_view(&w, (hk_wtype)t, V, d, st);
+            TEST_CHECK(hk_weight_repack(&il, &w) == 0, "repack");
+            int32_t ids[9] = {0, 49, 3, 3, 17, 48, 1, 2, 47};
+            hk_ref_embedding_interleaved((hk_wtype)t, il.data, d, ids, n, r);
+            ON_TEAM(team, hk_embedding_interleaved((hk_wtype)t, il.data, d, ids, n, o));
+            hk_ref_embedding((hk_wtype)t, st, d, ids, n, p);
+            TEST_CHECK(memcmp(o, r, (size_t)n * d * 4) == 0 && memcmp(r, p, (size_t)n * d * 4) == 0,
+                       "[%s] embedding_interleaved %s d=%d team=%d", hk_isa_name(), dtname((hk_wtype)t), d, team);
+            hk_weight_free(&il);
+            free(st); free(tab); free(o); free(r); free(p);
+        }
+}
+
+/* Packed sequences: block-diagonal attention, against the reference. */
+static void test_segments_case(int n_seg, const int *lens, int H, int KV, int hd, int causal, int use_mask, int team)
+{
+    int seg_start[33], n = 0;
+    seg_start[0] = 0;
+    for (int s = 0; s < n_seg; s++) seg_start[s + 1] = n += lens[s];
+    hk_attn_params p = {0};
+    p.n_q = n; p.n_heads = H; p.n_kv_heads = KV; p.head_dim = hd;
+    p.kv_stride = n + 5; p.causal = causal; p.scale = 1.0f / sqrtf((float)hd);
+    p.q_pos0 = 1000; p.n_kv = 7; /* not used by the segments kernel */
+    size_t qn = (size_t)n * H * hd, cn = (size_t)KV * p.kv_stride * hd;
+    float *q = xmalloc(qn * 4), *k = xmalloc(cn * 4), *v = xmalloc(cn * 4), *o = xmalloc(qn * 4), *r = xmalloc(qn * 4);
+    uint8_t *mask = xmalloc((size_t)n + 1);
+    fill(q, qn, 2);
+    for (size_t i = 0; i < cn; i++) { /* slots past the n rows hold NaN: reading them would show */
+        int pos = (int)((i / hd) % (size_t)p.kv_stride);
+        k[i] = pos < n ? frand() * 2 : NAN;
+        v[i] = pos < n ? frand() : NAN;
+    }
+    for (int j = 0; j < n; j++) mask[j] = (j % 4) != 2;
+    p.key_mask = use_mask ? mask : NULL;
+    hk_ref_attention_segments(q, k, v, r, &p, n_seg, seg_start);
+    for (size_t i = 0; i < qn; i++) o[i] = NAN;
+    ON_TEAM(team, hk_attention_segments(q, k, v, o, &p, n_seg, seg_start));
+    double e = 0;
+    for (size_t i = 0; i < qn; i++) {
+        double d = fabs((double)o[i] - r[i]);
+        if (!(d <= e)) e = d;
+    }
+    TEST_CHECK(e <= 2e-5, "[%s] attention_segments n_seg=%d n=%d heads=%d/%d hd=%d causal=%d mask=%d team=%d: "
+               "max abs err %.3g", hk_isa_name(), n_seg, n, H, KV, hd, causal, use_mask, team, e);
+    /* a sequence alone gives the same as in the batch (the reference, sequence 1) */
+    if (n_seg > 1 && lens[1] > 0) {
+        hk_attn_params p1 = p;
+        p1.n_q = p1.n_kv = lens[1];
+        p1.q_pos0 = 0;
+        p1.key_mask = use_mask ? mask + seg_start[1] : NULL;
+        size_t ko = (size_t)seg_start[1] * hd;
+        float *o1 = xmalloc((size_t)lens[1] * H * hd * 4);
+        hk_ref_attention(q + (size_t)seg_start[1] * H * hd, k + ko, v + ko, o1, &p1);
+        TEST_CHECK(memcmp(o1, r + (size_t)seg_start[1] * H * hd, (size_t)lens[1] * H * hd * 4) == 0,
+                   "attention_segments reference: sequence 1 differs from running it alone");
+        free(o1);
+    }
+    free(q); free(k); free(v); free(o); free(r); free(mask);
+}
+
+static void test_segments(int team)
+{
+    static const int mixed[] = {5, 9, 1, 0, 13}, one[] = {40}, heavy[] = {3, 30, 4};
+    static const int many[] = {6, 7, 6, 5, 6, 8, 6, 6, 7, 6, 5, 6};
+    static const int hd_gqa[][3] = {{8, 4, 4}, {64, 4, 2}, {33, 8, 2}, {64, 12, 12}};
+    for (int c = 0; c < 4; c++) {
+        int hd = hd_gqa[c][0], H = hd_gqa[c][1], KV = hd_gqa[c][2];
+        test_segments_case(5, mixed, H, KV, hd, 0, 1, team);
+        test_segments_case(1, one, H, KV, hd, 0, 0, team);
+        test_segments_case(3, heavy, H, KV, hd, 1, 0, team); /* one sequence heavier than a thread's share */
+        test_segments_case(12, many, H, KV, hd, 0, 1, team); /* whole sequences per thread */
+        test_segments_case(12, many, H, KV, hd, 1, 0, team);
+    }
 }
 
 static void test_conversions(void)
@@ -672,6 +901,14 @@ int main(void)
         test_embedding();
         test_team_chain();
         test_into();
+        for (int team = 0; team < 2; team++) {
+            test_add_norm(team);
+            test_kv(team);
+            test_swiglu(team);
+            test_mul_relu_copy(team);
+            test_embedding_interleaved(team);
+            test_segments(team);
+        }
     }
     return test_finish();
 }
