@@ -143,9 +143,9 @@ int md_attention(md_builder *b, int q, int k, int v, const md_heads *h, int wind
     return out;
 }
 
-void md_swiglu(md_builder *b, int out, int gate_up, int scratch, const char *name)
+void md_swiglu(md_builder *b, int out, int gate_up, const char *name)
 {
-    md_node nd = node(b, MD_SWIGLU, out, gate_up, scratch, name);
+    md_node nd = node(b, MD_SWIGLU, out, gate_up, -1, name);
     md_add(b->g, &nd);
 }
 

@@ -76,7 +76,7 @@ void md_kv_store(md_builder *b, int slot, int x, int n_kv_heads, int head_dim, c
 int md_attention(md_builder *b, int q, int k, int v, const md_heads *h, int window, float scale,
                  const char *name);
 /* out = silu(gate) * up from gate_up = [n][2F] (scratch [n][F]: up when n > 1) */
-void md_swiglu(md_builder *b, int out, int gate_up, int scratch, const char *name);
+void md_swiglu(md_builder *b, int out, int gate_up, const char *name);
 /* out = silu(gate) * up */
 void md_silu_mul(md_builder *b, int out, int gate, int up, const char *name);
 /* out = x */

@@ -271,7 +271,7 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
         hk_qkv_split(a, rows, nd->n_heads, nd->n_kv_heads, nd->head_dim, pos0, nd->inv_freq, out, b, c,
                      kv_stride_of(g, r, nd->b));
         break;
-    case MD_SWIGLU: hk_swiglu(a, rows, wo, out); break; /* b (scratch) is not needed */
+    case MD_SWIGLU: hk_swiglu(a, rows, wo, out); break;
     case MD_ADD_NORM:
         if (nd->norm == MD_NORM_RMS) hk_add_rmsnorm(a, b, rows, wo, nd->vec0, nd->eps, out);
         else hk_add_layernorm(a, b, rows, wo, nd->vec0, nd->vec1, nd->eps, out);

@@ -25,7 +25,7 @@
 
 #include "kernels/kernels.h"
 
-/* Largest head_dim MD_QKV_SPLIT handles (families check it at build). */
+/* Largest head_dim a model may have (md_family_build checks it; a sane bound on config.json). */
 #define MD_MAX_HEAD_DIM 1024
 
 /* What a buffer is. */
@@ -75,8 +75,7 @@ typedef enum md_op {
      */
     MD_QKV_SPLIT,
     /*
-     * a = fused [n][2*d] (gate | up): out[n][d] = silu(gate) * up. One row:
-     * straight from a; more rows: gate -> out, up -> scratch b, then one pass.
+     * a = fused [n][2*d] (gate | up): out[n][d] = silu(gate) * up.
      */
     MD_SWIGLU,
     /*

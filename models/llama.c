@@ -230,8 +230,7 @@ static void build(md_builder *b, const hf_config *cfg, const llama_weights *w)
         int gt = md_rows_buf(g, F);
         if (w->fused) {
             int gu = md_matmul(b, h2, ly->wgu, ly->bgu, "gate_up_proj");
-            int up = md_rows_buf(g, F); /* scratch when n > 1 */
-            md_swiglu(b, gt, gu, up, "swiglu");
+            md_swiglu(b, gt, gu, "swiglu");
         } else {
             int up = md_rows_buf(g, F);
             md_matmul_to(b, gt, h2, ly->wg, ly->bg, "gate_proj");
