@@ -171,3 +171,14 @@ md_op md_act_op(hf_act act)
     }
     return MD_GELU;
 }
+
+void md_lm_head(md_builder *b, int x, int last, const md_norm_w *norm, const hk_weight *lm_head,
+                const char *norm_name)
+{
+    b->layer = -1;
+    b->need = 1u << MD_EXT_LOGITS;
+    int h = md_add_norm(b, x, last, norm, norm_name);
+    int logits = md_ext_buf(b->g, MD_EXT_LOGITS, lm_head->rows);
+    b->rows = MD_ROWS_OUT;
+    md_matmul_to(b, logits, h, lm_head, NULL, "lm_head");
+}

@@ -81,6 +81,12 @@ void md_swiglu(md_builder *b, int out, int gate_up, const char *name);
 void md_silu_mul(md_builder *b, int out, int gate, int up, const char *name);
 /* out = x */
 void md_copy_to(md_builder *b, int out, int x, const char *name);
+/*
+ * A decoder's head, run only when the caller wants logits (all rows or just
+ * the last): logits = norm(x + last) · lm_headᵀ into the MD_EXT_LOGITS output.
+ */
+void md_lm_head(md_builder *b, int x, int last, const md_norm_w *norm, const hk_weight *lm_head,
+                const char *norm_name);
 
 /* The in-place activation op for a config act (MD_GELU, ...). */
 md_op md_act_op(hf_act act);

@@ -126,7 +126,7 @@ static int load(md_ctx *c, gpt2_weights *w)
 static void build(md_builder *b, const hf_config *cfg, const gpt2_weights *w)
 {
     md_graph *g = b->g;
-    const int D = cfg->hidden_size, H = cfg->n_heads, hd = cfg->head_dim, V = cfg->vocab_size;
+    const int D = cfg->hidden_size, H = cfg->n_heads, hd = cfg->head_dim;
     const md_heads heads = {H, H, hd, NULL}; /* no RoPE */
     const md_op act = md_act_op(cfg->act);
 
@@ -155,14 +155,7 @@ static void build(md_builder *b, const hf_config *cfg, const gpt2_weights *w)
         md_activate(b, act, f, "act");
         prev_dn = md_matmul(b, f, ly->wproj, ly->bproj, "mlp.c_proj");
     }
-    b->layer = -1;
-
-    /* head: only when the caller wants logits (all rows or just the last) */
-    b->need = 1u << MD_EXT_LOGITS;
-    int hf = md_add_norm(b, x, prev_dn, &w->ln_f, "residual2+ln_f");
-    int logits = md_ext_buf(g, MD_EXT_LOGITS, V);
-    b->rows = MD_ROWS_OUT;
-    md_matmul_to(b, logits, hf, w->lm_head, NULL, "lm_head");
+    md_lm_head(b, x, prev_dn, &w->ln_f, w->lm_head, "residual2+ln_f");
 }
 
 int md_gpt2_build(md_ctx *c)

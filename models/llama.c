@@ -192,7 +192,7 @@ static void build(md_builder *b, const hf_config *cfg, const llama_weights *w)
 {
     md_graph *g = b->g;
     const int H = cfg->n_heads, KV = cfg->n_kv_heads, hd = cfg->head_dim;
-    const int F = cfg->intermediate_size, V = cfg->vocab_size;
+    const int F = cfg->intermediate_size;
     const md_heads heads = {H, KV, hd, w->inv_freq};
     const float scale = 1.0f / sqrtf((float)hd);
 
@@ -239,14 +239,7 @@ static void build(md_builder *b, const hf_config *cfg, const llama_weights *w)
         }
         prev_dn = md_matmul(b, gt, ly->wd, ly->bd, "down_proj");
     }
-    b->layer = -1;
-
-    /* head: only when the caller wants logits (all rows or just the last) */
-    b->need = 1u << MD_EXT_LOGITS;
-    int hf = md_add_norm(b, x, prev_dn, &w->final_norm, "residual2+final_norm");
-    int logits = md_ext_buf(g, MD_EXT_LOGITS, V);
-    b->rows = MD_ROWS_OUT;
-    md_matmul_to(b, logits, hf, w->lm_head, NULL, "lm_head");
+    md_lm_head(b, x, prev_dn, &w->final_norm, w->lm_head, "residual2+final_norm");
 }
 
 int md_llama_build(md_ctx *c)
