@@ -269,12 +269,6 @@ int md_bert_build(md_ctx *c)
     md_family *fs = c->fs;
     /* config.c guarantees head_dim = D / H and max_positions >= 1; md_family_build bounds head_dim */
     fs->causal = 0;
-    fs->vocab = cfg->vocab_size;
-    fs->hidden = cfg->hidden_size;
-    fs->n_layers = cfg->n_layers;
-    fs->n_kv_heads = cfg->n_heads;
-    fs->head_dim = cfg->head_dim;
-    fs->max_positions = cfg->max_positions;
     fs->type_vocab = cfg->type_vocab_size > 0 ? cfg->type_vocab_size : 0;
 
     bert_weights w;

@@ -154,6 +154,13 @@ md_family *md_family_build(const md_source *src)
     if (!fs) return fail_build(NULL, hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", src->dir));
     md_graph_init(&fs->graph);
     fs->n_threads = src->n_threads;
+    /* the shapes every family shares; each family adds what is its own */
+    fs->vocab = cfg->vocab_size;
+    fs->hidden = cfg->hidden_size;
+    fs->n_layers = cfg->n_layers;
+    fs->n_kv_heads = cfg->n_kv_heads; /* = n_heads outside the llama family */
+    fs->head_dim = cfg->head_dim;
+    fs->max_positions = cfg->max_positions; /* >= 1 (config.c) */
 
     md_ctx c;
     memset(&c, 0, sizeof c);

@@ -164,12 +164,6 @@ int md_gpt2_build(md_ctx *c)
     md_family *fs = c->fs;
     /* config.c guarantees head_dim = D / H and max_positions >= 1; md_family_build bounds head_dim */
     fs->causal = 1;
-    fs->vocab = cfg->vocab_size;
-    fs->hidden = cfg->hidden_size;
-    fs->n_layers = cfg->n_layers;
-    fs->n_kv_heads = cfg->n_heads;
-    fs->head_dim = cfg->head_dim;
-    fs->max_positions = cfg->max_positions;
     fs->n_logits = cfg->vocab_size;
 
     gpt2_weights w;

@@ -253,12 +253,6 @@ int md_llama_build(md_ctx *c)
         return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: head_dim %d is odd (RoPE needs pairs)",
                                c->src->dir, cfg->head_dim);
     fs->causal = 1;
-    fs->vocab = cfg->vocab_size;
-    fs->hidden = cfg->hidden_size;
-    fs->n_layers = cfg->n_layers;
-    fs->n_kv_heads = cfg->n_kv_heads;
-    fs->head_dim = cfg->head_dim;
-    fs->max_positions = cfg->max_positions; /* >= 1, default 2048 in config.c */
     fs->n_logits = cfg->vocab_size;
 
     llama_weights w;

@@ -1,4 +1,0 @@
-build-tsan/obj/models/graph.o: models/graph.c models/graph.h \
- kernels/kernels.h
-models/graph.h:
-kernels/kernels.h:
