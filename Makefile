@@ -1,6 +1,6 @@
 # hubrt — build, test, bench, install.  `make help` lists the targets.
 #
-# Sources are picked up by folder: hf/ kernels/ tokenizer/ models/ runtime/ go
+# Sources are picked up by folder: hf/ kernels/ tokenizer/ models/ runtime/ chat/ go
 # into libhubrt; tools/run-model.c + tools/cli_*.c make run-model; every
 # tests/test_*.c is one test binary; every bench/bench-*.c one bench binary.
 # Files named *_avx2.c / *_avx512.c get their ISA flags (and only they do when
@@ -33,7 +33,7 @@ LDLIBS   := $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni
 
-LIB_C   := $(sort $(wildcard hf/*.c kernels/*.c tokenizer/*.c models/*.c runtime/*.c))
+LIB_C   := $(sort $(wildcard hf/*.c kernels/*.c tokenizer/*.c models/*.c runtime/*.c chat/*.c))
 LIB_CC  := $(sort $(wildcard tokenizer/*.cc))
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
 CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c))
