@@ -140,6 +140,13 @@ $(BUILD)/fuzz/fuzz_tokenizer_encode: tests/fuzz/fuzz_tokenizer_encode.c $(FUZZ_T
 $(BUILD)/fuzz/fuzz_sentencepiece: tests/fuzz/fuzz_sentencepiece.c $(FUZZ_TOK_SRC)
 $(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode: tests/fuzz/fuzz_common.h $(wildcard tokenizer/*.h)
 $(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode $(BUILD)/fuzz/fuzz_sentencepiece: FUZZ_LIBS := $(FUZZ_TOK_LIBS)
+# The chat-template engine: chat/ alone (with hf/error.c and utf8proc). Seeds:
+# real templates and snippets in tests/fuzz/corpus_chat_template, e.g.
+# build/fuzz/fuzz_chat_template -max_total_time=120 -dict=tests/fuzz/chat_template.dict
+# build/fuzz/work_chat tests/fuzz/corpus_chat_template
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_chat_template
+$(BUILD)/fuzz/fuzz_chat_template: tests/fuzz/fuzz_chat_template.c $(sort $(wildcard chat/*.c)) hf/error.c $(wildcard chat/*.h)
+$(BUILD)/fuzz/fuzz_chat_template: FUZZ_LIBS := -lutf8proc
 $(BUILD)/fuzz/sentencepiece_c.o: tokenizer/sentencepiece_c.cc tokenizer/sentencepiece_c.h
 	@mkdir -p $(dir $@)
 	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr $(CPPFLAGS) -c -o $@ $<

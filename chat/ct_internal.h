@@ -205,6 +205,7 @@ int ct_sb_addc(ct_sb *b, char ch);
 int ct_sb_addcp(ct_sb *b, uint32_t cp);
 int ct_sb_addf(ct_sb *b, const char *fmt, ...) CT_PRINTF(2, 3);
 static inline size_t ct_sb_len(const ct_sb *b) { return b->s ? b->s->len : 0; }
+/* The text so far, NUL-terminated. */
 static inline const char *ct_sb_data(const ct_sb *b) { return b->s ? b->s->data : ""; }
 /* Hands over the text as a string value (the builder is empty after). */
 int ct_sb_finish(ct_sb *b, ct_value *out);

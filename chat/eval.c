@@ -470,7 +470,7 @@ static int arith(ct_ctx *c, int op, ct_value a, ct_value b, ct_value *out)
 int ct_binop(ct_ctx *c, int op, ct_value a, ct_value b, ct_value *out)
 {
     if (a.kind == CT_UNDEF) return ct_fail_undef(c, a);
-    if (b.kind == CT_UNDEF) return ct_fail_undef(c, b);
+    if (b.kind == CT_UNDEF && !(op == OP_MOD && a.kind == CT_STR)) return ct_fail_undef(c, b);
     if (ct_is_num(a) && ct_is_num(b)) return arith(c, op, a, b, out);
     if (op == OP_ADD) {
         if (a.kind == CT_STR && b.kind == CT_STR) return concat_strings(c, a, b, out);
@@ -515,10 +515,12 @@ int ct_contains(ct_ctx *c, ct_value container, ct_value item, int *res)
         if (item.kind != CT_STR)
             return ct_fail(c, HUBRT_ERR_FORMAT, "TypeError: 'in <string>' requires string as left operand, not %s",
                            ct_type_name(item));
+        if (ct_work(c, container.u.s->len) != 0) return -1;
         *res = item.u.s->len == 0 ||
                memmem(container.u.s->data, container.u.s->len, item.u.s->data, item.u.s->len) != NULL;
         return 0;
     case CT_LIST:
+        if (ct_work(c, container.u.l->n * sizeof(ct_value)) != 0) return -1;
         for (size_t i = 0; i < container.u.l->n; i++) {
             if (ct_equal(c, container.u.l->items[i], item, res) != 0) return -1;
             if (*res) return 0;
@@ -666,7 +668,7 @@ int ct_call(ct_ctx *c, ct_value callee, const ct_callargs *a, ct_value *out)
         return ct_fail_undef(c, callee);
     case CT_LOOP:
         if (callee.u.loop->recursive) return loop_recurse(c, callee.u.loop, a, out);
-        /* fall through */
+        return ct_fail(c, HUBRT_ERR_FORMAT, "The loop must have the 'recursive' marker to be called recursively.");
     default:
         return ct_fail(c, HUBRT_ERR_FORMAT, "TypeError: '%s' object is not callable", ct_type_name(callee));
     }
@@ -901,6 +903,7 @@ int ct_eval(ct_ctx *c, const ct_node *n, ct_value *out)
     }
     int rc = eval_inner(c, n, out);
     c->eval_depth--;
+    if (rc != 0) *out = ct_none(); /* nothing for the caller to release */
     return rc;
 }
 
@@ -1210,24 +1213,25 @@ static int exec_stmt(ct_ctx *c, const ct_node *n)
     case N_CALLBLOCK:
         return exec_call_block(c, n);
     case N_WITH: {
+        /* the values are evaluated outside, the names set inside the new frame */
         int nv = n->args.npos;
         ct_value *vals = calloc((size_t)(nv ? nv : 1), sizeof *vals);
         if (!vals) return ct_fail_nomem(c);
+        int k = 0;
         rc = 0;
-        int done = 0;
-        for (; done < nv && rc == 0; done++) rc = ct_eval(c, n->args.pos[done], &vals[done]);
-        if (rc != 0) done--;
-        if (rc == 0 && push_frame(c) != 0) rc = -1;
-        else if (rc == 0) {
+        while (k < nv && (rc = ct_eval(c, n->args.pos[k], &vals[k])) == 0) k++;
+        if (rc == 0) rc = push_frame(c);
+        if (rc == 0) {
             for (int i = 0; i < nv; i++) {
-                if (rc == 0) rc = assign(c, n->list2[i], vals[i]);
-                else ct_unref(vals[i]);
+                ct_value v = vals[i];
+                vals[i] = ct_none();
+                if (rc == 0) rc = assign(c, n->list2[i], v);
+                else ct_unref(v);
             }
-            done = 0;
             if (rc == 0) rc = exec_body(c, n->list, n->n);
             pop_frame(c);
         }
-        for (int i = 0; i < done; i++) ct_unref(vals[i]);
+        for (int i = 0; i < k; i++) ct_unref(vals[i]);
         free(vals);
         return rc;
     }

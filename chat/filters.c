@@ -34,10 +34,10 @@ static const char *const filter_names[] = {
 };
 
 enum {
-    T_ODD, T_EVEN, T_DIVISIBLEBY, T_DEFINED, T_UNDEFINED, T_FILTER, T_TEST, T_NONE, T_BOOLEAN, T_FALSE,
-    T_TRUE, T_INTEGER, T_FLOAT_, T_LOWER, T_UPPER, T_STRING_, T_MAPPING, T_NUMBER, T_SEQUENCE, T_ITERABLE,
-    T_CALLABLE, T_SAMEAS, T_ESCAPED, T_IN, T_EQ1, T_EQ2, T_EQUALTO, T_NE1, T_NE2, T_GT1, T_GT2,
-    T_GREATERTHAN, T_GE1, T_GE2, T_LT1, T_LT2, T_LESSTHAN, T_LE1, T_LE2
+    TS_ODD, TS_EVEN, TS_DIVISIBLEBY, TS_DEFINED, TS_UNDEFINED, TS_FILTER, TS_TEST, TS_NONE, TS_BOOLEAN, TS_FALSE,
+    TS_TRUE, TS_INTEGER, TS_FLOAT, TS_LOWER, TS_UPPER, TS_STRING, TS_MAPPING, TS_NUMBER, TS_SEQUENCE, TS_ITERABLE,
+    TS_CALLABLE, TS_SAMEAS, TS_ESCAPED, TS_IN, TS_EQ1, TS_EQ2, TS_EQUALTO, TS_NE1, TS_NE2, TS_GT1, TS_GT2,
+    TS_GREATERTHAN, TS_GE1, TS_GE2, TS_LT1, TS_LT2, TS_LESSTHAN, TS_LE1, TS_LE2
 };
 
 static const char *const test_names[] = {
@@ -447,15 +447,12 @@ static int f_indent(ct_ctx *c, ct_value in, const ct_callargs *a, ct_value *out)
         int last = 0;
         if (!lend) { lend = end; last = 1; }
         size_t len = (size_t)(lend - line);
-        if (lineno > 0 || first) {
-            if (rc == 0 && lineno > 0) rc = ct_sb_addc(&b, '\n');
-            if (rc == 0 && (len > 0 || blank)) rc = ct_sb_add(&b, ct_sb_data(&ind), ct_sb_len(&ind));
-        }
+        if (rc == 0 && lineno > 0) rc = ct_sb_addc(&b, '\n');
+        if (rc == 0 && (lineno == 0 ? first : len > 0 || blank)) rc = ct_sb_add(&b, ct_sb_data(&ind), ct_sb_len(&ind));
         if (rc == 0) rc = ct_sb_add(&b, line, len);
         lineno++;
         if (last || rc != 0) break;
-        line = next;
-        if (line >= end) break; /* the text ended with a line boundary: the added "\n" makes no new line */
+        line = next; /* the final segment, even empty, is a line (the added "\n" ends it) */
     }
     uint8_t safe = str.flags & CT_F_SAFE;
     ct_unref(str);
@@ -1222,24 +1219,24 @@ int ct_test_apply(ct_ctx *c, int id, ct_value v, const ct_callargs *a, int *res)
     int r;
     *res = 0;
     switch (id) {
-    case T_ODD: return no_args(c, "odd", a) ? -1 : mod_equals(c, v, ct_int(2), 1, res);
-    case T_EVEN: return no_args(c, "even", a) ? -1 : mod_equals(c, v, ct_int(2), 0, res);
-    case T_DIVISIBLEBY:
+    case TS_ODD: return no_args(c, "odd", a) ? -1 : mod_equals(c, v, ct_int(2), 1, res);
+    case TS_EVEN: return no_args(c, "even", a) ? -1 : mod_equals(c, v, ct_int(2), 0, res);
+    case TS_DIVISIBLEBY:
         if (one_arg(c, "divisibleby", a, &other) != 0) return -1;
         return mod_equals(c, v, other, 0, res);
-    case T_DEFINED: *res = v.kind != CT_UNDEF; return no_args(c, "defined", a);
-    case T_UNDEFINED: *res = v.kind == CT_UNDEF; return no_args(c, "undefined", a);
-    case T_FILTER: *res = v.kind == CT_STR && ct_filter_id(v.u.s->data, v.u.s->len) >= 0; return no_args(c, "filter", a);
-    case T_TEST: *res = v.kind == CT_STR && ct_test_id(v.u.s->data, v.u.s->len) >= 0; return no_args(c, "test", a);
-    case T_NONE: *res = v.kind == CT_NONE; return no_args(c, "none", a);
-    case T_BOOLEAN: *res = v.kind == CT_BOOL; return no_args(c, "boolean", a);
-    case T_FALSE: *res = v.kind == CT_BOOL && !v.u.i; return no_args(c, "false", a);
-    case T_TRUE: *res = v.kind == CT_BOOL && v.u.i; return no_args(c, "true", a);
-    case T_INTEGER: *res = v.kind == CT_INT; return no_args(c, "integer", a);
-    case T_FLOAT_: *res = v.kind == CT_FLOAT; return no_args(c, "float", a);
-    case T_LOWER:
-    case T_UPPER: {
-        if (no_args(c, id == T_LOWER ? "lower" : "upper", a) != 0) return -1;
+    case TS_DEFINED: *res = v.kind != CT_UNDEF; return no_args(c, "defined", a);
+    case TS_UNDEFINED: *res = v.kind == CT_UNDEF; return no_args(c, "undefined", a);
+    case TS_FILTER: *res = v.kind == CT_STR && ct_filter_id(v.u.s->data, v.u.s->len) >= 0; return no_args(c, "filter", a);
+    case TS_TEST: *res = v.kind == CT_STR && ct_test_id(v.u.s->data, v.u.s->len) >= 0; return no_args(c, "test", a);
+    case TS_NONE: *res = v.kind == CT_NONE; return no_args(c, "none", a);
+    case TS_BOOLEAN: *res = v.kind == CT_BOOL; return no_args(c, "boolean", a);
+    case TS_FALSE: *res = v.kind == CT_BOOL && !v.u.i; return no_args(c, "false", a);
+    case TS_TRUE: *res = v.kind == CT_BOOL && v.u.i; return no_args(c, "true", a);
+    case TS_INTEGER: *res = v.kind == CT_INT; return no_args(c, "integer", a);
+    case TS_FLOAT: *res = v.kind == CT_FLOAT; return no_args(c, "float", a);
+    case TS_LOWER:
+    case TS_UPPER: {
+        if (no_args(c, id == TS_LOWER ? "lower" : "upper", a) != 0) return -1;
         ct_value s;
         if (ct_to_str(c, v, &s) != 0) return -1;
         const char *p = s.u.s->data, *end = p + s.u.s->len;
@@ -1247,24 +1244,24 @@ int ct_test_apply(ct_ctx *c, int id, ct_value v, const ct_callargs *a, int *res)
         while (p < end) {
             uint32_t cp;
             p += ct_utf8_next(p, end, &cp);
-            if (ct_py_isupper(cp)) { cased = 1; if (id == T_LOWER) ok = 0; }
-            else if (ct_py_islower(cp)) { cased = 1; if (id == T_UPPER) ok = 0; }
+            if (ct_py_isupper(cp)) { cased = 1; if (id == TS_LOWER) ok = 0; }
+            else if (ct_py_islower(cp)) { cased = 1; if (id == TS_UPPER) ok = 0; }
         }
         ct_unref(s);
         *res = cased && ok;
         return 0;
     }
-    case T_STRING_: *res = v.kind == CT_STR; return no_args(c, "string", a);
-    case T_MAPPING: *res = v.kind == CT_DICT; return no_args(c, "mapping", a);
-    case T_NUMBER: *res = ct_is_num(v); return no_args(c, "number", a);
-    case T_SEQUENCE:
+    case TS_STRING: *res = v.kind == CT_STR; return no_args(c, "string", a);
+    case TS_MAPPING: *res = v.kind == CT_DICT; return no_args(c, "mapping", a);
+    case TS_NUMBER: *res = ct_is_num(v); return no_args(c, "number", a);
+    case TS_SEQUENCE:
         *res = v.kind == CT_STR || v.kind == CT_DICT || v.kind == CT_UNDEF || (v.kind == CT_LIST && !(v.flags & CT_F_GEN));
         return no_args(c, "sequence", a);
-    case T_ITERABLE:
+    case TS_ITERABLE:
         *res = v.kind == CT_STR || v.kind == CT_DICT || v.kind == CT_UNDEF || v.kind == CT_LIST || v.kind == CT_LOOP;
         return no_args(c, "iterable", a);
-    case T_CALLABLE: *res = v.kind == CT_FUNC || v.kind == CT_LOOP || v.kind == CT_UNDEF; return no_args(c, "callable", a);
-    case T_SAMEAS:
+    case TS_CALLABLE: *res = v.kind == CT_FUNC || v.kind == CT_LOOP || v.kind == CT_UNDEF; return no_args(c, "callable", a);
+    case TS_SAMEAS:
         if (one_arg(c, "sameas", a, &other) != 0) return -1;
         if (v.kind != other.kind) *res = 0;
         else if (v.kind == CT_NONE || v.kind == CT_UNDEF) *res = v.kind == CT_NONE || v.u.s == other.u.s;
@@ -1273,22 +1270,22 @@ int ct_test_apply(ct_ctx *c, int id, ct_value v, const ct_callargs *a, int *res)
         else if (v.kind == CT_FLOAT) *res = 0;
         else *res = v.u.o == other.u.o;
         return 0;
-    case T_ESCAPED: *res = v.kind == CT_STR && (v.flags & CT_F_SAFE); return no_args(c, "escaped", a);
-    case T_IN:
+    case TS_ESCAPED: *res = v.kind == CT_STR && (v.flags & CT_F_SAFE); return no_args(c, "escaped", a);
+    case TS_IN:
         if (one_arg(c, "in", a, &other) != 0) return -1;
         return ct_contains(c, other, v, res);
-    case T_EQ1:
-    case T_EQ2:
-    case T_EQUALTO:
+    case TS_EQ1:
+    case TS_EQ2:
+    case TS_EQUALTO:
         if (one_arg(c, "eq", a, &other) != 0) return -1;
         return ct_equal(c, v, other, res);
-    case T_NE1:
-    case T_NE2:
+    case TS_NE1:
+    case TS_NE2:
         if (one_arg(c, "ne", a, &other) != 0 || ct_equal(c, v, other, res) != 0) return -1;
         *res = !*res;
         return 0;
     default: {
-        const char *op = id <= T_GREATERTHAN ? ">" : id <= T_GE2 ? ">=" : id <= T_LESSTHAN ? "<" : "<=";
+        const char *op = id <= TS_GREATERTHAN ? ">" : id <= TS_GE2 ? ">=" : id <= TS_LESSTHAN ? "<" : "<=";
         if (one_arg(c, test_names[id], a, &other) != 0 || ct_compare(c, v, other, op, &r) != 0) return -1;
         if (r == 2) { *res = 0; return 0; }
         *res = op[0] == '>' ? (op[1] ? r >= 0 : r > 0) : (op[1] ? r <= 0 : r < 0);

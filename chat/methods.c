@@ -231,10 +231,8 @@ static int s_split(ct_ctx *c, ct_value self, const ct_callargs *a, int right, ct
                 i += (size_t)k;
             }
             if (i >= n) break;
-            if (maxsplit == 0) {
-                size_t b, e;
-                ct_strip(d + i, n - i, NULL, 0, 0, 1, &b, &e);
-                PUSH_BOUND(i, i + e);
+            if (maxsplit == 0) { /* the rest, trailing whitespace and all */
+                PUSH_BOUND(i, n);
                 break;
             }
             size_t j = i;
@@ -255,10 +253,8 @@ static int s_split(ct_ctx *c, ct_value self, const ct_callargs *a, int right, ct
             ct_strip(d, e, NULL, 0, 0, 1, &b0, &e0);
             e = e0;
             if (e == 0) break;
-            if (maxsplit == 0) {
-                size_t b1, e1;
-                ct_strip(d, e, NULL, 0, 1, 0, &b1, &e1);
-                PUSH_BOUND(b1, e);
+            if (maxsplit == 0) { /* the rest, leading whitespace and all */
+                PUSH_BOUND(0, e);
                 break;
             }
             size_t j = e;
@@ -1001,9 +997,9 @@ int ct_percent_format(ct_ctx *c, ct_sb *b, ct_value fmt, ct_value args)
             if (next >= nitems) return ct_fail(c, HUBRT_ERR_FORMAT, "TypeError: not enough arguments for format string");
             v = items[next++];
         }
-        char spec[32], num[1100];
+        char spec[48], num[1200];
         ct_value text = ct_none();
-        int rc = 0;
+        int rc = 0, padded = 0;
         switch (type) {
         case 's':
         case 'r':
@@ -1013,7 +1009,7 @@ int ct_percent_format(ct_ctx *c, ct_sb *b, ct_value fmt, ct_value args)
             rc = type == 's' ? ct_write_str(c, &t, v) : ct_write_repr(c, &t, v, 0);
             if (rc == 0 && prec >= 0) {
                 size_t cut = ct_utf8_offset(ct_sb_data(&t), ct_sb_len(&t), (size_t)prec);
-                t.s->len = cut;
+                if (t.s) { t.s->len = cut; t.s->data[cut] = '\0'; }
             }
             if (rc == 0) rc = ct_sb_finish(&t, &text);
             else ct_sb_drop(&t);
@@ -1021,30 +1017,37 @@ int ct_percent_format(ct_ctx *c, ct_sb *b, ct_value fmt, ct_value args)
         }
         case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': case 'c':
         case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+            if (v.kind == CT_UNDEF) return ct_fail_undef(c, v);
             if (!ct_is_num(v))
                 return ct_fail(c, HUBRT_ERR_FORMAT, "TypeError: %%%c format: a real number is required, not %s", type,
                                ct_type_name(v));
-            if (strchr("diuxXoc", type)) {
-                long long iv = v.kind == CT_FLOAT ? (isfinite(v.u.f) && fabs(v.u.f) < 9.2e18 ? (long long)v.u.f : 0) : (long long)v.u.i;
-                if (type == 'c') {
-                    if (iv < 0 || iv > 0x10FFFF) return ct_fail(c, HUBRT_ERR_FORMAT, "OverflowError: %%c arg not in range(0x110000)");
-                    int k = ct_utf8_put(num, (uint32_t)iv);
-                    num[k] = '\0';
-                } else {
-                    snprintf(spec, sizeof spec, "%%%s%s%s%s", flags, prec >= 0 ? "." : "", "", type == 'i' || type == 'u' ? "lld" : type == 'd' ? "lld" : type == 'x' ? "llx" : type == 'X' ? "llX" : "llo");
-                    if (prec >= 0) snprintf(spec, sizeof spec, "%%%s.%d%s", flags, prec, type == 'x' ? "llx" : type == 'X' ? "llX" : type == 'o' ? "llo" : "lld");
-                    snprintf(num, sizeof num, spec, iv);
-                }
+            if (width > 1000) width = 1000;
+            if (type == 'c') {
+                long long cv = v.kind == CT_FLOAT ? -1 : (long long)v.u.i;
+                if (cv < 0 || cv > 0x10FFFF) return ct_fail(c, HUBRT_ERR_FORMAT, "OverflowError: %%c arg not in range(0x110000)");
+                int k = ct_utf8_put(num, (uint32_t)cv);
+                num[k] = '\0';
+            } else if (strchr("diuxXo", type)) {
+                if (v.kind == CT_FLOAT && !(isfinite(v.u.f) && fabs(v.u.f) < 9.2e18))
+                    return ct_fail(c, HUBRT_ERR_FORMAT, "OverflowError: cannot convert float to integer");
+                long long iv = v.kind == CT_FLOAT ? (long long)v.u.f : (long long)v.u.i;
+                const char *conv = type == 'x' ? "llx" : type == 'X' ? "llX" : type == 'o' ? "llo" : "lld";
+                if (prec >= 0) snprintf(spec, sizeof spec, "%%%s%d.%d%s", flags, width < 0 ? 0 : width, prec, conv);
+                else snprintf(spec, sizeof spec, "%%%s%d%s", flags, width < 0 ? 0 : width, conv);
+                snprintf(num, sizeof num, spec, iv);
+                padded = 1;
             } else {
                 double f = v.kind == CT_FLOAT ? v.u.f : (double)v.u.i;
-                snprintf(spec, sizeof spec, "%%%s.%d%c", flags, prec >= 0 ? prec : 6, type);
+                snprintf(spec, sizeof spec, "%%%s%d.%d%c", flags, width < 0 ? 0 : width, prec >= 0 ? prec : 6, type);
                 snprintf(num, sizeof num, spec, f);
+                padded = 1;
             }
             rc = ct_str_cstr(c, num, &text);
             break;
         default:
             return ct_fail(c, HUBRT_ERR_FORMAT, "ValueError: unsupported format character '%c'", type);
         }
+        if (padded) width = -1;
         if (rc != 0) return -1;
         size_t len = ct_utf8_count(text.u.s->data, text.u.s->len);
         int left = strchr(flags, '-') != NULL;
@@ -1180,8 +1183,11 @@ int ct_global_call(ct_ctx *c, int id, const ct_callargs *a, ct_value *out)
         if (s[0].kind == CT_MISSING)
             return ct_fail(c, HUBRT_ERR_FORMAT, "TypeError: raise_exception() missing 1 required positional argument: 'message'");
         if (ct_to_str(c, s[0], &msg) != 0) return -1;
-        ct_fail(c, HUBRT_ERR_INVALID_ARG, "%s", msg.u.s->data);
-        if (c->status == HUBRT_ERR_INVALID_ARG) c->raised = 1;
+        /* the template's own message, reported as it is */
+        if (!c->status) {
+            ct_fail(c, HUBRT_ERR_INVALID_ARG, "%s", msg.u.s->data);
+            c->raised = 1;
+        }
         ct_unref(msg);
         return -1;
     }

@@ -42,7 +42,7 @@ typedef struct ct_options {
     size_t max_output;   /* bytes of rendered text, and of any one string value (default 64 MiB) */
     uint64_t max_steps;  /* loop iterations + calls (default 10,000,000) */
     int max_depth;       /* nesting of macro calls (default 200) */
-    uint64_t max_work;   /* bytes of strings and items built while rendering (default 4 GiB) */
+    uint64_t max_work;   /* work: bytes of strings built + 16 per list item built or scanned (default 4 GiB) */
     int clock_pinned;    /* nonzero: strftime_now() formats `now` instead of the current local time */
     int64_t now;         /* seconds since 1970-01-01, read as a UTC wall-clock time */
 } ct_options;

@@ -56,7 +56,7 @@ int ct_work(ct_ctx *c, uint64_t bytes)
     c->work += bytes;
     if (c->work > c->max_work)
         return ct_fail(c, HUBRT_ERR_RANGE,
-                       "the template built more than %" PRIu64 " bytes of values (the limit)",
+                       "the template did more work than allowed (%" PRIu64 " bytes of values built or scanned)",
                        c->max_work);
     return 0;
 }
@@ -128,7 +128,7 @@ void ct_obj_release(ct_obj *o)
             ct_func *f = (ct_func *)x;
             drop_into(f->self, &stack);
             drop_into(f->caller, &stack);
-            drop_obj_into(&f->closure->h, &stack);
+            if (f->closure) drop_obj_into(&f->closure->h, &stack);
             break;
         }
         case CT_O_LOOP: {
@@ -198,6 +198,7 @@ int ct_sb_add(ct_sb *b, const char *p, size_t n)
     if (sb_reserve(b, n) != 0) return -1;
     memcpy(b->s->data + b->s->len, p, n);
     b->s->len += n;
+    b->s->data[b->s->len] = '\0';
     return 0;
 }
 
@@ -526,6 +527,8 @@ int ct_iterate(ct_ctx *c, ct_value v, ct_value *out)
 {
     switch (v.kind) {
     case CT_LIST:
+        /* the caller walks the items: that is work too */
+        if (ct_work(c, v.u.l->n * sizeof(ct_value)) != 0) return -1;
         *out = ct_copy(v);
         return 0;
     case CT_UNDEF:
@@ -787,6 +790,7 @@ static int equal_rec(ct_ctx *c, ct_value a, ct_value b, int *eq, int depth)
     case CT_LIST:
         if ((a.flags & CT_F_GEN) || (b.flags & CT_F_GEN)) { *eq = a.u.l == b.u.l; return 0; }
         if ((a.flags & CT_F_TUPLE) != (b.flags & CT_F_TUPLE) || a.u.l->n != b.u.l->n) return 0;
+        if (ct_work(c, a.u.l->n * sizeof(ct_value)) != 0) return -1;
         for (size_t i = 0; i < a.u.l->n; i++) {
             if (equal_rec(c, a.u.l->items[i], b.u.l->items[i], eq, depth + 1) != 0) return -1;
             if (!*eq) return 0;
@@ -795,6 +799,7 @@ static int equal_rec(ct_ctx *c, ct_value a, ct_value b, int *eq, int depth)
         return 0;
     case CT_DICT:
         if (a.u.d->n != b.u.d->n) return 0;
+        if (ct_work(c, a.u.d->n * 2 * sizeof(ct_value)) != 0) return -1;
         for (size_t i = 0; i < a.u.d->n; i++) {
             ct_value other;
             int found = ct_dict_get(c, b.u.d, a.u.d->keys[i], &other);
