@@ -1,6 +1,6 @@
 # hubrt — build, test, bench, install.  `make help` lists the targets.
 #
-# Sources are picked up by folder: hf/ kernels/ tokenizer/ models/ runtime/ go
+# Sources are picked up by folder: hf/ kernels/ tokenizer/ models/ runtime/ chat/ go
 # into libhubrt; tools/run-model.c + tools/cli_*.c make run-model; every
 # tests/test_*.c is one test binary; every bench/bench-*.c one bench binary.
 # Files named *_avx2.c / *_avx512.c get their ISA flags (and only they do when
@@ -33,7 +33,7 @@ LDLIBS   := $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni
 
-LIB_C   := $(sort $(wildcard hf/*.c kernels/*.c tokenizer/*.c models/*.c runtime/*.c))
+LIB_C   := $(sort $(wildcard hf/*.c kernels/*.c tokenizer/*.c models/*.c runtime/*.c chat/*.c))
 LIB_CC  := $(sort $(wildcard tokenizer/*.cc))
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
 CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c))
@@ -151,6 +151,13 @@ $(BUILD)/fuzz/fuzz_tokenizer_encode: tests/fuzz/fuzz_tokenizer_encode.c $(FUZZ_T
 $(BUILD)/fuzz/fuzz_sentencepiece: tests/fuzz/fuzz_sentencepiece.c $(FUZZ_TOK_SRC)
 $(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode: tests/fuzz/fuzz_common.h $(wildcard tokenizer/*.h)
 $(BUILD)/fuzz/fuzz_tokenizer_json $(BUILD)/fuzz/fuzz_tokenizer_encode $(BUILD)/fuzz/fuzz_sentencepiece: FUZZ_LIBS := $(FUZZ_TOK_LIBS)
+# The chat-template engine: chat/ alone (with hf/error.c and utf8proc). Seeds:
+# real templates and snippets in tests/fuzz/corpus_chat_template, e.g.
+# build/fuzz/fuzz_chat_template -max_total_time=120 -dict=tests/fuzz/chat_template.dict
+# build/fuzz/work_chat tests/fuzz/corpus_chat_template
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_chat_template
+$(BUILD)/fuzz/fuzz_chat_template: tests/fuzz/fuzz_chat_template.c $(sort $(wildcard chat/*.c)) hf/error.c $(wildcard chat/*.h)
+$(BUILD)/fuzz/fuzz_chat_template: FUZZ_LIBS := -lutf8proc
 $(BUILD)/fuzz/sentencepiece_c.o: tokenizer/sentencepiece_c.cc tokenizer/sentencepiece_c.h
 	@mkdir -p $(dir $@)
 	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=vptr $(CPPFLAGS) -c -o $@ $<
