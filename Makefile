@@ -98,7 +98,12 @@ $(BUILD)/make-model: $(BUILD)/obj/tests/fixtures/make-model.o $(FIXTURE_OBJ) $(B
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(FIXTURE_OBJ) $(BUILD)/libhubrt.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
+	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(TEST_LDFLAGS) $(LDLIBS)
+
+# The allocation-failure sweep routes every allocation of libhubrt through
+# its own failing allocator.
+$(BUILD)/tests/test_runtime_nomem: TEST_LDFLAGS := \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=strdup
 
 # The public header compiled as C++ (test_include_header.c compiles it as C99).
 $(TESTS_CXX): tests/test_include_header.c include/hubrt.h $(BUILD)/libhubrt.a

@@ -181,7 +181,11 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
          * valid it is kept (EOS ids, family), otherwise it is ignored. */
         char cpath[PATH_MAX + 16];
         snprintf(cpath, sizeof cpath, "%s/config.json", m->dir);
-        if (access(cpath, F_OK) == 0 && hf_config_load(m->dir, &m->cfg) == 0) m->has_config = 1;
+        if (access(cpath, F_OK) == 0) {
+            int rc = hf_config_load(m->dir, &m->cfg);
+            if (rc == HUBRT_ERR_NOMEM) return fail(m);
+            m->has_config = rc == 0;
+        }
         hf_clear_error();
     }
 
@@ -208,6 +212,14 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
     }
     if (!m->family || !m->family->causal) rt_embed_config_load(m->dir, &m->embed);
     rt_sample_config_load(m->dir, &m->sample);
+    /* A broken file is reported by the call that needs it; running out of
+     * memory reading one fails the load. */
+    const rt_file_error *kept[] = {&m->embed.pooling_error, &m->embed.max_seq_error, &m->sample.error};
+    for (int i = 0; i < 3; i++)
+        if (kept[i]->status == HUBRT_ERR_NOMEM) {
+            rt_file_error_report(kept[i]);
+            return fail(m);
+        }
     return m;
 }
 

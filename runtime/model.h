@@ -41,7 +41,7 @@ typedef struct rt_sample_config {
     rt_file_error error;      /* a malformed generation_config.json */
 } rt_sample_config;
 
-/* Reads dir/generation_config.json (missing: the built-in defaults) into *c. Never fails the load. */
+/* Reads dir/generation_config.json (missing: the built-in defaults) into *c; a failure is kept in c->error. */
 void rt_sample_config_load(const char *dir, rt_sample_config *c);
 
 /* sentence-transformers mean / sqrt(n) pooling: not in the public enum. */
@@ -56,7 +56,7 @@ typedef struct rt_embed_config {
     rt_file_error max_seq_error; /* a broken sentence_bert_config.json: reported by every embed call */
 } rt_embed_config;
 
-/* Reads the sentence-transformers files of dir into *c. Never fails the load. */
+/* Reads the sentence-transformers files of dir into *c; failures are kept in its *_error fields. */
 void rt_embed_config_load(const char *dir, rt_embed_config *c);
 
 struct hubrt_model {
