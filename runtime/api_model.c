@@ -5,10 +5,10 @@
  * Order: resolve the directory (or org/name in the HF cache) -> config.json
  * -> weight files -> tokenizer -> the family's weights struct and graph
  * (models/) -> the optional files later calls need (generation_config.json,
- * the sentence-transformers files of encoders). tokenizer_only loads skip
- * config and weights (a folder with only tokenizer files is enough);
- * no_tokenizer skips the tokenizer. A directory without tokenizer files
- * still loads (ids-only use).
+ * the sentence-transformers files of encoders, the chat templates).
+ * tokenizer_only loads skip config and weights (a folder with only
+ * tokenizer files is enough); no_tokenizer skips the tokenizer. A
+ * directory without tokenizer files still loads (ids-only use).
  */
 #include <dirent.h>
 #include <sched.h>
@@ -93,6 +93,7 @@ void hubrt_model_free(hubrt_model *m)
     if (!m) return;
     rt_encode_profile_release(m); /* prints the HUBRT_PROFILE=1 encoder table */
     md_family_free(m->family);
+    rt_chat_config_free(&m->chat);
     if (m->tok) tk_tokenizer_free(m->tok);
     hf_weights_close(m->weights);
     free(m);
@@ -208,6 +209,8 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
     }
     if (!m->family || !m->family->causal) rt_embed_config_load(m->dir, &m->embed);
     rt_sample_config_load(m->dir, &m->sample);
+    if (rt_chat_config_load(m->dir, p.chat_template_file, &m->chat)) return fail(m);
+    m->params.chat_template_file = NULL; /* read: the caller's string is not kept */
     return m;
 }
 
