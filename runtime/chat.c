@@ -44,7 +44,7 @@ static int copy_out(const char *text, size_t len, char *buf, size_t cap)
     if (len > (size_t)0x7fffffff) return hf_set_error(HUBRT_ERR_RANGE, "the rendered text is over 2 GiB");
     if (cap > 0) {
         size_t n = len < cap - 1 ? len : cap - 1;
-        memcpy(buf, text, n);
+        if (n) memcpy(buf, text, n);
         buf[n] = '\0';
     }
     return (int)len;

@@ -91,9 +91,10 @@ void cli_sampling_usage(FILE *f);
  */
 int cli_sampling_parse(const char *cmd, int argc, char **argv, int *i, cli_sampling *o);
 /* The model's defaults (generation_config.json) overridden by the options
- * into *sp; verbose prints the settings. 0, or -1 with the error printed. */
-int cli_sampling_params(const char *cmd, const hubrt_model *m, const cli_sampling *o, int verbose,
-                        hubrt_sample_params *sp);
+ * into *sp. 0, or -1 with the error printed. */
+int cli_sampling_params(const char *cmd, const hubrt_model *m, const cli_sampling *o, hubrt_sample_params *sp);
+/* The settings on stderr (--verbose). */
+void cli_sampling_print(const hubrt_sample_params *sp);
 
 /* ---- chat templates (tools/cli_chat.c) ---- */
 /*

@@ -23,6 +23,8 @@
 
 static const char *CMD = "chat";
 
+enum { DEFAULT_CTX = 8192 }; /* tokens of conversation when --ctx is not given */
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -42,7 +44,7 @@ static void usage(FILE *f)
     cli_sampling_usage(f);
     fprintf(f,
         "  -c, --ctx N            context in tokens for the whole conversation (default: the\n"
-        "                         model's)\n"
+        "                         model's, at most 8192)\n"
         "  -t, --threads N        threads (default: physical cores)\n"
         "      --quant q8|q4      quantise weights on load (lossy; default: stored dtype)\n"
         "      --json             each reply as one line of JSON instead of streamed text:\n"
@@ -128,7 +130,6 @@ typedef struct chat {
     int32_t *ids;             /* the current prompt's ids (tokenizer buffer) */
     int cap_ids;
     hubrt_sample_params sp;
-    long n_predict;           /* -n, or -1 */
     int turn;
     int verbose, json;
     char *reply;              /* the reply being generated */
@@ -228,15 +229,15 @@ static int chat_turn(chat *c, const char *text)
         return -1;
     }
     /* the cached ids still begin the prompt: prefill only what follows */
-    int reuse = c->n_cached < n && !memcmp(c->cached, c->ids, (size_t)c->n_cached * sizeof *c->ids);
+    int reuse = c->n_cached > 0 && c->n_cached < n &&
+                !memcmp(c->cached, c->ids, (size_t)c->n_cached * sizeof *c->ids);
     if (!reuse) {
         hubrt_session_reset(c->s);
         c->n_cached = 0;
     }
     int from = c->n_cached;
     hubrt_sample_params sp = c->sp;
-    sp.max_new_tokens = c->ctx - n;
-    if (c->n_predict >= 0 && c->n_predict < sp.max_new_tokens) sp.max_new_tokens = (int32_t)c->n_predict;
+    if (sp.max_new_tokens > c->ctx - n) sp.max_new_tokens = c->ctx - n;
     sp.seed += (uint64_t)c->turn++; /* a fresh stream per reply, reproducible with --seed */
     c->reply_len = 0;
     c->n_new = 0;
@@ -254,7 +255,7 @@ static int chat_turn(chat *c, const char *text)
     int n_past = hubrt_session_n_past(c->s);
     if (grow_ids(&c->cached, &c->cap_cached, n + c->n_new)) return cli_error(CMD, "out of memory"), turn_failed(c);
     memcpy(c->cached, c->ids, (size_t)n * sizeof *c->ids);
-    memcpy(c->cached + n, c->new_ids, (size_t)c->n_new * sizeof *c->new_ids);
+    if (c->n_new) memcpy(c->cached + n, c->new_ids, (size_t)c->n_new * sizeof *c->new_ids);
     c->n_cached = n_past < n + c->n_new ? n_past : n + c->n_new;
     if (add_message(c->history, "assistant", c->reply_len ? c->reply : ""))
         return cli_error(CMD, "out of memory"), turn_failed(c);
@@ -323,7 +324,6 @@ int cli_chat(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.m = m;
     c.system = system;
-    c.n_predict = so.n_predict;
     c.verbose = verbose;
     c.json = json;
     char *line = NULL;
@@ -348,8 +348,12 @@ int cli_chat(int argc, char **argv)
         cli_error(CMD, "--ctx %ld is more than the model's context of %d", ctx, info.max_positions);
         goto done;
     }
-    c.ctx = ctx ? (int)ctx : info.max_positions;
-    if (cli_sampling_params(CMD, m, &so, verbose, &c.sp)) goto done;
+    /* the KV cache is allocated for the whole conversation up front: a long-context
+     * model's full window would reserve tens of GB */
+    c.ctx = ctx ? (int)ctx : info.max_positions < DEFAULT_CTX ? info.max_positions : DEFAULT_CTX;
+    if (cli_sampling_params(CMD, m, &so, &c.sp)) goto done;
+    c.sp.max_new_tokens = so.n_predict >= 0 ? (int32_t)so.n_predict : c.ctx; /* per reply, capped by the room left */
+    if (verbose) cli_sampling_print(&c.sp);
     if (!(c.s = hubrt_session_new(m, c.ctx))) {
         cli_error(CMD, "%s", hubrt_last_error());
         goto done;

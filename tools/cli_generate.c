@@ -188,7 +188,8 @@ int cli_generate(int argc, char **argv)
     }
 
     hubrt_sample_params sp;
-    if (cli_sampling_params(CMD, m, &so, verbose, &sp)) goto done;
+    if (cli_sampling_params(CMD, m, &so, &sp)) goto done;
+    if (verbose) cli_sampling_print(&sp);
 
     /* KV cache for what this run needs, not the whole context window. */
     hubrt_model_info info;

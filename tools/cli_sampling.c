@@ -93,8 +93,7 @@ static uint64_t random_seed(void)
     return s & ((1ULL << 53) - 1); /* exact as a JSON number (a double) */
 }
 
-int cli_sampling_params(const char *cmd, const hubrt_model *m, const cli_sampling *o, int verbose,
-                        hubrt_sample_params *sp)
+int cli_sampling_params(const char *cmd, const hubrt_model *m, const cli_sampling *o, hubrt_sample_params *sp)
 {
     if (hubrt_sample_model_params(m, sp) != HUBRT_OK) return cli_error(cmd, "%s", hubrt_last_error()), -1;
     int sampling_flag = o->top_k >= 0 || o->top_p >= 0 || o->min_p >= 0 || o->seed >= 0;
@@ -109,10 +108,13 @@ int cli_sampling_params(const char *cmd, const hubrt_model *m, const cli_samplin
     sp->seed = o->seed >= 0 ? (uint64_t)o->seed : random_seed();
     sp->stop = o->stop;
     sp->ignore_eos = o->ignore_eos;
-    if (verbose)
-        fprintf(stderr, "run-model: seed %llu, temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g (last %d), "
-                "max new tokens %d\n", (unsigned long long)sp->seed, (double)sp->temperature, (int)sp->top_k,
-                (double)sp->top_p, (double)sp->min_p, (double)sp->repeat_penalty, (int)sp->repeat_last_n,
-                (int)sp->max_new_tokens);
     return 0;
+}
+
+void cli_sampling_print(const hubrt_sample_params *sp)
+{
+    fprintf(stderr, "run-model: seed %llu, temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g (last %d), "
+            "max new tokens %d\n", (unsigned long long)sp->seed, (double)sp->temperature, (int)sp->top_k,
+            (double)sp->top_p, (double)sp->min_p, (double)sp->repeat_penalty, (int)sp->repeat_last_n,
+            (int)sp->max_new_tokens);
 }
