@@ -413,7 +413,8 @@ HUBRT_API int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int
  *
  * strftime_now() formats the local time; HUBRT_NOW=YYYY-MM-DDTHH:MM:SS in the
  * environment pins it (read by hubrt_model_load for hubrt_chat_apply, and by
- * each hubrt_template_render call), so tests render dates reproducibly.
+ * each hubrt_template_render call; a malformed value makes them fail with
+ * HUBRT_ERR_FORMAT), so tests render dates reproducibly.
  * Templates are untrusted input: rendering reads no file or environment and
  * stops with HUBRT_ERR_RANGE at its limits (64 MiB of output, 10 million
  * loop steps, nesting depth 200).
