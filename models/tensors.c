@@ -75,7 +75,7 @@ int md_check(const hf_tensor *t, int64_t d0, int64_t d1)
 {
     const char *file = t->file ? t->file : "?";
     if (t->dtype != HUBRT_DTYPE_F32 && t->dtype != HUBRT_DTYPE_F16 && t->dtype != HUBRT_DTYPE_BF16) {
-        const char *dn = hubrt_dtype_name(t->dtype);
+        const char *dn = hf_dtype_name(t->dtype);
         return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s is not a float "
                                "type (F32, F16 or BF16 expected)", file, t->name, dn ? dn : "?");
     }
