@@ -63,7 +63,17 @@ int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *mem);
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
 void hk_weight_free(hk_weight *w); /* frees what it owns */
 
-/* y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL). */
+/*
+ * y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL).
+ *
+ * Batch invariant: row i of y depends on row i of x alone, bit for bit —
+ * not on n, the other rows, the team size or how the team splits W. Each
+ * output has one fixed order of accumulation per ISA and weight type (the
+ * GEMV's: AVX-512 16 f32 lanes over chunks of 32 columns, then a fixed
+ * lane tree; quantised weights: int8 activations quantised per row, as in
+ * decode), and every path, 1 row or 512, follows it. So several sequences
+ * can share one matmul and each gets exactly what it would alone.
+ */
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y);
 
 /* Attention over a KV cache laid out [n_kv_heads][kv_stride][head_dim] (f32). */
