@@ -690,6 +690,15 @@ void hk_copy(const float *src, float *dst, size_t n)
 #pragma omp barrier
 }
 
+/* Whole rows per thread. */
+void hk_gather_rows(const float *src, int width, const int32_t *rows, int n, float *dst)
+{
+    size_t lo, hi, w = (size_t)width;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) memcpy(dst + i * w, src + (size_t)rows[i] * w, w * sizeof(float));
+#pragma omp barrier
+}
+
 /*
  * The team splits the n*d outputs in 64-float chunks (one row is shared
  * too); each thread walks the rows its range touches. silu·up is computed

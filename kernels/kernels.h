@@ -131,6 +131,8 @@ void hk_mul(const float *a, const float *b, float *out, size_t n);
 void hk_relu(float *x, size_t n);
 /* dst[i] = src[i] (no overlap). */
 void hk_copy(const float *src, float *dst, size_t n);
+/* Rows: dst[i][:] = src[rows[i]][:] for i < n, rows of width floats (no overlap). */
+void hk_gather_rows(const float *src, int width, const int32_t *rows, int n, float *dst);
 /*
  * SwiGLU from a fused projection: gate_up[n][2d] holds gate | up per row;
  * out[n][d] = silu(gate) * up. out must not overlap gate_up.

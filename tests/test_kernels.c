@@ -824,6 +824,15 @@ static void test_mul_relu_copy(int team)
         ON_TEAM(team, hk_copy(a, c, n));
         hk_ref_copy(a, r, n);
         TEST_CHECK(memcmp(c, a, n * 4) == 0 && memcmp(r, a, n * 4) == 0, "[%s] copy n=%zu team=%d", hk_isa_name(), n, team);
+        /* rows of a [n/w][w] matrix, picked out of order and repeated */
+        int w = n < 13 ? 1 : (int)(n % 13) + 1, nr = (int)(n / (size_t)w), pick[7], np = nr < 7 ? nr : 7;
+        for (int k = 0; k < 7; k++) pick[k] = (k * 5 + 3) % nr;
+        for (size_t i = 0; i < n; i++) c[i] = r[i] = NAN;
+        ON_TEAM(team, hk_gather_rows(a, w, pick, np, c));
+        hk_ref_gather_rows(a, w, pick, np, r);
+        int same = memcmp(c, r, (size_t)np * (size_t)w * 4) == 0;
+        for (int k = 0; k < np; k++) same &= memcmp(r + (size_t)k * w, a + (size_t)pick[k] * w, (size_t)w * 4) == 0;
+        TEST_CHECK(same, "[%s] gather_rows n=%zu w=%d team=%d", hk_isa_name(), n, w, team);
         free(a); free(b); free(c); free(r);
     }
 }
