@@ -21,7 +21,8 @@
  * decode attention, FMA peak for GEMM and prefill attention, the tighter of
  * the two for a decode batch). Then the kernels the executor calls
  * once per node (residual add + norm, q|k|v split, KV store, SwiGLU,
- * mul/relu/copy, embedding rows, packed-sequence attention); see
+ * mul/relu/copy, embedding rows, packed-sequence attention, a decode step
+ * of several sequences' attention one call each and in one call); see
  * bench_add_norm for how their rates read. --json prints one object per line.
  */
 #include <immintrin.h>
@@ -516,6 +517,55 @@ static void bench_attention(int n_q, int n_kv, int H, int KV, int hd)
     free(q); free(k); free(v); free(o); free(r);
 }
 
+/*
+ * A decode step of n sequences (one query row each, n_kv cached keys, each
+ * its own cache): one hk_attention call per sequence, as a lone session
+ * does, against one hk_attention_seqs call for all (bit-identical results,
+ * the work of all shared out at once). Bound by reading the n caches.
+ */
+static void bench_attention_seqs(int n, int n_kv, int H, int KV, int hd)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx(q1/kv%d/h%d:%d/d%d)", n, n_kv, H, KV, hd);
+    if (!selected("attention-seqs", "f32", shape)) return;
+    size_t qn = (size_t)H * hd, cn = (size_t)KV * n_kv * hd;
+    hk_attn_seq *s = xalloc(sizeof *s * (size_t)n);
+    float *ref = xalloc(qn * 4);
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        float *q = xalloc(qn * 4), *k = xalloc(cn * 4), *v = xalloc(cn * 4), *o = xalloc(qn * 4);
+        for (size_t j = 0; j < qn; j++) q[j] = frand();
+        for (size_t j = 0; j < cn; j++) { k[j] = frand(); v[j] = frand(); }
+        hk_attn_seq one = {q, k, v, o, {0}};
+        one.p.n_q = 1; one.p.n_heads = H; one.p.n_kv_heads = KV; one.p.head_dim = hd;
+        one.p.q_pos0 = n_kv - 1; one.p.n_kv = n_kv; one.p.kv_stride = n_kv; one.p.causal = 1;
+        one.p.scale = 1.0f / sqrtf((float)hd);
+        s[i] = one;
+    }
+#pragma omp parallel num_threads(g_threads)
+    hk_attention_seqs(s, n);
+    for (int i = 0; i < n && ok; i++) {
+#pragma omp parallel num_threads(g_threads)
+        hk_attention(s[i].q, s[i].k_cache, s[i].v_cache, ref, &s[i].p);
+        ok = memcmp(ref, s[i].out, qn * 4) == 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "bench-kernels: attention-seqs %s differs from hk_attention per sequence\n", shape);
+    } else {
+        double ms, flops = 4.0 * n * n_kv * hd * H, bytes = 2.0 * n * cn * 4;
+        TIME_CALLS(g_quick ? 0.1 : 0.3, for (int i_ = 0; i_ < n; i_++)
+                       hk_attention(s[i_].q, s[i_].k_cache, s[i_].v_cache, s[i_].out, &s[i_].p), ms);
+        report("attention-each", "f32", shape, n, ms, bytes, flops, 1);
+        TIME_CALLS(g_quick ? 0.1 : 0.3, hk_attention_seqs(s, n), ms);
+        report("attention-seqs", "f32", shape, n, ms, bytes, flops, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        free((void *)s[i].q); free((void *)s[i].k_cache); free((void *)s[i].v_cache); free(s[i].out);
+    }
+    free(s);
+    free(ref);
+}
+
 /* ---------------- the executor's per-node kernels ---------------- */
 
 /*
@@ -781,6 +831,9 @@ int main(int argc, char **argv)
     bench_attention(1, 512, 12, 12, 64);
     bench_attention(1, 1024, 12, 12, 64);
     bench_attention(512, 512, 12, 12, 64);
+    /* a decode step of 8 sequences: SmolLM2's heads, short and long caches */
+    bench_attention_seqs(8, 200, 9, 3, 64);
+    bench_attention_seqs(8, 1024, 9, 3, 64);
     /* the per-node kernels at decode (1 row) and prefill (512 rows) sizes */
     static const int node_rows[] = {1, 512};
     for (int i = 0; i < 2; i++) {

@@ -441,17 +441,25 @@ void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, flo
 #define SPLIT_PART_FLOATS 8448 /* n_heads * (head_dim + 2) limit: 33 KiB of stack */
 #define SPLIT_MIN_KEYS 128
 
-static int attention_split_decode(const float *q, const float *k_cache, const float *v_cache, float *out,
-                                  const hk_attn_params *p, size_t tiles)
+/* Whether hk_attention splits p's keys among a team of nt (given its tile count). */
+static int split_decode_applies(const hk_attn_params *p, int nt, size_t tiles)
 {
-    int nt = omp_get_num_threads(), hd = p->head_dim;
-    if (p->n_q != 1 || nt < 2 || nt > SPLIT_MAX_THREADS || tiles >= 2 * (size_t)nt) return 0;
-    if ((size_t)p->n_heads * (size_t)(hd + 2) > SPLIT_PART_FLOATS) return 0;
+    if (!tiles || p->n_q != 1 || nt < 2 || nt > SPLIT_MAX_THREADS || tiles >= 2 * (size_t)nt) return 0;
+    if ((size_t)p->n_heads * (size_t)(p->head_dim + 2) > SPLIT_PART_FLOATS) return 0;
     int qp = p->q_pos0, jhi = p->n_kv, jlo = 0;
     if (p->causal && qp + 1 < jhi) jhi = qp + 1;
     if (p->window > 0 && qp - p->window + 1 > jlo) jlo = qp - p->window + 1;
-    if (jhi - jlo < SPLIT_MIN_KEYS * nt) return 0;
-    /* same decision on every thread (same args, same team size) */
+    return jhi - jlo >= SPLIT_MIN_KEYS * nt;
+}
+
+/* The split: every thread of the team, which split_decode_applies() chose. */
+static void attention_split_decode(const float *q, const float *k_cache, const float *v_cache, float *out,
+                                   const hk_attn_params *p)
+{
+    int nt = omp_get_num_threads(), hd = p->head_dim;
+    int qp = p->q_pos0, jhi = p->n_kv, jlo = 0;
+    if (p->causal && qp + 1 < jhi) jhi = qp + 1;
+    if (p->window > 0 && qp - p->window + 1 > jlo) jlo = qp - p->window + 1;
     _Alignas(64) float part[SPLIT_PART_FLOATS];
     float *slots_mine[SPLIT_MAX_THREADS];
     float **slots = NULL;
@@ -487,29 +495,72 @@ static int attention_split_decode(const float *q, const float *k_cache, const fl
     }
     /* partials live on every thread's stack until all have combined */
 #pragma omp barrier
-    return 1;
+}
+
+/*
+ * How a team of nt runs p: split keys (decode over a long cache, few
+ * tiles), tiles of query vectors sharing each K/V block (prefill, or many
+ * heads per kv head), or (row, head) items. *units: the tiles or items,
+ * each computed the same way by whichever thread gets it.
+ */
+typedef enum { ATTN_SPLIT, ATTN_TILES, ATTN_ITEMS } attn_mode;
+static attn_mode attention_plan(const hk_attn_params *p, int nt, size_t *units)
+{
+    size_t tiles = hk_isa_level() >= HK_ISA_AVX512 ? hk_attention_tiles_avx512(p) : 0;
+    *units = 0;
+    if (split_decode_applies(p, nt, tiles)) return ATTN_SPLIT;
+    if (tiles >= (size_t)nt && (p->n_q >= 4 || p->n_heads / p->n_kv_heads >= 3)) {
+        *units = tiles;
+        return ATTN_TILES;
+    }
+    *units = (size_t)p->n_q * (size_t)p->n_heads;
+    return ATTN_ITEMS;
+}
+
+/* Units [lo, hi) of a tiles or items plan. */
+static void attention_units(attn_mode m, const float *q, const float *k_cache, const float *v_cache, float *out,
+                            const hk_attn_params *p, size_t lo, size_t hi)
+{
+    if (m == ATTN_TILES) hk_attention_tiles_run_avx512(q, k_cache, v_cache, out, p, lo, hi);
+    else if (hk_isa_level() >= HK_ISA_AVX512) hk_attention_avx512(q, k_cache, v_cache, out, p, lo, hi);
+    else hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
 }
 
 void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                   const hk_attn_params *p)
 {
-    size_t lo, hi;
-    /* prefill: tiles of query vectors sharing each K/V block, when there are
-     * enough tiles to keep the team busy */
-    size_t tiles = hk_isa_level() >= HK_ISA_AVX512 ? hk_attention_tiles_avx512(p) : 0;
-    if (tiles && attention_split_decode(q, k_cache, v_cache, out, p, tiles)) return;
-    if (tiles >= (size_t)omp_get_num_threads() && (p->n_q >= 4 || p->n_heads / p->n_kv_heads >= 3)) {
-        hk_team_range(tiles, 1, &lo, &hi);
-        if (lo < hi) hk_attention_tiles_run_avx512(q, k_cache, v_cache, out, p, lo, hi);
-#pragma omp barrier
+    size_t units, lo, hi;
+    attn_mode m = attention_plan(p, omp_get_num_threads(), &units);
+    if (m == ATTN_SPLIT) {
+        attention_split_decode(q, k_cache, v_cache, out, p);
         return;
     }
-    hk_team_range((size_t)p->n_q * (size_t)p->n_heads, 1, &lo, &hi);
-    if (lo < hi) {
-        if (hk_isa_level() >= HK_ISA_AVX512)
-            hk_attention_avx512(q, k_cache, v_cache, out, p, lo, hi);
-        else
-            hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
+    hk_team_range(units, 1, &lo, &hi);
+    if (lo < hi) attention_units(m, q, k_cache, v_cache, out, p, lo, hi);
+#pragma omp barrier
+}
+
+/*
+ * Each sequence planned as hk_attention plans it for this team; the split
+ * ones run in turn (they need the whole team), the units of all the others
+ * are shared out at once. A unit's result does not depend on the thread,
+ * so every sequence gets what hk_attention gives it.
+ */
+void hk_attention_seqs(const hk_attn_seq *s, int n)
+{
+    int nt = omp_get_num_threads();
+    size_t total = 0, units;
+    for (int i = 0; i < n; i++) {
+        if (attention_plan(&s[i].p, nt, &units) == ATTN_SPLIT)
+            attention_split_decode(s[i].q, s[i].k_cache, s[i].v_cache, s[i].out, &s[i].p);
+        total += units;
+    }
+    size_t lo, hi, off = 0;
+    hk_team_range(total, 1, &lo, &hi);
+    for (int i = 0; i < n && off < hi; i++, off += units) {
+        attn_mode m = attention_plan(&s[i].p, nt, &units);
+        size_t a = lo > off ? lo - off : 0, b = hi - off < units ? hi - off : units;
+        if (m != ATTN_SPLIT && a < b) attention_units(m, s[i].q, s[i].k_cache, s[i].v_cache, s[i].out, &s[i].p, a, b);
     }
 #pragma omp barrier
 }
@@ -625,6 +676,24 @@ void hk_qkv_split(const float *qkv, int n, int n_heads, int n_kv_heads, int head
         (use512() && head_dim <= HK_ROPE_MAX_HEAD_DIM ? hk_qkv_split_avx512 : hk_ref_qkv_split)(
             qkv + lo * in_row, (int)(hi - lo), n_heads, n_kv_heads, head_dim, pos0 + (int)lo, inv_freq,
             q + lo * q_row, k_cache, v_cache, kv_stride);
+#pragma omp barrier
+}
+
+/* The rows of every sequence shared out at once; each row as hk_qkv_split computes it. */
+void hk_qkv_split_seqs(const hk_qkv_seq *s, int n, int n_heads, int n_kv_heads, int head_dim, const float *inv_freq)
+{
+    size_t total = 0, lo, hi, off = 0;
+    for (int i = 0; i < n; i++) total += (size_t)s[i].n;
+    hk_team_range(total, 1, &lo, &hi);
+    size_t in_row = (size_t)(n_heads + 2 * n_kv_heads) * (size_t)head_dim, q_row = (size_t)n_heads * (size_t)head_dim;
+    void (*fn)(const float *, int, int, int, int, int, const float *, float *, float *, float *, int) =
+        use512() && head_dim <= HK_ROPE_MAX_HEAD_DIM ? hk_qkv_split_avx512 : hk_ref_qkv_split;
+    for (int i = 0; i < n && off < hi; off += (size_t)s[i].n, i++) {
+        size_t a = lo > off ? lo - off : 0, b = hi - off < (size_t)s[i].n ? hi - off : (size_t)s[i].n;
+        if (a < b)
+            fn(s[i].qkv + a * in_row, (int)(b - a), n_heads, n_kv_heads, head_dim, s[i].pos0 + (int)a, inv_freq,
+               s[i].q + a * q_row, s[i].k_cache, s[i].v_cache, s[i].kv_stride);
+    }
 #pragma omp barrier
 }
 

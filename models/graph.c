@@ -224,6 +224,25 @@ static int kv_stride_of(const md_graph *g, const md_run *r, const md_seq *s, int
     return g->bufs[id].kind == MD_BUF_KV ? s->kv_stride : r->n_cap;
 }
 
+/* An attention node's parameters for sequence s. */
+static hk_attn_params attn_params(const md_graph *g, const md_run *r, const md_node *nd, const md_seq *s)
+{
+    hk_attn_params p;
+    memset(&p, 0, sizeof p);
+    p.n_q = s->n;
+    p.n_heads = nd->n_heads;
+    p.n_kv_heads = nd->n_kv_heads;
+    p.head_dim = nd->head_dim;
+    p.q_pos0 = s->pos0;
+    p.n_kv = s->pos0 + s->n;
+    p.kv_stride = kv_stride_of(g, r, s, nd->b);
+    p.causal = nd->causal;
+    p.window = nd->window;
+    p.key_mask = r->key_mask;
+    p.scale = nd->scale;
+    return p;
+}
+
 /* A per-sequence node on sequence s: its rows, its positions, its cache. */
 static void run_seq_node(const md_graph *g, const md_run *r, const md_node *nd, const md_seq *s)
 {
@@ -241,19 +260,7 @@ static void run_seq_node(const md_graph *g, const md_run *r, const md_node *nd, 
                      kv_base(g, r, s, nd->b), kv_base(g, r, s, nd->c), kv_stride_of(g, r, s, nd->b));
         break;
     case MD_ATTENTION: {
-        hk_attn_params p;
-        memset(&p, 0, sizeof p);
-        p.n_q = rows;
-        p.n_heads = nd->n_heads;
-        p.n_kv_heads = nd->n_kv_heads;
-        p.head_dim = nd->head_dim;
-        p.q_pos0 = pos0;
-        p.n_kv = pos0 + rows;
-        p.kv_stride = kv_stride_of(g, r, s, nd->b);
-        p.causal = nd->causal;
-        p.window = nd->window;
-        p.key_mask = r->key_mask;
-        p.scale = nd->scale;
+        hk_attn_params p = attn_params(g, r, nd, s);
         const float *k = kv_base(g, r, s, nd->b), *v = kv_base(g, r, s, nd->c);
         if (r->n_seg > 0 && r->n_seqs == 0 && rows == r->n && pos0 == 0) /* packed sequences (block-diagonal) */
             hk_attention_segments(a, k, v, out, &p, r->n_seg, r->seg_start);
@@ -262,6 +269,38 @@ static void run_seq_node(const md_graph *g, const md_run *r, const md_node *nd, 
         break;
     }
     default: break;
+    }
+}
+
+/*
+ * A q|k|v split or attention node over all the run's sequences in one
+ * kernel call per SEQ_CHUNK of them (the work of all shared out at once):
+ * each sequence gets exactly what the per-sequence call gives it.
+ */
+#define SEQ_CHUNK 32
+static void run_seqs_node(const md_graph *g, const md_run *r, const md_node *nd)
+{
+    for (int s0 = 0; s0 < r->n_seqs; s0 += SEQ_CHUNK) {
+        int cnt = r->n_seqs - s0 < SEQ_CHUNK ? r->n_seqs - s0 : SEQ_CHUNK;
+        if (nd->op == MD_QKV_SPLIT) {
+            hk_qkv_seq q[SEQ_CHUNK];
+            for (int i = 0; i < cnt; i++) {
+                const md_seq *s = &r->seqs[s0 + i];
+                hk_qkv_seq one = {seq_ptr(g, r, s, nd->a), s->n, s->pos0, seq_ptr(g, r, s, nd->out),
+                                  kv_base(g, r, s, nd->b), kv_base(g, r, s, nd->c), kv_stride_of(g, r, s, nd->b)};
+                q[i] = one;
+            }
+            hk_qkv_split_seqs(q, cnt, nd->n_heads, nd->n_kv_heads, nd->head_dim, nd->inv_freq);
+        } else {
+            hk_attn_seq at[SEQ_CHUNK];
+            for (int i = 0; i < cnt; i++) {
+                const md_seq *s = &r->seqs[s0 + i];
+                hk_attn_seq one = {seq_ptr(g, r, s, nd->a), kv_base(g, r, s, nd->b), kv_base(g, r, s, nd->c),
+                                   seq_ptr(g, r, s, nd->out), attn_params(g, r, nd, s)};
+                at[i] = one;
+            }
+            hk_attention_seqs(at, cnt);
+        }
     }
 }
 
@@ -295,7 +334,9 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
     if (mode == MD_ROWS_LAST) { row0 = n - 1; rows = 1; }
     if (mode == MD_ROWS_OUT) gathered = out_rows(g, r, nd, &row0, &rows);
     if (per_sequence(nd->op)) {
-        if (r->n_seqs > 0) {
+        if (r->n_seqs > 1 && (nd->op == MD_QKV_SPLIT || nd->op == MD_ATTENTION)) {
+            run_seqs_node(g, r, nd);
+        } else if (r->n_seqs > 0) {
             for (int i = 0; i < r->n_seqs; i++) run_seq_node(g, r, nd, &r->seqs[i]);
         } else { /* the selected rows as one sequence */
             md_seq one = {row0, rows, r->pos0 + row0, r->kv_k, r->kv_v, r->kv_layer_floats, r->kv_stride};

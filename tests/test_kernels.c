@@ -315,6 +315,107 @@ static void test_matmul_invariance(void)
     }
 }
 
+/* ---------------- several sequences per call ---------------- */
+
+/*
+ * hk_attention_seqs / hk_qkv_split_seqs give every sequence bit for bit what
+ * hk_attention / hk_qkv_split give it alone on the same team (1-3 threads):
+ * decode rows over short and long caches (long enough to split its keys on
+ * a team), prefill from 0 and continuing, a sliding window; ragged heads.
+ */
+static void test_seqs_case(int H, int KV, int hd)
+{
+    enum { NS = 6 };
+    static const struct { int n_q, pos0, window; } sq[NS] = {
+        {1, 39, 0}, {1, 600, 0}, {20, 0, 0}, {7, 30, 0}, {1, 100, 16}, {3, 5, 0}};
+    size_t qw = (size_t)H * hd, in_w = (size_t)(H + 2 * KV) * hd;
+    float *q[NS], *kc[NS], *vc[NS], *ref[NS], *out[NS], *qkv[NS];
+    int stride[NS];
+    for (int i = 0; i < NS; i++) {
+        stride[i] = sq[i].pos0 + sq[i].n_q + 3;
+        size_t cn = (size_t)KV * stride[i] * hd;
+        q[i] = xmalloc((size_t)sq[i].n_q * qw * 4);
+        qkv[i] = xmalloc((size_t)sq[i].n_q * in_w * 4);
+        kc[i] = xmalloc(cn * 4);
+        vc[i] = xmalloc(cn * 4);
+        ref[i] = xmalloc((size_t)sq[i].n_q * qw * 4);
+        out[i] = xmalloc((size_t)sq[i].n_q * qw * 4);
+        fill(q[i], (size_t)sq[i].n_q * qw, 1.0f);
+        fill(qkv[i], (size_t)sq[i].n_q * in_w, 1.0f);
+        fill(kc[i], cn, 1.0f);
+        fill(vc[i], cn, 1.0f);
+    }
+    hk_attn_seq as[NS];
+    for (int i = 0; i < NS; i++) {
+        memset(&as[i], 0, sizeof as[i]);
+        as[i].q = q[i];
+        as[i].k_cache = kc[i];
+        as[i].v_cache = vc[i];
+        as[i].out = out[i];
+        as[i].p.n_q = sq[i].n_q;
+        as[i].p.n_heads = H;
+        as[i].p.n_kv_heads = KV;
+        as[i].p.head_dim = hd;
+        as[i].p.q_pos0 = sq[i].pos0;
+        as[i].p.n_kv = sq[i].pos0 + sq[i].n_q;
+        as[i].p.kv_stride = stride[i];
+        as[i].p.causal = 1;
+        as[i].p.window = sq[i].window;
+        as[i].p.scale = 1.0f / sqrtf((float)hd);
+    }
+    float inv[512];
+    hk_rope_inv_freq(inv, hd, 10000.0f);
+    for (int team = 1; team <= 3; team++) {
+        int bad = 0;
+        for (int i = 0; i < NS; i++) {
+#pragma omp parallel num_threads(team)
+            hk_attention(q[i], kc[i], vc[i], ref[i], &as[i].p);
+            for (size_t k = 0; k < (size_t)sq[i].n_q * qw; k++) out[i][k] = NAN;
+        }
+#pragma omp parallel num_threads(team)
+        hk_attention_seqs(as, NS);
+        for (int i = 0; i < NS; i++) bad += memcmp(out[i], ref[i], (size_t)sq[i].n_q * qw * 4) != 0;
+        TEST_CHECK(bad == 0, "[%s] attention_seqs H=%d KV=%d hd=%d team %d: %d of %d sequences differ from "
+                   "hk_attention alone", hk_isa_name(), H, KV, hd, team, bad, NS);
+        /* q|k|v split: q rows and the cache rows at each sequence's positions */
+        bad = 0;
+        hk_qkv_seq qs[NS];
+        float *kc2[NS], *vc2[NS];
+        for (int i = 0; i < NS; i++) {
+            size_t cn = (size_t)KV * stride[i] * hd;
+            kc2[i] = xmalloc(cn * 4);
+            vc2[i] = xmalloc(cn * 4);
+            memcpy(kc2[i], kc[i], cn * 4);
+            memcpy(vc2[i], vc[i], cn * 4);
+#pragma omp parallel num_threads(team)
+            hk_qkv_split(qkv[i], sq[i].n_q, H, KV, hd, sq[i].pos0, inv, ref[i], kc[i], vc[i], stride[i]);
+            hk_qkv_seq one = {qkv[i], sq[i].n_q, sq[i].pos0, out[i], kc2[i], vc2[i], stride[i]};
+            qs[i] = one;
+        }
+#pragma omp parallel num_threads(team)
+        hk_qkv_split_seqs(qs, NS, H, KV, hd, inv);
+        for (int i = 0; i < NS; i++) {
+            size_t cn = (size_t)KV * stride[i] * hd;
+            bad += memcmp(out[i], ref[i], (size_t)sq[i].n_q * qw * 4) != 0 || memcmp(kc2[i], kc[i], cn * 4) != 0 ||
+                   memcmp(vc2[i], vc[i], cn * 4) != 0;
+            free(kc2[i]);
+            free(vc2[i]);
+        }
+        TEST_CHECK(bad == 0, "[%s] qkv_split_seqs H=%d KV=%d hd=%d team %d: %d of %d sequences differ", hk_isa_name(),
+                   H, KV, hd, team, bad, NS);
+    }
+    for (int i = 0; i < NS; i++) {
+        free(q[i]); free(qkv[i]); free(kc[i]); free(vc[i]); free(ref[i]); free(out[i]);
+    }
+}
+
+static void test_seqs(void)
+{
+    test_seqs_case(9, 3, 64);  /* SmolLM2's heads */
+    test_seqs_case(4, 2, 12);  /* ragged head_dim */
+    test_seqs_case(8, 8, 16);  /* one query head per kv head */
+}
+
 /* ---------------- attention ---------------- */
 
 static void test_attn_case(int n_q, int n_heads, int n_kv_heads, int hd, int q_pos0, int n_kv,
@@ -962,6 +1063,7 @@ int main(void)
         test_matmul();
         test_quant(i == 2);
         test_matmul_invariance();
+        test_seqs();
         test_attention();
         test_elementwise(0);
         test_elementwise(1);
