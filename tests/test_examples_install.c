@@ -167,7 +167,7 @@ int main(void)
                     shared, prompts[0], prompts[1], prompts[2]);
             int same = rc == 0;
             for (int p = 0; p < 3 && same; p++) {
-                char head[16];
+                char head[24];
                 snprintf(head, sizeof head, "--- %d\n", p + 1);
                 const char *at = strstr(out, head);
                 same = at && !strncmp(at + strlen(head), alone[p], strlen(alone[p]));
