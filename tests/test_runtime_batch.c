@@ -16,7 +16,8 @@
  * missing), two of them on the unfused path (mmap storage). Also: prompts
  * longer than a pass in a batch (several passes, the decode items joining
  * the first), more than 16 items, and every validation error, which names
- * the item and changes no session.
+ * the item and changes no session. The other ISA paths (AVX2, scalar) once,
+ * on one fixture per family.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "include/hubrt.h"
+#include "kernels/ref.h"
 #include "tests/fixtures/test_model.h"
 #include "tests/test.h"
 
@@ -366,6 +368,16 @@ static void fixtures(void)
                 continue;
             }
             if (f == 1 && k == 0) validation(m, first, name);
+            if (k == 2) { /* bf16: the other ISAs' kernels too */
+                const char *isa = hk_isa_name();
+                static const char *others[] = {"avx2", "scalar"};
+                for (int i = 0; i < 2; i++) {
+                    if (!strcmp(isa, others[i]) || hk_set_isa(others[i]) != 0) continue;
+                    snprintf(name, sizeof name, "fixture %s %s, %s kernels", fams[f], kinds[k].name, others[i]);
+                    script(m, name);
+                    hk_set_isa(isa);
+                }
+            }
             hubrt_model_free(m);
         }
     }
