@@ -1,6 +1,6 @@
 /*
  * tests/test_tools_limits.c — run-model under tight process limits: an
- * address-space limit (ulimit -v, 250 MB down to 10 MB) and few file
+ * address-space limit (ulimit -v, 250 MB down to 20 MB) and few file
  * descriptors (ulimit -n 16 and 8). At every limit it must finish within
  * seconds and either generate the same greedy text as without a limit, or
  * exit 1 with one line on stderr saying memory ran out — never spin, hang
@@ -114,7 +114,7 @@ int main(void)
         check_limit("-v 250000", 1); /* a 1 MB model runs in 250 MB */
         check_limit("-v 100000", 0);
         check_limit("-v 40000", 0);
-        check_limit("-v 10000", 0);
+        check_limit("-v 20000", 0);
     }
     check_limit("-n 16", 1);
     check_limit("-n 8", 0);
