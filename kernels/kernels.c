@@ -15,6 +15,7 @@
 #include <cblas.h>
 
 #include "kernels/ref.h"
+#include "kernels/gq.h"
 
 /* ---------------- ISA choice ---------------- */
 
@@ -371,6 +372,10 @@ static void to_f32_any(hk_wtype type, const void *src, float *dst, size_t n);
 
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
 {
+    if (hk_is_gq(w)) { /* pre-quantised hub checkpoints: kernels/gq.c */
+        hk_gq_matmul(x, n, w, bias, y);
+        return;
+    }
     size_t lo, hi;
     int quant = w->type == HK_Q8 || w->type == HK_Q4;
     if (quant && (n < GEMM_MIN_ROWS || hk_isa_level() < HK_ISA_AVX512)) {

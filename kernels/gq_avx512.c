@@ -1,0 +1,343 @@
+/*
+ * kernels/gq_avx512.c — AVX-512 matmul for group-quantised weights
+ * (HK_GQ4, HK_GQ8; layout in kernels/gq.h), exact in f32.
+ *
+ * Every weight is dequantised without rounding: for int4, each 4-row group
+ * builds one 16-entry table per row and scale group, t[k] = k*scale -
+ * zero*scale = scale*(k - zero) (fmsub of exact terms), and vpermps looks
+ * the codes up in it (vpermps reads only the low 4 bits of each lane, so
+ * the codes need shifting but no masking; 16-bit shifts reach the low
+ * word's nibbles, one 32-bit shift the high word's). int8 widens the codes
+ * and applies the same fmsub. The products with x are summed in f32 by
+ * FMA, two accumulators per output (even and odd 16-channel vectors).
+ *
+ * GEMV (decode) streams the 4 interleaved rows of a group; GEMM (prefill)
+ * dequantises a block of rows into f32 once, then runs 3 x-rows × 4 w-rows
+ * register tiles over it. Both add each output's products in the same
+ * order (vector by vector, even/odd accumulators, one final reduction), so
+ * a row of y has the same bits on either path, for any batch size.
+ */
+#include <immintrin.h>
+#include <stdlib.h>
+
+#include "kernels/gq.h"
+
+#define XSTACK 16384 /* floats of x kept on the stack; longer rows use the heap */
+
+/* 64-byte aligned heap memory (freed with free). */
+static void *alloc64(size_t bytes)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+/*
+ * The activation row as the layout wants it: x itself when the channels are
+ * in order and fill whole chunks, else gathered through perm (or copied)
+ * into buf, zero-padded to kp.
+ */
+static const float *layout_x(const hk_weight *w, const float *x, float *buf)
+{
+    size_t cols = (size_t)w->cols, kp = hk_gq_kp(w->cols);
+    const int32_t *perm = hk_gq_perm(w);
+    if (!perm && kp == cols) return x;
+    if (perm)
+        for (size_t j = 0; j < cols; j++) buf[j] = x[perm[j]];
+    else
+        memcpy(buf, x, cols * sizeof(float));
+    for (size_t j = cols; j < kp; j++) buf[j] = 0.0f;
+    return buf;
+}
+
+static inline float finish(__m512 even, __m512 odd, const float *bias, int o)
+{
+    return _mm512_reduce_add_ps(_mm512_add_ps(even, odd)) + (bias ? bias[o] : 0.0f);
+}
+
+/* ---- int4 ---------------------------------------------------------------- */
+
+/* The 4 rows' tables for the scale group whose meta (4 x {scale, zero*scale}) is at m. */
+#define GQ4_TABLES(m)                                                                           \
+    do {                                                                                        \
+        t0 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[0]), _mm512_set1_ps((m)[1]));             \
+        t1 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[2]), _mm512_set1_ps((m)[3]));             \
+        t2 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[4]), _mm512_set1_ps((m)[5]));             \
+        t3 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[6]), _mm512_set1_ps((m)[7]));             \
+    } while (0)
+
+/* Next 16-channel vector: new tables when it starts a scale group. */
+#define GQ4_GROUP_STEP()                                                                        \
+    do {                                                                                        \
+        if (left == 0) {                                                                        \
+            GQ4_TABLES(mp);                                                                     \
+            mp += 8;                                                                            \
+            left = gv;                                                                          \
+        }                                                                                       \
+        left--;                                                                                 \
+    } while (0)
+
+/* Indices of vector k of a chunk from its dwords c (low word) and h = c >> 16 (high word). */
+#define SRLW(v, n) _mm512_srli_epi16(v, n)
+
+static void gemv4(const float *xp, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    const int gv = w->gq.group / 16;
+    const uint8_t *codes = (const uint8_t *)w->data;
+    const float *meta = hk_gq_meta(w);
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int o = o0; o < o1; o += 4) {
+        const uint8_t *cp = codes + (size_t)(o >> 2) * nch * 256;
+        const float *mp = meta + (size_t)(o >> 2) * ng * 8;
+        __m512 a0e = _mm512_setzero_ps(), a0o = a0e, a1e = a0e, a1o = a0e, a2e = a0e, a2o = a0e, a3e = a0e,
+               a3o = a0e, t0 = a0e, t1 = a0e, t2 = a0e, t3 = a0e;
+        int left = 0;
+        for (size_t c = 0; c < nch; c++, cp += 256) {
+            const float *xc = xp + c * HK_GQ_CHUNK;
+            __m512i c0 = _mm512_load_si512(cp), c1 = _mm512_load_si512(cp + 64);
+            __m512i c2 = _mm512_load_si512(cp + 128), c3 = _mm512_load_si512(cp + 192);
+#define STEP(k, P, i0, i1, i2, i3)                                                              \
+            {                                                                                   \
+                GQ4_GROUP_STEP();                                                               \
+                __m512 xv = _mm512_loadu_ps(xc + 16 * (k));                                     \
+                a0##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i0, t0), a0##P);              \
+                a1##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i1, t1), a1##P);              \
+                a2##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i2, t2), a2##P);              \
+                a3##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i3, t3), a3##P);              \
+            }
+            STEP(0, e, c0, c1, c2, c3)
+            STEP(1, o, SRLW(c0, 4), SRLW(c1, 4), SRLW(c2, 4), SRLW(c3, 4))
+            STEP(2, e, SRLW(c0, 8), SRLW(c1, 8), SRLW(c2, 8), SRLW(c3, 8))
+            STEP(3, o, SRLW(c0, 12), SRLW(c1, 12), SRLW(c2, 12), SRLW(c3, 12))
+            c0 = _mm512_srli_epi32(c0, 16);
+            c1 = _mm512_srli_epi32(c1, 16);
+            c2 = _mm512_srli_epi32(c2, 16);
+            c3 = _mm512_srli_epi32(c3, 16);
+            STEP(4, e, c0, c1, c2, c3)
+            STEP(5, o, SRLW(c0, 4), SRLW(c1, 4), SRLW(c2, 4), SRLW(c3, 4))
+            STEP(6, e, SRLW(c0, 8), SRLW(c1, 8), SRLW(c2, 8), SRLW(c3, 8))
+            STEP(7, o, SRLW(c0, 12), SRLW(c1, 12), SRLW(c2, 12), SRLW(c3, 12))
+#undef STEP
+        }
+        y[o] = finish(a0e, a0o, bias, o);
+        if (o + 1 < o1) y[o + 1] = finish(a1e, a1o, bias, o + 1);
+        if (o + 2 < o1) y[o + 2] = finish(a2e, a2o, bias, o + 2);
+        if (o + 3 < o1) y[o + 3] = finish(a3e, a3o, bias, o + 3);
+    }
+}
+
+/* Rows o..o+3 (one row group) dequantised into wd[4][kp], with the GEMV's tables. */
+static void dequant4(const hk_weight *w, int o, float *wd)
+{
+    size_t kp = hk_gq_kp(w->cols), nch = kp / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    const int gv = w->gq.group / 16;
+    const uint8_t *cp = (const uint8_t *)w->data + (size_t)(o >> 2) * nch * 256;
+    const float *mp = hk_gq_meta(w) + (size_t)(o >> 2) * ng * 8;
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0, t3 = t0;
+    int left = 0;
+    for (size_t c = 0; c < nch; c++, cp += 256) {
+        float *d = wd + c * HK_GQ_CHUNK;
+        __m512i c0 = _mm512_load_si512(cp), c1 = _mm512_load_si512(cp + 64);
+        __m512i c2 = _mm512_load_si512(cp + 128), c3 = _mm512_load_si512(cp + 192);
+#define STEP(k, i0, i1, i2, i3)                                                                 \
+        {                                                                                       \
+            GQ4_GROUP_STEP();                                                                   \
+            _mm512_store_ps(d + 16 * (k), _mm512_permutexvar_ps(i0, t0));                       \
+            _mm512_store_ps(d + kp + 16 * (k), _mm512_permutexvar_ps(i1, t1));                  \
+            _mm512_store_ps(d + 2 * kp + 16 * (k), _mm512_permutexvar_ps(i2, t2));              \
+            _mm512_store_ps(d + 3 * kp + 16 * (k), _mm512_permutexvar_ps(i3, t3));              \
+        }
+        STEP(0, c0, c1, c2, c3)
+        STEP(1, SRLW(c0, 4), SRLW(c1, 4), SRLW(c2, 4), SRLW(c3, 4))
+        STEP(2, SRLW(c0, 8), SRLW(c1, 8), SRLW(c2, 8), SRLW(c3, 8))
+        STEP(3, SRLW(c0, 12), SRLW(c1, 12), SRLW(c2, 12), SRLW(c3, 12))
+        c0 = _mm512_srli_epi32(c0, 16);
+        c1 = _mm512_srli_epi32(c1, 16);
+        c2 = _mm512_srli_epi32(c2, 16);
+        c3 = _mm512_srli_epi32(c3, 16);
+        STEP(4, c0, c1, c2, c3)
+        STEP(5, SRLW(c0, 4), SRLW(c1, 4), SRLW(c2, 4), SRLW(c3, 4))
+        STEP(6, SRLW(c0, 8), SRLW(c1, 8), SRLW(c2, 8), SRLW(c3, 8))
+        STEP(7, SRLW(c0, 12), SRLW(c1, 12), SRLW(c2, 12), SRLW(c3, 12))
+#undef STEP
+    }
+}
+
+/* ---- int8 ---------------------------------------------------------------- */
+
+/* The 4 rows' scale and zero*scale for the scale group whose meta is at m. */
+#define GQ8_GROUP_STEP()                                                                        \
+    do {                                                                                        \
+        if (left == 0) {                                                                        \
+            s0 = _mm512_set1_ps(mp[0]); z0 = _mm512_set1_ps(mp[1]);                             \
+            s1 = _mm512_set1_ps(mp[2]); z1 = _mm512_set1_ps(mp[3]);                             \
+            s2 = _mm512_set1_ps(mp[4]); z2 = _mm512_set1_ps(mp[5]);                             \
+            s3 = _mm512_set1_ps(mp[6]); z3 = _mm512_set1_ps(mp[7]);                             \
+            mp += 8;                                                                            \
+            left = gv;                                                                          \
+        }                                                                                       \
+        left--;                                                                                 \
+    } while (0)
+
+/* 16 codes at p as f32, dequantised with (s, z): code*scale - zero*scale. */
+#define GQ8_W(p, s, z) \
+    _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(p)))), s, z)
+
+static void gemv8(const float *xp, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    const int gv = w->gq.group / 16;
+    const uint8_t *codes = (const uint8_t *)w->data;
+    const float *meta = hk_gq_meta(w);
+    for (int o = o0; o < o1; o += 4) {
+        const uint8_t *cp = codes + (size_t)(o >> 2) * nch * 512;
+        const float *mp = meta + (size_t)(o >> 2) * ng * 8;
+        __m512 a0e = _mm512_setzero_ps(), a0o = a0e, a1e = a0e, a1o = a0e, a2e = a0e, a2o = a0e, a3e = a0e,
+               a3o = a0e, s0 = a0e, s1 = a0e, s2 = a0e, s3 = a0e, z0 = a0e, z1 = a0e, z2 = a0e, z3 = a0e;
+        int left = 0;
+        for (size_t c = 0; c < nch; c++, cp += 512) {
+            const float *xc = xp + c * HK_GQ_CHUNK;
+#define STEP(k, P)                                                                              \
+            {                                                                                   \
+                GQ8_GROUP_STEP();                                                               \
+                __m512 xv = _mm512_loadu_ps(xc + 16 * (k));                                     \
+                a0##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 16 * (k), s0, z0), a0##P);               \
+                a1##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 128 + 16 * (k), s1, z1), a1##P);         \
+                a2##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 256 + 16 * (k), s2, z2), a2##P);         \
+                a3##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 384 + 16 * (k), s3, z3), a3##P);         \
+            }
+            STEP(0, e) STEP(1, o) STEP(2, e) STEP(3, o) STEP(4, e) STEP(5, o) STEP(6, e) STEP(7, o)
+#undef STEP
+        }
+        y[o] = finish(a0e, a0o, bias, o);
+        if (o + 1 < o1) y[o + 1] = finish(a1e, a1o, bias, o + 1);
+        if (o + 2 < o1) y[o + 2] = finish(a2e, a2o, bias, o + 2);
+        if (o + 3 < o1) y[o + 3] = finish(a3e, a3o, bias, o + 3);
+    }
+}
+
+static void dequant8(const hk_weight *w, int o, float *wd)
+{
+    size_t kp = hk_gq_kp(w->cols), nch = kp / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    const int gv = w->gq.group / 16;
+    const uint8_t *cp = (const uint8_t *)w->data + (size_t)(o >> 2) * nch * 512;
+    const float *mp = hk_gq_meta(w) + (size_t)(o >> 2) * ng * 8;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, z0 = s0, z1 = s0, z2 = s0, z3 = s0;
+    int left = 0;
+    for (size_t c = 0; c < nch; c++, cp += 512) {
+        float *d = wd + c * HK_GQ_CHUNK;
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            GQ8_GROUP_STEP();
+            _mm512_store_ps(d + 16 * k, GQ8_W(cp + 16 * k, s0, z0));
+            _mm512_store_ps(d + kp + 16 * k, GQ8_W(cp + 128 + 16 * k, s1, z1));
+            _mm512_store_ps(d + 2 * kp + 16 * k, GQ8_W(cp + 256 + 16 * k, s2, z2));
+            _mm512_store_ps(d + 3 * kp + 16 * k, GQ8_W(cp + 384 + 16 * k, s3, z3));
+        }
+    }
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+void hk_gq_gemv_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t kp = hk_gq_kp(w->cols), rows = (size_t)w->rows;
+    _Alignas(64) float stackbuf[XSTACK];
+    float *buf = kp <= XSTACK ? stackbuf : alloc64(kp * sizeof(float));
+    if (!buf) { /* no memory for the gathered x: the reference */
+        hk_ref_gq_matmul_rows(x, n, w, bias, y, o0, o1);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xp = layout_x(w, x + (size_t)i * (size_t)w->cols, buf);
+        if (w->gq.bits == 4) gemv4(xp, w, bias, y + (size_t)i * rows, o0, o1);
+        else gemv8(xp, w, bias, y + (size_t)i * rows, o0, o1);
+    }
+    if (buf != stackbuf) free(buf);
+}
+
+/*
+ * MR rows of x (xr[0..MR)) against 4 dequantised rows wd[4][kp]: the
+ * outputs y[i][o .. o+nr) (row stride ldy). nv = kp / 16 vectors, even.
+ */
+static inline __attribute__((always_inline)) void tile(int MR, const float *const *xr, const float *wd,
+                                                       size_t kp, float *y, size_t ldy, int o, int nr,
+                                                       const float *bias)
+{
+    __m512 e[3][4], d[3][4];
+    _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) e[i][j] = d[i][j] = _mm512_setzero_ps();
+    for (size_t v = 0; v < kp; v += 32) {
+        __m512 x0[3], x1[3];
+        _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) {
+            x0[i] = _mm512_loadu_ps(xr[i] + v);
+            x1[i] = _mm512_loadu_ps(xr[i] + v + 16);
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            __m512 w0 = _mm512_load_ps(wd + (size_t)j * kp + v);
+            _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) e[i][j] = _mm512_fmadd_ps(x0[i], w0, e[i][j]);
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            __m512 w1 = _mm512_load_ps(wd + (size_t)j * kp + v + 16);
+            _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) d[i][j] = _mm512_fmadd_ps(x1[i], w1, d[i][j]);
+        }
+    }
+    _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++)
+        for (int j = 0; j < nr; j++) y[(size_t)i * ldy + (size_t)(o + j)] = finish(e[i][j], d[i][j], bias, o + j);
+}
+
+/* Dequantised rows per block: about 256 KiB of f32 (stays in L2), whole row groups. */
+static int block_rows(size_t kp, int span)
+{
+    size_t r = ((size_t)256 << 10) / (kp * sizeof(float));
+    r &= ~(size_t)3;
+    if (r < 4) r = 4;
+    size_t s = ((size_t)span + 3) & ~(size_t)3;
+    return (int)(r < s ? r : s);
+}
+
+void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t kp = hk_gq_kp(w->cols), cols = (size_t)w->cols, rows = (size_t)w->rows;
+    int nb = block_rows(kp, o1 - o0);
+    int direct = !w->gq.permuted && kp == cols; /* x rows used in place */
+    float *wd = alloc64((size_t)nb * kp * sizeof(float));
+    float *xt = direct ? NULL : alloc64(3 * kp * sizeof(float));
+    if (!wd || (!direct && !xt)) {
+        free(wd);
+        free(xt);
+        hk_gq_gemv_avx512(x, n, w, bias, y, o0, o1);
+        return;
+    }
+    for (int ob = o0; ob < o1; ob += nb) {
+        int nrow = o1 - ob < nb ? o1 - ob : nb;
+        for (int r = 0; r < nrow; r += 4) {
+            if (w->gq.bits == 4) dequant4(w, ob + r, wd + (size_t)r * kp);
+            else dequant8(w, ob + r, wd + (size_t)r * kp);
+        }
+        for (int i = 0; i < n; i += 3) {
+            int mr = n - i < 3 ? n - i : 3;
+            const float *xr[3];
+            for (int a = 0; a < mr; a++) {
+                const float *src = x + (size_t)(i + a) * cols;
+                xr[a] = direct ? src : layout_x(w, src, xt + (size_t)a * kp);
+            }
+            float *yi = y + (size_t)i * rows;
+            for (int r = 0; r < nrow; r += 4) {
+                int nr = nrow - r < 4 ? nrow - r : 4;
+                const float *wr = wd + (size_t)r * kp;
+                if (mr == 3) tile(3, xr, wr, kp, yi, rows, ob + r, nr, bias);
+                else if (mr == 2) tile(2, xr, wr, kp, yi, rows, ob + r, nr, bias);
+                else tile(1, xr, wr, kp, yi, rows, ob + r, nr, bias);
+            }
+        }
+    }
+    free(wd);
+    free(xt);
+}
+
+void hk_gq_rows_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    if (n < HK_GQ_GEMM_MIN_ROWS) hk_gq_gemv_avx512(x, n, w, bias, y, o0, o1);
+    else hk_gq_gemm_avx512(x, n, w, bias, y, o0, o1);
+}
