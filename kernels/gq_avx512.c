@@ -100,6 +100,7 @@ static void gemv4(const float *xp, const hk_weight *w, const float *bias, float 
             {                                                                                   \
                 GQ4_GROUP_STEP();                                                               \
                 __m512 xv = _mm512_loadu_ps(xc + 16 * (k));                                     \
+                __asm__("" : "+v"(xv)); /* one load for the 4 rows, not 4 folded ones */         \
                 a0##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i0, t0), a0##P);              \
                 a1##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i1, t1), a1##P);              \
                 a2##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i2, t2), a2##P);              \
@@ -202,6 +203,7 @@ static void gemv8(const float *xp, const hk_weight *w, const float *bias, float 
             {                                                                                   \
                 GQ8_GROUP_STEP();                                                               \
                 __m512 xv = _mm512_loadu_ps(xc + 16 * (k));                                     \
+                __asm__("" : "+v"(xv));                                                         \
                 a0##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 16 * (k), s0, z0), a0##P);               \
                 a1##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 128 + 16 * (k), s1, z1), a1##P);         \
                 a2##P = _mm512_fmadd_ps(xv, GQ8_W(cp + 256 + 16 * (k), s2, z2), a2##P);         \
@@ -257,33 +259,49 @@ void hk_gq_gemv_avx512(const float *x, int n, const hk_weight *w, const float *b
 }
 
 /*
- * MR rows of x (xr[0..MR)) against 4 dequantised rows wd[4][kp]: the
- * outputs y[i][o .. o+nr) (row stride ldy). nv = kp / 16 vectors, even.
+ * MR rows of x (xr[0..MR)) against 4 dequantised rows (wd, row stride kp)
+ * over channels [k0, k1), continuing the even/odd accumulators kept in acc
+ * ([MR][4][2] vectors; zeroed by the caller before the first range). The
+ * sums run vector by vector as the GEMV's do; only where they wait between
+ * ranges differs (memory instead of registers), which changes no bit.
  */
 static inline __attribute__((always_inline)) void tile(int MR, const float *const *xr, const float *wd,
-                                                       size_t kp, float *y, size_t ldy, int o, int nr,
-                                                       const float *bias)
+                                                       size_t kp, size_t k0, size_t k1, __m512 *acc)
 {
     __m512 e[3][4], d[3][4];
     _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++)
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) e[i][j] = d[i][j] = _mm512_setzero_ps();
-    for (size_t v = 0; v < kp; v += 32) {
-        __m512 x0[3], x1[3];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            e[i][j] = acc[(i * 4 + j) * 2];
+            d[i][j] = acc[(i * 4 + j) * 2 + 1];
+        }
+    /* each x and w vector loaded once into a register (the empty asm keeps the
+     * compiler from folding a load into every FMA that uses it) */
+    for (size_t v = k0; v < k1; v += 32) {
+        __m512 xv[3];
         _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) {
-            x0[i] = _mm512_loadu_ps(xr[i] + v);
-            x1[i] = _mm512_loadu_ps(xr[i] + v + 16);
+            xv[i] = _mm512_loadu_ps(xr[i] + v);
+            __asm__("" : "+v"(xv[i]));
         }
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
             __m512 w0 = _mm512_load_ps(wd + (size_t)j * kp + v);
-            _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) e[i][j] = _mm512_fmadd_ps(x0[i], w0, e[i][j]);
+            __asm__("" : "+v"(w0));
+            _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) e[i][j] = _mm512_fmadd_ps(xv[i], w0, e[i][j]);
+        }
+        _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) {
+            xv[i] = _mm512_loadu_ps(xr[i] + v + 16);
+            __asm__("" : "+v"(xv[i]));
         }
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
             __m512 w1 = _mm512_load_ps(wd + (size_t)j * kp + v + 16);
-            _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) d[i][j] = _mm512_fmadd_ps(x1[i], w1, d[i][j]);
+            __asm__("" : "+v"(w1));
+            _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++) d[i][j] = _mm512_fmadd_ps(xv[i], w1, d[i][j]);
         }
     }
     _Pragma("GCC unroll 3") for (int i = 0; i < MR; i++)
-        for (int j = 0; j < nr; j++) y[(size_t)i * ldy + (size_t)(o + j)] = finish(e[i][j], d[i][j], bias, o + j);
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            acc[(i * 4 + j) * 2] = e[i][j];
+            acc[(i * 4 + j) * 2 + 1] = d[i][j];
+        }
 }
 
 /* Dequantised rows per block: about 256 KiB of f32 (stays in L2), whole row groups. */
@@ -292,10 +310,19 @@ static int block_rows(size_t kp, int span)
     size_t r = ((size_t)256 << 10) / (kp * sizeof(float));
     r &= ~(size_t)3;
     if (r < 4) r = 4;
+    if (r > 64) r = 64;
     size_t s = ((size_t)span + 3) & ~(size_t)3;
     return (int)(r < s ? r : s);
 }
 
+/* Channels per pass over a block: the x tile and each 4-row slice of it stay in L1. */
+#define GEMM_KC 512
+
+/*
+ * For each block of rows (dequantised once), each tile of 3 x rows walks
+ * the channels in passes of GEMM_KC over every 4-row slice of the block,
+ * the tiles' accumulators waiting in acc between passes.
+ */
 void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
     size_t kp = hk_gq_kp(w->cols), cols = (size_t)w->cols, rows = (size_t)w->rows;
@@ -303,14 +330,16 @@ void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *b
     int direct = !w->gq.permuted && kp == cols; /* x rows used in place */
     float *wd = alloc64((size_t)nb * kp * sizeof(float));
     float *xt = direct ? NULL : alloc64(3 * kp * sizeof(float));
-    if (!wd || (!direct && !xt)) {
+    __m512 *acc = alloc64((size_t)(nb / 4) * 24 * sizeof(__m512));
+    if (!wd || (!direct && !xt) || !acc) {
         free(wd);
         free(xt);
+        free(acc);
         hk_gq_gemv_avx512(x, n, w, bias, y, o0, o1);
         return;
     }
     for (int ob = o0; ob < o1; ob += nb) {
-        int nrow = o1 - ob < nb ? o1 - ob : nb;
+        int nrow = o1 - ob < nb ? o1 - ob : nb, nslice = (nrow + 3) / 4;
         for (int r = 0; r < nrow; r += 4) {
             if (w->gq.bits == 4) dequant4(w, ob + r, wd + (size_t)r * kp);
             else dequant8(w, ob + r, wd + (size_t)r * kp);
@@ -322,18 +351,29 @@ void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *b
                 const float *src = x + (size_t)(i + a) * cols;
                 xr[a] = direct ? src : layout_x(w, src, xt + (size_t)a * kp);
             }
-            float *yi = y + (size_t)i * rows;
-            for (int r = 0; r < nrow; r += 4) {
-                int nr = nrow - r < 4 ? nrow - r : 4;
-                const float *wr = wd + (size_t)r * kp;
-                if (mr == 3) tile(3, xr, wr, kp, yi, rows, ob + r, nr, bias);
-                else if (mr == 2) tile(2, xr, wr, kp, yi, rows, ob + r, nr, bias);
-                else tile(1, xr, wr, kp, yi, rows, ob + r, nr, bias);
+            for (size_t a = 0; a < (size_t)nslice * 24; a++) acc[a] = _mm512_setzero_ps();
+            for (size_t k0 = 0; k0 < kp; k0 += GEMM_KC) {
+                size_t k1 = k0 + GEMM_KC < kp ? k0 + GEMM_KC : kp;
+                for (int sl = 0; sl < nslice; sl++) {
+                    const float *wr = wd + (size_t)sl * 4 * kp;
+                    __m512 *as = acc + (size_t)sl * 24;
+                    if (mr == 3) tile(3, xr, wr, kp, k0, k1, as);
+                    else if (mr == 2) tile(2, xr, wr, kp, k0, k1, as);
+                    else tile(1, xr, wr, kp, k0, k1, as);
+                }
             }
+            for (int sl = 0; sl < nslice; sl++)
+                for (int a = 0; a < mr; a++)
+                    for (int j = 0; j < 4 && sl * 4 + j < nrow; j++) {
+                        int o = ob + sl * 4 + j;
+                        const __m512 *as = acc + (size_t)sl * 24 + (size_t)(a * 4 + j) * 2;
+                        y[(size_t)(i + a) * rows + (size_t)o] = finish(as[0], as[1], bias, o);
+                    }
         }
     }
     free(wd);
     free(xt);
+    free(acc);
 }
 
 void hk_gq_rows_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
