@@ -25,8 +25,7 @@ size_t hk_gq_size(int rows, int cols, const hk_gq_params *p)
     if (!params_ok(rows, cols, p)) return 0;
     int g = group_of(cols, p);
     size_t perm = p->permuted ? ((size_t)cols * sizeof(int32_t) + 63) & ~(size_t)63 : 0;
-    /* + 64: the kernels may read one vector past the last chunk's start */
-    return hk_gq_codes_bytes(rows, cols, p->bits) + hk_gq_meta_bytes(rows, cols, g) + perm + 64;
+    return hk_gq_codes_bytes(rows, cols, p->bits) + hk_gq_meta_bytes(rows, cols, g) + perm;
 }
 
 int hk_gq_init(hk_weight *w, int rows, int cols, const hk_gq_params *p, void *mem)
@@ -58,6 +57,7 @@ void hk_gq_set_rows(hk_weight *w, int o0, int n, const uint8_t *codes, const flo
                     const int32_t *zeros)
 {
     size_t cols = (size_t)w->cols, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    size_t ngl = hk_gq_meta_groups(w->cols, w->gq.group); /* the layout's stride */
     uint8_t *base = (uint8_t *)w->data;
     for (int r = 0; r < n; r++) {
         int o = o0 + r;
@@ -77,7 +77,7 @@ void hk_gq_set_rows(hk_weight *w, int o0, int n, const uint8_t *codes, const flo
         }
         float *meta = (float *)hk_gq_meta(w);
         for (size_t g = 0; g < ng; g++) {
-            float *m = meta + (((size_t)(o >> 2) * ng + g) * 4 + (size_t)(o & 3)) * 2;
+            float *m = meta + (((size_t)(o >> 2) * ngl + g) * 4 + (size_t)(o & 3)) * 2;
             float s = scales[(size_t)r * ng + g];
             m[0] = s;
             m[1] = (float)zeros[(size_t)r * ng + g] * s; /* exact: see kernels/gq.h */

@@ -14,7 +14,8 @@
  *          dword l is channel 128c + 16k + l, so shifting a dword right by
  *          4k brings 16 channels' codes into the low bits of 16 lanes.
  *          int8: byte b is channel 128c + b.
- *   meta   per row group and scale group, per row of the 4: two f32,
+ *   meta   per row group and scale group (over kp: padding groups have zero
+ *          meta), per row of the 4: two f32,
  *          scale and zero * scale (both exact: a f16/bf16 scale times an
  *          integer of at most 9 bits). The weight is
  *            code * scale - zero * scale  =  scale * (code - zero)
@@ -42,10 +43,13 @@ static inline size_t hk_gq_codes_bytes(int rows, int cols, int bits)
 {
     return ((size_t)(rows + 3) / 4) * (hk_gq_kp(cols) / HK_GQ_CHUNK) * 4 * hk_gq_chunk_bytes(bits);
 }
+/* Groups of a row: the checkpoint's (over cols), and the layout's (over the padded kp: the
+ * kernels walk whole chunks, so the padding channels' groups exist too, with zero meta). */
 static inline size_t hk_gq_ngroups(int cols, int group) { return ((size_t)cols + (size_t)group - 1) / (size_t)group; }
+static inline size_t hk_gq_meta_groups(int cols, int group) { return (hk_gq_kp(cols) + (size_t)group - 1) / (size_t)group; }
 static inline size_t hk_gq_meta_bytes(int rows, int cols, int group)
 {
-    return (((size_t)(rows + 3) / 4) * hk_gq_ngroups(cols, group) * 4 * 2 * sizeof(float) + 63) & ~(size_t)63;
+    return (((size_t)(rows + 3) / 4) * hk_gq_meta_groups(cols, group) * 4 * 2 * sizeof(float) + 63) & ~(size_t)63;
 }
 
 static inline const float *hk_gq_meta(const hk_weight *w)
@@ -60,7 +64,7 @@ static inline const int32_t *hk_gq_perm(const hk_weight *w)
 /* Meta of row o, group g: [0] scale, [1] zero * scale. */
 static inline const float *hk_gq_meta_at(const hk_weight *w, int o, size_t g)
 {
-    size_t ng = hk_gq_ngroups(w->cols, w->gq.group);
+    size_t ng = hk_gq_meta_groups(w->cols, w->gq.group);
     return hk_gq_meta(w) + (((size_t)(o >> 2) * ng + g) * 4 + (size_t)(o & 3)) * 2;
 }
 /* Byte offset of row o's chunk c in the codes. */

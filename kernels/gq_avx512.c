@@ -81,7 +81,7 @@ static inline float finish(__m512 even, __m512 odd, const float *bias, int o)
 
 static void gemv4(const float *xp, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
-    size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_meta_groups(w->cols, w->gq.group);
     const int gv = w->gq.group / 16;
     const uint8_t *codes = (const uint8_t *)w->data;
     const float *meta = hk_gq_meta(w);
@@ -130,7 +130,7 @@ static void gemv4(const float *xp, const hk_weight *w, const float *bias, float 
 /* Rows o..o+3 (one row group) dequantised into wd[4][kp], with the GEMV's tables. */
 static void dequant4(const hk_weight *w, int o, float *wd)
 {
-    size_t kp = hk_gq_kp(w->cols), nch = kp / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    size_t kp = hk_gq_kp(w->cols), nch = kp / HK_GQ_CHUNK, ng = hk_gq_meta_groups(w->cols, w->gq.group);
     const int gv = w->gq.group / 16;
     const uint8_t *cp = (const uint8_t *)w->data + (size_t)(o >> 2) * nch * 256;
     const float *mp = hk_gq_meta(w) + (size_t)(o >> 2) * ng * 8;
@@ -187,7 +187,7 @@ static void dequant4(const hk_weight *w, int o, float *wd)
 
 static void gemv8(const float *xp, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
-    size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_meta_groups(w->cols, w->gq.group);
     const int gv = w->gq.group / 16;
     const uint8_t *codes = (const uint8_t *)w->data;
     const float *meta = hk_gq_meta(w);
@@ -221,7 +221,7 @@ static void gemv8(const float *xp, const hk_weight *w, const float *bias, float 
 
 static void dequant8(const hk_weight *w, int o, float *wd)
 {
-    size_t kp = hk_gq_kp(w->cols), nch = kp / HK_GQ_CHUNK, ng = hk_gq_ngroups(w->cols, w->gq.group);
+    size_t kp = hk_gq_kp(w->cols), nch = kp / HK_GQ_CHUNK, ng = hk_gq_meta_groups(w->cols, w->gq.group);
     const int gv = w->gq.group / 16;
     const uint8_t *cp = (const uint8_t *)w->data + (size_t)(o >> 2) * nch * 512;
     const float *mp = hk_gq_meta(w) + (size_t)(o >> 2) * ng * 8;
