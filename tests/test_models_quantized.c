@@ -314,6 +314,56 @@ static void test_twins(const char *root)
     for (int k = 0; k < n; k++) twin_case(root, k, &v[k]);
 }
 
+/* run-model info --json on a fixture: the "quantization" object (and null for a float model). */
+static void test_cli_info(const char *root)
+{
+    char runner[600], dir[600], out[700], errf[700];
+    if (!test_run_model_path(runner, sizeof runner)) {
+        TEST_SKIP("run-model not built: info --json not checked");
+        return;
+    }
+    for (int quantised = 1; quantised >= 0; quantised--) {
+        test_model_spec sp = test_model_default("llama");
+        sp.hidden = 64;
+        sp.ffn = 96;
+        sp.quant = "gptq";
+        sp.qbits = 8;
+        sp.qact_order = 2;
+        sp.qasym = 1;
+        sp.dense_twin = !quantised;
+        snprintf(dir, sizeof dir, "%s/info%d", root, quantised);
+        snprintf(out, sizeof out, "%s/info.out", root);
+        snprintf(errf, sizeof errf, "%s/info.err", root);
+        if (test_model_write(dir, &sp) != 0) {
+            TEST_CHECK(0, "info fixture: %s", hubrt_last_error());
+            continue;
+        }
+        const char *args[] = {"info", "-m", dir, "--json", NULL};
+        int status = 0;
+        int ok = test_spawn(runner, args, NULL, out, errf, &status) == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        char *text = test_read_file(out, NULL);
+        cJSON *j = text ? cJSON_Parse(text) : NULL;
+        const cJSON *q = cJSON_GetObjectItem(j, "quantization");
+        if (quantised) {
+            const char *method = cJSON_GetStringValue(cJSON_GetObjectItem(q, "method"));
+            const char *format = cJSON_GetStringValue(cJSON_GetObjectItem(q, "format"));
+            double bpw = cJSON_GetNumberValue(cJSON_GetObjectItem(q, "bytes_per_weight"));
+            double fbpw = cJSON_GetNumberValue(cJSON_GetObjectItem(q, "file_bytes_per_weight"));
+            TEST_CHECK(ok && method && !strcmp(method, "gptq") && format && !strcmp(format, "gptq") &&
+                       cJSON_GetNumberValue(cJSON_GetObjectItem(q, "bits")) == 8 &&
+                       cJSON_GetNumberValue(cJSON_GetObjectItem(q, "group_size")) == 32 &&
+                       cJSON_IsTrue(cJSON_GetObjectItem(q, "act_order")) && cJSON_IsFalse(cJSON_GetObjectItem(q, "symmetric")) &&
+                       cJSON_GetNumberValue(cJSON_GetObjectItem(q, "weights")) > 0 && fbpw > 1.0 && fbpw < 1.3 &&
+                       /* these tiny rows are padded to 128 channels in memory */
+                       bpw > fbpw && bpw < 4, "info --json quantization: %s", text ? text : "(no output)");
+        } else {
+            TEST_CHECK(ok && cJSON_IsNull(q), "info --json of a float model: quantization null: %s", text ? text : "");
+        }
+        cJSON_Delete(j);
+        free(text);
+    }
+}
+
 /* ---- 3. broken checkpoints ------------------------------------------------ */
 
 /* Replaces the first `from` in dir/config.json with `to`; 0 or -1. */
@@ -459,6 +509,7 @@ int main(void)
     TEST_CHECK(root != NULL, "mkdtemp");
     if (root) {
         test_twins(root);
+        test_cli_info(root);
         test_broken(root);
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
