@@ -78,9 +78,8 @@ void hk_gq_set_rows(hk_weight *w, int o0, int n, const uint8_t *codes, const flo
         float *meta = (float *)hk_gq_meta(w);
         for (size_t g = 0; g < ng; g++) {
             float *m = meta + (((size_t)(o >> 2) * ngl + g) * 4 + (size_t)(o & 3)) * 2;
-            float s = scales[(size_t)r * ng + g];
-            m[0] = s;
-            m[1] = (float)zeros[(size_t)r * ng + g] * s; /* exact: see kernels/gq.h */
+            m[0] = scales[(size_t)r * ng + g];
+            m[1] = (float)zeros[(size_t)r * ng + g];
         }
     }
 }

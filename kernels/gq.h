@@ -15,13 +15,12 @@
  *          4k brings 16 channels' codes into the low bits of 16 lanes.
  *          int8: byte b is channel 128c + b.
  *   meta   per row group and scale group (over kp: padding groups have zero
- *          meta), per row of the 4: two f32,
- *          scale and zero * scale (both exact: a f16/bf16 scale times an
- *          integer of at most 9 bits). The weight is
- *            code * scale - zero * scale  =  scale * (code - zero)
- *          which is exactly representable, so every path computes it
- *          without rounding (fmsub, or a product and a difference).
- *          meta[((rg * ng + g) * 4 + o%4) * 2 + {0: scale, 1: zero*scale}].
+ *          meta), per row of the 4: two f32, scale and zero. The weight
+ *            (code - zero) * scale
+ *          is exactly representable (a f16/bf16 scale times an integer of
+ *          at most 9 bits), so every path computes it without rounding: the
+ *          difference is exact, and so is the product.
+ *          meta[((rg * ng + g) * 4 + o%4) * 2 + {0: scale, 1: zero}].
  *   perm   (permuted only) int32 [cols]: perm[j] = the input channel at
  *          layout position j; x is gathered as x[perm[j]].
  *
@@ -61,7 +60,7 @@ static inline const int32_t *hk_gq_perm(const hk_weight *w)
     if (!w->gq.permuted) return NULL;
     return (const int32_t *)((const char *)hk_gq_meta(w) + hk_gq_meta_bytes(w->rows, w->cols, w->gq.group));
 }
-/* Meta of row o, group g: [0] scale, [1] zero * scale. */
+/* Meta of row o, group g: [0] scale, [1] zero. */
 static inline const float *hk_gq_meta_at(const hk_weight *w, int o, size_t g)
 {
     size_t ng = hk_gq_meta_groups(w->cols, w->gq.group);
@@ -84,11 +83,11 @@ static inline int hk_gq_code(const hk_weight *w, int o, size_t j)
                  (uint32_t)chunk[lane * 4 + 2] << 16 | (uint32_t)chunk[lane * 4 + 3] << 24;
     return (int)((d >> (4 * k)) & 15);
 }
-/* The dequantised weight of row o at layout channel j: code * scale - zero * scale, exact. */
+/* The dequantised weight of row o at layout channel j: (code - zero) * scale, exact. */
 static inline float hk_gq_elem(const hk_weight *w, int o, size_t j)
 {
     const float *m = hk_gq_meta_at(w, o, j / (size_t)w->gq.group);
-    return (float)hk_gq_code(w, o, j) * m[0] - m[1];
+    return ((float)hk_gq_code(w, o, j) - m[1]) * m[0];
 }
 
 /* Team-callable matmul for GQ weights (hk_matmul's branch for them). */

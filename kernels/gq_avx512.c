@@ -3,13 +3,17 @@
  * (HK_GQ4, HK_GQ8; layout in kernels/gq.h), exact in f32.
  *
  * Every weight is dequantised without rounding: for int4, each 4-row group
- * builds one 16-entry table per row and scale group, t[k] = k*scale -
- * zero*scale = scale*(k - zero) (fmsub of exact terms), and vpermps looks
- * the codes up in it (vpermps reads only the low 4 bits of each lane, so
- * the codes need shifting but no masking; 16-bit shifts reach the low
- * word's nibbles, one 32-bit shift the high word's). int8 widens the codes
- * and applies the same fmsub. The products with x are summed in f32 by
- * FMA, two accumulators per output (even and odd 16-channel vectors).
+ * builds one 16-entry table per row and scale group, t[k] = (k - zero) *
+ * scale (an exact difference and an exact product), and vpermps looks the
+ * codes up in it (vpermps reads only the low 4 bits of each lane, so the
+ * codes need shifting but no masking; 16-bit shifts reach the low word's
+ * nibbles, one 32-bit shift the high word's). int8 widens the codes and
+ * applies code * scale - zero * scale with one fmsub (also exact). The
+ * products with x are summed in f32 by FMA, two accumulators per output
+ * (even and odd 16-channel vectors).
+ *
+ * On Zen 4 the int4 GEMV is bound by the shuffle unit (a vpermps and most
+ * of a shift per 16 weights), not by memory: see the bench-kernels lines.
  *
  * GEMV (decode) streams the 4 interleaved rows of a group; GEMM (prefill)
  * dequantises a block of rows into f32 once, then runs 3 x-rows × 4 w-rows
@@ -49,6 +53,16 @@ static const float *layout_x(const hk_weight *w, const float *x, float *buf)
     return buf;
 }
 
+/*
+ * The scale/zero stream runs at a sixteenth of the codes' rate, too slowly
+ * for the hardware prefetchers to follow: each row group asks for the next
+ * one's ng * 32 bytes up front.
+ */
+static inline void prefetch_meta(const float *m, size_t ng)
+{
+    for (size_t b = 0; b < ng * 32; b += 64) _mm_prefetch((const char *)m + b, _MM_HINT_T0);
+}
+
 static inline float finish(__m512 even, __m512 odd, const float *bias, int o)
 {
     return _mm512_reduce_add_ps(_mm512_add_ps(even, odd)) + (bias ? bias[o] : 0.0f);
@@ -56,13 +70,15 @@ static inline float finish(__m512 even, __m512 odd, const float *bias, int o)
 
 /* ---- int4 ---------------------------------------------------------------- */
 
-/* The 4 rows' tables for the scale group whose meta (4 x {scale, zero*scale}) is at m. */
+/* Row u's table for the scale group whose meta (4 x {scale, zero}) is at m. */
+#define GQ4_TABLE(m, u) _mm512_mul_ps(_mm512_sub_ps(iota, _mm512_set1_ps((m)[2 * (u) + 1])), _mm512_set1_ps((m)[2 * (u)]))
+/* The 4 rows' tables. */
 #define GQ4_TABLES(m)                                                                           \
     do {                                                                                        \
-        t0 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[0]), _mm512_set1_ps((m)[1]));             \
-        t1 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[2]), _mm512_set1_ps((m)[3]));             \
-        t2 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[4]), _mm512_set1_ps((m)[5]));             \
-        t3 = _mm512_fmsub_ps(iota, _mm512_set1_ps((m)[6]), _mm512_set1_ps((m)[7]));             \
+        t0 = GQ4_TABLE(m, 0);                                                                   \
+        t1 = GQ4_TABLE(m, 1);                                                                   \
+        t2 = GQ4_TABLE(m, 2);                                                                   \
+        t3 = GQ4_TABLE(m, 3);                                                                   \
     } while (0)
 
 /* Next 16-channel vector: new tables when it starts a scale group. */
@@ -79,10 +95,18 @@ static inline float finish(__m512 even, __m512 odd, const float *bias, int o)
 /* Indices of vector k of a chunk from its dwords c (low word) and h = c >> 16 (high word). */
 #define SRLW(v, n) _mm512_srli_epi16(v, n)
 
-static void gemv4(const float *xp, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+/*
+ * The int4 GEMV for VPG 16-channel vectors per scale group: 1, 2 or 4 (the
+ * tables are rebuilt at fixed steps of a chunk), 8 (group a multiple of
+ * 128: at chunk starts, every group / 128 chunks), or 0 for any other group
+ * size (a countdown before every vector). VPG is a constant in each
+ * instance, so the tests fold away.
+ */
+static inline __attribute__((always_inline)) void gemv4_t(const int VPG, const float *xp, const hk_weight *w,
+                                                          const float *bias, float *y, int o0, int o1)
 {
     size_t nch = hk_gq_kp(w->cols) / HK_GQ_CHUNK, ng = hk_gq_meta_groups(w->cols, w->gq.group);
-    const int gv = w->gq.group / 16;
+    const int gv = w->gq.group / 16, cpg = VPG == 8 ? gv / 8 : 1; /* chunks per group (VPG 8) */
     const uint8_t *codes = (const uint8_t *)w->data;
     const float *meta = hk_gq_meta(w);
     const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -91,14 +115,39 @@ static void gemv4(const float *xp, const hk_weight *w, const float *bias, float 
         const float *mp = meta + (size_t)(o >> 2) * ng * 8;
         __m512 a0e = _mm512_setzero_ps(), a0o = a0e, a1e = a0e, a1o = a0e, a2e = a0e, a2o = a0e, a3e = a0e,
                a3o = a0e, t0 = a0e, t1 = a0e, t2 = a0e, t3 = a0e;
-        int left = 0;
+        int left = 0, cleft = 0;
+        if (o + 4 < o1) prefetch_meta(mp + ng * 8, ng); /* the next row group's */
+        __m512 n0 = a0e, n1 = a0e, n2 = a0e, n3 = a0e; /* VPG 8: the next group's tables */
+        if (VPG == 8) {
+            n0 = GQ4_TABLE(mp, 0);
+            n1 = GQ4_TABLE(mp, 1);
+            n2 = GQ4_TABLE(mp, 2);
+            n3 = GQ4_TABLE(mp, 3);
+            mp += 8;
+        }
         for (size_t c = 0; c < nch; c++, cp += 256) {
             const float *xc = xp + c * HK_GQ_CHUNK;
             __m512i c0 = _mm512_load_si512(cp), c1 = _mm512_load_si512(cp + 64);
             __m512i c2 = _mm512_load_si512(cp + 128), c3 = _mm512_load_si512(cp + 192);
+            if (VPG == 8 && cleft-- == 0) { /* this chunk's tables, built ahead */
+                t0 = n0; t1 = n1; t2 = n2; t3 = n3;
+                cleft = cpg - 1;
+                if (c + (size_t)cpg < nch) {
+                    n0 = GQ4_TABLE(mp, 0);
+                    n1 = GQ4_TABLE(mp, 1);
+                    n2 = GQ4_TABLE(mp, 2);
+                    n3 = GQ4_TABLE(mp, 3);
+                    mp += 8;
+                }
+            }
 #define STEP(k, P, i0, i1, i2, i3)                                                              \
             {                                                                                   \
-                GQ4_GROUP_STEP();                                                               \
+                if (VPG == 0) {                                                                 \
+                    GQ4_GROUP_STEP();                                                           \
+                } else if (VPG < 8 && (k) % (VPG ? VPG : 1) == 0) {                             \
+                    GQ4_TABLES(mp);                                                             \
+                    mp += 8;                                                                    \
+                }                                                                               \
                 __m512 xv = _mm512_loadu_ps(xc + 16 * (k));                                     \
                 __asm__("" : "+v"(xv)); /* one load for the 4 rows, not 4 folded ones */         \
                 a0##P = _mm512_fmadd_ps(xv, _mm512_permutexvar_ps(i0, t0), a0##P);              \
@@ -125,6 +174,16 @@ static void gemv4(const float *xp, const hk_weight *w, const float *bias, float 
         if (o + 2 < o1) y[o + 2] = finish(a2e, a2o, bias, o + 2);
         if (o + 3 < o1) y[o + 3] = finish(a3e, a3o, bias, o + 3);
     }
+}
+
+static void gemv4(const float *xp, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    int gv = w->gq.group / 16; /* vectors per group */
+    if (gv % 8 == 0) gemv4_t(8, xp, w, bias, y, o0, o1);
+    else if (gv == 4) gemv4_t(4, xp, w, bias, y, o0, o1);
+    else if (gv == 2) gemv4_t(2, xp, w, bias, y, o0, o1);
+    else if (gv == 1) gemv4_t(1, xp, w, bias, y, o0, o1);
+    else gemv4_t(0, xp, w, bias, y, o0, o1);
 }
 
 /* Rows o..o+3 (one row group) dequantised into wd[4][kp], with the GEMV's tables. */
@@ -167,14 +226,14 @@ static void dequant4(const hk_weight *w, int o, float *wd)
 
 /* ---- int8 ---------------------------------------------------------------- */
 
-/* The 4 rows' scale and zero*scale for the scale group whose meta is at m. */
+/* The 4 rows' scale and zero * scale (exact) for the scale group whose meta is at m. */
 #define GQ8_GROUP_STEP()                                                                        \
     do {                                                                                        \
         if (left == 0) {                                                                        \
-            s0 = _mm512_set1_ps(mp[0]); z0 = _mm512_set1_ps(mp[1]);                             \
-            s1 = _mm512_set1_ps(mp[2]); z1 = _mm512_set1_ps(mp[3]);                             \
-            s2 = _mm512_set1_ps(mp[4]); z2 = _mm512_set1_ps(mp[5]);                             \
-            s3 = _mm512_set1_ps(mp[6]); z3 = _mm512_set1_ps(mp[7]);                             \
+            s0 = _mm512_set1_ps(mp[0]); z0 = _mm512_mul_ps(s0, _mm512_set1_ps(mp[1]));          \
+            s1 = _mm512_set1_ps(mp[2]); z1 = _mm512_mul_ps(s1, _mm512_set1_ps(mp[3]));          \
+            s2 = _mm512_set1_ps(mp[4]); z2 = _mm512_mul_ps(s2, _mm512_set1_ps(mp[5]));          \
+            s3 = _mm512_set1_ps(mp[6]); z3 = _mm512_mul_ps(s3, _mm512_set1_ps(mp[7]));          \
             mp += 8;                                                                            \
             left = gv;                                                                          \
         }                                                                                       \
@@ -197,6 +256,7 @@ static void gemv8(const float *xp, const hk_weight *w, const float *bias, float 
         __m512 a0e = _mm512_setzero_ps(), a0o = a0e, a1e = a0e, a1o = a0e, a2e = a0e, a2o = a0e, a3e = a0e,
                a3o = a0e, s0 = a0e, s1 = a0e, s2 = a0e, s3 = a0e, z0 = a0e, z1 = a0e, z2 = a0e, z3 = a0e;
         int left = 0;
+        if (o + 4 < o1) prefetch_meta(mp + ng * 8, ng);
         for (size_t c = 0; c < nch; c++, cp += 512) {
             const float *xc = xp + c * HK_GQ_CHUNK;
 #define STEP(k, P)                                                                              \

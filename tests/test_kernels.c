@@ -388,6 +388,13 @@ static void test_gq(void)
                 test_gq_case(1, rows, cols, bits, group, perm, gi & 1, 0);
                 test_gq_case(5, rows, cols, bits, group, !perm, !(gi & 1), (ci & 1));
             }
+    /* rows longer than the GEMV's column blocks, every way a block can start (at a
+     * group's start, inside a group; groups of 1, 2, 4, 3, 8k vectors, one group) */
+    static const int long_groups[] = {16, 32, 48, 64, 384, 3072, 5000};
+    for (int gi = 0; gi < 7; gi++) {
+        test_gq_case(1, 9, 5000, 4, long_groups[gi], gi & 1, 1, 0);
+        test_gq_case(5, 9, 5000, 4, long_groups[gi], !(gi & 1), 0, gi & 1);
+    }
     /* team splits, GEMM blocking over many rows, a long row (heap x) */
     test_gq_case(2, 300, 513, 4, 64, 1, 1, 1);
     test_gq_case(13, 300, 513, 8, 32, 0, 1, 1);
