@@ -169,6 +169,18 @@ typedef struct hubrt_model_info {
     int64_t n_tensors;         /* tensors stored in the weight files */
     int64_t dtype_bytes[HUBRT_DTYPE_COUNT]; /* bytes stored per dtype */
     int32_t n_files;           /* weight files; see hubrt_model_file() */
+    /* pre-quantised checkpoints (config.json quantization_config); quant_method "" otherwise */
+    const char *quant_method;  /* "gptq", "awq" or "compressed-tensors" */
+    const char *quant_format;  /* its packing: "gptq" (v1), "gptq_v2", "gemm" (AWQ), "pack-quantized" */
+    int32_t quant_bits;        /* 4 or 8 */
+    int32_t quant_group_size;  /* input channels per scale group; -1 = one group per output row */
+    int32_t quant_act_order;   /* 1: groups follow g_idx (GPTQ desc_act, compressed-tensors actorder group) */
+    int32_t quant_symmetric;   /* 1: symmetric zero points */
+    int64_t quant_weights;     /* weights stored quantised (0 when no weights are loaded) */
+    double quant_file_bytes_per_weight; /* their tensors' bytes per weight in the files (codes,
+                                         * scales, zeros, g_idx) */
+    double quant_bytes_per_weight;      /* bytes per weight as hubrt holds them (codes, and an f32
+                                         * scale and zero per group) */
 } hubrt_model_info;
 
 /* Fills *info; 0 or HUBRT_ERR_INVALID_ARG. */
