@@ -20,6 +20,7 @@ static const struct {
     {"logits", cli_logits, "write logits / hidden states to a safetensors file"},
     {"info", cli_info, "what a model directory holds"},
     {"bench", cli_bench, "prefill and decode speed"},
+    {"serve", cli_serve, "an OpenAI-compatible HTTP server (continuous batching)"},
 };
 
 static void usage(FILE *f)
