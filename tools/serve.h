@@ -132,6 +132,8 @@ typedef struct serve_job {
     /* outputs (engine lock) */
     char *text;                     /* released text so far */
     size_t len, cap;
+    size_t *ends;                   /* where each step's piece of text ends (one per token) */
+    int n_ends, cap_ends;
     int n_generated;
     int finished;
     const char *finish_reason;      /* "stop" or "length" */
@@ -165,8 +167,8 @@ enum { ENGINE_OK = 0, ENGINE_QUEUE_FULL = -1, ENGINE_CLOSED = -2 };
 int engine_submit(serve_engine *e, serve_job *j);
 /*
  * Waits at most timeout_ms for the job to finish or, when taken is not NULL,
- * for text beyond *taken; the new text is then copied to a malloc'd *piece
- * (*piece_len bytes) and *taken advanced. Returns 1 when the job has
+ * for text beyond *taken; the next token's text is then copied to a
+ * malloc'd *piece (*piece_len bytes) and *taken advanced past it. Returns 1 when the job has
  * finished (and all its text was taken), else 0.
  */
 int engine_wait(serve_engine *e, serve_job *j, int timeout_ms, size_t *taken, char **piece, size_t *piece_len);

@@ -120,6 +120,7 @@ void job_free(serve_job *j)
     free(j->n_inputs);
     free(j->embeddings);
     free(j->text);
+    free(j->ends);
     pthread_cond_destroy(&j->cv);
     free(j);
 }
@@ -158,9 +159,20 @@ static void job_append_locked(serve_job *j, const char *s, size_t n)
         j->text = g;
         j->cap = cap;
     }
+    if (j->n_ends == j->cap_ends) {
+        int cap = j->cap_ends ? j->cap_ends * 2 : 64;
+        size_t *g = realloc(j->ends, (size_t)cap * sizeof *g);
+        if (!g) {
+            j->oom = 1;
+            return;
+        }
+        j->ends = g;
+        j->cap_ends = cap;
+    }
     memcpy(j->text + j->len, s, n);
     j->len += n;
     j->text[j->len] = 0;
+    j->ends[j->n_ends++] = j->len;
 }
 
 /* ---- the forward pass of a step -------------------------------------------- */
@@ -567,14 +579,20 @@ int engine_wait(serve_engine *e, serve_job *j, int timeout_ms, size_t *taken, ch
     while (!j->finished && !(taken && j->len > *taken))
         if (pthread_cond_timedwait(&j->cv, &e->mu, &until) == ETIMEDOUT) break;
     if (taken && j->len > *taken && piece) {
-        size_t n = j->len - *taken;
+        int lo = 0, hi = j->n_ends - 1; /* the first piece end past *taken */
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (j->ends[mid] > *taken) hi = mid;
+            else lo = mid + 1;
+        }
+        size_t n = j->ends[lo] - *taken;
         char *p = malloc(n + 1);
         if (p) {
             memcpy(p, j->text + *taken, n);
             p[n] = 0;
             *piece = p;
             *piece_len = n;
-            *taken = j->len;
+            *taken += n;
         }
     }
     int done = j->finished && (!taken || *taken == j->len);
