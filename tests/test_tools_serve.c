@@ -238,6 +238,15 @@ static int server_stop(server *s, double *secs)
     return rc ? -1 : st;
 }
 
+/* Stops a server and checks that it exited 0 within 10 s (a sanitizer report fails it too). */
+static void stop_checked(server *s, const char *name)
+{
+    double secs = 0;
+    int st = server_stop(s, &secs);
+    TEST_CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && secs < 10, "%s: SIGTERM: exit %d after %.2f s", name,
+               st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1, secs);
+}
+
 static int server_alive(const server *s)
 {
     int st;
@@ -769,8 +778,7 @@ static void test_api_key(void)
     http(&r, s.port, "GET", "/health", NULL, 0, NULL);
     TEST_CHECK(r.status == 200, "/health needs no key: %d", r.status);
     response_free(&r);
-    int st = server_stop(&s, NULL);
-    TEST_CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "keyed server exits 0 on SIGTERM");
+    stop_checked(&s, "the keyed server");
 }
 
 /* One slot, no queue: a second request is 503; a client that leaves frees the slot. */
@@ -814,8 +822,7 @@ static void test_queue_and_disconnect(void)
     response_free(&r);
     TEST_CHECK(metric(s.port, "hubrt_requests_total{endpoint=\"/v1/completions\",status=\"503\"}") == 1,
                "/metrics counts the 503");
-    st = server_stop(&s, NULL);
-    TEST_CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "one-slot server exits 0 on SIGTERM");
+    stop_checked(&s, "the one-slot server");
 }
 
 /* A TCP connection to the server, or -1. */
@@ -1074,8 +1081,8 @@ static void test_openai_client(const server *lm, const char *shared)
     run_node_checks("tests/serve/openai_client.mjs", cfgf, 120);
     hubrt_model_free(bm);
     free(expected);
-    if (em_ok) server_stop(&em, NULL);
-    if (keyed_ok) server_stop(&keyed, NULL);
+    if (em_ok) stop_checked(&em, "the embeddings server");
+    if (keyed_ok) stop_checked(&keyed, "the second keyed server");
 }
 
 /* ---- HAProxy in front of two replicas -------------------------------------------------- */
@@ -1138,7 +1145,7 @@ static void test_haproxy(void)
     wait_for(hp, 10, &st);
 done:
     if (r1.pid > 0) server_stop(&r1, NULL);
-    if (r2.pid > 0) server_stop(&r2, NULL);
+    if (r2.pid > 0) stop_checked(&r2, "the surviving replica");
 }
 
 int main(void)

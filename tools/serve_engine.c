@@ -297,8 +297,8 @@ static int embed_jobs(serve_engine *e, serve_job **jobs, int n_jobs)
 {
     int total = 0;
     for (int i = 0; i < n_jobs; i++) total += jobs[i]->n_in;
-    const int32_t **ids = malloc((size_t)(total ? total : 1) * sizeof *ids);
-    int *n_ids = malloc((size_t)(total ? total : 1) * sizeof *n_ids);
+    const int32_t **ids = calloc((size_t)(total ? total : 1), sizeof *ids);
+    int *n_ids = calloc((size_t)(total ? total : 1), sizeof *n_ids);
     float *out = malloc((size_t)(total ? total : 1) * (size_t)e->info.hidden_size * sizeof *out);
     int rc = HUBRT_ERR_NOMEM, k = 0;
     if (ids && n_ids && out) {
