@@ -105,7 +105,12 @@ $(BUILD)/make-model: $(BUILD)/obj/tests/fixtures/make-model.o $(FIXTURE_OBJ) $(B
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(FIXTURE_OBJ) $(BUILD)/libhubrt.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
+	$(CC) -o $@ $< $(FIXTURE_OBJ) $(BUILD)/libhubrt.a $(TEST_LDFLAGS) $(LDLIBS)
+
+# The allocation-failure sweep routes every allocation of libhubrt through
+# its own failing allocator.
+$(BUILD)/tests/test_runtime_nomem: TEST_LDFLAGS := \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=strdup
 
 # The public header compiled as C++ (test_include_header.c compiles it as C99).
 $(TESTS_CXX): tests/test_include_header.c include/hubrt.h $(BUILD)/libhubrt.a
@@ -128,7 +133,7 @@ asan:
 # The multi-threaded tests (one model shared by several threads) under
 # ThreadSanitizer, in their own build folder. Each pass runs a team of one:
 # libgomp is not instrumented, so its barriers would be reported as races.
-TSAN_TESTS := test_runtime_threads test_runtime_readonly
+TSAN_TESTS := test_runtime_threads test_runtime_readonly test_runtime_chat
 tsan:
 	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%)
 	HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)

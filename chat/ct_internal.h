@@ -132,7 +132,6 @@ static inline ct_value ct_bool(int b) { ct_value v = ct_mk(CT_BOOL); v.u.i = b !
 static inline ct_value ct_int(int64_t i) { ct_value v = ct_mk(CT_INT); v.u.i = i; return v; }
 static inline ct_value ct_float(double f) { ct_value v = ct_mk(CT_FLOAT); v.u.f = f; return v; }
 static inline int ct_is_num(ct_value v) { return v.kind == CT_INT || v.kind == CT_FLOAT || v.kind == CT_BOOL; }
-static inline int ct_is_str(ct_value v) { return v.kind == CT_STR; }
 static inline int ct_is_gen(ct_value v) { return v.kind == CT_LIST && (v.flags & CT_F_GEN); }
 static inline ct_obj *ct_heap(ct_value v)
 {
@@ -258,7 +257,6 @@ void ct_format_float(double f, char buf[32]);
 
 /* Decodes one code point of valid UTF-8 at p (< end); returns its length. */
 int ct_utf8_next(const char *p, const char *end, uint32_t *cp);
-int ct_utf8_len(uint32_t cp);
 int ct_utf8_put(char *dst, uint32_t cp);
 /* 0 if valid UTF-8 (no surrogates, no overlongs). */
 int ct_utf8_check(const char *p, size_t n);
@@ -406,7 +404,6 @@ int ct_getattr(ct_ctx *c, ct_value obj, ct_str *name, ct_value *out);
 int ct_getitem(ct_ctx *c, ct_value obj, ct_value key, ct_value *out);
 int ct_binop(ct_ctx *c, int op, ct_value a, ct_value b, ct_value *out);
 int ct_contains(ct_ctx *c, ct_value container, ct_value item, int *res);
-void ct_frame_release_vars(ct_frame *f);
 
 /* Binds call arguments to named parameters: slots[i] gets a borrowed value or
  * CT_MISSING; positional arguments beyond nparams or unknown keywords fail. */

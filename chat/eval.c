@@ -42,7 +42,8 @@ static ct_frame *frame_new(ct_ctx *c, ct_frame *parent)
     return f;
 }
 
-void ct_frame_release_vars(ct_frame *f)
+/* Releases a frame's variables (the frame itself stays). */
+static void frame_release_vars(ct_frame *f)
 {
     size_t n = f->n;
     f->n = 0;
@@ -68,7 +69,7 @@ static void pop_frame(ct_ctx *c)
 {
     ct_frame *f = c->frame;
     c->frame = f->parent;
-    ct_frame_release_vars(f);
+    frame_release_vars(f);
     frame_unref(f);
 }
 
@@ -476,11 +477,12 @@ int ct_binop(ct_ctx *c, int op, ct_value a, ct_value b, ct_value *out)
         if (a.kind == CT_STR && b.kind == CT_STR) return concat_strings(c, a, b, out);
         if (a.kind == CT_LIST && b.kind == CT_LIST && !((a.flags | b.flags) & CT_F_GEN) &&
             (a.flags & CT_F_TUPLE) == (b.flags & CT_F_TUPLE)) {
+            if (ct_work(c, (a.u.l->n + b.u.l->n) * sizeof(ct_value)) != 0) return -1;
             if (ct_list_new(c, a.u.l->n + b.u.l->n, out) != 0) return -1;
             out->flags = a.flags & CT_F_TUPLE;
             for (size_t i = 0; i < a.u.l->n; i++) out->u.l->items[out->u.l->n++] = ct_copy(a.u.l->items[i]);
             for (size_t i = 0; i < b.u.l->n; i++) out->u.l->items[out->u.l->n++] = ct_copy(b.u.l->items[i]);
-            return ct_work(c, (a.u.l->n + b.u.l->n) * sizeof(ct_value));
+            return 0;
         }
         if ((a.kind == CT_STR && !(a.flags & CT_F_SAFE)) ||
             (a.kind == CT_LIST && !(a.flags & CT_F_GEN)))
@@ -1125,7 +1127,7 @@ static int call_macro(ct_ctx *c, const ct_func *fn, const ct_callargs *a, ct_val
         else { ct_sb_drop(&sb); rc = -1; }
     }
     c->frame = saved_frame;
-    ct_frame_release_vars(f);
+    frame_release_vars(f);
     frame_unref(f);
     return rc;
 }

@@ -670,6 +670,7 @@ static int f_unique(ct_ctx *c, ct_value in, const ct_callargs *a, ct_value *out)
     if (ct_bind(c, "unique", p, 2, a, s) != 0) return -1;
     if (ct_iterate(c, in, &items) != 0) return -1;
     if (ct_dict_new(c, &seen) != 0) { ct_unref(items); return -1; }
+    *out = ct_none();
     int rc = make_gen(c, out);
     for (size_t i = 0; rc == 0 && i < items.u.l->n; i++) {
         ct_value key, dummy;
@@ -934,6 +935,7 @@ static int f_batch(ct_ctx *c, ct_value in, const ct_callargs *a, int slice, ct_v
     if (need_int(c, slice ? "slices" : "linecount", s[0], &count) != 0) return -1;
     ct_value fill = arg_or(s[1], ct_none());
     if (ct_iterate(c, in, &items) != 0) return -1;
+    *out = ct_none();
     int rc = make_gen(c, out);
     ct_value tmp = ct_none();
     size_t n = items.u.l->n;
@@ -1156,9 +1158,9 @@ int ct_filter_apply(ct_ctx *c, int id, ct_value in, const ct_callargs *a, ct_val
     case F_LIST:
         if (no_args(c, "list", a) != 0) return -1;
         if (in.kind == CT_LIST) {
-            if (ct_list_new(c, in.u.l->n, out) != 0) return -1;
+            if (ct_work(c, in.u.l->n * sizeof(ct_value)) != 0 || ct_list_new(c, in.u.l->n, out) != 0) return -1;
             for (size_t i = 0; i < in.u.l->n; i++) out->u.l->items[out->u.l->n++] = ct_copy(in.u.l->items[i]);
-            return ct_work(c, in.u.l->n * sizeof(ct_value));
+            return 0;
         }
         return ct_iterate(c, in, out);
     case F_MAP: return f_map(c, in, a, out);

@@ -1147,10 +1147,10 @@ static int g_range(ct_ctx *c, const ct_callargs *a, ct_value *out)
     if (step < 0 && start > stop) n = ((uint64_t)start - (uint64_t)stop - 1) / ((uint64_t)0 - (uint64_t)step) + 1;
     if (n > MAX_RANGE)
         return ct_fail(c, HUBRT_ERR_RANGE, "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", MAX_RANGE);
-    if (ct_list_new(c, (size_t)n, out) != 0) return -1;
+    if (ct_work(c, n * sizeof(ct_value)) != 0 || ct_list_new(c, (size_t)n, out) != 0) return -1;
     int64_t x = start;
     for (uint64_t i = 0; i < n; i++, x += (i < n ? step : 0)) out->u.l->items[out->u.l->n++] = ct_int(x);
-    return ct_work(c, n * sizeof(ct_value));
+    return 0;
 }
 
 int ct_global_call(ct_ctx *c, int id, const ct_callargs *a, ct_value *out)

@@ -184,6 +184,47 @@ int ct_context_set_bool(ct_context *cx, const char *name, int value)
     return context_put(cx, &c, name, ct_bool(value));
 }
 
+/* ---- clock ---------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int ct_time_from_iso(const char *text, int64_t *now)
+{
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    /* exactly YYYY-MM-DDTHH:MM:SS: digits where digits go, these separators between */
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    int ok = text && now && strlen(text) == sizeof shape - 1;
+    for (size_t i = 0; ok && i < sizeof shape - 1; i++) {
+        if (shape[i] == 'd') ok = text[i] >= '0' && text[i] <= '9';
+        else if (shape[i] == 'T') ok = text[i] == 'T' || text[i] == ' ';
+        else ok = text[i] == shape[i];
+    }
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+    if (ok) {
+        y = atoi(text);
+        mo = atoi(text + 5);
+        d = atoi(text + 8);
+        h = atoi(text + 11);
+        mi = atoi(text + 14);
+        s = atoi(text + 17);
+        ok = y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= mdays[mo - 1] && h <= 23 && mi <= 59 && s <= 59;
+    }
+    if (!ok)
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "expected a time as YYYY-MM-DDTHH:MM:SS, got '%.40s'",
+                            text ? text : "(null)");
+    *now = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return 0;
+}
+
 /* ---- render -------------------------------------------------------------------- */
 
 int ct_render(const ct_template *t, const ct_context *cx, const ct_options *opt, char **out, size_t *out_len)

@@ -27,9 +27,14 @@
  *                          (an undefined value used, a type error), with the
  *                          template line; or context JSON that does not parse
  *   HUBRT_ERR_RANGE        a limit of ct_options was reached
+ *   HUBRT_ERR_INVALID_UTF8 a template or string variable that is not UTF-8
+ *   HUBRT_ERR_UNSUPPORTED  a jinja2 feature chat templates have no use for
+ *                          (the filters pprint, random, urlize, ...)
  *   HUBRT_ERR_NOMEM        an allocation failed
  * A compiled template is read-only: one may be rendered from several threads
- * at once, each with its own context.
+ * at once, each with its own context (a context's values are shared with the
+ * render using them, so one context serves one render at a time).
+ * Depends on hf/error.h (the messages) and utf8proc (case mapping).
  */
 #ifndef CHAT_TEMPLATE_H
 #define CHAT_TEMPLATE_H
@@ -46,6 +51,10 @@ typedef struct ct_options {
     int clock_pinned;    /* nonzero: strftime_now() formats `now` instead of the current local time */
     int64_t now;         /* seconds since 1970-01-01, read as a UTC wall-clock time */
 } ct_options;
+
+/* "YYYY-MM-DDTHH:MM:SS" (or a space for the T) as ct_options.now; 0 or
+ * HUBRT_ERR_INVALID_ARG. For pinning the clock, e.g. from HUBRT_NOW. */
+int ct_time_from_iso(const char *text, int64_t *now);
 
 typedef struct ct_template ct_template;
 typedef struct ct_context ct_context;

@@ -30,8 +30,6 @@ int ct_utf8_next(const char *p, const char *end, uint32_t *cp)
     return 1;
 }
 
-int ct_utf8_len(uint32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
-
 int ct_utf8_put(char *dst, uint32_t cp)
 {
     unsigned char *d = (unsigned char *)dst;

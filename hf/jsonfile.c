@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,9 +89,29 @@ static int json_depth_over(const char *s, size_t n, int limit, size_t *where)
     return 0;
 }
 
+/*
+ * cJSON allocates through these hooks (malloc and free, as its defaults do)
+ * so that a failed parse can tell an allocation failure from a syntax error:
+ * cJSON returns NULL for both.
+ */
+static _Thread_local int json_alloc_failed;
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p) json_alloc_failed = 1;
+    return p;
+}
+static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
+static void json_hooks_install(void)
+{
+    cJSON_Hooks hooks = {json_malloc, free};
+    cJSON_InitHooks(&hooks);
+}
+
 int hf_json_parse(const char *text, size_t len, const char *name, cJSON **out)
 {
     *out = NULL;
+    pthread_once(&json_hooks_once, json_hooks_install);
     size_t where = 0;
     if (json_depth_over(text, len, HUBRT_JSON_MAX_DEPTH, &where))
         return hf_set_error(HUBRT_ERR_FORMAT,
@@ -100,7 +121,10 @@ int hf_json_parse(const char *text, size_t len, const char *name, cJSON **out)
         return hf_set_error(HUBRT_ERR_FORMAT, "%s: JSON contains a NUL byte at byte %zu", name,
                                (size_t)((const char *)memchr(text, '\0', len) - text));
     const char *end = NULL;
+    json_alloc_failed = 0;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root && json_alloc_failed)
+        return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory parsing JSON (%zu bytes)", name, len);
     if (!root) {
         size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
         return hf_set_error(HUBRT_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)",

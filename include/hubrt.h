@@ -107,6 +107,8 @@ typedef struct hubrt_load_params {
     int tokenizer_only;           /* 1: load only the tokenizer files (no weights) */
     int no_tokenizer;             /* 1: do not load a tokenizer (ids only) */
     int verbose;                  /* 1: progress lines on stderr */
+    const char *chat_template_file; /* a Jinja file used instead of the directory's chat
+                                   * template (read during the load), or NULL */
 } hubrt_load_params;
 
 /* Defaults: all threads of the physical cores, stored dtype, auto storage. */
@@ -387,6 +389,79 @@ HUBRT_API int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int
                        const hubrt_sample_params *params, hubrt_token_callback on_token,
                        void *user, hubrt_generation *out);
 
+/* ---- chat templates ------------------------------------------------------ */
+
+/*
+ * A conversation becomes a prompt through the model's Jinja chat template,
+ * rendered exactly as transformers' apply_chat_template renders it (jinja2
+ * with trim_blocks / lstrip_blocks, loopcontrols, transformers' tojson,
+ * raise_exception and strftime_now). hubrt_model_load reads and compiles the
+ * template once, from the first of: hubrt_load_params.chat_template_file,
+ * DIR/chat_template.jinja, the "chat_template" of DIR/tokenizer_config.json
+ * (a string, or a list of {"name", "template"}: "tool_use" is used when tools
+ * are given and the list has one, else "default"), DIR/chat_template.json.
+ * A problem in these files does not fail the load: hubrt_chat_apply reports
+ * it, naming the file.
+ *
+ * The template sees: bos_token, eos_token, unk_token, pad_token, sep_token,
+ * cls_token, mask_token (the strings of tokenizer_config.json, stored as
+ * strings or AddedToken objects; unset ones are undefined), tools (null
+ * when not given), documents (null), every member of vars_json, then
+ * messages and add_generation_prompt.
+ *
+ * The rendered text already holds the special tokens the template writes
+ * (e.g. bos_token), so tokenize it without adding them again, as
+ * transformers does: hubrt_tokenize(model, text, 0, ids, max_ids).
+ *
+ *     hubrt_chat_params cp = {0};
+ *     cp.messages_json = "[{\"role\": \"system\", \"content\": \"Be brief.\"},"
+ *                        " {\"role\": \"user\", \"content\": \"Hi!\"}]";
+ *     cp.add_generation_prompt = 1;
+ *     int len = hubrt_chat_apply(m, &cp, NULL, 0);   // the length first
+ *     if (len < 0) { fprintf(stderr, "%s\n", hubrt_last_error()); return 1; }
+ *     char *prompt = malloc((size_t)len + 1);
+ *     hubrt_chat_apply(m, &cp, prompt, (size_t)len + 1);
+ *     int n = hubrt_tokenize(m, prompt, 0, ids, max_ids);   // add_special = 0
+ *     hubrt_generate_ids(s, ids, n, &sp, print_piece, NULL, NULL);
+ *
+ * strftime_now() formats the local time; HUBRT_NOW=YYYY-MM-DDTHH:MM:SS in the
+ * environment pins it (read by hubrt_model_load for hubrt_chat_apply, and by
+ * each hubrt_template_render call; a malformed value makes them fail with
+ * HUBRT_ERR_FORMAT), so tests render dates reproducibly.
+ * Templates are untrusted input: rendering reads no file or environment and
+ * stops with HUBRT_ERR_RANGE at its limits (64 MiB of output, 10 million
+ * loop steps, nesting depth 200).
+ */
+typedef struct hubrt_chat_params {
+    const char *messages_json;   /* JSON array of messages: role, content (string), tool_calls, tool results */
+    const char *tools_json;      /* JSON array of tools, or NULL */
+    const char *vars_json;       /* JSON object of extra template variables (e.g. {"enable_thinking": false}), or NULL */
+    int add_generation_prompt;
+} hubrt_chat_params;
+
+/*
+ * Renders the conversation through the model's chat template into buf,
+ * snprintf-style: returns the text length, writes at most cap bytes incl.
+ * the NUL (buf may be NULL when cap is 0); a negative status on error:
+ *   HUBRT_ERR_UNSUPPORTED  the model has no chat template
+ *   HUBRT_ERR_INVALID_ARG  the template called raise_exception(msg): the
+ *                          message is exactly msg (e.g. "Conversation roles
+ *                          must alternate user/assistant/user/assistant/...");
+ *                          or a NULL argument
+ *   HUBRT_ERR_FORMAT       a template syntax or evaluation error (naming the
+ *                          file and template line), JSON that does not parse,
+ *                          or vars_json setting messages / tools /
+ *                          add_generation_prompt
+ *   HUBRT_ERR_RANGE        a rendering limit was reached
+ * Thread-safe on one model.
+ */
+HUBRT_API int hubrt_chat_apply(const hubrt_model *model, const hubrt_chat_params *params, char *buf, size_t cap);
+/*
+ * Model-free: renders template source (len bytes) with the members of a JSON
+ * object as variables (context_json may be NULL for none), with the same
+ * engine, return value and errors as hubrt_chat_apply.
+ */
+HUBRT_API int hubrt_template_render(const char *source, size_t len, const char *context_json, char *buf, size_t cap);
 /* ---- sampling one token at a time --------------------------------------- */
 
 /*

@@ -5,10 +5,10 @@
  * Order: resolve the directory (or org/name in the HF cache) -> config.json
  * -> weight files -> tokenizer -> the family's weights struct and graph
  * (models/) -> the optional files later calls need (generation_config.json,
- * the sentence-transformers files of encoders). tokenizer_only loads skip
- * config and weights (a folder with only tokenizer files is enough);
- * no_tokenizer skips the tokenizer. A directory without tokenizer files
- * still loads (ids-only use).
+ * the sentence-transformers files of encoders, the chat templates).
+ * tokenizer_only loads skip config and weights (a folder with only
+ * tokenizer files is enough); no_tokenizer skips the tokenizer. A
+ * directory without tokenizer files still loads (ids-only use).
  */
 #include <dirent.h>
 #include <sched.h>
@@ -93,6 +93,7 @@ void hubrt_model_free(hubrt_model *m)
     if (!m) return;
     rt_encode_profile_release(m); /* prints the HUBRT_PROFILE=1 encoder table */
     md_family_free(m->family);
+    rt_chat_config_free(&m->chat);
     if (m->tok) tk_tokenizer_free(m->tok);
     hf_weights_close(m->weights);
     free(m);
@@ -181,7 +182,11 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
          * valid it is kept (EOS ids, family), otherwise it is ignored. */
         char cpath[PATH_MAX + 16];
         snprintf(cpath, sizeof cpath, "%s/config.json", m->dir);
-        if (access(cpath, F_OK) == 0 && hf_config_load(m->dir, &m->cfg) == 0) m->has_config = 1;
+        if (access(cpath, F_OK) == 0) {
+            int rc = hf_config_load(m->dir, &m->cfg);
+            if (rc == HUBRT_ERR_NOMEM) return fail(m);
+            m->has_config = rc == 0;
+        }
         hf_clear_error();
     }
 
@@ -208,6 +213,22 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
     }
     if (!m->family || !m->family->causal) rt_embed_config_load(m->dir, &m->embed);
     rt_sample_config_load(m->dir, &m->sample);
+    if (rt_chat_config_load(m->dir, p.chat_template_file, &m->chat)) return fail(m);
+    m->params.chat_template_file = NULL; /* read: the caller's string is not kept */
+    /* A broken file is reported by the call that needs it; running out of
+     * memory reading one fails the load. */
+    const rt_file_error *kept[] = {&m->embed.pooling_error, &m->embed.max_seq_error, &m->sample.error};
+    for (int i = 0; i < 3; i++)
+        if (kept[i]->status == HUBRT_ERR_NOMEM) {
+            rt_file_error_report(kept[i]);
+            return fail(m);
+        }
+    int chat_nomem = m->chat.status == HUBRT_ERR_NOMEM;
+    for (int i = 0; i < m->chat.n_templates; i++) chat_nomem |= m->chat.templates[i].status == HUBRT_ERR_NOMEM;
+    if (chat_nomem) {
+        hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory reading the chat template", m->dir);
+        return fail(m);
+    }
     return m;
 }
 

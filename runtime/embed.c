@@ -33,20 +33,13 @@ static void pool(const float *hidden, int n, int H, int mode, float *out)
         for (int t = 1; t < n; t++)
             for (int j = 0; j < H; j++) out[j] = fmaxf(out[j], hidden[(size_t)t * H + j]);
         return;
-    default: { /* mean (and mean / sqrt(n)): accumulate in double for long inputs */
-        double *acc = calloc((size_t)H, sizeof *acc);
-        if (!acc) { /* float fallback keeps the call infallible */
-            memset(out, 0, (size_t)H * sizeof *out);
-            for (int t = 0; t < n; t++)
-                for (int j = 0; j < H; j++) out[j] += hidden[(size_t)t * H + j];
-            for (int j = 0; j < H; j++) out[j] /= mode == RT_POOLING_MEAN_SQRT_LEN ? sqrtf((float)n) : (float)n;
-            return;
-        }
-        for (int t = 0; t < n; t++)
-            for (int j = 0; j < H; j++) acc[j] += hidden[(size_t)t * H + j];
+    default: { /* mean (and mean / sqrt(n)): each column summed in double, tokens in order */
         double div = mode == RT_POOLING_MEAN_SQRT_LEN ? sqrt((double)n) : (double)n;
-        for (int j = 0; j < H; j++) out[j] = (float)(acc[j] / div);
-        free(acc);
+        for (int j = 0; j < H; j++) {
+            double acc = 0;
+            for (int t = 0; t < n; t++) acc += hidden[(size_t)t * H + j];
+            out[j] = (float)(acc / div);
+        }
     }
     }
 }

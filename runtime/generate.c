@@ -111,16 +111,21 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
     }
     if (!smp) { rc = hf_error_status(); goto done; }
 
-    /* Text: a tokenizer is needed only for pieces and stop strings. */
+    /* Text: a tokenizer is needed only for pieces and stop strings; without
+     * one the ids are still generated. Running out of memory is an error,
+     * never text silently dropped. */
     ds = hubrt_detok_stream_new(m, 1);
     if (!ds) {
-        if (params->stop && *params->stop) { rc = hf_error_status(); goto done; }
+        if ((params->stop && *params->stop) || hf_error_status() == HUBRT_ERR_NOMEM) { rc = hf_error_status(); goto done; }
         hf_clear_error();
     } else {
         /* Prime with the prompt (output dropped) so the first new piece is
          * decoded as a continuation, e.g. " Lily" rather than "Lily". */
         for (int i = 0; i < n; i++)
-            if (hubrt_detok_stream_push(ds, ids[i], piece, PIECE_CAP) < 0) hf_clear_error();
+            if ((rc = hubrt_detok_stream_push(ds, ids[i], piece, PIECE_CAP)) < 0) {
+                if (rc == HUBRT_ERR_NOMEM) goto done;
+                hf_clear_error();
+            }
     }
     for (int i = 0; i < n; i++) rt_sampler_accept(smp, ids[i]);
 
@@ -144,6 +149,7 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
         piece[0] = 0;
         if (ds) {
             plen = hubrt_detok_stream_push(ds, id, piece, PIECE_CAP);
+            if (plen == HUBRT_ERR_NOMEM) { rc = plen; break; }
             if (plen < 0) { /* e.g. a padding row of the LM head beyond the tokenizer: no text */
                 hf_clear_error();
                 plen = 0;
@@ -175,7 +181,9 @@ int hubrt_generate_ids(hubrt_session *session, const int32_t *ids, int n, const 
             /* Feed the last id too (untimed), so the session holds the prompt
              * and every new token and a later call continues after it. A full
              * context just leaves it out. */
-            if (hubrt_forward(session, &id, 1, NULL, NULL) < 0) hf_clear_error();
+            int frc = hubrt_forward(session, &id, 1, NULL, NULL);
+            if (frc == HUBRT_ERR_NOMEM) rc = frc;
+            else if (frc < 0) hf_clear_error();
             break;
         }
 

@@ -5,7 +5,7 @@
  * org/name in the HF cache), config.json, the weight files, the tokenizer,
  * the family's weights struct and graph (models/), then the optional files
  * the calls need (generation_config.json's sampling defaults, the
- * sentence-transformers pooling files). After the load nothing in it
+ * sentence-transformers pooling files, the chat templates). After the load nothing in it
  * changes, so any number of threads may use one model at once; per-call
  * state lives in the call or in a hubrt_session.
  */
@@ -18,6 +18,7 @@
 #include "hf/config.h"
 #include "hf/safetensors.h"
 #include "models/models.h"
+#include "runtime/chat.h"
 
 struct tk_tokenizer;
 
@@ -41,7 +42,7 @@ typedef struct rt_sample_config {
     rt_file_error error;      /* a malformed generation_config.json */
 } rt_sample_config;
 
-/* Reads dir/generation_config.json (missing: the built-in defaults) into *c. Never fails the load. */
+/* Reads dir/generation_config.json (missing: the built-in defaults) into *c; a failure is kept in c->error. */
 void rt_sample_config_load(const char *dir, rt_sample_config *c);
 
 /* sentence-transformers mean / sqrt(n) pooling: not in the public enum. */
@@ -56,7 +57,7 @@ typedef struct rt_embed_config {
     rt_file_error max_seq_error; /* a broken sentence_bert_config.json: reported by every embed call */
 } rt_embed_config;
 
-/* Reads the sentence-transformers files of dir into *c. Never fails the load. */
+/* Reads the sentence-transformers files of dir into *c; failures are kept in its *_error fields. */
 void rt_embed_config_load(const char *dir, rt_embed_config *c);
 
 struct hubrt_model {
@@ -69,6 +70,7 @@ struct hubrt_model {
     md_family *family;              /* the family's weights and graph (models/); NULL when tokenizer_only */
     rt_sample_config sample;        /* generation_config.json */
     rt_embed_config embed;          /* sentence-transformers files (not read for causal LMs) */
+    rt_chat_config chat;            /* chat templates + special-token strings (runtime/chat.h) */
     int profile_encode;             /* HUBRT_PROFILE at load: time hubrt_encode's ops (runtime/profile.c) */
 };
 

@@ -53,7 +53,10 @@ static int parse(const cJSON *root, hubrt_sample_params *out)
     hubrt_sample_params p = hubrt_sample_default_params();
     /* transformers: sampling only with do_sample; its defaults then are
      * temperature 1, top_k 50, top_p 1. Without do_sample: greedy. */
-    int do_sample = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "do_sample"));
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
+    if (ds && !cJSON_IsBool(ds) && !cJSON_IsNull(ds))
+        return hf_set_error(HUBRT_ERR_FORMAT, "generation_config.json: 'do_sample' must be true or false");
+    int do_sample = cJSON_IsTrue(ds);
     double v;
     int r = 0;
     if (do_sample) {

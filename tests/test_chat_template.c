@@ -536,6 +536,14 @@ static void api(void)
     out = render("{{ strftime_now('%d %b %Y') }}", NULL, &opt, &rc);
     TEST_CHECK(rc == 0 && !strcmp(out, "27 Nov 2026"), "pinned clock: %s", out ? out : hubrt_last_error());
     free(out);
+    int64_t t0 = 0;
+    TEST_CHECK(ct_time_from_iso("2026-11-27T12:00:00", &t0) == 0 && t0 == PINNED_NOW, "ISO time: %lld", (long long)t0);
+    TEST_CHECK(ct_time_from_iso("1970-01-01 00:00:01", &t0) == 0 && t0 == 1, "ISO time with a space");
+    TEST_CHECK(ct_time_from_iso("2024-02-29T23:59:59", &t0) == 0 && t0 == 1709251199, "leap day");
+    TEST_CHECK(ct_time_from_iso("2026-13-01T00:00:00", &t0) == HUBRT_ERR_INVALID_ARG, "month 13");
+    TEST_CHECK(ct_time_from_iso("2026-11-27T12:00", &t0) == HUBRT_ERR_INVALID_ARG, "no seconds");
+    TEST_CHECK(ct_time_from_iso("2026-11-27T12:00:00Z", &t0) == HUBRT_ERR_INVALID_ARG, "trailing text");
+    TEST_CHECK(ct_time_from_iso("2026-+1-27T12:00:00", &t0) == HUBRT_ERR_INVALID_ARG, "a sign");
     out = render("{{ strftime_now('%Y') }}", NULL, NULL, &rc);
     TEST_CHECK(rc == 0 && strlen(out) == 4 && atoi(out) >= 2024, "real clock: %s", out ? out : hubrt_last_error());
     free(out);

@@ -33,6 +33,9 @@
 #define LLVMFuzzerTestOneInput fuzz_one_config
 #include "tests/fuzz/fuzz_config.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_one_chat_template
+#include "tests/fuzz/fuzz_chat_template.c"
+#undef LLVMFuzzerTestOneInput
 
 static unsigned char *read_all(const char *path, size_t *n)
 {
@@ -105,6 +108,8 @@ int main(void)
     replay("tests/fuzz/regressions/sentencepiece", fuzz_one_sentencepiece);
     replay("tests/fuzz/corpus_safetensors", fuzz_one_safetensors);
     replay("tests/fuzz/corpus_config", fuzz_one_config);
+    replay("tests/fuzz/regressions/chat_template", fuzz_one_chat_template);
+    replay("tests/fuzz/corpus_chat_template", fuzz_one_chat_template);
     if (test_shared_dir()) {
         replay("tests/fuzz/regressions/tokenizer_encode", fuzz_one_tokenizer_encode);
         replay("tests/fuzz/corpus_tokenizer_encode", fuzz_one_tokenizer_encode);

@@ -72,25 +72,39 @@ static const char *fixture(const char *name)
     return dir;
 }
 
-/* run-model args must fail cleanly: exit 1 (or 2 when usage_ok) + one stderr line. */
-static void expect_clean_failure(const char *what, const char *in, const char *const *args, int usage_ok)
+/*
+ * run-model args must fail cleanly: exit 1 (or 2 when usage_ok) + one stderr
+ * line, which names `file` when given (the file at fault).
+ */
+static void expect_failure_naming(const char *what, const char *in, const char *const *args, int usage_ok,
+                                  const char *file)
 {
     int rc = run(in, args);
     char first[300];
     int lines = err_lines(first, sizeof first);
+    if (file)
+        TEST_CHECK(strstr(first, file) != NULL, "%s: %s: the message does not name %s: %s", what, args[0], file,
+                   first);
     TEST_CHECK(rc == 1 || (usage_ok && rc == 2), "%s: %s exited %d%s (stderr: %s)", what, args[0], rc,
                rc >= 128 ? " — killed by a signal" : "", first);
     TEST_CHECK(lines == 1, "%s: %s printed %d lines on stderr, want 1 (first: %s)", what, args[0], lines, first);
 }
 
-/* tokenize, detokenize (and info) on dir must all fail cleanly. */
-static void all_fail(const char *what, const char *dir, int with_info)
+static void expect_clean_failure(const char *what, const char *in, const char *const *args, int usage_ok)
 {
-    expect_clean_failure(what, NULL, (const char *const[]){ "tokenize", "-m", dir, "-p", "Hello world", NULL }, 0);
-    expect_clean_failure(what, NULL, (const char *const[]){ "detokenize", "-m", dir, "--ids", "0,1", NULL }, 0);
+    expect_failure_naming(what, in, args, usage_ok, NULL);
+}
+
+/* tokenize, detokenize (and info) on dir must all fail cleanly, naming file. */
+static void all_fail(const char *what, const char *dir, int with_info, const char *file)
+{
+    expect_failure_naming(what, NULL, (const char *const[]){ "tokenize", "-m", dir, "-p", "Hello world", NULL }, 0,
+                          file);
+    expect_failure_naming(what, NULL, (const char *const[]){ "detokenize", "-m", dir, "--ids", "0,1", NULL }, 0,
+                          file);
     if (with_info) {
-        expect_clean_failure(what, NULL, (const char *const[]){ "info", "-m", dir, NULL }, 0);
-        expect_clean_failure(what, NULL, (const char *const[]){ "info", "-m", dir, "--json", NULL }, 0);
+        expect_failure_naming(what, NULL, (const char *const[]){ "info", "-m", dir, NULL }, 0, file);
+        expect_failure_naming(what, NULL, (const char *const[]){ "info", "-m", dir, "--json", NULL }, 0, file);
     }
 }
 
@@ -102,69 +116,69 @@ static void hostile_tokenizers(void)
 {
     /* tokenizer.json */
     write_str(fixture("truncated"), "tokenizer.json", "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0");
-    all_fail("truncated tokenizer.json", fixture("truncated"), 0);
+    all_fail("truncated tokenizer.json", fixture("truncated"), 0, "tokenizer.json");
     write_str(fixture("empty"), "tokenizer.json", "");
-    all_fail("empty tokenizer.json", fixture("empty"), 0);
+    all_fail("empty tokenizer.json", fixture("empty"), 0, "tokenizer.json");
     write_bytes(fixture("nul"), "tokenizer.json", "{\"model\":\0}", 11);
-    all_fail("NUL in tokenizer.json", fixture("nul"), 0);
+    all_fail("NUL in tokenizer.json", fixture("nul"), 0, "tokenizer.json");
     write_str(fixture("bad_utf8"), "tokenizer.json", "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"\xC3(\":0}}}");
-    all_fail("invalid UTF-8 tokenizer.json", fixture("bad_utf8"), 0);
+    all_fail("invalid UTF-8 tokenizer.json", fixture("bad_utf8"), 0, "tokenizer.json");
     char deep[20001];
     memset(deep, '[', 20000);
     deep[20000] = '\0';
     write_str(fixture("deep"), "tokenizer.json", deep);
-    all_fail("20000 nested arrays", fixture("deep"), 0);
+    all_fail("20000 nested arrays", fixture("deep"), 0, "tokenizer.json");
     write_str(fixture("merges"), "tokenizer.json",
               "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a zz\"]}}");
-    all_fail("merge of an unknown token", fixture("merges"), 0);
+    all_fail("merge of an unknown token", fixture("merges"), 0, "tokenizer.json");
     write_str(fixture("regex"), "tokenizer.json",
               "{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(((\"},\"behavior\":\"Removed\"},"
               "\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0}}}");
-    all_fail("regex that does not compile", fixture("regex"), 0);
+    all_fail("regex that does not compile", fixture("regex"), 0, "tokenizer.json");
     write_str(fixture("bigid"), "tokenizer.json",
               "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"a\":0,\"b\":2147483648}}}");
-    all_fail("id 2^31", fixture("bigid"), 0);
+    all_fail("id 2^31", fixture("bigid"), 0, "tokenizer.json");
     write_str(fixture("notobj"), "tokenizer.json", "[\"model\"]");
-    all_fail("tokenizer.json not an object", fixture("notobj"), 0);
+    all_fail("tokenizer.json not an object", fixture("notobj"), 0, "tokenizer.json");
     mkdir(fixture("isdir"), 0755);
     {
         char p[600];
         snprintf(p, sizeof p, "%s/isdir/tokenizer.json", tmpdir);
         mkdir(p, 0755);
     }
-    all_fail("tokenizer.json is a folder", fixture("isdir"), 0);
+    all_fail("tokenizer.json is a folder", fixture("isdir"), 0, "tokenizer.json");
     /* a good tokenizer.json beside a broken tokenizer_config.json */
     const char *d = fixture("badcfg");
     write_str(d, "tokenizer.json", GOOD_TOK);
     write_str(d, "tokenizer_config.json", "{\"bos_token\": ");
-    all_fail("broken tokenizer_config.json", d, 0);
+    all_fail("broken tokenizer_config.json", d, 0, "tokenizer_config.json");
 
     /* an added token id of 2^31-1 in tokenizer_config.json (was signed overflow) */
     d = fixture("cfg_bigid");
     write_str(d, "vocab.txt", "[PAD]\n[UNK]\nhello\n");
     write_str(d, "tokenizer_config.json", "{\"added_tokens_decoder\": {\"2147483647\": {\"content\": \"<x>\"}}}");
-    all_fail("added_tokens_decoder id 2^31-1", d, 0);
+    all_fail("added_tokens_decoder id 2^31-1", d, 0, "tokenizer_config.json");
 
     /* the older layouts */
     write_str(fixture("vocabtxt"), "vocab.txt", "[PAD]\n[UNK]\n\xFF\xFE\n");
-    all_fail("vocab.txt not UTF-8", fixture("vocabtxt"), 0);
+    all_fail("vocab.txt not UTF-8", fixture("vocabtxt"), 0, "vocab.txt");
     d = fixture("vocabjson");
     write_str(d, "vocab.json", "{\"a\": 0, \"b\": -7}");
     write_str(d, "merges.txt", "#version: 0.2\na b\n");
-    all_fail("vocab.json with a negative id", d, 0);
+    all_fail("vocab.json with a negative id", d, 0, "vocab.json");
     d = fixture("mergestxt");
     write_str(d, "vocab.json", "{\"a\": 0, \"b\": 1}");
     write_str(d, "merges.txt", "#version: 0.2\na b c d\n");
-    all_fail("merges.txt line of four tokens", d, 0);
+    all_fail("merges.txt line of four tokens", d, 0, "merges.txt");
     unsigned char junk[4096];
     for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 131 + 7);
     write_bytes(fixture("spjunk"), "tokenizer.model", junk, sizeof junk);
-    all_fail("tokenizer.model of junk", fixture("spjunk"), 0);
+    all_fail("tokenizer.model of junk", fixture("spjunk"), 0, "tokenizer.model");
     write_bytes(fixture("spempty"), "tokenizer.model", "", 0);
-    all_fail("empty tokenizer.model", fixture("spempty"), 0);
+    all_fail("empty tokenizer.model", fixture("spempty"), 0, "tokenizer.model");
     /* a protobuf that parses as a ModelProto with one empty piece */
     write_bytes(fixture("sptiny"), "spiece.model", "\x0a\x00", 2);
-    all_fail("spiece.model with an empty piece", fixture("sptiny"), 0);
+    all_fail("spiece.model with an empty piece", fixture("sptiny"), 0, "spiece.model");
 }
 
 static void hostile_ids(void)
@@ -203,7 +217,11 @@ static void hostile_models(const char *shared)
     /* config.json */
     const char *d = fixture("cfg_trunc");
     write_bytes(d, "config.json", cfg, cn / 2);
-    all_fail("truncated config.json", d, 1);
+    all_fail("truncated config.json", d, 0, NULL); /* tokenize: no tokenizer files here */
+    expect_failure_naming("truncated config.json", NULL, (const char *const[]){ "info", "-m", d, NULL }, 0,
+                          "config.json");
+    expect_failure_naming("truncated config.json", NULL, (const char *const[]){ "info", "-m", d, "--json", NULL },
+                          0, "config.json");
     d = fixture("cfg_huge");
     write_str(d, "config.json", "{\"model_type\":\"bert\",\"hidden_size\":1e300,\"num_hidden_layers\":-2,"
               "\"num_attention_heads\":3,\"vocab_size\":2147483648}");
@@ -240,7 +258,7 @@ static void hostile_models(const char *shared)
         snprintf(link, sizeof link, "%s/model.safetensors", d);
         snprintf(out, sizeof out, "%s/logits.safetensors", tmpdir);
         TEST_CHECK(symlink(abs_st, link) == 0, "symlink %s", link);
-        all_fail("model with a hostile tokenizer.json", d, 0);
+        all_fail("model with a hostile tokenizer.json", d, 0, "tokenizer.json");
         expect_clean_failure("logits, hostile tokenizer", NULL,
                              (const char *const[]){ "logits", "-m", d, "-p", "hi", "--out", out, NULL }, 0);
         expect_clean_failure("embed, hostile tokenizer", NULL, (const char *const[]){ "embed", "-m", d, "-p", "hi", NULL }, 0);
@@ -259,6 +277,38 @@ static void hostile_models(const char *shared)
     }
 }
 
+/* stories260K's weights beside a broken generation_config.json, and its tokenizer.model truncated. */
+static void hostile_causal_files(const char *shared)
+{
+    char src[512], abs_path[4096], link[600];
+    const char *d = fixture("gen_cfg");
+    const char *names[] = {"config.json", "model.safetensors", "tokenizer.model"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(src, sizeof src, "%s/models/stories260K/%s", shared, names[i]);
+        if (!realpath(src, abs_path)) { TEST_SKIP("no %s", src); return; }
+        snprintf(link, sizeof link, "%s/%s", d, names[i]);
+        TEST_CHECK(symlink(abs_path, link) == 0, "symlink %s", link);
+    }
+    write_str(d, "generation_config.json", "{\"do_sample\": true, \"temperature\": ");
+    expect_failure_naming("truncated generation_config.json", NULL,
+                          (const char *const[]){ "generate", "-m", d, "-p", "Once", "-n", "2", NULL }, 0,
+                          "generation_config.json");
+    write_str(d, "generation_config.json", "{\"do_sample\": \"yes\"}");
+    expect_failure_naming("generation_config.json do_sample not a bool", NULL,
+                          (const char *const[]){ "generate", "-m", d, "-p", "Once", "-n", "2", NULL }, 0,
+                          "generation_config.json");
+    /* a truncated protobuf: the first 3000 bytes of a valid tokenizer.model */
+    snprintf(src, sizeof src, "%s/models/stories260K/tokenizer.model", shared);
+    size_t n = 0;
+    char *model = test_read_file(src, &n);
+    TEST_CHECK(model && n > 3000, "read %s", src);
+    if (model && n > 3000) {
+        write_bytes(fixture("sp_trunc"), "tokenizer.model", model, 3000);
+        all_fail("truncated tokenizer.model", fixture("sp_trunc"), 0, "tokenizer.model");
+    }
+    free(model);
+}
+
 int main(void)
 {
     if (!test_run_model_path(run_model, sizeof run_model)) {
@@ -272,8 +322,12 @@ int main(void)
     hostile_tokenizers();
     hostile_ids();
     const char *shared = test_shared_dir();
-    if (shared) hostile_models(shared);
-    else TEST_SKIP("the model cases reuse ../shared/models/bert-tiny");
+    if (shared) {
+        hostile_models(shared);
+        hostile_causal_files(shared);
+    } else {
+        TEST_SKIP("the model cases reuse ../shared/models/bert-tiny and stories260K");
+    }
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmpdir);

@@ -16,6 +16,7 @@
 #include <cJSON.h>
 
 #include "hf/error.h"
+#include "hf/jsonfile.h"
 #include "tokenizer/sentencepiece_c.h"
 #include "tokenizer/tok_internal.h"
 
@@ -42,33 +43,30 @@ static const char *base_name(const char *path)
  * file, with transformers' defaults (legacy: absent or null -> true, with a
  * warning there; add_prefix_space: absent -> true). A missing or unreadable
  * config leaves the defaults: validating it is tokenizer.c's job. */
-static tk_sp_hf read_hf_options(const char *model_path)
+static int read_hf_options(const char *model_path, tk_sp_hf *out)
 {
     tk_sp_hf o = {1, 1};
+    *out = o;
     const char *slash = strrchr(model_path, '/');
     size_t dlen = slash ? (size_t)(slash - model_path) + 1 : 0;
     char *path = malloc(dlen + sizeof "tokenizer_config.json");
-    if (!path) return o;
+    if (!path) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", model_path);
     memcpy(path, model_path, dlen);
     strcpy(path + dlen, "tokenizer_config.json");
-    FILE *f = fopen(path, "rb");
+    cJSON *cfg = NULL;
+    int rc = hf_json_read_file(path, "tokenizer_config.json", (size_t)16 << 20, &cfg);
     free(path);
-    if (!f) return o;
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && size < (16L << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (text = malloc((size_t)size + 1)) != NULL && fread(text, 1, (size_t)size, f) == (size_t)size) {
-        text[size] = 0;
-        cJSON *cfg = cJSON_ParseWithLength(text, (size_t)size);
+    if (rc == HUBRT_ERR_NOMEM) return rc;
+    if (rc == 0) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "legacy");
         if (cJSON_IsBool(v)) o.legacy = cJSON_IsTrue(v);
         v = cJSON_GetObjectItemCaseSensitive(cfg, "add_prefix_space");
         if (cJSON_IsBool(v)) o.add_prefix_space = cJSON_IsTrue(v);
-        cJSON_Delete(cfg);
     }
-    free(text);
-    fclose(f);
-    return o;
+    cJSON_Delete(cfg);
+    if (rc != 0) hf_clear_error(); /* a broken file is reported by tokenizer.c */
+    *out = o;
+    return 0;
 }
 
 tk_sp *tk_sp_load(const char *path)
@@ -126,7 +124,10 @@ tk_sp *tk_sp_load(const char *path)
     if (sp->pad >= vocab) sp->pad = -1;
     for (int i = 0; i < vocab; i++)
         sp->special[i] = (unsigned char)(tk_spc_is_control(m, i) || tk_spc_is_unknown(m, i));
-    sp->hf = read_hf_options(path);
+    if (read_hf_options(path, &sp->hf) != 0) {
+        tk_sp_free(sp);
+        return NULL;
+    }
     sp->unk_len = -1;
     if (sp->unk >= 0) {
         size_t ulen = 0;

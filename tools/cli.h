@@ -24,6 +24,8 @@ int cli_detokenize(int argc, char **argv);
 int cli_logits(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_chat(int argc, char **argv);
+int cli_template(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 
 /* "run-model <cmd>: message" on stderr; returns CLI_ERROR. */
@@ -70,5 +72,38 @@ char *cli_read_text(const char *cmd, const char *path);
 void cli_print_profile(const hubrt_session *s);
 /* Seconds on the monotonic clock. */
 double cli_now(void);
+
+/* ---- sampling options of generate and chat (tools/cli_sampling.c) ---- */
+typedef struct cli_sampling {
+    long n_predict, top_k, repeat_last_n;   /* -1 / -1 / -2 = not given */
+    double temp, top_p, min_p, repeat_penalty; /* -1 = not given */
+    long long seed;                         /* -1 = random */
+    const char *stop;
+    int ignore_eos;
+} cli_sampling;
+/* Every option unset. */
+void cli_sampling_init(cli_sampling *o);
+/* The options' --help lines. */
+void cli_sampling_usage(FILE *f);
+/*
+ * When argv[*i] is a sampling option, consumes it and its value (advancing
+ * *i) and returns 1; 0 when it is not one; -1 on a bad value (usage error
+ * printed).
+ */
+int cli_sampling_parse(const char *cmd, int argc, char **argv, int *i, cli_sampling *o);
+/* The model's defaults (generation_config.json) overridden by the options
+ * into *sp. 0, or -1 with the error printed. */
+int cli_sampling_params(const char *cmd, const hubrt_model *m, const cli_sampling *o, hubrt_sample_params *sp);
+/* The settings on stderr (--verbose). */
+void cli_sampling_print(const hubrt_sample_params *sp);
+
+/* ---- chat templates (tools/cli_chat.c) ---- */
+/*
+ * The model's chat template applied to messages_json (a JSON array) with
+ * add_generation_prompt, as a malloc'd string; NULL with the error printed.
+ */
+char *cli_chat_render(const char *cmd, const hubrt_model *m, const char *messages_json, int add_generation_prompt);
+/* The same for one user message (after a system message when system is not NULL), with the generation prompt. */
+char *cli_chat_prompt(const char *cmd, const hubrt_model *m, const char *system, const char *user);
 
 #endif

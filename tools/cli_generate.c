@@ -5,14 +5,12 @@
  * prompt), with load time and prompt / generation speed on stderr; --json
  * instead prints one object when done (the contract in design.md).
  * Sampling defaults come from the model's generation_config.json (greedy
- * unless it says do_sample), then the flags.
+ * unless it says do_sample), then the flags. --chat puts the prompt through
+ * the model's chat template as one user message.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "tools/cli.h"
 
@@ -29,18 +27,13 @@ static void usage(FILE *f)
         "  -p, --prompt TEXT      prompt text (tokenized with the model's special tokens, e.g. BOS)\n"
         "  -f, --file FILE        prompt text from a file ('-' = stdin)\n"
         "      --ids 1,2,3        prompt as token ids instead of text\n"
-        "  -n, --n-predict N      new tokens at most (default: generation_config.json, else 128)\n"
-        "      --temp T           temperature; 0 = greedy (default: greedy unless the model's\n"
-        "                         generation_config.json sets do_sample)\n"
-        "      --top-k K          keep the K most likely tokens (0 = off)\n"
-        "      --top-p P          nucleus: keep the most likely tokens up to mass P (1 = off)\n"
-        "      --min-p P          keep tokens with prob >= P * the top prob (0 = off)\n"
-        "      --repeat-penalty R penalise the ids of the last N tokens (1 = off)\n"
-        "      --repeat-last-n N  window of the repetition penalty (default 64, -1 = all)\n"
-        "      --seed S           sampling seed (default: random; printed with --verbose);\n"
-        "                         --top-k/--top-p/--min-p/--seed without --temp sample at T = 1\n"
-        "      --stop STR         stop when STR appears (STR itself is not printed)\n"
-        "      --ignore-eos       keep going past the end-of-sequence token\n"
+        "      --chat             the prompt is one user message, put through the model's chat\n"
+        "                         template (tokenized without adding special tokens again)\n"
+        "      --system TEXT      with --chat: a system message before it\n"
+        "      --chat-template F  with --chat: the Jinja template in file F instead of the model's\n"
+        "  -n, --n-predict N      new tokens at most (default: generation_config.json, else 128)\n");
+    cli_sampling_usage(f);
+    fprintf(f,
         "  -t, --threads N        threads (default: physical cores)\n"
         "      --quant q8|q4      quantise weights on load (lossy; default: stored dtype)\n"
         "      --no-echo          do not print the prompt before the continuation\n"
@@ -100,17 +93,6 @@ static int on_token(const char *piece, int32_t id, void *user)
     return 0;
 }
 
-static uint64_t random_seed(void)
-{
-    uint64_t s = 0;
-    if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
-    }
-    return s & ((1ULL << 53) - 1); /* exact as a JSON number (a double) */
-}
-
 static const char *reason_name(hubrt_stop_reason r)
 {
     switch (r) {
@@ -123,16 +105,17 @@ static const char *reason_name(hubrt_stop_reason r)
 
 int cli_generate(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL, *ids_text = NULL, *stop = NULL, *prompt_file = NULL;
-    char *file_text = NULL;
-    long n_predict = -1, top_k = -1, threads = 0, repeat_last_n = -2;
-    double temp = -1, top_p = -1, min_p = -1, repeat_penalty = -1;
-    long long seed = -1;
-    int json = 0, verbose = 0, quiet = 0, ignore_eos = 0, echo = 1, profile = 0;
+    const char *model_path = NULL, *prompt = NULL, *ids_text = NULL, *prompt_file = NULL;
+    const char *system = NULL, *chat_template = NULL;
+    char *file_text = NULL, *rendered = NULL;
+    long threads = 0;
+    int json = 0, verbose = 0, quiet = 0, echo = 1, profile = 0, chat = 0;
     hubrt_quant quant = HUBRT_QUANT_NONE;
+    cli_sampling so;
+    cli_sampling_init(&so);
 
     /* argv[0] is "generate" or the program name (generate as default) */
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1, k; i < argc; i++) {
         const char *a = argv[i];
 #define NEED_VALUE() \
         do { if (i + 1 >= argc) return cli_usage(CMD, "%s needs a value", a); } while (0)
@@ -141,46 +124,18 @@ int cli_generate(int argc, char **argv)
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEED_VALUE(); prompt = argv[++i]; }
         else if (!strcmp(a, "--ids")) { NEED_VALUE(); ids_text = argv[++i]; }
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) { NEED_VALUE(); prompt_file = argv[++i]; }
-        else if (!strcmp(a, "--stop")) { NEED_VALUE(); stop = argv[++i]; }
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            NEED_VALUE();
-            if (cli_parse_int(CMD, a, argv[++i], 0, 1L << 30, &n_predict)) return CLI_USAGE;
-        } else if (!strcmp(a, "--top-k")) {
-            NEED_VALUE();
-            if (cli_parse_int(CMD, a, argv[++i], 0, 1L << 30, &top_k)) return CLI_USAGE;
+        else if (!strcmp(a, "--system")) { NEED_VALUE(); system = argv[++i]; }
+        else if (!strcmp(a, "--chat-template")) { NEED_VALUE(); chat_template = argv[++i]; }
+        else if (!strcmp(a, "--chat")) chat = 1;
+        else if ((k = cli_sampling_parse(CMD, argc, argv, &i, &so)) != 0) {
+            if (k < 0) return CLI_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             NEED_VALUE();
             if (cli_parse_int(CMD, a, argv[++i], 0, 4096, &threads)) return CLI_USAGE;
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            NEED_VALUE();
-            if (cli_parse_int(CMD, a, argv[++i], -1, 1L << 30, &repeat_last_n)) return CLI_USAGE;
-        } else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) {
-            NEED_VALUE();
-            if (cli_parse_float(CMD, a, argv[++i], &temp)) return CLI_USAGE;
-            if (temp < 0 || temp > 1e6) return cli_usage(CMD, "--temp must be >= 0, got '%s'", argv[i]);
-        } else if (!strcmp(a, "--top-p")) {
-            NEED_VALUE();
-            if (cli_parse_float(CMD, a, argv[++i], &top_p)) return CLI_USAGE;
-            if (!(top_p > 0 && top_p <= 1)) return cli_usage(CMD, "--top-p must be in (0, 1], got '%s'", argv[i]);
-        } else if (!strcmp(a, "--min-p")) {
-            NEED_VALUE();
-            if (cli_parse_float(CMD, a, argv[++i], &min_p)) return CLI_USAGE;
-            if (!(min_p >= 0 && min_p <= 1)) return cli_usage(CMD, "--min-p must be in [0, 1], got '%s'", argv[i]);
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            NEED_VALUE();
-            if (cli_parse_float(CMD, a, argv[++i], &repeat_penalty)) return CLI_USAGE;
-            if (!(repeat_penalty > 0 && repeat_penalty < 1e6))
-                return cli_usage(CMD, "--repeat-penalty must be > 0, got '%s'", argv[i]);
-        } else if (!strcmp(a, "--seed")) {
-            NEED_VALUE();
-            long v;
-            if (cli_parse_int(CMD, a, argv[++i], 0, 0x7fffffffffffffffL, &v)) return CLI_USAGE;
-            seed = v;
         } else if (!strcmp(a, "--quant")) {
             NEED_VALUE();
             if (cli_parse_quant(CMD, argv[++i], &quant)) return CLI_USAGE;
         } else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--no-echo")) echo = 0;
         else if (!strcmp(a, "--profile")) profile = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
@@ -192,7 +147,8 @@ int cli_generate(int argc, char **argv)
     if (!model_path) return cli_usage(CMD, "-m DIR is required");
     if (!prompt && !ids_text && !prompt_file) return cli_usage(CMD, "a prompt is required (-p TEXT, -f FILE or --ids 1,2,3)");
     if (!!prompt + !!ids_text + !!prompt_file > 1) return cli_usage(CMD, "give one of -p, -f and --ids");
-    if (stop && !*stop) return cli_usage(CMD, "--stop needs a non-empty string");
+    if (chat && ids_text) return cli_usage(CMD, "--chat needs a text prompt (-p or -f), not --ids");
+    if (!chat && (system || chat_template)) return cli_usage(CMD, "--system and --chat-template go with --chat");
 
     int32_t *ids = NULL;
     int n_ids = 0;
@@ -206,6 +162,7 @@ int cli_generate(int argc, char **argv)
     hubrt_load_params lp = hubrt_load_default_params();
     lp.n_threads = (int)threads;
     lp.quant = quant;
+    lp.chat_template_file = chat_template;
     double load_s = 0;
     hubrt_model *m = cli_load_model(CMD, model_path, &lp, quiet, &load_s);
     if (!m) {
@@ -218,34 +175,21 @@ int cli_generate(int argc, char **argv)
     gen_out out = {0};
     out.json = json;
 
-    if (prompt && cli_tokenize_text(CMD, m, prompt, 1, &ids, &n_ids)) goto done;
+    if (chat && prompt) {
+        /* the prompt as one user message through the template; the
+         * rendered text carries its own special tokens */
+        if (!(rendered = cli_chat_prompt(CMD, m, system, prompt))) goto done;
+        prompt = rendered;
+        if (cli_tokenize_text(CMD, m, prompt, 0, &ids, &n_ids)) goto done;
+    } else if (prompt && cli_tokenize_text(CMD, m, prompt, 1, &ids, &n_ids)) goto done;
     if (n_ids == 0) {
         cli_error(CMD, "the prompt gives no tokens");
         goto done;
     }
 
     hubrt_sample_params sp;
-    if (hubrt_sample_model_params(m, &sp) != HUBRT_OK) {
-        cli_error(CMD, "%s", hubrt_last_error());
-        goto done;
-    }
-    int sampling_flag = top_k >= 0 || top_p >= 0 || min_p >= 0 || seed >= 0;
-    if (temp >= 0) sp.temperature = (float)temp;
-    else if (sampling_flag && sp.temperature == 0) sp.temperature = 1.0f;
-    if (top_k >= 0) sp.top_k = (int32_t)top_k;
-    if (top_p >= 0) sp.top_p = (float)top_p;
-    if (min_p >= 0) sp.min_p = (float)min_p;
-    if (repeat_penalty >= 0) sp.repeat_penalty = (float)repeat_penalty;
-    if (repeat_last_n >= -1) sp.repeat_last_n = (int32_t)repeat_last_n;
-    if (n_predict >= 0) sp.max_new_tokens = (int32_t)n_predict;
-    sp.seed = seed >= 0 ? (uint64_t)seed : random_seed();
-    sp.stop = stop;
-    sp.ignore_eos = ignore_eos;
-    if (verbose)
-        fprintf(stderr, "run-model: seed %llu, temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g (last %d), "
-                "max new tokens %d\n", (unsigned long long)sp.seed, (double)sp.temperature, (int)sp.top_k,
-                (double)sp.top_p, (double)sp.min_p, (double)sp.repeat_penalty, (int)sp.repeat_last_n,
-                (int)sp.max_new_tokens);
+    if (cli_sampling_params(CMD, m, &so, &sp)) goto done;
+    if (verbose) cli_sampling_print(&sp);
 
     /* KV cache for what this run needs, not the whole context window. */
     hubrt_model_info info;
@@ -333,5 +277,6 @@ done:
     free(out.ids);
     free(out.text);
     free(file_text);
+    free(rendered);
     return rc;
 }

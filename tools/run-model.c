@@ -20,6 +20,8 @@ static const struct {
     {"logits", cli_logits, "write logits / hidden states to a safetensors file"},
     {"info", cli_info, "what a model directory holds"},
     {"bench", cli_bench, "prefill and decode speed"},
+    {"chat", cli_chat, "a conversation through the model's chat template"},
+    {"template", cli_template, "render a conversation through a chat template"},
     {"serve", cli_serve, "an OpenAI-compatible HTTP server (continuous batching)"},
 };
 

@@ -4,7 +4,8 @@
  * a JSON object of variables (without one, a conversation with a system
  * message, tool calls, a tool result and tools). Rendering must either give
  * valid UTF-8 or fail with a message; never crash, hang or leak. Limits are
- * kept small so that each input runs fast.
+ * kept small so that each input runs fast, and some very small so that the
+ * error paths run too.
  *
  *   make fuzz && build/fuzz/fuzz_chat_template -max_total_time=120 -dict=tests/fuzz/chat_template.dict \
  *       build/fuzz/work_chat tests/fuzz/corpus_chat_template
@@ -46,11 +47,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ct_context_free(cx);
         return 0;
     }
+    /* limits from a hash of the input: most runs get roomy ones, some tight
+     * ones, so that every limit trips at many places (error paths must not leak) */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < size; i++) h = (h ^ data[i]) * 16777619u;
     ct_options opt = { 0 };
-    opt.max_output = 1 << 20;
-    opt.max_steps = 20000;
-    opt.max_depth = 50;
-    opt.max_work = 16 << 20;
+    opt.max_output = h % 8 == 0 ? 256 : 1 << 20;
+    opt.max_steps = (h >> 3) % 8 == 0 ? 50 : 20000;
+    opt.max_depth = (h >> 6) % 8 == 0 ? 3 : 50;
+    opt.max_work = (h >> 9) % 4 == 0 ? 4096 : (h >> 9) % 4 == 1 ? 65536 : 16 << 20;
     opt.clock_pinned = 1;
     opt.now = 1795780800;
     char *out = NULL;

@@ -19,7 +19,8 @@ for bin in "$fuzz"/fuzz_*; do
     rm -rf "$artifacts"
     mkdir -p "$work" "$artifacts"
     # seeds: the committed corpus and regressions, plus real files of the kind
-    seeds="tests/fuzz/regressions/$target"
+    seeds=""
+    [ -d "tests/fuzz/regressions/$target" ] && seeds="tests/fuzz/regressions/$target"
     [ -d "tests/fuzz/corpus_$target" ] && seeds="$seeds tests/fuzz/corpus_$target"
     [ -d "$fuzz/corpus_$target" ] && seeds="$seeds $fuzz/corpus_$target"
     if [ -d "$shared/models" ]; then
