@@ -462,6 +462,7 @@ HUBRT_API int hubrt_chat_apply(const hubrt_model *model, const hubrt_chat_params
  * engine, return value and errors as hubrt_chat_apply.
  */
 HUBRT_API int hubrt_template_render(const char *source, size_t len, const char *context_json, char *buf, size_t cap);
+
 /* ---- sampling one token at a time --------------------------------------- */
 
 /*

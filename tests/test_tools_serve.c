@@ -48,7 +48,19 @@
 #define WATCHDOG_S 600      /* the whole test, ASan included, stays far below */
 #define START_TIMEOUT_S 60  /* a server's ready line */
 
-static char run_model[512], tmpdir[256], models[512];
+static char run_model[512], tmpdir[256], models[512], chat_tpl[300];
+static char *chat_expected; /* run-model generate --chat on CHAT_USER */
+static int chat_n_prompt;
+
+#define CHAT_USER "Tell me a story"
+/* ChatML, tools up front, a rule that raises, an extra variable at the end */
+static const char chat_template[] =
+    "{% if tools %}{{ '<|tools|>' + (tools | tojson) + '\\n' }}{% endif %}"
+    "{% for m in messages %}{% if m['role'] == 'system' and not loop.first %}"
+    "{{ raise_exception('the system message must come first') }}{% endif %}"
+    "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    "{% if note is defined %}{{ note }}{% endif %}";
 static int have_curl, have_node, have_haproxy;
 
 /* ---- processes ------------------------------------------------------------ */
@@ -487,16 +499,20 @@ static void test_greedy_under_load(const server *s)
         expected[i] = generate_text(models, "-p", prompts[i], "-n", GEN_TOKENS, "--temp", "0", NULL);
         TEST_CHECK(expected[i] != NULL, "run-model generate for prompt %d", i);
     }
-    /* 2 requests per prompt (one streamed), all at once: 12 requests on 4 slots + queue */
-    enum { N = 2 * N_PROMPTS };
+    /* 2 requests per prompt (one streamed) and 2 chats, all at once: 14 requests on 4 slots + queue */
+    enum { N = 2 * N_PROMPTS + 2 };
     pid_t pids[N];
     char outs[N][300], bodies[N][300];
     for (int k = 0; k < N; k++) {
-        int i = k % N_PROMPTS, stream = k >= N_PROMPTS;
+        int i = k % N_PROMPTS, stream = k >= N_PROMPTS && k != 2 * N_PROMPTS, chat = k >= 2 * N_PROMPTS;
         char *q = json_quote(prompts[i]);
         char body[1024];
-        snprintf(body, sizeof body, "{\"prompt\": %s, \"max_tokens\": %s, \"temperature\": 0, \"stream\": %s}", q,
-                 GEN_TOKENS, stream ? "true" : "false");
+        if (chat)
+            snprintf(body, sizeof body, "{\"messages\": [{\"role\": \"user\", \"content\": \"" CHAT_USER "\"}], "
+                     "\"max_tokens\": 24, \"temperature\": 0, \"stream\": %s}", stream ? "true" : "false");
+        else
+            snprintf(body, sizeof body, "{\"prompt\": %s, \"max_tokens\": %s, \"temperature\": 0, \"stream\": %s}", q,
+                     GEN_TOKENS, stream ? "true" : "false");
         free(q);
         snprintf(bodies[k], sizeof bodies[k], "%s/load%d.json", tmpdir, k);
         snprintf(outs[k], sizeof outs[k], "%s/load%d.out", tmpdir, k);
@@ -506,27 +522,29 @@ static void test_greedy_under_load(const server *s)
             fclose(f);
         }
         char url[128], data[310];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/completions", s->port);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/%s", s->port, chat ? "chat/completions" : "completions");
         snprintf(data, sizeof data, "@%.290s", bodies[k]);
         const char *argv[] = {"curl", "-s", "-N", "--max-time", "120", "--data-binary", data, url, NULL};
         pids[k] = spawn(argv, outs[k], NULL, NULL);
     }
     for (int k = 0; k < N; k++) {
-        int st, i = k % N_PROMPTS;
+        int st, i = k % N_PROMPTS, chat = k >= 2 * N_PROMPTS;
+        const char *want = chat ? chat_expected : expected[i];
         int rc = pids[k] > 0 ? wait_for(pids[k], 130, &st) : -1;
         char *body = test_read_file(outs[k], NULL);
         char *text = NULL;
-        if (k >= N_PROMPTS) {
+        if (k >= N_PROMPTS && k != 2 * N_PROMPTS) {
             const char *finish = NULL;
             text = body ? sse_text(body, NULL, &finish) : NULL;
-            TEST_CHECK(text && !strcmp(finish, "length"), "stream %d: well-formed SSE ending in [DONE], got %.200s", k,
+            TEST_CHECK(text && finish && *finish, "stream %d: well-formed SSE ending in [DONE], got %.200s", k,
                        body ? body : "(none)");
         } else {
             text = body ? completion_text(body) : NULL;
         }
-        TEST_CHECK(rc == 0 && text && expected[i] && !strcmp(text, expected[i]),
-                   "request %d (%s): temperature 0 under load equals run-model generate:\n  got  %s\n  want %s", k,
-                   k >= N_PROMPTS ? "stream" : "plain", text ? text : "(none)", expected[i] ? expected[i] : "(none)");
+        TEST_CHECK(rc == 0 && text && want && !strcmp(text, want),
+                   "request %d (%s%s): temperature 0 under load equals run-model generate:\n  got  %s\n  want %s", k,
+                   chat ? "chat, " : "", k >= N_PROMPTS && k != 2 * N_PROMPTS ? "stream" : "plain",
+                   text ? text : "(none)", want ? want : "(none)");
         free(text);
         free(body);
         unlink(outs[k]);
@@ -572,6 +590,65 @@ static void test_seed_and_stop(const server *s)
     TEST_CHECK(got && !strcmp(got, ", there was a ") && !strcmp(finish, "stop"),
                "streamed stop string held back: got '%s' (%s)", got ? got : r.body, finish ? finish : "");
     free(got);
+    response_free(&r);
+}
+
+/* Chat: the template, tools and variables, content parts, template errors; equal to generate --chat. */
+static void test_chat(const server *s)
+{
+    response r;
+    post(&r, s->port, "/v1/chat/completions",
+         "{\"messages\": [{\"role\": \"user\", \"content\": \"" CHAT_USER "\"}], \"max_tokens\": 24, \"temperature\": 0}");
+    char *text = completion_text(r.body);
+    TEST_CHECK(r.status == 200 && text && chat_expected && !strcmp(text, chat_expected) &&
+               strstr(r.body, "\"object\":\"chat.completion\"") && strstr(r.body, "\"role\":\"assistant\""),
+               "chat equals run-model generate --chat: got %s, want %s", r.body, chat_expected ? chat_expected : "(none)");
+    char want_usage[64];
+    snprintf(want_usage, sizeof want_usage, "\"prompt_tokens\":%d,", chat_n_prompt);
+    TEST_CHECK(strstr(r.body, want_usage) != NULL, "chat usage counts the rendered prompt's %d tokens: %s", chat_n_prompt,
+               r.body);
+    free(text);
+    response_free(&r);
+
+    post(&r, s->port, "/v1/chat/completions",
+         "{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"" CHAT_USER "\"}]}], "
+         "\"max_tokens\": 24, \"temperature\": 0, \"stream\": true}");
+    const char *finish = NULL;
+    text = sse_text(r.body, NULL, &finish);
+    TEST_CHECK(text && chat_expected && !strcmp(text, chat_expected) &&
+               strstr(r.body, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}") &&
+               strstr(r.body, "\"object\":\"chat.completion.chunk\""),
+               "chat stream with content parts equals generate --chat: %.300s", r.body);
+    free(text);
+    response_free(&r);
+
+    post(&r, s->port, "/apply-template",
+         "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"tools\": [{\"type\": \"function\", "
+         "\"function\": {\"name\": \"f\"}}], \"chat_template_kwargs\": {\"note\": \"NOTE\"}}");
+    TEST_CHECK(r.status == 200 && strstr(r.body, "<|tools|>") && strstr(r.body, "\\\"name\\\": \\\"f\\\"") &&
+               strstr(r.body, "<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\nNOTE"),
+               "/apply-template passes tools and chat_template_kwargs to the template: %s", r.body);
+    response_free(&r);
+    post(&r, s->port, "/apply-template", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], "
+                                         "\"add_generation_prompt\": false}");
+    TEST_CHECK(r.status == 200 && !strcmp(r.body, "{\"prompt\":\"<|im_start|>user\\nhi<|im_end|>\\n\"}"),
+               "/apply-template without the generation prompt: %s", r.body);
+    response_free(&r);
+
+    post(&r, s->port, "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, "
+                                              "{\"role\": \"system\", \"content\": \"b\"}]}");
+    check_error_reply(&r, 400, "chat_template_error", "the template's raise_exception");
+    TEST_CHECK(strstr(r.body, "the system message must come first") != NULL, "with the template's message: %s", r.body);
+    response_free(&r);
+    post(&r, s->port, "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": "
+                                              "[{\"type\": \"image_url\", \"image_url\": {\"url\": \"x\"}}]}]}");
+    check_error_reply(&r, 400, "unsupported_value", "an image part");
+    response_free(&r);
+    post(&r, s->port, "/v1/chat/completions", "{\"messages\": [{\"content\": \"no role\"}]}");
+    check_error_reply(&r, 400, "invalid_value", "a message without a role");
+    response_free(&r);
+    post(&r, s->port, "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": 3}");
+    check_error_reply(&r, 400, "invalid_type", "tools of the wrong type");
     response_free(&r);
 }
 
@@ -777,6 +854,10 @@ static void test_api_key(void)
     response_free(&r);
     http(&r, s.port, "GET", "/health", NULL, 0, NULL);
     TEST_CHECK(r.status == 200, "/health needs no key: %d", r.status);
+    response_free(&r);
+    const char *msg = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}";
+    http(&r, s.port, "POST", "/v1/chat/completions", msg, strlen(msg), right);
+    check_error_reply(&r, 400, "no_chat_template", "chat on a model without a chat template");
     response_free(&r);
     stop_checked(&s, "the keyed server");
 }
@@ -1042,7 +1123,13 @@ static void test_openai_client(const server *lm, const char *shared)
     cJSON_AddNumberToObject(lmc, "max_tokens", 24);
     cJSON_AddNumberToObject(lmc, "ctx", 256);
     cJSON_AddStringToObject(lmc, "expected", expected ? expected : "(run-model generate failed)");
-    cJSON_AddNullToObject(lmc, "chat");
+    cJSON *chat = cJSON_AddObjectToObject(lmc, "chat");
+    cJSON *msgs = cJSON_AddArrayToObject(chat, "messages"), *m1 = cJSON_CreateObject();
+    cJSON_AddStringToObject(m1, "role", "user");
+    cJSON_AddStringToObject(m1, "content", CHAT_USER);
+    cJSON_AddItemToArray(msgs, m1);
+    cJSON_AddStringToObject(chat, "expected", chat_expected ? chat_expected : "(run-model generate --chat failed)");
+    cJSON_AddNumberToObject(chat, "n_prompt", chat_n_prompt);
     if (em_ok && bm) {
         cJSON *e = cJSON_AddObjectToObject(cfg, "embed");
         snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", em.port);
@@ -1173,13 +1260,39 @@ int main(void)
         TEST_SKIP("curl not found (Debian package curl, in make deps): every server check needs it");
         return test_finish();
     }
+    snprintf(chat_tpl, sizeof chat_tpl, "%s/chatml.jinja", tmpdir);
+    FILE *tf = fopen(chat_tpl, "w");
+    if (tf) {
+        fputs(chat_template, tf);
+        fclose(tf);
+    }
+    chat_expected = generate_text(models, "--chat", "--chat-template", chat_tpl, "-p", CHAT_USER, "-n", "24", "--temp",
+                                  "0", NULL);
+    TEST_CHECK(chat_expected != NULL, "run-model generate --chat (the reference of the chat checks)");
     server s;
-    if (server_start(&s, "main", models, 0, "--ctx", "256", "--max-body", "65536", "--timeout", "2", NULL)) {
+    if (server_start(&s, "main", models, 0, "--ctx", "256", "--max-body", "65536", "--timeout", "2", "--chat-template",
+                     chat_tpl, NULL)) {
         TEST_CHECK(0, "run-model serve did not start (stderr in %s)", s.err);
         kill_children();
         return test_finish();
     }
+    {
+        response r; /* the rendered prompt's length, for the usage checks */
+        post(&r, s.port, "/apply-template", "{\"messages\": [{\"role\": \"user\", \"content\": \"" CHAT_USER "\"}]}");
+        cJSON *j = cJSON_Parse(r.body);
+        const cJSON *p = cJSON_GetObjectItem(j, "prompt");
+        hubrt_load_params lp = hubrt_load_default_params();
+        lp.tokenizer_only = 1;
+        hubrt_model *tok = hubrt_model_load(models, &lp);
+        int32_t ids[512];
+        chat_n_prompt = tok && cJSON_IsString(p) ? hubrt_tokenize(tok, p->valuestring, 0, ids, 512) : -1;
+        TEST_CHECK(chat_n_prompt > 0, "/apply-template renders the chat prompt: %s", r.body);
+        hubrt_model_free(tok);
+        cJSON_Delete(j);
+        response_free(&r);
+    }
     test_protocol(&s);
+    test_chat(&s);
     test_errors(&s);
     test_body_limits(&s);
     test_greedy_under_load(&s);
@@ -1193,6 +1306,7 @@ int main(void)
     if (have_haproxy && node_ready()) test_haproxy();
     else TEST_SKIP("haproxy or node not found: the two-replica HAProxy check is skipped");
     kill_children();
+    free(chat_expected);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "NOTE: could not remove %s\n", tmpdir);

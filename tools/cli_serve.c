@@ -51,6 +51,7 @@ static void usage(FILE *f)
         "      --timeout S        close connections idle for S seconds (default 60)\n"
         "  -t, --threads N        threads of the forward passes (default: physical cores)\n"
         "      --quant q8|q4      quantise weights on load (lossy; default: stored dtype)\n"
+        "      --chat-template F  the Jinja chat template in file F instead of the model's\n"
         "  -v, --verbose          one line per request on stderr\n"
         "  -h, --help             this help\n"
         "\n"
@@ -159,6 +160,7 @@ int cli_serve(int argc, char **argv)
         else if (!strcmp(a, "--api-key")) { NEED_VALUE(); o.api_key = argv[++i]; }
         else if (!strcmp(a, "--api-key-file")) { NEED_VALUE(); key_file = argv[++i]; }
         else if (!strcmp(a, "--alias")) { NEED_VALUE(); o.alias = argv[++i]; }
+        else if (!strcmp(a, "--chat-template")) { NEED_VALUE(); o.chat_template = argv[++i]; }
         else if (!strcmp(a, "--max-body")) INT_OPTION(1, 1L << 30, o.max_body);
         else if (!strcmp(a, "--timeout")) INT_OPTION(1, 86400, o.timeout_s);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT_OPTION(0, 4096, o.threads);
@@ -208,6 +210,7 @@ int cli_serve(int argc, char **argv)
     hubrt_load_params lp = hubrt_load_default_params();
     lp.n_threads = o.threads;
     lp.quant = o.quant;
+    lp.chat_template_file = o.chat_template;
     if (!(s->model = cli_load_model(CMD, o.model_path, &lp, 1, NULL))) goto done;
     hubrt_model_get_info(s->model, &s->info);
     if (!(s->engine = engine_new(s->model, o.parallel, o.ctx, o.queue, &s->metrics, err, sizeof err))) {

@@ -40,6 +40,7 @@ typedef struct serve_options {
     int timeout_s;         /* idle connection timeout */
     int threads;
     hubrt_quant quant;
+    const char *chat_template;  /* a Jinja file instead of the model's template, or NULL */
     int verbose;
 } serve_options;
 

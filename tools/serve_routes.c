@@ -364,14 +364,89 @@ static int parse_generation(serve_server *s, const cJSON *root, gen_request *g, 
  */
 static char *render_chat(serve_server *s, const cJSON *root, int add_generation_prompt, serve_reply *out)
 {
-    (void)s;
-    (void)add_generation_prompt;
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!cJSON_IsArray(messages) || !messages->child) {
         route_error(out, 400, "invalid_value", "'messages' must be a non-empty array of messages");
         return NULL;
     }
-    route_error(out, 501, "not_implemented", "chat templates are not available in this build of hubrt");
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    const cJSON *vars = cJSON_GetObjectItemCaseSensitive(root, "chat_template_kwargs");
+    if (tools && !cJSON_IsNull(tools) && !cJSON_IsArray(tools)) {
+        route_error(out, 400, "invalid_type", "'tools' must be an array of tools");
+        return NULL;
+    }
+    if (vars && !cJSON_IsNull(vars) && !cJSON_IsObject(vars)) {
+        route_error(out, 400, "invalid_type", "'chat_template_kwargs' must be an object");
+        return NULL;
+    }
+    /* the messages as templates expect them: content a string (text parts joined) */
+    cJSON *msgs = cJSON_Duplicate(messages, 1);
+    int i = 0;
+    for (cJSON *m = msgs ? msgs->child : NULL; m; m = m->next, i++) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
+            route_error(out, 400, "invalid_value", "'messages' item %d must be an object with a string 'role'", i);
+            goto fail;
+        }
+        if (!content || cJSON_IsString(content) || cJSON_IsNull(content)) continue;
+        if (!cJSON_IsArray(content)) {
+            route_error(out, 400, "invalid_type", "'messages' item %d: 'content' must be a string or an array of parts", i);
+            goto fail;
+        }
+        size_t len = 0;
+        for (const cJSON *p = content->child; p; p = p->next) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+            const cJSON *text = cJSON_GetObjectItemCaseSensitive(p, "text");
+            if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") || !cJSON_IsString(text)) {
+                route_error(out, 400, "unsupported_value",
+                            "'messages' item %d: only text content parts ({\"type\": \"text\", \"text\": ...}) are supported", i);
+                goto fail;
+            }
+            len += strlen(text->valuestring) + 1;
+        }
+        char *joined = malloc(len + 1), *w = joined;
+        if (!joined) {
+            route_error(out, 503, "out_of_memory", "out of memory");
+            goto fail;
+        }
+        *w = 0;
+        for (const cJSON *p = content->child; p; p = p->next) {
+            const char *t = cJSON_GetObjectItemCaseSensitive(p, "text")->valuestring;
+            w += sprintf(w, "%s%s", w == joined ? "" : "\n", t);
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(m, "content", cJSON_CreateString(joined));
+        free(joined);
+    }
+    char *messages_json = msgs ? cJSON_PrintUnformatted(msgs) : NULL;
+    char *tools_json = cJSON_IsArray(tools) ? cJSON_PrintUnformatted(tools) : NULL;
+    char *vars_json = cJSON_IsObject(vars) ? cJSON_PrintUnformatted(vars) : NULL;
+    cJSON_Delete(msgs);
+    msgs = NULL;
+    char *prompt = NULL;
+    if (!messages_json || (cJSON_IsArray(tools) && !tools_json) || (cJSON_IsObject(vars) && !vars_json)) {
+        route_error(out, 503, "out_of_memory", "out of memory");
+    } else {
+        hubrt_chat_params cp = {messages_json, tools_json, vars_json, add_generation_prompt};
+        int len = hubrt_chat_apply(s->model, &cp, NULL, 0);
+        if (len >= 0 && (prompt = malloc((size_t)len + 1)) != NULL) len = hubrt_chat_apply(s->model, &cp, prompt, (size_t)len + 1);
+        if (len >= 0 && !prompt) route_error(out, 503, "out_of_memory", "out of memory");
+        else if (len < 0) {
+            free(prompt);
+            prompt = NULL;
+            if (len == HUBRT_ERR_UNSUPPORTED)
+                route_error(out, 400, "no_chat_template", "this model has no chat template: use /v1/completions (%s)",
+                            hubrt_last_error());
+            else if (len == HUBRT_ERR_NOMEM) route_error(out, 503, "out_of_memory", "out of memory");
+            else route_error(out, 400, "chat_template_error", "%s", hubrt_last_error());
+        }
+    }
+    free(messages_json);
+    free(tools_json);
+    free(vars_json);
+    return prompt;
+fail:
+    cJSON_Delete(msgs);
     return NULL;
 }
 
