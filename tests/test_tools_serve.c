@@ -482,6 +482,8 @@ static double metric(int port, const char *name)
     return v;
 }
 
+static int free_port(void);
+
 /* ---- the checks ------------------------------------------------------------------- */
 
 static const char *prompts[] = {
@@ -1054,6 +1056,56 @@ static void test_shutdown(server *s)
     TEST_CHECK(wait_for(c, 10, &cst) == 0, "the client's stream ended with the server (no hang)");
 }
 
+/* /health is 503 {"status":"loading"} while the model loads (the server listens first), then 200. */
+static void test_loading(void)
+{
+    char dir[300], make_model[512];
+    snprintf(dir, sizeof dir, "%s/slow-model", tmpdir);
+    snprintf(make_model, sizeof make_model, "%.500s", run_model);
+    char *slash = strrchr(make_model, '/');
+    snprintf(slash ? slash + 1 : make_model, sizeof make_model - (size_t)(slash ? slash + 1 - make_model : 0),
+             "make-model");
+    /* about 20M parameters, quantised on load: long enough a load to watch */
+    const char *mk[] = {make_model, "--family", "llama", "--vocab", "32000", "--hidden", "256", "--layers", "4",
+                        "--heads", "4", "--kv-heads", "4", "--ffn", "768", "--out", dir, NULL};
+    if (run_tool(mk, NULL, NULL, 120) != 0) {
+        TEST_CHECK(0, "%s could not write the test model", make_model);
+        return;
+    }
+    int port = free_port();
+    char port_text[16], err[300];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    snprintf(err, sizeof err, "%s/loading.stderr", tmpdir);
+    const char *argv[] = {run_model, "serve", "-m", dir, "--port", port_text, "--quant", "q8", "-t", "1", NULL};
+    server s = {spawn(argv, NULL, err, NULL), port, ""};
+    snprintf(s.err, sizeof s.err, "%s", err);
+    int loading = 0, ready = 0, other = 0;
+    double until = now_s() + 60;
+    char buf[2048];
+    while (!ready && now_s() < until) {
+        int fd = connect_to(port);
+        if (fd < 0) {
+            sleep_ms(2);
+            continue;
+        }
+        const char *get = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        int n = send_all(fd, get, strlen(get)) ? -1 : recv_all(fd, buf, sizeof buf, 10);
+        close(fd);
+        if (n > 0 && !strncmp(buf, "HTTP/1.1 503", 12) && strstr(buf, "{\"status\":\"loading\"}")) loading++;
+        else if (n > 0 && !strncmp(buf, "HTTP/1.1 200", 12) && strstr(buf, "{\"status\":\"ok\"}")) ready = 1;
+        else other++;
+        sleep_ms(5);
+    }
+    TEST_CHECK(loading > 0 && ready && other == 0,
+               "/health while loading: %d answers 503 loading, then 200 ok (%s); %d other answers", loading,
+               ready ? "reached" : "never", other);
+    char *text = test_read_file(err, NULL);
+    TEST_CHECK(text && !strncmp(text, "listening on http://127.0.0.1:", 30), "the ready line after the load: %s",
+               text ? text : "(none)");
+    free(text);
+    stop_checked(&s, "the server of the slow-loading model");
+}
+
 /* ---- the OpenAI Node client --------------------------------------------------------- */
 
 static int node_ready(void)
@@ -1303,6 +1355,7 @@ int main(void)
     else TEST_SKIP("node/npm or tests/serve/node_modules not available: the OpenAI Node client checks are skipped");
     test_hostile_connections(&s);
     test_shutdown(&s);
+    test_loading();
     if (have_haproxy && node_ready()) test_haproxy();
     else TEST_SKIP("haproxy or node not found: the two-replica HAProxy check is skipped");
     kill_children();

@@ -528,13 +528,14 @@ static void generation_reply(serve_server *s, gen_request *g, serve_job *j, cons
             route_error(out, 503, "out_of_memory", "out of memory");
             return;
         }
+        j->refs++; /* the stream's reference (the job is not shared yet); the caller drops its own */
         if (submit(s, j, out)) {
+            j->refs--;
             free(st);
             return;
         }
         st->srv = s;
         st->job = j;
-        j->refs++; /* the stream's reference; the caller drops its own */
         st->chat = g->chat;
         st->include_usage = g->include_usage;
         st->n_prompt = j->n_prompt;
