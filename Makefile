@@ -133,10 +133,12 @@ asan:
 # The multi-threaded tests (one model shared by several threads) under
 # ThreadSanitizer, in their own build folder. Each pass runs a team of one:
 # libgomp is not instrumented, so its barriers would be reported as races.
-TSAN_TESTS := test_runtime_threads test_runtime_readonly test_runtime_chat
+# test_tools_serve runs the server (build-tsan/run-model: HTTP threads and the
+# engine thread) with one thread per pass.
+TSAN_TESTS := test_runtime_threads test_runtime_readonly test_runtime_chat test_tools_serve
 tsan:
-	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%)
-	HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/run-model build-tsan/make-model
+	HUBRT_BUILD=build-tsan HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
 bench: $(BENCHES) $(BUILD)/make-model
 
