@@ -1275,8 +1275,8 @@ static void test_haproxy(void)
     }
     char cfg[512];
     snprintf(cfg, sizeof cfg, "{\"lb\": \"http://127.0.0.1:%d\", \"stats\": \"http://127.0.0.1:%d/stats;csv\", "
-             "\"victim_pid\": %d, \"victim\": \"r1\", \"slots\": 2, \"check_ms\": 500, \"fall\": 2}",
-             lb_port, stats_port, (int)r1.pid);
+             "\"victim_pid\": %d, \"victim_port\": %d, \"victim\": \"r1\", \"slots\": 2, \"check_ms\": 500, "
+             "\"fall\": 2}", lb_port, stats_port, (int)r1.pid, r1.port);
     run_node_checks("tests/serve/haproxy_kill.mjs", cfg, 120);
     int st;
     waitpid(r1.pid, &st, WNOHANG); /* killed by the script */
