@@ -42,20 +42,16 @@ void hf_clear_error(void)
 
 hubrt_status hf_error_status(void) { return last_status; }
 
-const char *hubrt_last_error(void) { return last_error; }
+const char *hf_last_error(void) { return last_error; }
 
-const char *hubrt_status_name(int status)
+void hf_error_keep(hf_kept_error *e, int status)
 {
-    switch (status) {
-    case HUBRT_OK: return "HUBRT_OK";
-    case HUBRT_ERR_INVALID_ARG: return "HUBRT_ERR_INVALID_ARG";
-    case HUBRT_ERR_IO: return "HUBRT_ERR_IO";
-    case HUBRT_ERR_FORMAT: return "HUBRT_ERR_FORMAT";
-    case HUBRT_ERR_UNSUPPORTED: return "HUBRT_ERR_UNSUPPORTED";
-    case HUBRT_ERR_NOMEM: return "HUBRT_ERR_NOMEM";
-    case HUBRT_ERR_NOT_IMPLEMENTED: return "HUBRT_ERR_NOT_IMPLEMENTED";
-    case HUBRT_ERR_RANGE: return "HUBRT_ERR_RANGE";
-    case HUBRT_ERR_INVALID_UTF8: return "HUBRT_ERR_INVALID_UTF8";
-    default: return status > 0 ? "HUBRT_OK" : "HUBRT_ERR_UNKNOWN";
-    }
+    e->status = status;
+    snprintf(e->message, sizeof e->message, "%s", last_error);
+    hf_clear_error();
+}
+
+int hf_error_report(const hf_kept_error *e)
+{
+    return hf_set_error((hubrt_status)e->status, "%s", e->message);
 }

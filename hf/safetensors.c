@@ -67,7 +67,7 @@ static const char *const dtype_names[HUBRT_DTYPE_COUNT] = {
     "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
 };
 
-const char *hubrt_dtype_name(hubrt_dtype dtype)
+const char *hf_dtype_name(hubrt_dtype dtype)
 {
     return (unsigned)dtype < HUBRT_DTYPE_COUNT ? dtype_names[dtype] : NULL;
 }
@@ -80,7 +80,7 @@ size_t hf_dtype_size(hubrt_dtype dtype)
 static int dtype_from_name(const char *s)
 {
     for (int d = 0; d < HUBRT_DTYPE_COUNT; d++) {
-        const char *name = hubrt_dtype_name((hubrt_dtype)d);
+        const char *name = hf_dtype_name((hubrt_dtype)d);
         if (name && !strcmp(name, s)) return d;
     }
     return -1;
@@ -242,7 +242,7 @@ static int parse_entry(const cJSON *e, const char *fname, const char *tname, uin
         return hf_set_error(HUBRT_ERR_FORMAT,
                                "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
                                " bytes but dtype %s x shape %s needs %" PRIu64,
-                               fname, tname, b, en, en - b, hubrt_dtype_name(t->dtype),
+                               fname, tname, b, en, en - b, hf_dtype_name(t->dtype),
                                shape_str(t, sb, sizeof sb), n_bytes);
     }
     *begin_out = b;

@@ -39,6 +39,8 @@ void hf_st_close(hf_st_file *f);
 int hf_st_count(const hf_st_file *f);
 const hf_tensor *hf_st_tensor(const hf_st_file *f, int i);
 const hf_tensor *hf_st_find(const hf_st_file *f, const char *name);
+/* The safetensors spelling of a dtype ("BF16"), or NULL if out of range. */
+const char *hf_dtype_name(hubrt_dtype dtype);
 /* Size of one element in bytes (BOOL = 1). */
 size_t hf_dtype_size(hubrt_dtype dtype);
 /* The name the file was opened under (its path), for messages. */

@@ -76,18 +76,6 @@ hubrt_load_params hubrt_load_default_params(void)
     return p;
 }
 
-void rt_file_error_keep(rt_file_error *e, int status)
-{
-    e->status = status;
-    snprintf(e->message, sizeof e->message, "%s", hubrt_last_error());
-    hf_clear_error();
-}
-
-int rt_file_error_report(const rt_file_error *e)
-{
-    return hf_set_error((hubrt_status)e->status, "%s", e->message);
-}
-
 void hubrt_model_free(hubrt_model *m)
 {
     if (!m) return;
@@ -217,10 +205,10 @@ hubrt_model *hubrt_model_load(const char *path, const hubrt_load_params *params)
     m->params.chat_template_file = NULL; /* read: the caller's string is not kept */
     /* A broken file is reported by the call that needs it; running out of
      * memory reading one fails the load. */
-    const rt_file_error *kept[] = {&m->embed.pooling_error, &m->embed.max_seq_error, &m->sample.error};
+    const hf_kept_error *kept[] = {&m->embed.pooling_error, &m->embed.max_seq_error, &m->sample.error};
     for (int i = 0; i < 3; i++)
         if (kept[i]->status == HUBRT_ERR_NOMEM) {
-            rt_file_error_report(kept[i]);
+            hf_error_report(kept[i]);
             return fail(m);
         }
     int chat_nomem = m->chat.status == HUBRT_ERR_NOMEM;

@@ -73,11 +73,11 @@ static int embed_setup(const hubrt_model *model, hubrt_pooling pooling, int norm
     const rt_embed_config *st = &model->embed;
     int mode = pooling, st_norm = 0;
     if (pooling == HUBRT_POOLING_DEFAULT) {
-        if (st->pooling_error.status) return rt_file_error_report(&st->pooling_error);
+        if (st->pooling_error.status) return hf_error_report(&st->pooling_error);
         mode = st->pooling ? st->pooling : HUBRT_POOLING_MEAN;
         st_norm = st->normalize;
     }
-    if (st->max_seq_error.status) return rt_file_error_report(&st->max_seq_error);
+    if (st->max_seq_error.status) return hf_error_report(&st->max_seq_error);
     int limit = info.max_positions;
     if (st->max_seq_length > 0 && (limit <= 0 || st->max_seq_length < limit)) limit = st->max_seq_length;
     ec->H = H;

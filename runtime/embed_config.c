@@ -152,13 +152,13 @@ void rt_embed_config_load(const char *dir, rt_embed_config *c)
     memset(c, 0, sizeof *c);
     int rc = read_pooling(dir, &c->pooling, &c->normalize);
     if (rc < 0) {
-        rt_file_error_keep(&c->pooling_error, rc);
+        hf_error_keep(&c->pooling_error, rc);
         c->pooling = 0;
         c->normalize = 0;
     }
     rc = read_max_seq_length(dir, &c->max_seq_length);
     if (rc < 0) {
-        rt_file_error_keep(&c->max_seq_error, rc);
+        hf_error_keep(&c->max_seq_error, rc);
         c->max_seq_length = 0;
     }
 }

@@ -22,24 +22,10 @@
 
 struct tk_tokenizer;
 
-/*
- * A problem found in an optional file at load that must not fail the load
- * (the file matters only to one call): that call reports it. status 0: none.
- */
-typedef struct rt_file_error {
-    int status;
-    char message[1024];
-} rt_file_error;
-
-/* Keeps the current hubrt_last_error() in *e (and clears it) after a failed parse at load. */
-void rt_file_error_keep(rt_file_error *e, int status);
-/* Sets the kept error again and returns its status, for `return rt_file_error_report(...)`. */
-int rt_file_error_report(const rt_file_error *e);
-
 /* hubrt_sample_model_params' answer, from generation_config.json at load. */
 typedef struct rt_sample_config {
     hubrt_sample_params params;
-    rt_file_error error;      /* a malformed generation_config.json */
+    hf_kept_error error;      /* a malformed generation_config.json */
 } rt_sample_config;
 
 /* Reads dir/generation_config.json (missing: the built-in defaults) into *c; a failure is kept in c->error. */
@@ -52,9 +38,9 @@ enum { RT_POOLING_MEAN_SQRT_LEN = 100 };
 typedef struct rt_embed_config {
     int pooling;              /* its Pooling module's mode (a hubrt_pooling or RT_POOLING_MEAN_SQRT_LEN) */
     int normalize;            /* 1: it lists a Normalize module */
-    rt_file_error pooling_error; /* modules.json / the Pooling config: reported by HUBRT_POOLING_DEFAULT calls */
+    hf_kept_error pooling_error; /* modules.json / the Pooling config: reported by HUBRT_POOLING_DEFAULT calls */
     int max_seq_length;       /* sentence_bert_config.json; 0 = none */
-    rt_file_error max_seq_error; /* a broken sentence_bert_config.json: reported by every embed call */
+    hf_kept_error max_seq_error; /* a broken sentence_bert_config.json: reported by every embed call */
 } rt_embed_config;
 
 /* Reads the sentence-transformers files of dir into *c; failures are kept in its *_error fields. */

@@ -85,13 +85,13 @@ void rt_sample_config_load(const char *dir, rt_sample_config *c)
     if (rc == HF_FILE_MISSING) return; /* the built-in defaults (greedy, as transformers) */
     if (rc == HUBRT_OK) rc = parse(root, &c->params);
     cJSON_Delete(root);
-    if (rc < 0) rt_file_error_keep(&c->error, rc);
+    if (rc < 0) hf_error_keep(&c->error, rc);
 }
 
 int hubrt_sample_model_params(const hubrt_model *model, hubrt_sample_params *params)
 {
     if (!model || !params) return hf_set_error(HUBRT_ERR_INVALID_ARG, "hubrt_sample_model_params: NULL argument");
-    if (model->sample.error.status) return rt_file_error_report(&model->sample.error);
+    if (model->sample.error.status) return hf_error_report(&model->sample.error);
     *params = model->sample.params;
     return HUBRT_OK;
 }

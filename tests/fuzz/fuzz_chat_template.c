@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ct_context *cx = ct_context_new();
     FUZZ_ASSERT(cx);
     if (ct_context_set_object_json(cx, vars, vars_len) != 0) {
-        FUZZ_ASSERT(hubrt_last_error()[0]);
+        FUZZ_ASSERT(hf_last_error()[0]);
         ct_context_free(cx);
         return 0;
     }
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(out && out[out_len] == '\0' && out_len <= opt.max_output);
         FUZZ_ASSERT(ct_utf8_check(out, out_len) == 0);
     } else {
-        FUZZ_ASSERT(!out && hubrt_last_error()[0]);
+        FUZZ_ASSERT(!out && hf_last_error()[0]);
     }
     free(out);
     ct_context_free(cx);

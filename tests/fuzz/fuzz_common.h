@@ -21,7 +21,7 @@
 /* A failing call must leave a message. */
 static inline void fuzz_expect_message(int rc)
 {
-    if (rc < 0) FUZZ_ASSERT(hubrt_last_error()[0] != '\0');
+    if (rc < 0) FUZZ_ASSERT(hf_last_error()[0] != '\0');
 }
 
 /* Decodes ids three ways; the stream's pieces must concatenate to decode(). */

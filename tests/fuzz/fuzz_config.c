@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads || c.head_dim <= 0 ||
             c.intermediate_size <= 0 || c.max_positions <= 0 || !(c.norm_eps > 0))
             abort();
-    } else if (!hubrt_last_error()[0]) {
+    } else if (!hf_last_error()[0]) {
         abort();
     }
     free(text);

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hf_st_file *f = hf_st_open_memory(data, size, "fuzz");
     if (!f) {
-        if (!hubrt_last_error()[0]) abort(); /* every failure says why */
+        if (!hf_last_error()[0]) abort(); /* every failure says why */
         return 0;
     }
     for (int i = 0; i < hf_st_count(f); i++) {

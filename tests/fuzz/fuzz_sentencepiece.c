@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hf_clear_error();
     tk_sp *sp = tk_sp_load(path);
     if (!sp) {
-        if (!hubrt_last_error()[0]) abort();
+        if (!hf_last_error()[0]) abort();
         return 0;
     }
     int vocab = tk_sp_vocab_size(sp);

@@ -31,7 +31,7 @@ static tk_tokenizer *get_tok(size_t k)
         snprintf(dir, sizeof dir, "%s/%s", shared && *shared ? shared : "../shared", dirs[k][0]);
         toks[k] = tk_tokenizer_load_file(dir, dirs[k][1]);
         if (!toks[k]) {
-            fprintf(stderr, "fuzz_tokenizer_encode: cannot load %s: %s\n", dir, hubrt_last_error());
+            fprintf(stderr, "fuzz_tokenizer_encode: cannot load %s: %s\n", dir, hf_last_error());
             abort();
         }
     }

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hf_clear_error();
     tk_tokenizer *tok = tk_tokenizer_load_json_memory((const char *)data, size, "fuzz.json");
     if (!tok) {
-        FUZZ_ASSERT(hubrt_last_error()[0] != '\0');
+        FUZZ_ASSERT(hf_last_error()[0] != '\0');
         return 0;
     }
     fuzz_vocab(tok);
