@@ -1106,6 +1106,76 @@ static void test_loading(void)
     stop_checked(&s, "the server of the slow-loading model");
 }
 
+/* run-model serve ARGS... to its end: exit status, stderr into *err (malloc'd). */
+static int serve_cli(char **err, ...)
+{
+    const char *argv[24];
+    int n = 0;
+    argv[n++] = run_model;
+    argv[n++] = "serve";
+    va_list ap;
+    va_start(ap, err);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 22) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char errf[300], outf[300];
+    snprintf(errf, sizeof errf, "%s/cli.stderr", tmpdir);
+    snprintf(outf, sizeof outf, "%s/cli.stdout", tmpdir);
+    int rc = run_tool(argv, outf, errf, 60);
+    *err = test_read_file(errf, NULL);
+    if (!*err) *err = calloc(1, 1);
+    return rc;
+}
+
+static int one_line(const char *s)
+{
+    const char *nl = strchr(s, '\n');
+    return nl && !nl[1] && !strncmp(s, "run-model serve: ", 17);
+}
+
+/* --help, usage errors (exit 2) and start-up errors (exit 1), each one line on stderr. */
+static void test_cli(const server *s)
+{
+    char *err = NULL;
+    int rc = serve_cli(&err, "--help", NULL);
+    TEST_CHECK(rc == 0, "serve --help: exit %d", rc);
+    free(err);
+    static const char *const usage[][4] = {
+        {"--port", "0", NULL}, /* no -m */
+        {"-m", "x", "--port", "70000"},
+        {"-m", "x", "--parallel", "0"},
+        {"-m", "x", "--frobnicate", NULL},
+        {"-m", "x", "--api-key", ""},
+    };
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        rc = serve_cli(&err, usage[i][0], usage[i][1], usage[i][2], usage[i][3], NULL);
+        TEST_CHECK(rc == 2 && one_line(err), "serve %s %s %s: usage error (exit 2, one line), got %d: %s", usage[i][0],
+                   usage[i][1], usage[i][2] ? usage[i][2] : "", rc, err);
+        free(err);
+    }
+    rc = serve_cli(&err, "-m", "/nonexistent/model", "--port", "0", NULL);
+    TEST_CHECK(rc == 1 && one_line(err) && strstr(err, "/nonexistent/model"),
+               "a missing model: exit 1 with one line naming it, got %d: %s", rc, err);
+    free(err);
+    rc = serve_cli(&err, "-m", models, "--port", "0", "--host", "no-such-host.invalid", NULL);
+    TEST_CHECK(rc == 1 && one_line(err) && strstr(err, "no-such-host.invalid"),
+               "a host that does not resolve: exit 1, got %d: %s", rc, err);
+    free(err);
+    rc = serve_cli(&err, "-m", models, "--port", "0", "--ctx", "100000", NULL);
+    TEST_CHECK(rc == 1 && one_line(err) && strstr(err, "2048"), "--ctx over the model's context: exit 1, got %d: %s",
+               rc, err);
+    free(err);
+    char busy[16];
+    snprintf(busy, sizeof busy, "%d", s->port);
+    rc = serve_cli(&err, "-m", models, "--port", busy, NULL);
+    TEST_CHECK(rc == 1 && one_line(err) && strstr(err, busy), "a port in use: exit 1 naming it, got %d: %s", rc, err);
+    free(err);
+    rc = serve_cli(&err, "-m", models, "--port", "0", "--api-key-file", "/nonexistent/key", NULL);
+    TEST_CHECK(rc == 1 && one_line(err), "a missing key file: exit 1, got %d: %s", rc, err);
+    free(err);
+}
+
 /* ---- the OpenAI Node client --------------------------------------------------------- */
 
 static int node_ready(void)
@@ -1345,6 +1415,7 @@ int main(void)
         cJSON_Delete(j);
         response_free(&r);
     }
+    test_cli(&s);
     test_protocol(&s);
     test_chat(&s);
     test_errors(&s);
