@@ -2,8 +2,12 @@
  * tests/test_tools_serve.c — `run-model serve` end to end, over 127.0.0.1
  * only, with real clients:
  *
+ *   - the command line: --help, usage errors, start-up errors, the one ready
+ *     line; /health 503 while a model loads;
  *   - curl for the raw protocol: status codes and error bodies, headers, SSE
- *     framing, the API key, /tokenize, /detokenize, /metrics;
+ *     framing, the API key, /tokenize, /detokenize, /apply-template, /metrics;
+ *   - chat through a test template (ChatML with tools, a raise_exception
+ *     rule and an extra variable) equals `run-model generate --chat`;
  *   - temperature 0 under concurrent load (completions, streamed and not, at
  *     once) equals `run-model generate --temp 0`; a seeded request equals
  *     `generate --seed`; stop strings as generate's --stop;
