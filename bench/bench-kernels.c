@@ -8,17 +8,21 @@
  * way a GEMV reads 4 weight rows, and as one sequential stream, the way it
  * reads row-interleaved weights; the higher is the limit) and the FP32 FMA
  * peak (independent AVX-512 or AVX2 FMA chains). Then it times matmul on the
- * shapes of real models — GEMV (1 row, decode) and GEMM (128 and 512 rows,
- * prefill) per weight dtype — and attention at 512 and 2048 positions,
- * checking each against the scalar reference before timing it.
+ * shapes of real models — GEMV (1 row, decode), decode batches (4, 8, 16
+ * rows: one pass for several sequences) and GEMM (128 and 512 rows,
+ * prefill) per weight dtype, OpenBLAS sgemm beside the f32 GEMM — and
+ * attention at 512 and 2048 positions, checking each against the scalar
+ * reference before timing it.
  *
- * GEMV reads its weights from a pool of copies larger than the L3 cache so
- * every call streams from memory, as decode does. Each line gives ms per
- * call, GB/s (bytes of weights/KV read), GFLOP/s and the percentage of the
- * limit that bounds the kernel (bandwidth for GEMV and decode attention, FMA
- * peak for GEMM and prefill attention). Then the kernels the executor calls
+ * GEMV and decode batches read their weights from a pool of copies larger
+ * than the L3 cache so every call streams from memory, as decode does. Each
+ * line gives ms per call, GB/s (bytes of weights/KV read), GFLOP/s and the
+ * percentage of the limit that bounds the kernel (bandwidth for GEMV and
+ * decode attention, FMA peak for GEMM and prefill attention, the tighter of
+ * the two for a decode batch). Then the kernels the executor calls
  * once per node (residual add + norm, q|k|v split, KV store, SwiGLU,
- * mul/relu/copy, embedding rows, packed-sequence attention); see
+ * mul/relu/copy, embedding rows, packed-sequence attention, a decode step
+ * of several sequences' attention one call each and in one call); see
  * bench_add_norm for how their rates read. --json prints one object per line.
  */
 #include <immintrin.h>
@@ -29,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <cblas.h>
 
 #include "kernels/kernels.h"
 #include "kernels/ref.h"
@@ -229,10 +234,12 @@ static double measure_peak(void)
 
 /* ---------------- reporting ---------------- */
 
+/* bound: 1 = read bandwidth, 0 = FMA peak, 2 = whichever allows less (a decode batch) */
 static void report(const char *kernel, const char *dtype, const char *shape, int rows, double ms,
-                   double bytes, double flops, int bw_bound)
+                   double bytes, double flops, int bound)
 {
     double gbps = bytes / (ms * 1e-3) / 1e9, gflops = flops / (ms * 1e-3) / 1e9;
+    int bw_bound = bound == 2 ? bytes / g_bw > flops / g_peak : bound;
     double pct = bw_bound ? 100 * gbps / g_bw : 100 * gflops / g_peak;
     if (g_json)
         printf("{\"kernel\": \"%s\", \"dtype\": \"%s\", \"shape\": \"%s\", \"rows\": %d, \"threads\": %d, "
@@ -343,8 +350,8 @@ static int check_matmul(const float *x, int n, const hk_weight *w, const float *
     int cols[8] = {0, 1, 2, 3, w->rows - 4, w->rows - 3, w->rows - 2, w->rows - 1};
     float *yr = xalloc((size_t)n * w->rows * 4);
     int bad = 0;
-    /* quantised decode quantises x to int8 too; quantised GEMM keeps x in f32 */
-    int quant = (w->type == HK_Q8 || w->type == HK_Q4) && n < 4, nb = (w->cols + 31) / 32;
+    /* quantised weights meet x quantised to int8 too */
+    int quant = w->type == HK_Q8 || w->type == HK_Q4, nb = (w->cols + 31) / 32;
     hk_qact xa = {.nb = nb, .q = xalloc((size_t)nb * 32), .d = xalloc((size_t)nb * 4), .sum = xalloc((size_t)nb * 4)};
     for (int c = 0; c < 8; c++) {
         if (cols[c] < 0) continue;
@@ -367,26 +374,52 @@ static int check_matmul(const float *x, int n, const hk_weight *w, const float *
     return bad == 0;
 }
 
+/* OpenBLAS sgemm on the same f32 problem, each thread its slice of W rows (as a team would). */
+static void blas_slice(const float *x, int n, const hk_weight *w, float *y)
+{
+    size_t lo, hi;
+    hk_team_range((size_t)w->rows, 32, &lo, &hi);
+    if (lo < hi)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)(hi - lo), w->cols, 1.0f, x, w->cols,
+                    (const float *)w->data + lo * (size_t)w->cols, w->cols, 0.0f, y + lo, w->rows);
+#pragma omp barrier
+}
+
+static double time_blas(const float *x, int n, const hk_weight *w, float *y, double min_s)
+{
+    double ms;
+    TIME_CALLS(min_s, blas_slice(x, n, w, y), ms);
+    return ms;
+}
+
+/*
+ * rows = 1: GEMV (decode); 4..16: a decode batch, the weights still read
+ * from memory once per call, so the bound is the read bandwidth or the FMA
+ * peak, whichever is tighter; 128, 512: prefill. Float weights in the
+ * models' interleaved layout from 4 rows on (gemv-ilv), plain and
+ * interleaved at 1 row, plain for prefill; quantised weights have one layout.
+ */
 static void bench_matmul(int rows, int cols)
 {
     char shape[32];
     snprintf(shape, sizeof shape, "%dx%d", rows, cols);
     static const hk_wtype types[] = {HK_F32, HK_BF16, HK_F16, HK_Q8, HK_Q4};
-    static const int nrows[] = {1, 128, 512};
+    static const int nrows[] = {1, 4, 8, 16, 128, 512};
     for (int ti = 0; ti < 5; ti++) {
         hk_wtype t = types[ti];
-        for (int ni = 0; ni < 3; ni++) {
-            int n = nrows[ni];
-            if (g_quick && n == 128) continue;
-            const char *kname = n == 1 ? "gemv" : "gemm";
+        int quant = t == HK_Q8 || t == HK_Q4;
+        for (int ni = 0; ni < 6; ni++) {
+            int n = nrows[ni], stream = n <= 16;
+            if (g_quick && (n == 4 || n == 16 || n == 128)) continue;
+            const char *kname = n == 1 || quant ? (n <= 16 ? "gemv" : "gemm") : n <= 16 ? "gemv-ilv" : "gemm";
             if (!selected(kname, dtname(t), shape)) continue;
-            /* GEMV: enough copies that the pool is larger than the caches */
+            /* streaming sizes: enough copies that the pool is larger than the caches */
             hk_weight w0;
             void *mem0;
             make_weight(&w0, t, rows, cols, &mem0);
             size_t wb = weight_bytes(&w0);
             int nw = 1;
-            if (n == 1) {
+            if (stream) {
                 size_t pool = (size_t)(g_quick ? 128 : 192) << 20; /* > 3x L3 */
                 nw = (int)((pool + wb - 1) / wb);
                 if (nw > 512) nw = 512;
@@ -406,33 +439,34 @@ static void bench_matmul(int rows, int cols)
             }
             float *x = xalloc((size_t)n * cols * 4), *y = xalloc((size_t)n * rows * 4);
             for (size_t i = 0; i < (size_t)n * cols; i++) x[i] = frand();
+            int plain = quant || n == 1 || !stream;
+            if (plain) {
 #pragma omp parallel num_threads(g_threads)
-            hk_matmul(x, n, &ws[0], NULL, y);
-            if (check_matmul(x, n, &ws[0], y, shape)) {
-                double ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
-                report(kname, dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, n == 1);
-                if (n == 1 && (t == HK_F32 || t == HK_F16 || t == HK_BF16)) {
-                    /* the same weights repacked (rows interleaved: one read stream) */
-                    hk_weight *wr = xalloc(sizeof(hk_weight) * nw);
-                    int ok = 1;
-                    for (int i = 0; i < nw; i++) ok &= hk_weight_repack(&wr[i], &ws[i]) == 0;
-                    if (ok) {
-#pragma omp parallel num_threads(g_threads)
-                        hk_matmul(x, n, &wr[0], NULL, y);
-                        if (check_matmul(x, n, &wr[0], y, shape)) {
-                            ms = time_matmul(x, n, wr, nw, y, g_quick ? 0.1 : 0.3);
-                            report("gemv-ilv", dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, 1);
-                        }
+                hk_matmul(x, n, &ws[0], NULL, y);
+                if (check_matmul(x, n, &ws[0], y, shape)) {
+                    double ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
+                    report(kname, dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, stream ? 2 : 0);
+                    if (t == HK_F32 && !stream && hk_isa_level() >= 2) { /* the alternative, side by side */
+                        ms = time_blas(x, n, &ws[0], y, g_quick ? 0.1 : 0.3);
+                        report("gemm-blas", dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, 0);
                     }
-                    for (int i = 0; i < nw; i++) hk_weight_free(&wr[i]);
-                    free(wr);
                 }
-                if (t == HK_F32 && n > 1 && hk_isa_level() >= 2) { /* the alternative, side by side */
-                    hk_gemm_f32_use_blas(1);
-                    ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
-                    hk_gemm_f32_use_blas(0);
-                    report("gemm-blas", dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, 0);
+            }
+            if (!quant && stream) {
+                /* the same weights repacked (rows interleaved: one read stream) */
+                hk_weight *wr = xalloc(sizeof(hk_weight) * nw);
+                int ok = 1;
+                for (int i = 0; i < nw; i++) ok &= hk_weight_repack(&wr[i], &ws[i]) == 0;
+                if (ok) {
+#pragma omp parallel num_threads(g_threads)
+                    hk_matmul(x, n, &wr[0], NULL, y);
+                    if (check_matmul(x, n, &wr[0], y, shape)) {
+                        double ms = time_matmul(x, n, wr, nw, y, g_quick ? 0.1 : 0.3);
+                        report("gemv-ilv", dtname(t), shape, n, ms, (double)wb, 2.0 * n * rows * cols, 2);
+                    }
                 }
+                for (int i = 0; i < nw; i++) hk_weight_free(&wr[i]);
+                free(wr);
             }
             for (int i = 0; i < nw; i++) {
                 if (ws[i].owned) free(ws[i].owned);
@@ -481,6 +515,55 @@ static void bench_attention(int n_q, int n_kv, int H, int KV, int hd)
         report("attention", "f32", shape, n_q, ms, bytes, flops, n_q == 1);
     }
     free(q); free(k); free(v); free(o); free(r);
+}
+
+/*
+ * A decode step of n sequences (one query row each, n_kv cached keys, each
+ * its own cache): one hk_attention call per sequence, as a lone session
+ * does, against one hk_attention_seqs call for all (bit-identical results,
+ * the work of all shared out at once). Bound by reading the n caches.
+ */
+static void bench_attention_seqs(int n, int n_kv, int H, int KV, int hd)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx(q1/kv%d/h%d:%d/d%d)", n, n_kv, H, KV, hd);
+    if (!selected("attention-seqs", "f32", shape)) return;
+    size_t qn = (size_t)H * hd, cn = (size_t)KV * n_kv * hd;
+    hk_attn_seq *s = xalloc(sizeof *s * (size_t)n);
+    float *ref = xalloc(qn * 4);
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        float *q = xalloc(qn * 4), *k = xalloc(cn * 4), *v = xalloc(cn * 4), *o = xalloc(qn * 4);
+        for (size_t j = 0; j < qn; j++) q[j] = frand();
+        for (size_t j = 0; j < cn; j++) { k[j] = frand(); v[j] = frand(); }
+        hk_attn_seq one = {q, k, v, o, {0}};
+        one.p.n_q = 1; one.p.n_heads = H; one.p.n_kv_heads = KV; one.p.head_dim = hd;
+        one.p.q_pos0 = n_kv - 1; one.p.n_kv = n_kv; one.p.kv_stride = n_kv; one.p.causal = 1;
+        one.p.scale = 1.0f / sqrtf((float)hd);
+        s[i] = one;
+    }
+#pragma omp parallel num_threads(g_threads)
+    hk_attention_seqs(s, n);
+    for (int i = 0; i < n && ok; i++) {
+#pragma omp parallel num_threads(g_threads)
+        hk_attention(s[i].q, s[i].k_cache, s[i].v_cache, ref, &s[i].p);
+        ok = memcmp(ref, s[i].out, qn * 4) == 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "bench-kernels: attention-seqs %s differs from hk_attention per sequence\n", shape);
+    } else {
+        double ms, flops = 4.0 * n * n_kv * hd * H, bytes = 2.0 * n * cn * 4;
+        TIME_CALLS(g_quick ? 0.1 : 0.3, for (int i_ = 0; i_ < n; i_++)
+                       hk_attention(s[i_].q, s[i_].k_cache, s[i_].v_cache, s[i_].out, &s[i_].p), ms);
+        report("attention-each", "f32", shape, n, ms, bytes, flops, 1);
+        TIME_CALLS(g_quick ? 0.1 : 0.3, hk_attention_seqs(s, n), ms);
+        report("attention-seqs", "f32", shape, n, ms, bytes, flops, 1);
+    }
+    for (int i = 0; i < n; i++) {
+        free((void *)s[i].q); free((void *)s[i].k_cache); free((void *)s[i].v_cache); free(s[i].out);
+    }
+    free(s);
+    free(ref);
 }
 
 /* ---------------- the executor's per-node kernels ---------------- */
@@ -748,6 +831,9 @@ int main(int argc, char **argv)
     bench_attention(1, 512, 12, 12, 64);
     bench_attention(1, 1024, 12, 12, 64);
     bench_attention(512, 512, 12, 12, 64);
+    /* a decode step of 8 sequences: SmolLM2's heads, short and long caches */
+    bench_attention_seqs(8, 200, 9, 3, 64);
+    bench_attention_seqs(8, 1024, 9, 3, 64);
     /* the per-node kernels at decode (1 row) and prefill (512 rows) sizes */
     static const int node_rows[] = {1, 512};
     for (int i = 0; i < 2; i++) {

@@ -248,6 +248,60 @@ HUBRT_API const hubrt_model *hubrt_session_model(const hubrt_session *session);
 HUBRT_API int hubrt_forward(hubrt_session *session, const int32_t *ids, int n, float *logits,
                   float *last_logits);
 
+/* One sequence's part of hubrt_forward_batch. */
+typedef struct hubrt_batch_item {
+    hubrt_session *session;  /* sessions of one model, each at most once per call */
+    const int32_t *ids;      /* tokens to append to this session */
+    int n;                   /* >= 1: prefill chunks and single decode tokens may mix */
+    float *last_logits;      /* [vocab] for the item's last token, or NULL */
+} hubrt_batch_item;
+
+/*
+ * Causal LMs: appends items[i].ids to items[i].session for every item, in
+ * shared passes over the model: every matrix multiply runs on the rows of
+ * all items at once, so each weight is read once per pass for all of them
+ * (decode is bound by reading the weights: N sequences decode much faster
+ * together than one after another). Attention stays per item: each row
+ * reads only its own session's KV cache, at its own positions, with the
+ * model's sliding window; sessions may hold different numbers of tokens.
+ * last_logits (may be NULL) receives the logits of the item's last token.
+ *
+ * Batch invariance: an item's logits and KV cache are bit-identical to what
+ * hubrt_forward(session, ids, n, NULL, last_logits) gives alone, whatever
+ * else is in the call and however many rows it has. The kernels compute
+ * every row the same way at 1 row and at 512 (each output has one fixed
+ * order of accumulation), and an item's tokens are split into passes
+ * exactly as hubrt_forward splits them (chunks of 512 or of the session's
+ * context, if smaller). So results do not depend on who else is being
+ * served, and a batch can be checked against single-session runs. This
+ * holds for one library build on one machine with the model's n_threads;
+ * other CPUs (AVX2, AVX-512) or builds may differ in the last bits, as
+ * hubrt_forward does.
+ *
+ * Validation: every item is checked before any session changes: a NULL
+ * session or ids, n < 1, an id outside the vocabulary, more tokens than the
+ * session's context has left, a session of another model than item 0's, or
+ * a session given twice all fail with HUBRT_ERR_INVALID_ARG /
+ * HUBRT_ERR_RANGE and a message naming the item ("item 3: ..."); then no
+ * session has changed. n_items = 0 does nothing and returns HUBRT_OK.
+ *
+ * Cost: a call runs as many passes as its largest item needs (an item of
+ * more than 512 tokens takes several passes; the others join the first)
+ * and as the rows allow (a pass holds at most 512 rows, fewer when every
+ * session's context is smaller). A pass costs about the weights' read
+ * time plus the rows' compute: for decode (n = 1 per item) up to about 8-16
+ * items on AVX-512 cost little more than one. Per call it allocates one
+ * small block (per item: a few dozen bytes; with two or more last_logits,
+ * their rows plus a hidden-size row each) and borrows the activation memory
+ * of the largest session, so it is cheap to issue every step of a serving
+ * loop. The sessions' own memory is used; nothing else is kept.
+ *
+ * Threads: the call uses every session it is given; none may be in use by
+ * another thread meanwhile. It runs the model's OpenMP team like
+ * hubrt_forward. Returns HUBRT_OK or a negative status.
+ */
+HUBRT_API int hubrt_forward_batch(hubrt_batch_item *items, int n_items);
+
 /*
  * Encoders (BERT): one bidirectional pass over n ids (type_ids may be NULL
  * for all zeros). Optional outputs: hidden [n][hidden_size] (last_hidden_state),

@@ -26,33 +26,10 @@
 #include "kernels/math_avx512.h"
 #include "kernels/ref.h"
 
-/* Sums of 16 vectors: lane j of the result = sum of the lanes of t[j]. */
-static inline __m512 hsum16(__m512 t[16])
-{
-    /* a tree of in-lane and cross-lane adds: 8 + 4 + 2 + 1 shuffle/add pairs */
-    __m512 a[8], b[4], c[2];
-    _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) /* pairs: lanes 0-7 of t[2i]+shuffle, interleaved by 128-bit halves */
-        a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x44),
-                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xEE));
-    /* a[i]: lanes 0-7 hold (t[2i] lo256 + hi256), lanes 8-15 (t[2i+1] lo + hi) */
-    _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++)
-        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xDD));
-    /* b[i]: each 128-bit lane q holds a 4-float partial of t[4i + q] */
-    _Pragma("GCC unroll 16") for (int i = 0; i < 2; i++)
-        c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0x44),
-                             _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0xEE));
-    /* c[i], lane q: [t[4(2i)+q] two partials, t[4(2i+1)+q] two partials] */
-    __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
-    /* d, 128-bit lane q: [t[q], t[4+q], t[8+q], t[12+q]] -> reorder to t[0..15] */
-    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(idx, d);
-}
-
 /*
  * One (query row, head) against its kv head, keys in blocks of 64: scores
  * of 16 keys at a time as dot products along head_dim (nch chunks of 16)
- * summed across lanes by hsum16, one max/rescale per block, then P·V with
+ * summed across lanes by hk_hsum16_512, one max/rescale per block, then P·V with
  * two accumulator sets (even / odd keys) so consecutive FMAs into the same
  * register do not wait on each other. always_inline with a constant nch
  * (and full = head_dim is a multiple of 16) lets the common head_dims run
@@ -100,7 +77,7 @@ static inline __attribute__((always_inline)) void attn_item_n(const float *qr, c
                 }
                 t[jj] = a;
             }
-            s[b] = _mm512_mask_blend_ps(vm[b], s[b], hsum16(t));
+            s[b] = _mm512_mask_blend_ps(vm[b], s[b], hk_hsum16_512(t));
         }
         if (!bits) continue;
         float mb = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(s[0], s[1]), _mm512_max_ps(s[2], s[3])));

@@ -1,260 +1,303 @@
 /*
- * kernels/gemv_avx512.c — AVX-512 GEMV (one activation row, decode):
- * y[o] = dot(x, W[o]) (+bias) for W rows [o0, o1), W f32/f16/bf16.
+ * kernels/gemv_avx512.c — AVX-512 matmul for f32/f16/bf16 weights:
+ * y[i][o] = x[i]·W[o] (+bias[o]) for n activation rows and W rows [o0, o1),
+ * every output computed by the same arithmetic whatever n is (the batch
+ * invariance of hk_matmul, kernels.h):
  *
- * Decode is bound by reading W once, so the loop streams 4 weight rows at a
- * time (4 independent read streams keep the prefetchers busy, x is loaded
- * once per 4 rows) and widens bf16 (shift left 16, exact) or f16
- * (vcvtph2ps, exact) in registers; accumulation is f32 with 2 accumulators
- * per row. Ragged column counts use masked loads.
+ *   acc = 16 f32 lanes, zero; for each chunk c of 32 columns, in order:
+ *     acc = fma(x_lo, w_lo, acc);  acc = fma(x_hi, w_hi, acc)
+ *   f32/f16: lo = columns 32c .. 32c+15, hi = 32c+16 .. 32c+31;
+ *   bf16:    lo = the even columns 32c, 32c+2, ..., hi = the odd ones (one
+ *            64-byte load of bf16 gives both: shift left 16 / mask the top);
+ *   columns past cols are zeros;
+ *   y = (the pairwise lane tree of _mm512_reduce_add_ps over acc) + bias[o].
+ *
+ * The activation rows are first copied into that lane order (zero-padded
+ * to whole chunks), once per call. Then tiles of up to 4 activation rows x
+ * 4 weight rows: 16 accumulators, each weight chunk widened once (bf16:
+ * shift / and, f16: vcvtph2ps, both exact) for 4 rows, each x chunk loaded
+ * once for 4 weight rows; a 4x4 tile's 16 sums come out of one transposing
+ * add tree that pairs lanes exactly as _mm512_reduce_add_ps does. Weight
+ * rows go in blocks that stay in L2 while every row block of x passes over
+ * them, so each weight is read from memory once per call: a decode batch of
+ * n rows costs about one GEMV's memory traffic. A tile of 2 or more rows
+ * computes long enough per weight byte that the hardware prefetchers fall
+ * behind, so it prefetches the weight stream into L2 itself (a 1-row tile
+ * keeps to the hardware's, which are faster there).
  */
 #include <immintrin.h>
+#include <stdlib.h>
 
 #include "kernels/internal.h"
+#include "kernels/math_avx512.h"
+#include "kernels/ref.h"
 
-/* 16 weights at p (element offset j) widened to f32; mask m for the tail. */
-static inline __m512 load_w(hk_wtype t, const void *row, size_t j, __mmask16 m)
+#define MR 4 /* activation rows per tile */
+#define NR 4 /* weight rows per tile (one interleaved group) */
+
+/* Chunks of 32 columns in a row of cols. */
+static inline size_t chunks_of(int cols) { return ((size_t)cols + 31) / 32; }
+
+/*
+ * x row (cols floats) into the lane order above: nch chunks of [lo 16 | hi
+ * 16], zero-padded.
+ */
+static void prepare_row(hk_wtype t, const float *x, size_t cols, size_t nch, float *xs)
 {
-    if (t == HK_F32) return _mm512_maskz_loadu_ps(m, (const float *)row + j);
-    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + j);
-    if (t == HK_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-static inline __m512 load_w_full(hk_wtype t, const void *row, size_t j)
-{
-    if (t == HK_F32) return _mm512_loadu_ps((const float *)row + j);
-    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + j));
-    if (t == HK_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (size_t c = 0; c < nch; c++) {
+        size_t j = 32 * c, l0 = cols > j ? cols - j : 0, l1 = cols > j + 16 ? cols - j - 16 : 0;
+        __m512 a = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
+        __m512 b = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
+        if (t == HK_BF16) {
+            _mm512_store_ps(xs + j, _mm512_permutex2var_ps(a, ie, b));
+            _mm512_store_ps(xs + j + 16, _mm512_permutex2var_ps(a, io, b));
+        } else {
+            _mm512_store_ps(xs + j, a);
+            _mm512_store_ps(xs + j + 16, b);
+        }
+    }
 }
 
-/* The type is a compile-time constant in each instance, so the branches in
- * load_w fold away. */
-static inline __attribute__((always_inline)) void gemv_t(hk_wtype t, const float *x, const hk_weight *w,
-                                                         const float *bias, float *y, int o0, int o1)
+/*
+ * Where weight row u of a tile has chunk c. Plain rows: row[u] + c * 64
+ * bytes (f32: two 64-byte halves); interleaved (kernels/internal.h): the
+ * group's runs, 256 bytes per run of the 4 rows (f32: a chunk is 2 runs).
+ */
+typedef struct wtile {
+    const char *row[NR]; /* plain: each row's start; interleaved: row[0] = the group's start */
+    int ilv;
+} wtile;
+
+/*
+ * Weight row u, chunk c widened into (lo, hi). m16/m32 mask the columns of
+ * a ragged last chunk (plain layout); mhi masks an f32 hi half that has no
+ * run (interleaved, odd number of runs).
+ */
+static inline __attribute__((always_inline)) void load_w(hk_wtype t, const wtile *wt, int u, size_t c,
+                                                         __mmask32 m32, __mmask16 m16lo, __mmask16 m16hi,
+                                                         __m512 *lo, __m512 *hi)
 {
-    size_t K = (size_t)w->cols, es = t == HK_F32 ? 4 : 2;
+    if (t == HK_F32) {
+        const float *p0, *p1;
+        if (wt->ilv) {
+            p0 = (const float *)(wt->row[0] + (2 * c) * 256 + (size_t)u * 64);
+            p1 = (const float *)(wt->row[0] + (2 * c + 1) * 256 + (size_t)u * 64);
+        } else {
+            p0 = (const float *)(wt->row[u] + c * 128);
+            p1 = p0 + 16;
+        }
+        *lo = _mm512_maskz_loadu_ps(m16lo, p0);
+        *hi = _mm512_maskz_loadu_ps(m16hi, p1);
+        return;
+    }
+    const char *p = wt->ilv ? wt->row[0] + c * 256 + (size_t)u * 64 : wt->row[u] + c * 64;
+    __m512i v = _mm512_maskz_loadu_epi16(m32, p);
+    if (t == HK_F16) {
+        *lo = _mm512_cvtph_ps(_mm512_castsi512_si256(v));
+        *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1));
+    } else {
+        *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+        *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+    }
+}
+
+/* Bytes ahead of the weight stream a tile of 2+ rows prefetches into L2. */
+#define PREFETCH_AHEAD 16384
+
+/* Chunk c of every row of a tile into acc (masks all ones but in a ragged last chunk). */
+static inline __attribute__((always_inline)) void tile_step(hk_wtype t, const int mr, const int nr, const float *xs,
+                                                            size_t xstride, const wtile *wt, size_t c, __mmask32 m32,
+                                                            __mmask16 m16lo, __mmask16 m16hi, __m512 acc[MR][NR])
+{
+    if (mr > 1) { /* the bytes of chunk c, PREFETCH_AHEAD further on */
+        const size_t cb = t == HK_F32 ? 128 : 64; /* bytes of a chunk of one row */
+        if (wt->ilv) {
+            const char *p = wt->row[0] + c * 4 * cb + PREFETCH_AHEAD;
+            for (size_t b = 0; b < 4 * cb; b += 64) _mm_prefetch(p + b, _MM_HINT_T1);
+        } else {
+            _Pragma("GCC unroll 4") for (int u = 0; u < nr; u++)
+                for (size_t b = 0; b < cb; b += 64) _mm_prefetch(wt->row[u] + c * cb + PREFETCH_AHEAD / 4 + b, _MM_HINT_T1);
+        }
+    }
+    __m512 xl[MR], xh[MR];
+    _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
+        xl[i] = _mm512_load_ps(xs + (size_t)i * xstride + 32 * c);
+        xh[i] = _mm512_load_ps(xs + (size_t)i * xstride + 32 * c + 16);
+    }
+    _Pragma("GCC unroll 4") for (int u = 0; u < nr; u++) {
+        __m512 wl, wh;
+        load_w(t, wt, u, c, m32, m16lo, m16hi, &wl, &wh);
+        _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
+            acc[i][u] = _mm512_fmadd_ps(xl[i], wl, acc[i][u]);
+            acc[i][u] = _mm512_fmadd_ps(xh[i], wh, acc[i][u]);
+        }
+    }
+}
+
+/* A tile call's chunks (nfull unmasked, then the ragged last with the masks) and where its sums go. */
+typedef struct tile_job {
+    size_t xstride, nch, nfull;
+    __mmask32 m32;
+    __mmask16 m16lo, m16hi;
+    const float *bias;
+    float *y;          /* row 0 of the tile's activation rows */
+    size_t ystride;
+    int o, nst;        /* first weight row, how many sums to store (<= nr) */
+} tile_job;
+
+/* y[i][o + u] = sum(acc[i][u]) + bias[o + u] for u < nst (a tile of mr x nr sums). */
+static inline __attribute__((always_inline)) void store_tile(const int mr, const int nr, __m512 acc[MR][NR],
+                                                             const tile_job *j)
+{
+    const float *bias = j->bias;
+    float *y = j->y;
+    size_t ys = j->ystride;
+    int o = j->o, nst = j->nst;
+    if (mr == MR && nr == NR) {
+        __m512 tt[16];
+        _Pragma("GCC unroll 4") for (int i = 0; i < MR; i++)
+            _Pragma("GCC unroll 4") for (int u = 0; u < NR; u++) tt[i * NR + u] = acc[i][u];
+        __m512 s = hk_hsum16_512(tt); /* lane i*4 + u */
+        __mmask8 m = (__mmask8)((1u << nst) - 1);
+        __m128 b = bias ? _mm_maskz_loadu_ps(m, bias + o) : _mm_setzero_ps();
+        _mm_mask_storeu_ps(y + o, m, _mm_add_ps(_mm512_castps512_ps128(s), b));
+        _mm_mask_storeu_ps(y + ys + o, m, _mm_add_ps(_mm512_extractf32x4_ps(s, 1), b));
+        _mm_mask_storeu_ps(y + 2 * ys + o, m, _mm_add_ps(_mm512_extractf32x4_ps(s, 2), b));
+        _mm_mask_storeu_ps(y + 3 * ys + o, m, _mm_add_ps(_mm512_extractf32x4_ps(s, 3), b));
+        return;
+    }
+    _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < nr; u++)
+            if (u < nst) y[(size_t)i * ys + (size_t)(o + u)] = _mm512_reduce_add_ps(acc[i][u]) + (bias ? bias[o + u] : 0.0f);
+}
+
+/*
+ * One tile, one instance per (type, rows, weight rows): mr activation rows
+ * (prepared, xs + i * xstride) x nr weight rows (wt), then its sums.
+ * Constant mr/nr after inlining keep acc in registers.
+ */
+static inline __attribute__((always_inline)) void run_tile(hk_wtype t, const int mr, const int nr, const float *xs,
+                                                           const wtile *wt, const tile_job *j)
+{
+    __m512 acc[MR][NR];
+    _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < nr; u++) acc[i][u] = _mm512_setzero_ps();
+    for (size_t c = 0; c < j->nfull; c++)
+        tile_step(t, mr, nr, xs, j->xstride, wt, c, 0xffffffffu, 0xffff, 0xffff, acc);
+    if (j->nfull < j->nch) tile_step(t, mr, nr, xs, j->xstride, wt, j->nfull, j->m32, j->m16lo, j->m16hi, acc);
+    store_tile(mr, nr, acc, j);
+}
+
+#define TILE_TYPE(NAME, T)                                                               \
+    static void NAME(int mr, int nr, const float *xs, const wtile *wt, const tile_job *j) \
+    {                                                                                    \
+        if (nr == NR) {                                                                  \
+            switch (mr) {                                                                \
+            case 4: run_tile(T, 4, NR, xs, wt, j); break;                                \
+            case 3: run_tile(T, 3, NR, xs, wt, j); break;                                \
+            case 2: run_tile(T, 2, NR, xs, wt, j); break;                                \
+            default: run_tile(T, 1, NR, xs, wt, j); break;                               \
+            }                                                                            \
+        } else {                                                                         \
+            switch (mr) {                                                                \
+            case 4: run_tile(T, 4, 1, xs, wt, j); break;                                 \
+            case 3: run_tile(T, 3, 1, xs, wt, j); break;                                 \
+            case 2: run_tile(T, 2, 1, xs, wt, j); break;                                 \
+            default: run_tile(T, 1, 1, xs, wt, j); break;                                \
+            }                                                                            \
+        }                                                                                \
+    }
+TILE_TYPE(tile_f32, HK_F32)
+TILE_TYPE(tile_f16, HK_F16)
+TILE_TYPE(tile_bf16, HK_BF16)
+#undef TILE_TYPE
+
+/* Weight rows per block: about 256 KiB of weights, at most 64 rows, whole groups of 4. */
+static int block_rows(const hk_weight *w)
+{
+    size_t row = (size_t)w->cols * hk_wtype_size(w->type);
+    size_t r = ((size_t)256 << 10) / (row ? row : 1);
+    r &= ~(size_t)3;
+    return r < 4 ? 4 : r > 64 ? 64 : (int)r;
+}
+
+/* The rows of prepared x (n of them, xstride floats apart) against W rows [o0, o1). */
+static void rows_prepared(const float *xs, size_t xstride, int n, const hk_weight *w, const float *bias,
+                          float *y, int o0, int o1)
+{
+    size_t K = (size_t)w->cols, nch = chunks_of(w->cols), es = hk_wtype_size(w->type);
+    void (*fn)(int, int, const float *, const wtile *, const tile_job *) =
+        w->type == HK_F32 ? tile_f32 : w->type == HK_F16 ? tile_f16 : tile_bf16;
+    tile_job j;
+    j.xstride = xstride;
+    j.nch = nch;
+    j.bias = bias;
+    j.ystride = (size_t)w->rows;
+    /* the ragged last chunk: plain rows mask their columns; interleaved runs are zero-padded,
+     * but an f32 chunk whose second run does not exist has its hi half masked off */
+    size_t rem = K % 32, nrun = (K + hk_runlen(w->type) - 1) / hk_runlen(w->type);
+    j.nfull = nch;
+    j.m32 = 0xffffffffu;
+    j.m16lo = j.m16hi = 0xffff;
+    if (!w->interleaved && rem) {
+        j.nfull = nch - 1;
+        j.m32 = (__mmask32)((1u << rem) - 1);
+        j.m16lo = (__mmask16)(rem >= 16 ? 0xffff : (1u << rem) - 1);
+        j.m16hi = (__mmask16)(rem > 16 ? (1u << (rem - 16)) - 1 : 0);
+    } else if (w->interleaved && w->type == HK_F32 && (nrun & 1)) {
+        j.nfull = nch - 1;
+        j.m16hi = 0;
+    }
     const char *base = (const char *)w->data;
-    size_t kfull = K & ~(size_t)31;
-    __mmask16 m0, m1;
-    {
-        size_t r = K - kfull; /* 0..31 left after the unrolled loop */
-        m0 = (__mmask16)(r >= 16 ? 0xffff : (1u << r) - 1);
-        m1 = (__mmask16)(r > 16 ? (1u << (r - 16)) - 1 : 0);
-    }
-    int o = o0;
-    for (; o + 4 <= o1; o += 4) {
-        const void *r0 = base + (size_t)o * K * es, *r1 = base + (size_t)(o + 1) * K * es;
-        const void *r2 = base + (size_t)(o + 2) * K * es, *r3 = base + (size_t)(o + 3) * K * es;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        size_t j = 0;
-        for (; j < kfull; j += 32) {
-            __m512 x0 = _mm512_loadu_ps(x + j), x1 = _mm512_loadu_ps(x + j + 16);
-            a0 = _mm512_fmadd_ps(x0, load_w_full(t, r0, j), a0);
-            a1 = _mm512_fmadd_ps(x0, load_w_full(t, r1, j), a1);
-            a2 = _mm512_fmadd_ps(x0, load_w_full(t, r2, j), a2);
-            a3 = _mm512_fmadd_ps(x0, load_w_full(t, r3, j), a3);
-            b0 = _mm512_fmadd_ps(x1, load_w_full(t, r0, j + 16), b0);
-            b1 = _mm512_fmadd_ps(x1, load_w_full(t, r1, j + 16), b1);
-            b2 = _mm512_fmadd_ps(x1, load_w_full(t, r2, j + 16), b2);
-            b3 = _mm512_fmadd_ps(x1, load_w_full(t, r3, j + 16), b3);
-        }
-        if (j < K) {
-            __m512 x0 = _mm512_maskz_loadu_ps(m0, x + j), x1 = _mm512_maskz_loadu_ps(m1, x + j + 16);
-            a0 = _mm512_fmadd_ps(x0, load_w(t, r0, j, m0), a0);
-            a1 = _mm512_fmadd_ps(x0, load_w(t, r1, j, m0), a1);
-            a2 = _mm512_fmadd_ps(x0, load_w(t, r2, j, m0), a2);
-            a3 = _mm512_fmadd_ps(x0, load_w(t, r3, j, m0), a3);
-            if (m1) {
-                b0 = _mm512_fmadd_ps(x1, load_w(t, r0, j + 16, m1), b0);
-                b1 = _mm512_fmadd_ps(x1, load_w(t, r1, j + 16, m1), b1);
-                b2 = _mm512_fmadd_ps(x1, load_w(t, r2, j + 16, m1), b2);
-                b3 = _mm512_fmadd_ps(x1, load_w(t, r3, j + 16, m1), b3);
+    int ob_rows = block_rows(w);
+    for (int ob = o0; ob < o1; ob += ob_rows) {
+        int oe = o1 - ob < ob_rows ? o1 : ob + ob_rows;
+        for (int i = 0; i < n; i += MR) {
+            int mr = n - i < MR ? n - i : MR;
+            const float *xi = xs + (size_t)i * xstride;
+            j.y = y + (size_t)i * j.ystride;
+            for (int o = ob; o < oe; o += j.nst) {
+                wtile wt;
+                wt.ilv = w->interleaved;
+                int nr;
+                if (w->interleaved) { /* whole groups (padding rows are zeros), stores cut at oe */
+                    wt.row[0] = base + (size_t)(o >> 2) * nrun * 256;
+                    nr = NR;
+                } else {
+                    nr = oe - o >= NR ? NR : 1;
+                    for (int u = 0; u < nr; u++) wt.row[u] = base + (size_t)(o + u) * K * es;
+                }
+                j.o = o;
+                j.nst = oe - o < nr ? oe - o : nr;
+                fn(mr, nr, xi, &wt, &j);
             }
         }
-        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0)) + (bias ? bias[o] : 0.0f);
-        y[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1)) + (bias ? bias[o + 1] : 0.0f);
-        y[o + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2)) + (bias ? bias[o + 2] : 0.0f);
-        y[o + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3)) + (bias ? bias[o + 3] : 0.0f);
-    }
-    for (; o < o1; o++) {
-        const void *r0 = base + (size_t)o * K * es;
-        __m512 a0 = _mm512_setzero_ps(), b0 = a0;
-        size_t j = 0;
-        for (; j < kfull; j += 32) {
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + j), load_w_full(t, r0, j), a0);
-            b0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + j + 16), load_w_full(t, r0, j + 16), b0);
-        }
-        if (j < K) {
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, x + j), load_w(t, r0, j, m0), a0);
-            if (m1) b0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, x + j + 16), load_w(t, r0, j + 16, m1), b0);
-        }
-        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0)) + (bias ? bias[o] : 0.0f);
     }
 }
 
-/*
- * bf16 with full 64-byte loads: a 32-bit lane holds elements (2i, 2i+1);
- * shifting left 16 gives element 2i as f32 and masking the low half gives
- * element 2i+1, so x is split once into even/odd halves (xe/xo, [K/2]
- * rounded up to 16, zero-padded) and each 64 bytes of W costs 1 load,
- * 1 shift, 1 and and 2 FMAs.
- */
-static void gemv_bf16_pairs(const float *xe, const float *xo, const hk_weight *w, const float *bias,
-                            float *y, int o0, int o1)
+void hk_gemv_rows_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
 {
-    size_t K = (size_t)w->cols, kp = (K + 1) / 2; /* lanes (pairs) per row */
-    const uint16_t *base = (const uint16_t *)w->data;
-    size_t full = kp & ~(size_t)15;
-    size_t rem = K - full * 2; /* 0..31 elements left */
-    __mmask32 mt = (__mmask32)(rem >= 32 ? 0xffffffffu : (1u << rem) - 1);
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
-    int o = o0;
-    for (; o + 4 <= o1; o += 4) {
-        const uint16_t *r0 = base + (size_t)o * K, *r1 = r0 + K, *r2 = r1 + K, *r3 = r2 + K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        size_t i = 0;
-#define BF16_STEP(LOAD)                                                                        \
-        {                                                                                      \
-            __m512 e = _mm512_loadu_ps(xe + i), d = _mm512_loadu_ps(xo + i);                   \
-            __m512i v0 = LOAD(r0), v1 = LOAD(r1), v2 = LOAD(r2), v3 = LOAD(r3);                \
-            a0 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), a0);       \
-            b0 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v0, hi)), b0);        \
-            a1 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), a1);       \
-            b1 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v1, hi)), b1);        \
-            a2 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v2, 16)), a2);       \
-            b2 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v2, hi)), b2);        \
-            a3 = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v3, 16)), a3);       \
-            b3 = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v3, hi)), b3);        \
-        }
-#define LOAD_FULL(r) _mm512_loadu_si512((r) + 2 * i)
-#define LOAD_TAIL(r) _mm512_maskz_loadu_epi16(mt, (r) + 2 * i)
-        for (; i < full; i += 16) BF16_STEP(LOAD_FULL)
-        if (rem) BF16_STEP(LOAD_TAIL)
-        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0)) + (bias ? bias[o] : 0.0f);
-        y[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1)) + (bias ? bias[o + 1] : 0.0f);
-        y[o + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2)) + (bias ? bias[o + 2] : 0.0f);
-        y[o + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3)) + (bias ? bias[o + 3] : 0.0f);
-    }
-    for (; o < o1; o++) {
-        const uint16_t *r0 = base + (size_t)o * K;
-        __m512 a0 = _mm512_setzero_ps(), b0 = a0;
-        for (size_t i = 0; i < full + (rem ? 16 : 0); i += 16) {
-            __m512i v0 = i < full ? _mm512_loadu_si512(r0 + 2 * i) : _mm512_maskz_loadu_epi16(mt, r0 + 2 * i);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(xe + i), _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), a0);
-            b0 = _mm512_fmadd_ps(_mm512_loadu_ps(xo + i), _mm512_castsi512_ps(_mm512_and_si512(v0, hi)), b0);
-        }
-        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0)) + (bias ? bias[o] : 0.0f);
-    }
-#undef BF16_STEP
-#undef LOAD_FULL
-#undef LOAD_TAIL
-}
-
-void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1)
-{
-    if (w->type == HK_BF16 && w->cols <= 16384) {
-        size_t kp = ((size_t)w->cols + 1) / 2, kp16 = (kp + 15) & ~(size_t)15;
-        _Alignas(64) float xe[8192], xo[8192];
-        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        size_t K = (size_t)w->cols;
-        for (size_t i = 0; i < kp16; i += 16) { /* x[2i .. 2i+32) -> 16 even, 16 odd */
-            size_t j = 2 * i, l0 = K > j ? K - j : 0, l1 = K > j + 16 ? K - j - 16 : 0;
-            __m512 a = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
-            __m512 b = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
-            _mm512_store_ps(xe + i, _mm512_permutex2var_ps(a, ie, b));
-            _mm512_store_ps(xo + i, _mm512_permutex2var_ps(a, io, b));
-        }
-        gemv_bf16_pairs(xe, xo, w, bias, y, o0, o1);
+    size_t K = (size_t)w->cols, nch = chunks_of(w->cols), xstride = nch * 32;
+    _Alignas(64) float stackbuf[8192];
+    size_t need = (size_t)n * xstride;
+    float *xs = need <= 8192 ? stackbuf : NULL;
+    if (!xs && posix_memalign((void **)&xs, 64, need * sizeof(float)) != 0) xs = NULL;
+    if (xs) {
+        for (int i = 0; i < n; i++) prepare_row(w->type, x + (size_t)i * K, K, nch, xs + (size_t)i * xstride);
+        rows_prepared(xs, xstride, n, w, bias, y, o0, o1);
+        if (xs != stackbuf) free(xs);
         return;
     }
-    switch (w->type) {
-    case HK_F32: gemv_t(HK_F32, x, w, bias, y, o0, o1); break;
-    case HK_F16: gemv_t(HK_F16, x, w, bias, y, o0, o1); break;
-    case HK_BF16: gemv_t(HK_BF16, x, w, bias, y, o0, o1); break;
-    default: break;
-    }
-}
-
-/*
- * GEMV over interleaved weights (hk_weight_repack): 4 rows at a time, each
- * step one 64-byte run of each of the 4 rows, which follow one another in
- * memory, so the whole slice of rows is one sequential stream. Zero-padded
- * runs meet zero (or masked) x, so ragged column counts need no tail code.
- */
-void hk_gemv_ilv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1)
-{
-    size_t K = (size_t)w->cols, rl = hk_runlen(w->type), nrun = (K + rl - 1) / rl;
-    if (w->type == HK_BF16 && K > 16384) { /* beyond the x split's stack buffers */
-        for (int o = o0; o < o1; o++) {
-            float s = 0;
-            for (size_t j = 0; j < K; j++) s += x[j] * hk_w_elem(w, o, j);
-            y[o] = s + (bias ? bias[o] : 0.0f);
+    /* no memory for all rows: one row at a time (the same arithmetic), or when
+     * a row is wider than the stack buffer, the scalar reference */
+    for (int i = 0; i < n; i++) {
+        if (xstride <= 8192) {
+            prepare_row(w->type, x + (size_t)i * K, K, nch, stackbuf);
+            rows_prepared(stackbuf, xstride, 1, w, bias, y + (size_t)i * (size_t)w->rows, o0, o1);
+        } else {
+            hk_ref_matmul_rows(x + (size_t)i * K, 1, w, bias, y + (size_t)i * (size_t)w->rows, o0, o1);
         }
-        return;
-    }
-    int a = (o0 + 3) & ~3; /* rows before the first whole group: plain dots */
-    for (int o = o0; o < a && o < o1; o++) {
-        float s = 0;
-        for (size_t j = 0; j < K; j++) s += x[j] * hk_w_elem(w, o, j);
-        y[o] = s + (bias ? bias[o] : 0.0f);
-    }
-    const char *data = (const char *)w->data;
-    _Alignas(64) float xe[8192], xo[8192];
-    if (w->type == HK_BF16) { /* x as even/odd halves, nrun*16 of each */
-        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        for (size_t i = 0; i < nrun * 16; i += 16) {
-            size_t j = 2 * i, l0 = K > j ? K - j : 0, l1 = K > j + 16 ? K - j - 16 : 0;
-            __m512 va = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
-            __m512 vb = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
-            _mm512_store_ps(xe + i, _mm512_permutex2var_ps(va, ie, vb));
-            _mm512_store_ps(xo + i, _mm512_permutex2var_ps(va, io, vb));
-        }
-    }
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
-    for (int o = a; o < o1; o += 4) {
-        int nr = o1 - o < 4 ? o1 - o : 4;
-        const char *gp = data + (size_t)(o >> 2) * nrun * 256;
-        __m512 acc[4], acc2[4];
-        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) acc[u] = acc2[u] = _mm512_setzero_ps();
-        if (w->type == HK_BF16) {
-            for (size_t r = 0; r < nrun; r++) {
-                __m512 e = _mm512_load_ps(xe + r * 16), d = _mm512_load_ps(xo + r * 16);
-                const char *ch = gp + r * 256;
-                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
-                    __m512i v = _mm512_loadu_si512(ch + u * 64);
-                    acc[u] = _mm512_fmadd_ps(e, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), acc[u]);
-                    acc2[u] = _mm512_fmadd_ps(d, _mm512_castsi512_ps(_mm512_and_si512(v, hi)), acc2[u]);
-                }
-            }
-        } else if (w->type == HK_F16) {
-            for (size_t r = 0; r < nrun; r++) {
-                size_t j = r * 32, l0 = K - j, l1 = K > j + 16 ? K - j - 16 : 0;
-                __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
-                __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
-                const char *ch = gp + r * 256;
-                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
-                    __m512i v = _mm512_loadu_si512(ch + u * 64);
-                    acc[u] = _mm512_fmadd_ps(x0, _mm512_cvtph_ps(_mm512_castsi512_si256(v)), acc[u]);
-                    acc2[u] = _mm512_fmadd_ps(x1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1)), acc2[u]);
-                }
-            }
-        } else { /* f32: runs of 16, two per step into two accumulators */
-            for (size_t r = 0; r < nrun; r += 2) {
-                size_t j = r * 16, l0 = K - j, l1 = K > j + 16 ? K - j - 16 : 0;
-                __m512 x0 = _mm512_maskz_loadu_ps((__mmask16)(l0 >= 16 ? 0xffff : (1u << l0) - 1), x + j);
-                __m512 x1 = _mm512_maskz_loadu_ps((__mmask16)(l1 >= 16 ? 0xffff : (1u << l1) - 1), x + j + 16);
-                const char *ch = gp + r * 256;
-                int two = r + 1 < nrun;
-                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
-                    acc[u] = _mm512_fmadd_ps(x0, _mm512_loadu_ps((const float *)(ch + u * 64)), acc[u]);
-                    if (two) acc2[u] = _mm512_fmadd_ps(x1, _mm512_loadu_ps((const float *)(ch + 256 + u * 64)), acc2[u]);
-                }
-            }
-        }
-        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
-            if (u < nr) y[o + u] = _mm512_reduce_add_ps(_mm512_add_ps(acc[u], acc2[u])) + (bias ? bias[o + u] : 0.0f);
     }
 }

@@ -129,22 +129,9 @@ static inline void hk_team_range(size_t n, size_t align, size_t *lo, size_t *hi)
     *hi = c1 * align < n ? c1 * align : n;
 }
 
-/* f32 GEMM through OpenBLAS sgemm (1) or our AVX-512 kernel (0); for the bench. */
-void hk_gemm_f32_use_blas(int on);
-
 /* ---- fast-path entry points (a range of output rows/columns each) ---- */
 
-/* y[o] = dot(x, W[o]) (+bias[o]) for o in [o0, o1); x is [cols] f32. */
-typedef void (*hk_gemv_fn)(const float *x, const hk_weight *w, const float *bias,
-                           float *y, int o0, int o1);
-/*
- * GEMM slice: y[i][o] for i in [0,n), o in [o0,o1); x is [n][cols], y has
- * row stride w->rows. (+bias)
- */
-typedef void (*hk_gemm_fn)(const float *x, int n, const hk_weight *w, const float *bias,
-                           float *y, int o0, int o1);
-
-/* Quantised GEMV works on the activation quantised once per call. */
+/* Quantised matmul works on each activation row quantised once per call. */
 typedef struct hk_qact {
     int nb;               /* blocks of 32 */
     int8_t *q;            /* [nb*32] activation quantised to int8 */
@@ -162,12 +149,9 @@ static inline size_t hk_qact_bytes(int cols)
     size_t nb4 = (size_t)((hk_qblocks(cols) + 3) & ~3);
     return nb4 * 32 * 2 + nb4 * 4 * 3 + nb4 * 32 * 2 + 7 * 64;
 }
-typedef void (*hk_qgemv_fn)(const hk_qact *xa, const hk_weight *w, const float *bias,
-                            float *y, int o0, int o1);
-
 void hk_quantize_act_ref(const float *x, int cols, hk_qact *xa);
 
-/* AVX2 (kernels/NAME_avx2.c) */
+/* AVX2 (kernels/NAME_avx2.c): y[o] = dot(x, W[o]) (+bias[o]) for o in [o0, o1), one row x [cols] */
 void hk_gemv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 void hk_gemv_ilv_avx2(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 /* AVX-512 (kernels/NAME_avx512.c) */
@@ -195,7 +179,13 @@ void hk_qkv_split_avx512(const float *qkv, int n, int n_heads, int n_kv_heads, i
                          const float *inv_freq, float *q, float *k_cache, float *v_cache, int kv_stride);
 void hk_to_f32_avx512(hk_wtype type, const void *src, float *dst, size_t n);
 void hk_qact_prepare_avx512(hk_qact *xa, hk_wtype type);
-void hk_qgemv_vnni(const hk_qact *xa, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+/*
+ * Q8/Q4 matmul of n prepared activation rows (xa[i]: quantised, then
+ * hk_qact_prepare_avx512) against W rows [o0, o1), o0 a multiple of 4:
+ * y[i][o] (row stride w->rows), each row as it would be alone.
+ */
+void hk_qgemv_rows_vnni(const hk_qact *const *xa, int n, const hk_weight *w, const float *bias, float *y,
+                        int o0, int o1);
 int hk_cpu_has_vnni(void);
 /* Prefill attention in tiles (kernels/attention_avx512.c): how many, and a range of them. */
 size_t hk_attention_tiles_avx512(const hk_attn_params *p);
@@ -207,10 +197,11 @@ void hk_attention_tiles_run_avx512(const float *q, const float *k_cache, const f
  */
 void hk_attention_split_part_avx512(const float *q, const float *k_cache, const float *v_cache,
                                     const hk_attn_params *p, int klo, int khi, float *part);
-/* Returns 0, or -1 when it could not allocate its packing buffer (nothing done). */
-int hk_gemm_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
-void hk_gemv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
-/* GEMV over interleaved weights (o0 a multiple of 4). */
-void hk_gemv_ilv_avx512(const float *x, const hk_weight *w, const float *bias, float *y, int o0, int o1);
+/*
+ * f32/f16/bf16 matmul of n rows x [n][cols] against W rows [o0, o1), either
+ * layout, o0 a multiple of 4: y[i][o] (row stride w->rows), each row by the
+ * GEMV arithmetic of kernels/gemv_avx512.c whatever n is.
+ */
+void hk_gemv_rows_avx512(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
 
 #endif

@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <cblas.h>
 
 #include "kernels/ref.h"
 
@@ -304,23 +303,22 @@ void hk_weight_free(hk_weight *w)
 
 /* ---------------- matmul ---------------- */
 
-/* Rows of x at or above which f32/f16/bf16 matmul takes the GEMM path. */
-#define GEMM_MIN_ROWS 4
+/*
+ * Batch invariance (kernels.h): every path computes output row i from row i
+ * of x alone, by arithmetic that does not depend on n, on the team or on
+ * the slice of W rows a thread gets. AVX-512 runs tiles of rows through its
+ * GEMV's arithmetic (gemv_avx512.c, qgemv_avx512.c); AVX2 and the scalar
+ * reference go row by row over blocks of W rows that stay in cache.
+ */
 
-/* The fast GEMV for w at the chosen ISA, or NULL (scalar reference). */
-static hk_gemv_fn gemv_for(const hk_weight *w)
+/* W rows per block for the row-by-row paths: about 256 KiB, whole groups of 4. */
+static int block_rows(const hk_weight *w)
 {
-    int l = hk_isa_level();
-    if (w->interleaved) return l >= HK_ISA_AVX512 ? hk_gemv_ilv_avx512 : l >= HK_ISA_AVX2 ? hk_gemv_ilv_avx2 : NULL;
-    if (l >= HK_ISA_AVX512) return hk_gemv_avx512;
-    if (l >= HK_ISA_AVX2) return hk_gemv_avx2;
-    return NULL;
+    size_t row = w->type == HK_Q8 || w->type == HK_Q4 ? (size_t)hk_qblocks(w->cols) * 36
+                                                      : (size_t)w->cols * hk_wtype_size(w->type);
+    size_t r = (((size_t)256 << 10) / (row ? row : 1)) & ~(size_t)3;
+    return r < 4 ? 4 : r > (1u << 20) ? 1 << 20 : (int)r;
 }
-
-/* f32 GEMM: our AVX-512 kernel (1) or OpenBLAS sgemm (0); see gemm_slice. */
-static int g_gemm_own_f32 = 1;
-void hk_gemm_f32_use_blas(int on) { g_gemm_own_f32 = !on; }
-
 
 /* Carves the hk_qact arrays out of buf (hk_qact_bytes(cols) bytes, 64-aligned). */
 static void qact_carve(hk_qact *xa, unsigned char *buf, int cols)
@@ -339,112 +337,92 @@ static void qact_carve(hk_qact *xa, unsigned char *buf, int cols)
 #undef CARVE
 }
 
-/* Quantised matmul: each thread quantises x itself (cheap, cols work) so no
- * shared scratch or extra barrier is needed. */
-static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias, float *y, size_t o0, size_t o1)
+/* Quantised rows [0, n) against W rows [o0, o1), their activations already quantised. */
+static void qmatmul_prepared(const hk_qact *const *xa, int n, const hk_weight *w, const float *bias, float *y,
+                             int o0, int o1, int vnni)
 {
-    size_t bytes = hk_qact_bytes(w->cols);
-    _Alignas(64) unsigned char stackbuf[32768];
-    int on_stack = bytes <= sizeof stackbuf;
-    unsigned char *buf = on_stack ? stackbuf : alloc64(bytes);
-    if (!buf) { /* no memory for the int8 activation: dequantise instead */
-        hk_ref_matmul_rows(x, n, w, bias, y, (int)o0, (int)o1);
+    if (vnni) {
+        hk_qgemv_rows_vnni(xa, n, w, bias, y, o0, o1);
         return;
     }
-    hk_qact xa;
-    qact_carve(&xa, buf, w->cols);
-    int vnni = hk_cpu_has_vnni();
-    for (int i = 0; i < n; i++) {
-        hk_quantize_act_ref(x + (size_t)i * (size_t)w->cols, w->cols, &xa);
-        if (vnni) {
-            hk_qact_prepare_avx512(&xa, w->type);
-            hk_qgemv_vnni(&xa, w, bias, y + (size_t)i * (size_t)w->rows, (int)o0, (int)o1);
-        } else {
-            hk_ref_qgemv(&xa, w, bias, y + (size_t)i * (size_t)w->rows, (int)o0, (int)o1);
-        }
+    int ob_rows = block_rows(w);
+    for (int ob = o0; ob < o1; ob += ob_rows) {
+        int oe = o1 - ob < ob_rows ? o1 : ob + ob_rows;
+        for (int i = 0; i < n; i++) hk_ref_qgemv(xa[i], w, bias, y + (size_t)i * (size_t)w->rows, ob, oe);
     }
-    if (!on_stack) free(buf);
 }
 
-static void gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1);
-static void to_f32_any(hk_wtype type, const void *src, float *dst, size_t n);
+/*
+ * Quantised matmul: int8 activations against the int8/int4 blocks. Each
+ * thread quantises every row itself (cols work per row, small next to the
+ * dots), so no shared scratch or extra barrier is needed.
+ */
+static void qmatmul(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    size_t bytes = hk_qact_bytes(w->cols), K = (size_t)w->cols;
+    int vnni = hk_cpu_has_vnni();
+    _Alignas(64) unsigned char stackbuf[32768];
+    hk_qact stack_xa[4];
+    const hk_qact *stack_ptr[4];
+    size_t need = (size_t)n * (bytes + sizeof(hk_qact) + sizeof(hk_qact *));
+    unsigned char *buf = need <= sizeof stackbuf && n <= 4 ? stackbuf : alloc64(need);
+    if (!buf) { /* no memory for every row: one at a time (the same arithmetic) */
+        for (int i = 0; i < n; i++) {
+            unsigned char *one = bytes <= sizeof stackbuf ? stackbuf : NULL;
+            if (!one) {
+                hk_ref_matmul_rows(x + (size_t)i * K, 1, w, bias, y + (size_t)i * (size_t)w->rows, o0, o1);
+                continue;
+            }
+            qact_carve(&stack_xa[0], one, w->cols);
+            hk_quantize_act_ref(x + (size_t)i * K, w->cols, &stack_xa[0]);
+            if (vnni) hk_qact_prepare_avx512(&stack_xa[0], w->type);
+            stack_ptr[0] = &stack_xa[0];
+            qmatmul_prepared(stack_ptr, 1, w, bias, y + (size_t)i * (size_t)w->rows, o0, o1, vnni);
+        }
+        return;
+    }
+    hk_qact *xa = buf == stackbuf ? stack_xa : (hk_qact *)(buf + (size_t)n * bytes);
+    const hk_qact **ptr = buf == stackbuf ? stack_ptr : (const hk_qact **)(xa + n);
+    for (int i = 0; i < n; i++) {
+        qact_carve(&xa[i], buf + (size_t)i * bytes, w->cols);
+        hk_quantize_act_ref(x + (size_t)i * K, w->cols, &xa[i]);
+        if (vnni) hk_qact_prepare_avx512(&xa[i], w->type);
+        ptr[i] = &xa[i];
+    }
+    qmatmul_prepared(ptr, n, w, bias, y, o0, o1, vnni);
+    if (buf != stackbuf) free(buf);
+}
+
+/* f32/f16/bf16 weights, W rows [o0, o1) of every row. */
+static void fmatmul(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
+{
+    int l = hk_isa_level();
+    if (l >= HK_ISA_AVX512) {
+        hk_gemv_rows_avx512(x, n, w, bias, y, o0, o1);
+        return;
+    }
+    int ob_rows = block_rows(w);
+    for (int ob = o0; ob < o1; ob += ob_rows) {
+        int oe = o1 - ob < ob_rows ? o1 : ob + ob_rows;
+        if (l < HK_ISA_AVX2) {
+            hk_ref_matmul_rows(x, n, w, bias, y, ob, oe);
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            (w->interleaved ? hk_gemv_ilv_avx2 : hk_gemv_avx2)(x + (size_t)i * (size_t)w->cols, w, bias,
+                                                               y + (size_t)i * (size_t)w->rows, ob, oe);
+    }
+}
 
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
 {
     size_t lo, hi;
-    int quant = w->type == HK_Q8 || w->type == HK_Q4;
-    if (quant && (n < GEMM_MIN_ROWS || hk_isa_level() < HK_ISA_AVX512)) {
-        /* decode: int8 activations against the int8/int4 blocks */
-        hk_team_range((size_t)w->rows, 16, &lo, &hi);
-        if (lo < hi) qmatmul(x, n, w, bias, y, lo, hi);
-    } else if (n < GEMM_MIN_ROWS) {
-        hk_team_range((size_t)w->rows, 16, &lo, &hi);
-        hk_gemv_fn fn = gemv_for(w);
-        for (int i = 0; i < n && lo < hi; i++) {
-            if (fn)
-                fn(x + (size_t)i * (size_t)w->cols, w, bias, y + (size_t)i * (size_t)w->rows, (int)lo, (int)hi);
-            else
-                hk_ref_matmul_rows(x + (size_t)i * (size_t)w->cols, 1, w, bias,
-                                   y + (size_t)i * (size_t)w->rows, (int)lo, (int)hi);
-        }
-    } else {
-        hk_team_range((size_t)w->rows, 32, &lo, &hi); /* whole 32-wide panels, balanced for 192 rows too */
-        if (lo < hi) gemm_slice(x, n, w, bias, y, (int)lo, (int)hi);
+    hk_team_range((size_t)w->rows, 16, &lo, &hi); /* whole groups of 4 W rows per thread */
+    if (lo < hi) {
+        if (w->type == HK_Q8 || w->type == HK_Q4) qmatmul(x, n, w, bias, y, (int)lo, (int)hi);
+        else fmatmul(x, n, w, bias, y, (int)lo, (int)hi);
     }
 #pragma omp barrier
-}
-
-/*
- * GEMM on output columns [o0, o1) for all n rows. With AVX-512: our own
- * blocked GEMM (kernels/gemm_avx512.c), for f32 too (bench-kernels times it
- * next to OpenBLAS: its "gemm" and "gemm-blas" lines). Otherwise OpenBLAS
- * sgemm on this slice, f16/bf16 widened to f32 64 rows at a time first.
- * Inside a parallel region OpenBLAS's OpenMP build runs single-threaded
- * (num_cpu_avail() returns 1 when omp_in_parallel()), so each thread's call
- * stays on its core and the team is not oversubscribed.
- */
-static void gemm_slice(const float *x, int n, const hk_weight *w, const float *bias, float *y, int o0, int o1)
-{
-    if (hk_isa_level() >= HK_ISA_AVX512 && (w->type != HK_F32 || g_gemm_own_f32) &&
-        hk_gemm_avx512(x, n, w, bias, y, o0, o1) == 0)
-        return;
-    if (w->type == HK_Q8 || w->type == HK_Q4) { /* no packing buffer: dequantising reference */
-        hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
-        return;
-    }
-    if (hk_isa_level() > HK_ISA_SCALAR) {
-        /* f16/bf16: widen blocks of 64 rows to f32, then sgemm on each */
-        const int OB = 64;
-        float *wf = NULL;
-        int direct = w->type == HK_F32 && !w->interleaved;
-        if (!direct && !(wf = alloc64((size_t)OB * (size_t)w->cols * sizeof(float)))) {
-            hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
-            return;
-        }
-        for (int ob = o0; ob < o1; ob += (direct ? o1 - o0 : OB)) {
-            int nc = direct ? o1 - o0 : (o1 - ob < OB ? o1 - ob : OB);
-            const float *W = (const float *)w->data + (size_t)ob * (size_t)w->cols;
-            if (wf && w->interleaved) {
-                for (int o = 0; o < nc; o++)
-                    for (size_t j = 0; j < (size_t)w->cols; j++) wf[(size_t)o * (size_t)w->cols + j] = hk_w_elem(w, ob + o, j);
-                W = wf;
-            } else if (wf) {
-                to_f32_any(w->type, (const char *)w->data + (size_t)ob * (size_t)w->cols * 2, wf,
-                           (size_t)nc * (size_t)w->cols);
-                W = wf;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, w->cols, 1.0f, x, w->cols,
-                        W, w->cols, 0.0f, y + ob, w->rows);
-        }
-        free(wf);
-        if (bias)
-            for (int i = 0; i < n; i++) {
-                float *yr = y + (size_t)i * (size_t)w->rows;
-                for (int o = o0; o < o1; o++) yr[o] += bias[o];
-            }
-        return;
-    }
-    hk_ref_matmul_rows(x, n, w, bias, y, o0, o1);
 }
 
 /* ---------------- attention ---------------- */
@@ -463,17 +441,25 @@ static void gemm_slice(const float *x, int n, const hk_weight *w, const float *b
 #define SPLIT_PART_FLOATS 8448 /* n_heads * (head_dim + 2) limit: 33 KiB of stack */
 #define SPLIT_MIN_KEYS 128
 
-static int attention_split_decode(const float *q, const float *k_cache, const float *v_cache, float *out,
-                                  const hk_attn_params *p, size_t tiles)
+/* Whether hk_attention splits p's keys among a team of nt (given its tile count). */
+static int split_decode_applies(const hk_attn_params *p, int nt, size_t tiles)
 {
-    int nt = omp_get_num_threads(), hd = p->head_dim;
-    if (p->n_q != 1 || nt < 2 || nt > SPLIT_MAX_THREADS || tiles >= 2 * (size_t)nt) return 0;
-    if ((size_t)p->n_heads * (size_t)(hd + 2) > SPLIT_PART_FLOATS) return 0;
+    if (!tiles || p->n_q != 1 || nt < 2 || nt > SPLIT_MAX_THREADS || tiles >= 2 * (size_t)nt) return 0;
+    if ((size_t)p->n_heads * (size_t)(p->head_dim + 2) > SPLIT_PART_FLOATS) return 0;
     int qp = p->q_pos0, jhi = p->n_kv, jlo = 0;
     if (p->causal && qp + 1 < jhi) jhi = qp + 1;
     if (p->window > 0 && qp - p->window + 1 > jlo) jlo = qp - p->window + 1;
-    if (jhi - jlo < SPLIT_MIN_KEYS * nt) return 0;
-    /* same decision on every thread (same args, same team size) */
+    return jhi - jlo >= SPLIT_MIN_KEYS * nt;
+}
+
+/* The split: every thread of the team, which split_decode_applies() chose. */
+static void attention_split_decode(const float *q, const float *k_cache, const float *v_cache, float *out,
+                                   const hk_attn_params *p)
+{
+    int nt = omp_get_num_threads(), hd = p->head_dim;
+    int qp = p->q_pos0, jhi = p->n_kv, jlo = 0;
+    if (p->causal && qp + 1 < jhi) jhi = qp + 1;
+    if (p->window > 0 && qp - p->window + 1 > jlo) jlo = qp - p->window + 1;
     _Alignas(64) float part[SPLIT_PART_FLOATS];
     float *slots_mine[SPLIT_MAX_THREADS];
     float **slots = NULL;
@@ -509,29 +495,72 @@ static int attention_split_decode(const float *q, const float *k_cache, const fl
     }
     /* partials live on every thread's stack until all have combined */
 #pragma omp barrier
-    return 1;
+}
+
+/*
+ * How a team of nt runs p: split keys (decode over a long cache, few
+ * tiles), tiles of query vectors sharing each K/V block (prefill, or many
+ * heads per kv head), or (row, head) items. *units: the tiles or items,
+ * each computed the same way by whichever thread gets it.
+ */
+typedef enum { ATTN_SPLIT, ATTN_TILES, ATTN_ITEMS } attn_mode;
+static attn_mode attention_plan(const hk_attn_params *p, int nt, size_t *units)
+{
+    size_t tiles = hk_isa_level() >= HK_ISA_AVX512 ? hk_attention_tiles_avx512(p) : 0;
+    *units = 0;
+    if (split_decode_applies(p, nt, tiles)) return ATTN_SPLIT;
+    if (tiles >= (size_t)nt && (p->n_q >= 4 || p->n_heads / p->n_kv_heads >= 3)) {
+        *units = tiles;
+        return ATTN_TILES;
+    }
+    *units = (size_t)p->n_q * (size_t)p->n_heads;
+    return ATTN_ITEMS;
+}
+
+/* Units [lo, hi) of a tiles or items plan. */
+static void attention_units(attn_mode m, const float *q, const float *k_cache, const float *v_cache, float *out,
+                            const hk_attn_params *p, size_t lo, size_t hi)
+{
+    if (m == ATTN_TILES) hk_attention_tiles_run_avx512(q, k_cache, v_cache, out, p, lo, hi);
+    else if (hk_isa_level() >= HK_ISA_AVX512) hk_attention_avx512(q, k_cache, v_cache, out, p, lo, hi);
+    else hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
 }
 
 void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                   const hk_attn_params *p)
 {
-    size_t lo, hi;
-    /* prefill: tiles of query vectors sharing each K/V block, when there are
-     * enough tiles to keep the team busy */
-    size_t tiles = hk_isa_level() >= HK_ISA_AVX512 ? hk_attention_tiles_avx512(p) : 0;
-    if (tiles && attention_split_decode(q, k_cache, v_cache, out, p, tiles)) return;
-    if (tiles >= (size_t)omp_get_num_threads() && (p->n_q >= 4 || p->n_heads / p->n_kv_heads >= 3)) {
-        hk_team_range(tiles, 1, &lo, &hi);
-        if (lo < hi) hk_attention_tiles_run_avx512(q, k_cache, v_cache, out, p, lo, hi);
-#pragma omp barrier
+    size_t units, lo, hi;
+    attn_mode m = attention_plan(p, omp_get_num_threads(), &units);
+    if (m == ATTN_SPLIT) {
+        attention_split_decode(q, k_cache, v_cache, out, p);
         return;
     }
-    hk_team_range((size_t)p->n_q * (size_t)p->n_heads, 1, &lo, &hi);
-    if (lo < hi) {
-        if (hk_isa_level() >= HK_ISA_AVX512)
-            hk_attention_avx512(q, k_cache, v_cache, out, p, lo, hi);
-        else
-            hk_ref_attention_items(q, k_cache, v_cache, out, p, lo, hi);
+    hk_team_range(units, 1, &lo, &hi);
+    if (lo < hi) attention_units(m, q, k_cache, v_cache, out, p, lo, hi);
+#pragma omp barrier
+}
+
+/*
+ * Each sequence planned as hk_attention plans it for this team; the split
+ * ones run in turn (they need the whole team), the units of all the others
+ * are shared out at once. A unit's result does not depend on the thread,
+ * so every sequence gets what hk_attention gives it.
+ */
+void hk_attention_seqs(const hk_attn_seq *s, int n)
+{
+    int nt = omp_get_num_threads();
+    size_t total = 0, units;
+    for (int i = 0; i < n; i++) {
+        if (attention_plan(&s[i].p, nt, &units) == ATTN_SPLIT)
+            attention_split_decode(s[i].q, s[i].k_cache, s[i].v_cache, s[i].out, &s[i].p);
+        total += units;
+    }
+    size_t lo, hi, off = 0;
+    hk_team_range(total, 1, &lo, &hi);
+    for (int i = 0; i < n && off < hi; i++, off += units) {
+        attn_mode m = attention_plan(&s[i].p, nt, &units);
+        size_t a = lo > off ? lo - off : 0, b = hi - off < units ? hi - off : units;
+        if (m != ATTN_SPLIT && a < b) attention_units(m, s[i].q, s[i].k_cache, s[i].v_cache, s[i].out, &s[i].p, a, b);
     }
 #pragma omp barrier
 }
@@ -650,6 +679,24 @@ void hk_qkv_split(const float *qkv, int n, int n_heads, int n_kv_heads, int head
 #pragma omp barrier
 }
 
+/* The rows of every sequence shared out at once; each row as hk_qkv_split computes it. */
+void hk_qkv_split_seqs(const hk_qkv_seq *s, int n, int n_heads, int n_kv_heads, int head_dim, const float *inv_freq)
+{
+    size_t total = 0, lo, hi, off = 0;
+    for (int i = 0; i < n; i++) total += (size_t)s[i].n;
+    hk_team_range(total, 1, &lo, &hi);
+    size_t in_row = (size_t)(n_heads + 2 * n_kv_heads) * (size_t)head_dim, q_row = (size_t)n_heads * (size_t)head_dim;
+    void (*fn)(const float *, int, int, int, int, int, const float *, float *, float *, float *, int) =
+        use512() && head_dim <= HK_ROPE_MAX_HEAD_DIM ? hk_qkv_split_avx512 : hk_ref_qkv_split;
+    for (int i = 0; i < n && off < hi; off += (size_t)s[i].n, i++) {
+        size_t a = lo > off ? lo - off : 0, b = hi - off < (size_t)s[i].n ? hi - off : (size_t)s[i].n;
+        if (a < b)
+            fn(s[i].qkv + a * in_row, (int)(b - a), n_heads, n_kv_heads, head_dim, s[i].pos0 + (int)a, inv_freq,
+               s[i].q + a * q_row, s[i].k_cache, s[i].v_cache, s[i].kv_stride);
+    }
+#pragma omp barrier
+}
+
 /* By (row, head) items, so that one row (decode) is shared too. */
 void hk_kv_store(const float *x, int n, int n_kv_heads, int head_dim, int pos0, float *cache, int kv_stride)
 {
@@ -709,6 +756,15 @@ void hk_copy(const float *src, float *dst, size_t n)
     size_t lo, hi;
     hk_team_range(n, 64, &lo, &hi);
     if (lo < hi) memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float));
+#pragma omp barrier
+}
+
+/* Whole rows per thread. */
+void hk_gather_rows(const float *src, int width, const int32_t *rows, int n, float *dst)
+{
+    size_t lo, hi, w = (size_t)width;
+    hk_team_range((size_t)n, 1, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) memcpy(dst + i * w, src + (size_t)rows[i] * w, w * sizeof(float));
 #pragma omp barrier
 }
 

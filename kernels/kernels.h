@@ -63,7 +63,17 @@ int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *mem);
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
 void hk_weight_free(hk_weight *w); /* frees what it owns */
 
-/* y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL). */
+/*
+ * y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL).
+ *
+ * Batch invariant: row i of y depends on row i of x alone, bit for bit —
+ * not on n, the other rows, the team size or how the team splits W. Each
+ * output has one fixed order of accumulation per ISA and weight type (the
+ * GEMV's: AVX-512 16 f32 lanes over chunks of 32 columns, then a fixed
+ * lane tree; quantised weights: int8 activations quantised per row, as in
+ * decode), and every path, 1 row or 512, follows it. So several sequences
+ * can share one matmul and each gets exactly what it would alone.
+ */
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y);
 
 /* Attention over a KV cache laid out [n_kv_heads][kv_stride][head_dim] (f32). */
@@ -82,6 +92,19 @@ typedef struct hk_attn_params {
 /* out[n_q][n_heads*head_dim] = softmax(q·kᵀ·scale + mask)·v, per head (GQA). */
 void hk_attention(const float *q, const float *k_cache, const float *v_cache, float *out,
                   const hk_attn_params *p);
+/* One sequence of hk_attention_seqs: the arguments of one hk_attention call. */
+typedef struct hk_attn_seq {
+    const float *q, *k_cache, *v_cache;
+    float *out;
+    hk_attn_params p;
+} hk_attn_seq;
+/*
+ * hk_attention for each of n sequences (each with its own cache, positions
+ * and rows), bit for bit, with the work of all of them shared out among the
+ * team at once: one barrier instead of one per sequence, and e.g. 8 decode
+ * rows of 3 kv heads give 24 work units to split instead of 3 each.
+ */
+void hk_attention_seqs(const hk_attn_seq *s, int n);
 /*
  * Packed sequences (an encoder batch): the p->n_q rows hold n_seg sequences,
  * sequence s in rows seg_start[s] .. seg_start[s+1]-1 (seg_start[0] = 0,
@@ -121,6 +144,8 @@ void hk_mul(const float *a, const float *b, float *out, size_t n);
 void hk_relu(float *x, size_t n);
 /* dst[i] = src[i] (no overlap). */
 void hk_copy(const float *src, float *dst, size_t n);
+/* Rows: dst[i][:] = src[rows[i]][:] for i < n, rows of width floats (no overlap). */
+void hk_gather_rows(const float *src, int width, const int32_t *rows, int n, float *dst);
 /*
  * SwiGLU from a fused projection: gate_up[n][2d] holds gate | up per row;
  * out[n][d] = silu(gate) * up. out must not overlap gate_up.
@@ -148,6 +173,16 @@ void hk_add_layernorm(float *x, const float *delta, int n, int d, const float *w
  * NULL. Bit-identical to the unfused split + hk_rope + hk_kv_store.
  */
 void hk_kv_store(const float *x, int n, int n_kv_heads, int head_dim, int pos0, float *cache, int kv_stride);
+/* One sequence of hk_qkv_split_seqs: its rows, position and cache. */
+typedef struct hk_qkv_seq {
+    const float *qkv;   /* [n][(n_heads + 2*n_kv_heads)*head_dim] */
+    int n, pos0;
+    float *q;           /* [n][n_heads*head_dim] */
+    float *k_cache, *v_cache;
+    int kv_stride;
+} hk_qkv_seq;
+/* hk_qkv_split for each of n sequences, bit for bit, all rows shared out at once (one barrier). */
+void hk_qkv_split_seqs(const hk_qkv_seq *s, int n, int n_heads, int n_kv_heads, int head_dim, const float *inv_freq);
 void hk_qkv_split(const float *qkv, int n, int n_heads, int n_kv_heads, int head_dim, int pos0,
                   const float *inv_freq, float *q, float *k_cache, float *v_cache, int kv_stride);
 

@@ -1,6 +1,7 @@
 /*
- * kernels/math_avx512.h — vector exp/erf/tanh for the AVX-512 files only
- * (included from kernels/NAME_avx512.c, which are built with AVX-512 flags).
+ * kernels/math_avx512.h — vector exp/erf/tanh and a 16-way horizontal sum
+ * for the AVX-512 files only (included from kernels/NAME_avx512.c, which
+ * are built with AVX-512 flags).
  * Accuracy: exp ~2e-7 relative; erf ~2e-7 absolute (Abramowitz-Stegun
  * 7.1.26); tanh ~2e-7 absolute.
  */
@@ -8,6 +9,29 @@
 #define KERNELS_MATH_AVX512_H
 
 #include <immintrin.h>
+
+/*
+ * Sums of 16 vectors: lane j of the result = _mm512_reduce_add_ps(t[j]), bit
+ * for bit — the same pairs of lanes are added in the same order (l + l+8,
+ * then l + l+4, l + l+2, l + l+1), only 16 sums at once in 15 adds.
+ */
+static inline __m512 hk_hsum16_512(const __m512 t[16])
+{
+    __m512 a[8], b[4], c[2];
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) /* a[i]: lanes 0-7 from t[2i], 8-15 from t[2i+1] */
+        a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xEE));
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) /* b[i]: each 128-bit lane q a 4-float partial of t[4i + q] */
+        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xDD));
+    _Pragma("GCC unroll 2") for (int i = 0; i < 2; i++)
+        c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0xEE));
+    __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+    /* d, 128-bit lane q: [t[q], t[4+q], t[8+q], t[12+q]] -> reorder to t[0..15] */
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, d);
+}
 
 /* exp(x): Cody-Waite range reduction, degree-6 polynomial, 2^n by vscalefps
  * (so very negative x gives 0 and large x gives inf, no bit tricks). */

@@ -56,6 +56,7 @@ void hk_ref_add(const float *a, const float *b, float *out, size_t n);
 void hk_ref_mul(const float *a, const float *b, float *out, size_t n);
 void hk_ref_relu(float *x, size_t n);
 void hk_ref_copy(const float *src, float *dst, size_t n);
+void hk_ref_gather_rows(const float *src, int width, const int32_t *rows, int n, float *dst);
 void hk_ref_swiglu(const float *gate_up, int n, int d, float *out);
 void hk_ref_add_rmsnorm(float *x, const float *delta, int n, int d, const float *w, float eps, float *y);
 void hk_ref_add_layernorm(float *x, const float *delta, int n, int d, const float *w, const float *b,

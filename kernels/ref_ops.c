@@ -126,6 +126,12 @@ void hk_ref_copy(const float *src, float *dst, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
+void hk_ref_gather_rows(const float *src, int width, const int32_t *rows, int n, float *dst)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < width; j++) dst[(size_t)i * (size_t)width + (size_t)j] = src[(size_t)rows[i] * (size_t)width + (size_t)j];
+}
+
 void hk_ref_swiglu(const float *gate_up, int n, int d, float *out)
 {
     for (int i = 0; i < n; i++) {

@@ -197,10 +197,129 @@ static float *buf_ptr(const md_graph *g, const md_run *r, int id)
     return NULL;
 }
 
-/* Positions reserved per kv head in a KV buffer (arena K/V of encoders: n_cap). */
-static int kv_stride_of(const md_graph *g, const md_run *r, int id)
+/* Ops that touch positions or the KV cache: run per sequence (md_seq). */
+static int per_sequence(md_op op)
 {
-    return g->bufs[id].kind == MD_BUF_KV ? r->kv_stride : r->n_cap;
+    return op == MD_ROPE || op == MD_KV_STORE || op == MD_QKV_SPLIT || op == MD_ATTENTION;
+}
+
+/* Row row0 of sequence s in buffer id ([n][width] rows of the pass). */
+static float *seq_ptr(const md_graph *g, const md_run *r, const md_seq *s, int id)
+{
+    float *p = buf_ptr(g, r, id);
+    return p && g->bufs[id].kind != MD_BUF_FIXED ? p + (size_t)s->row0 * (size_t)g->bufs[id].width : p;
+}
+
+/* K or V buffer id of sequence s, indexed by position: its cache's layer, or (encoders) an arena buffer. */
+static float *kv_base(const md_graph *g, const md_run *r, const md_seq *s, int id)
+{
+    const md_buf *b = &g->bufs[id];
+    if (b->kind == MD_BUF_KV) return (b->is_v ? s->kv_v : s->kv_k) + (size_t)b->layer * s->kv_layer_floats;
+    return buf_ptr(g, r, id);
+}
+
+/* Positions reserved per kv head in K/V buffer id (arena K/V of encoders: n_cap). */
+static int kv_stride_of(const md_graph *g, const md_run *r, const md_seq *s, int id)
+{
+    return g->bufs[id].kind == MD_BUF_KV ? s->kv_stride : r->n_cap;
+}
+
+/* An attention node's parameters for sequence s. */
+static hk_attn_params attn_params(const md_graph *g, const md_run *r, const md_node *nd, const md_seq *s)
+{
+    hk_attn_params p;
+    memset(&p, 0, sizeof p);
+    p.n_q = s->n;
+    p.n_heads = nd->n_heads;
+    p.n_kv_heads = nd->n_kv_heads;
+    p.head_dim = nd->head_dim;
+    p.q_pos0 = s->pos0;
+    p.n_kv = s->pos0 + s->n;
+    p.kv_stride = kv_stride_of(g, r, s, nd->b);
+    p.causal = nd->causal;
+    p.window = nd->window;
+    p.key_mask = r->key_mask;
+    p.scale = nd->scale;
+    return p;
+}
+
+/* A per-sequence node on sequence s: its rows, its positions, its cache. */
+static void run_seq_node(const md_graph *g, const md_run *r, const md_node *nd, const md_seq *s)
+{
+    float *out = seq_ptr(g, r, s, nd->out), *a = seq_ptr(g, r, s, nd->a);
+    int rows = s->n, pos0 = s->pos0;
+    switch (nd->op) {
+    case MD_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, pos0, nd->inv_freq); break;
+    case MD_KV_STORE:
+        /* the cache slot is indexed by position: from its start, not from row0 */
+        hk_kv_store(a, rows, nd->n_kv_heads, nd->head_dim, pos0, kv_base(g, r, s, nd->out),
+                    kv_stride_of(g, r, s, nd->out));
+        break;
+    case MD_QKV_SPLIT:
+        hk_qkv_split(a, rows, nd->n_heads, nd->n_kv_heads, nd->head_dim, pos0, nd->inv_freq, out,
+                     kv_base(g, r, s, nd->b), kv_base(g, r, s, nd->c), kv_stride_of(g, r, s, nd->b));
+        break;
+    case MD_ATTENTION: {
+        hk_attn_params p = attn_params(g, r, nd, s);
+        const float *k = kv_base(g, r, s, nd->b), *v = kv_base(g, r, s, nd->c);
+        if (r->n_seg > 0 && r->n_seqs == 0 && rows == r->n && pos0 == 0) /* packed sequences (block-diagonal) */
+            hk_attention_segments(a, k, v, out, &p, r->n_seg, r->seg_start);
+        else
+            hk_attention(a, k, v, out, &p);
+        break;
+    }
+    default: break;
+    }
+}
+
+/*
+ * A q|k|v split or attention node over all the run's sequences in one
+ * kernel call per SEQ_CHUNK of them (the work of all shared out at once):
+ * each sequence gets exactly what the per-sequence call gives it.
+ */
+#define SEQ_CHUNK 32
+static void run_seqs_node(const md_graph *g, const md_run *r, const md_node *nd)
+{
+    for (int s0 = 0; s0 < r->n_seqs; s0 += SEQ_CHUNK) {
+        int cnt = r->n_seqs - s0 < SEQ_CHUNK ? r->n_seqs - s0 : SEQ_CHUNK;
+        if (nd->op == MD_QKV_SPLIT) {
+            hk_qkv_seq q[SEQ_CHUNK];
+            for (int i = 0; i < cnt; i++) {
+                const md_seq *s = &r->seqs[s0 + i];
+                hk_qkv_seq one = {seq_ptr(g, r, s, nd->a), s->n, s->pos0, seq_ptr(g, r, s, nd->out),
+                                  kv_base(g, r, s, nd->b), kv_base(g, r, s, nd->c), kv_stride_of(g, r, s, nd->b)};
+                q[i] = one;
+            }
+            hk_qkv_split_seqs(q, cnt, nd->n_heads, nd->n_kv_heads, nd->head_dim, nd->inv_freq);
+        } else {
+            hk_attn_seq at[SEQ_CHUNK];
+            for (int i = 0; i < cnt; i++) {
+                const md_seq *s = &r->seqs[s0 + i];
+                hk_attn_seq one = {seq_ptr(g, r, s, nd->a), kv_base(g, r, s, nd->b), kv_base(g, r, s, nd->c),
+                                   seq_ptr(g, r, s, nd->out), attn_params(g, r, nd, s)};
+                at[i] = one;
+            }
+            hk_attention_seqs(at, cnt);
+        }
+    }
+}
+
+/*
+ * MD_ROWS_OUT's rows: all, one run of consecutive rows (row0, *rows), or
+ * scattered ones gathered into r->gather (returned; *row0 = 0 then).
+ */
+static const float *out_rows(const md_graph *g, const md_run *r, const md_node *nd, int *row0, int *rows)
+{
+    if (r->logits_all) { *row0 = 0; *rows = r->n; return NULL; }
+    if (!r->out_rows || r->n_out <= 0) { *row0 = r->n - 1; *rows = 1; return NULL; }
+    int k = 1;
+    while (k < r->n_out && r->out_rows[k] == r->out_rows[0] + k) k++;
+    *rows = r->n_out;
+    if (k == r->n_out) { *row0 = r->out_rows[0]; return NULL; }
+    *row0 = 0;
+    const md_buf *in = &g->bufs[nd->a];
+    hk_gather_rows(buf_ptr(g, r, nd->a), in->width, r->out_rows, r->n_out, r->gather);
+    return r->gather;
 }
 
 /* One node: its buffers and rows for this run, then one kernel call. */
@@ -209,19 +328,30 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
     int n = r->n;
     /* input row selection and the number of rows worked on */
     int row0 = 0, rows = n;
+    const float *gathered = NULL;
     md_rows mode = nd->rows;
-    if (mode == MD_ROWS_OUT) mode = r->logits_all ? MD_ROWS_ALL : MD_ROWS_LAST;
     if (mode == MD_ROWS_FIRST) { row0 = 0; rows = 1; }
     if (mode == MD_ROWS_LAST) { row0 = n - 1; rows = 1; }
+    if (mode == MD_ROWS_OUT) gathered = out_rows(g, r, nd, &row0, &rows);
+    if (per_sequence(nd->op)) {
+        if (r->n_seqs > 1 && (nd->op == MD_QKV_SPLIT || nd->op == MD_ATTENTION)) {
+            run_seqs_node(g, r, nd);
+        } else if (r->n_seqs > 0) {
+            for (int i = 0; i < r->n_seqs; i++) run_seq_node(g, r, nd, &r->seqs[i]);
+        } else { /* the selected rows as one sequence */
+            md_seq one = {row0, rows, r->pos0 + row0, r->kv_k, r->kv_v, r->kv_layer_floats, r->kv_stride};
+            run_seq_node(g, r, nd, &one);
+        }
+        return;
+    }
     float *out = buf_ptr(g, r, nd->out);
     float *a = buf_ptr(g, r, nd->a);
     float *b = buf_ptr(g, r, nd->b);
-    float *c = buf_ptr(g, r, nd->c);
     int wo = g->bufs[nd->out].width;
     /* A row-selecting node reads row row0 of a [n][w] input. */
-    if (a && g->bufs[nd->a].kind != MD_BUF_FIXED) a += (size_t)row0 * (size_t)g->bufs[nd->a].width;
+    if (gathered) a = (float *)gathered;
+    else if (a && g->bufs[nd->a].kind != MD_BUF_FIXED) a += (size_t)row0 * (size_t)g->bufs[nd->a].width;
     size_t len = (size_t)rows * (size_t)wo; /* elementwise length */
-    int pos0 = r->pos0 + row0;
 
     switch (nd->op) {
     case MD_EMBED: {
@@ -236,30 +366,6 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
     case MD_LAYERNORM: hk_layernorm(a, rows, wo, nd->vec0, nd->vec1, nd->eps, out); break;
     case MD_RMSNORM: hk_rmsnorm(a, rows, wo, nd->vec0, nd->eps, out); break;
     case MD_MATMUL: hk_matmul(a, rows, nd->w, nd->vec0, out); break;
-    case MD_ROPE: hk_rope(a, rows, nd->n_heads, nd->head_dim, pos0, nd->inv_freq); break;
-    case MD_KV_STORE:
-        hk_kv_store(a, rows, nd->n_kv_heads, nd->head_dim, pos0, out, kv_stride_of(g, r, nd->out));
-        break;
-    case MD_ATTENTION: {
-        hk_attn_params p;
-        memset(&p, 0, sizeof p);
-        p.n_q = rows;
-        p.n_heads = nd->n_heads;
-        p.n_kv_heads = nd->n_kv_heads;
-        p.head_dim = nd->head_dim;
-        p.q_pos0 = pos0;
-        p.n_kv = r->pos0 + n;
-        p.kv_stride = kv_stride_of(g, r, nd->b);
-        p.causal = nd->causal;
-        p.window = nd->window;
-        p.key_mask = r->key_mask;
-        p.scale = nd->scale;
-        if (r->n_seg > 0 && rows == n && r->pos0 == 0) /* packed sequences (block-diagonal) */
-            hk_attention_segments(a, b, c, out, &p, r->n_seg, r->seg_start);
-        else
-            hk_attention(a, b, c, out, &p);
-        break;
-    }
     case MD_GELU: hk_gelu(out, len); break;
     case MD_GELU_TANH: hk_gelu_tanh(out, len); break;
     case MD_SILU: hk_silu(out, len); break;
@@ -267,15 +373,12 @@ static void run_node(const md_graph *g, const md_run *r, const md_node *nd)
     case MD_RELU: hk_relu(out, len); break;
     case MD_SILU_MUL: hk_silu_mul(a, b, out, len); break;
     case MD_COPY: hk_copy(a, out, len); break;
-    case MD_QKV_SPLIT:
-        hk_qkv_split(a, rows, nd->n_heads, nd->n_kv_heads, nd->head_dim, pos0, nd->inv_freq, out, b, c,
-                     kv_stride_of(g, r, nd->b));
-        break;
     case MD_SWIGLU: hk_swiglu(a, rows, wo, out); break;
     case MD_ADD_NORM:
         if (nd->norm == MD_NORM_RMS) hk_add_rmsnorm(a, b, rows, wo, nd->vec0, nd->eps, out);
         else hk_add_layernorm(a, b, rows, wo, nd->vec0, nd->vec1, nd->eps, out);
         break;
+    case MD_ROPE: case MD_KV_STORE: case MD_QKV_SPLIT: case MD_ATTENTION: /* per sequence, above */
     case MD_OP_COUNT: break;
     }
 }

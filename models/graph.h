@@ -38,7 +38,7 @@ typedef enum md_buf_kind {
 
 /* Caller-provided outputs; a NULL one turns off the nodes that need it. */
 typedef enum md_ext {
-    MD_EXT_LOGITS = 0, /* [rows][vocab] (all rows or only the last, see MD_ROWS_OUT) */
+    MD_EXT_LOGITS = 0, /* [rows][vocab]: the rows MD_ROWS_OUT selects */
     MD_EXT_HIDDEN = 1, /* [n][hidden] last_hidden_state */
     MD_EXT_POOLED = 2, /* [hidden] pooler_output */
     MD_EXT_COUNT
@@ -49,7 +49,8 @@ typedef enum md_rows {
     MD_ROWS_ALL = 0, /* rows 0..n-1 */
     MD_ROWS_FIRST,   /* row 0 only ([CLS] for the pooler) -> 1 output row */
     MD_ROWS_LAST,    /* row n-1 only -> 1 output row */
-    MD_ROWS_OUT      /* all rows if the run asks for all logits, else the last */
+    MD_ROWS_OUT      /* the rows the run wants logits for (md_run: logits_all, out_rows),
+                      * else the last -> that many output rows, in order */
 } md_rows;
 
 /* Where an embedding node takes its row indices from. */
@@ -151,16 +152,48 @@ size_t md_graph_plan(const md_graph *g, int n_cap, size_t *offsets);
 /* Sum of arena buffer sizes without sharing, in floats (to report the saving). */
 size_t md_graph_unplanned_size(const md_graph *g, int n_cap);
 
+/*
+ * Causal LMs: one sequence of a pass — its rows, its positions and its KV
+ * cache. The nodes that touch positions or the cache (RoPE, KV store, q|k|v
+ * split, attention) run once per sequence, on its rows only, so every
+ * sequence of a pass is computed exactly as it would be alone; the other
+ * nodes work row by row (batch-invariant kernels, kernels.h).
+ */
+typedef struct md_seq {
+    int row0, n;               /* rows [row0, row0 + n) of the pass */
+    int pos0;                  /* position of row0 = tokens already in its cache */
+    float *kv_k, *kv_v;        /* its cache: [layer][n_kv_heads][kv_stride][head_dim] */
+    size_t kv_layer_floats;    /* floats per layer in kv_k / kv_v */
+    int kv_stride;             /* positions reserved per kv head */
+} md_seq;
+
 /* One forward pass's inputs and outputs. */
 typedef struct md_run {
     int n;                     /* rows in this pass (1..n_cap) */
+    /*
+     * Several sequences in one pass (causal LMs): seqs[n_seqs] in row order,
+     * covering rows 0..n-1; pos0 and kv_* below are then not used. 0: the n
+     * rows are one sequence at pos0 with the cache below (or, for encoders,
+     * K and V in the arena).
+     */
+    const md_seq *seqs;
+    int n_seqs;
     int pos0;                  /* absolute position of row 0 (tokens already cached) */
     const int32_t *ids;        /* [n] token ids (validated by the caller) */
     const int32_t *type_ids;   /* [n] token type ids */
     const int32_t *positions;  /* [n] position ids (pos0 + i) */
     const uint8_t *key_mask;   /* [pos0 + n] 0 = padding key, or NULL */
     float *ext[MD_EXT_COUNT];  /* caller outputs (NULL = not wanted) */
-    int logits_all;            /* 1: MD_ROWS_OUT means all rows, else the last */
+    int logits_all;            /* 1: MD_ROWS_OUT means all rows, else out_rows (or the last) */
+    /*
+     * With logits_all 0: the n_out rows MD_ROWS_OUT nodes work on (ascending;
+     * NULL = the last row). When they are not one run of consecutive rows the
+     * node's input rows are first gathered into gather ([n_out][input width]
+     * floats, provided by the caller).
+     */
+    const int32_t *out_rows;
+    int n_out;
+    float *gather;
     float *arena;              /* md_graph_plan()'s size, for n_cap rows */
     const size_t *offsets;     /* md_graph_plan()'s offsets for this arena */
     int n_cap;

@@ -1,13 +1,12 @@
 /*
  * runtime/session.c — sessions (KV cache + activation arena for one
- * sequence), hubrt_forward for causal LMs and hubrt_encode for encoders.
+ * sequence; their passes are in runtime/forward.c) and hubrt_encode for
+ * encoders.
  *
  * Everything a decoder pass needs is allocated when the session is created:
  * the KV cache [layer][n_kv_heads][max_tokens][head_dim] (f32, K and V;
  * pages are touched only as positions fill), the arena planned for n_cap
- * rows, and the position ids. A prompt longer than n_cap is run as several
- * passes (the KV cache makes that exact). Inputs are validated before
- * anything changes, so a failed call leaves the session as it was.
+ * rows, and a pass's token and position ids.
  *
  * An encoder pass has no session: it allocates an arena planned for its own
  * n rows and frees it on return, so the model stays read-only and any
@@ -29,25 +28,6 @@
 #include "runtime/model.h"
 #include "runtime/profile.h"
 #include "runtime/session.h"
-
-/* Rows per pass: long prompts are split into passes of this many tokens. */
-#define SESSION_MAX_ROWS 512
-
-struct hubrt_session {
-    const hubrt_model *model;
-    const md_family *fs;
-    int max_tokens;          /* KV cache capacity (context) */
-    int n_past;              /* tokens in the cache */
-    int n_cap;               /* rows per pass */
-    float *kv_k, *kv_v;      /* [L][KV][max_tokens][hd] */
-    size_t kv_layer_floats;
-    float *arena;
-    size_t *offsets;         /* [n_bufs] arena plan */
-    int32_t *positions;      /* [n_cap] */
-    double *profile;         /* [n_nodes] seconds, or NULL */
-    long profile_passes;
-    int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
-};
 
 static int check_model(const hubrt_model *m, const md_family **fs, const char *fn)
 {
@@ -95,8 +75,9 @@ hubrt_session *hubrt_session_new(const hubrt_model *m, int max_tokens)
         s->kv_v = malloc(kv_floats * sizeof(float));
         s->arena = malloc((arena ? arena : 16) * sizeof(float));
         s->positions = malloc((size_t)s->n_cap * sizeof(int32_t));
+        s->ids = malloc((size_t)s->n_cap * sizeof(int32_t));
     }
-    if (arena == (size_t)-1 || !s->kv_k || !s->kv_v || !s->arena || !s->positions) {
+    if (arena == (size_t)-1 || !s->kv_k || !s->kv_v || !s->arena || !s->positions || !s->ids) {
         hf_set_error(HUBRT_ERR_NOMEM, "hubrt_session_new: out of memory (KV cache of %zu MB "
                         "for %d tokens)", 2 * kv_floats * sizeof(float) >> 20, max_tokens);
         hubrt_session_free(s);
@@ -125,6 +106,7 @@ void hubrt_session_free(hubrt_session *s)
     free(s->arena);
     free(s->offsets);
     free(s->positions);
+    free(s->ids);
     free(s->profile);
     free(s);
 }
@@ -137,65 +119,13 @@ void hubrt_session_reset(hubrt_session *s)
 int hubrt_session_n_past(const hubrt_session *s) { return s ? s->n_past : 0; }
 const hubrt_model *hubrt_session_model(const hubrt_session *s) { return s ? s->model : NULL; }
 
-static int check_ids(const int32_t *ids, int n, int vocab, const char *fn, const char *what)
+int rt_check_ids(const int32_t *ids, int n, int vocab, const char *fn, const char *what)
 {
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab)
             return hf_set_error(HUBRT_ERR_RANGE, "%s: %s %d at position %d is outside the "
                                    "vocabulary [0, %d)", fn, what, (int)ids[i], i, vocab);
     return 0;
-}
-
-int hubrt_forward(hubrt_session *s, const int32_t *ids, int n, float *logits, float *last_logits)
-{
-    static const char fn[] = "hubrt_forward";
-    if (!s || !ids || n <= 0)
-        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
-                               !s ? "NULL session" : !ids ? "NULL ids" : "n must be >= 1");
-    const md_family *fs = s->fs;
-    int rc = check_ids(ids, n, fs->vocab, fn, "token id");
-    if (rc) return rc;
-    if (n > s->max_tokens - s->n_past)
-        return hf_set_error(HUBRT_ERR_RANGE, "%s: %d new tokens after %d cached exceed the "
-                               "session's context of %d tokens", fn, n, s->n_past, s->max_tokens);
-
-    const int vocab = fs->n_logits;
-    md_run r;
-    memset(&r, 0, sizeof r);
-    r.arena = s->arena;
-    r.offsets = s->offsets;
-    r.n_cap = s->n_cap;
-    r.kv_k = s->kv_k;
-    r.kv_v = s->kv_v;
-    r.kv_layer_floats = s->kv_layer_floats;
-    r.kv_stride = s->max_tokens;
-    r.n_threads = fs->n_threads;
-    r.positions = s->positions;
-    r.type_ids = s->positions; /* no token types in causal LMs */
-    r.profile = s->profile;
-    for (int done = 0; done < n;) {
-        int rows = n - done < s->n_cap ? n - done : s->n_cap;
-        int last_chunk = done + rows == n;
-        r.n = rows;
-        r.pos0 = s->n_past;
-        r.ids = ids + done;
-        for (int i = 0; i < rows; i++) s->positions[i] = s->n_past + i;
-        r.ext[MD_EXT_LOGITS] = NULL;
-        r.logits_all = 0;
-        if (logits) {
-            r.ext[MD_EXT_LOGITS] = logits + (size_t)done * (size_t)vocab;
-            r.logits_all = 1;
-        } else if (last_logits && last_chunk) {
-            r.ext[MD_EXT_LOGITS] = last_logits;
-        }
-        md_graph_run(&fs->graph, &r);
-        s->n_past += rows;
-        done += rows;
-        if (s->profile) s->profile_passes++;
-    }
-    if (logits && last_logits)
-        memcpy(last_logits, logits + (size_t)(n - 1) * (size_t)vocab, (size_t)vocab * sizeof(float));
-    return HUBRT_OK;
 }
 
 /* ---- encoders ------------------------------------------------------------ */
@@ -258,13 +188,13 @@ static int encode_run(const hubrt_model *m, const int32_t *ids, const int32_t *t
     if (n > fs->max_positions)
         return hf_set_error(HUBRT_ERR_RANGE, "%s: %d tokens exceed the model's %d positions",
                                fn, n, fs->max_positions);
-    if ((rc = check_ids(ids, n, fs->vocab, fn, "token id"))) return rc;
+    if ((rc = rt_check_ids(ids, n, fs->vocab, fn, "token id"))) return rc;
     if (type_ids) {
         if (fs->type_vocab <= 0) {
             for (int i = 0; i < n; i++)
                 if (type_ids[i] != 0)
                     return hf_set_error(HUBRT_ERR_RANGE, "%s: the model has no token types", fn);
-        } else if ((rc = check_ids(type_ids, n, fs->type_vocab, fn, "token type id"))) {
+        } else if ((rc = rt_check_ids(type_ids, n, fs->type_vocab, fn, "token type id"))) {
             return rc;
         }
     }

@@ -1,14 +1,44 @@
 /*
- * runtime/session.h — internal encoder passes beyond hubrt_encode (the
+ * runtime/session.h — what a session holds (its passes run in
+ * runtime/forward.c), and internal encoder passes beyond hubrt_encode (the
  * public part is in include/hubrt.h): one with an attention mask, and
  * several sequences packed into one pass (hubrt_embed_batch).
  */
 #ifndef RUNTIME_SESSION_H
 #define RUNTIME_SESSION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "include/hubrt.h"
+#include "models/models.h"
+
+/* Rows per pass: long prompts are split into passes of this many tokens. */
+#define SESSION_MAX_ROWS 512
+
+/* A causal LM's sequence: everything its passes need, allocated by hubrt_session_new. */
+struct hubrt_session {
+    const hubrt_model *model;
+    const md_family *fs;
+    int max_tokens;          /* KV cache capacity (context) */
+    int n_past;              /* tokens in the cache */
+    int n_cap;               /* rows per pass: min(max_tokens, SESSION_MAX_ROWS) */
+    float *kv_k, *kv_v;      /* [L][KV][max_tokens][hd] */
+    size_t kv_layer_floats;
+    float *arena;            /* activations, planned for n_cap rows */
+    size_t *offsets;         /* [n_bufs] arena plan */
+    int32_t *positions;      /* [n_cap] a pass's position ids */
+    int32_t *ids;            /* [n_cap] a pass's token ids */
+    double *profile;         /* [n_nodes] seconds, or NULL */
+    long profile_passes;
+    int profile_env;         /* HUBRT_PROFILE set: the table goes to stderr at free */
+};
+
+/*
+ * HUBRT_ERR_RANGE naming fn, what ("token id") and the position of the
+ * first of ids[n] outside [0, vocab); else 0.
+ */
+int rt_check_ids(const int32_t *ids, int n, int vocab, const char *fn, const char *what);
 
 /*
  * hubrt_encode with an attention mask: mask[n] (1 = real token, 0 = padding

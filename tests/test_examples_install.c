@@ -1,7 +1,8 @@
 /*
  * tests/test_examples_install.c — `make install` into a temporary prefix, then the
  * examples built against that installed copy with pkg-config, the way a
- * user would, and run on stories260K / bert-tiny.
+ * user would, and run on stories260K / bert-tiny (examples/batch: each of its
+ * prompts continued exactly as examples/generate continues it alone).
  *
  * Both link styles are checked: shared (`pkg-config --libs hubrt`, with an
  * rpath to the temporary lib dir) and static (libhubrt.a with
@@ -110,8 +111,8 @@ int main(void)
     free(out);
 
     /* 3. the examples against the installed copy: shared (rpath) and static */
-    static const char *examples[] = {"generate", "embed"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *examples[] = {"generate", "embed", "batch"};
+    for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
         rc = sh(NULL, &err, "export PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig; "
                 "cc -std=c11 -Wall -Wextra -Werror %s examples/%s.c -o %s/%s_shared "
                 "$(pkg-config --cflags --libs hubrt) -Wl,-rpath,%s/prefix/lib -lm",
@@ -154,6 +155,32 @@ int main(void)
                 free(err);
             }
         }
+        /* several prompts together: each block as generate prints that prompt alone */
+        static const char *prompts[] = {"Once upon a time", "The little dog", "Tom had a"};
+        char *alone[3];
+        for (int p = 0; p < 3; p++) {
+            rc = sh(&alone[p], NULL, "%s/generate_shared %s/models/stories260K '%s' 24", tmp, shared, prompts[p]);
+            TEST_CHECK(rc == 0, "examples/generate '%s'", prompts[p]);
+        }
+        for (int st = 0; st < 2; st++) {
+            rc = sh(&out, &err, "%s/batch_%s %s/models/stories260K 24 '%s' '%s' '%s'", tmp, st ? "static" : "shared",
+                    shared, prompts[0], prompts[1], prompts[2]);
+            int same = rc == 0;
+            for (int p = 0; p < 3 && same; p++) {
+                char head[24];
+                snprintf(head, sizeof head, "--- %d\n", p + 1);
+                const char *at = strstr(out, head);
+                same = at && !strncmp(at + strlen(head), alone[p], strlen(alone[p]));
+            }
+            TEST_CHECK(same && strstr(err, "3 sequences"),
+                       "examples/batch (%s) continues each prompt as examples/generate does alone (exit %d):\n%s\n%s",
+                       st ? "static" : "shared", rc, out, err);
+            if (st == 0 && cJSON_IsString(full))
+                TEST_CHECK(strstr(out, full->valuestring) != NULL, "examples/batch: the reference greedy text");
+            free(out);
+            free(err);
+        }
+        for (int p = 0; p < 3; p++) free(alone[p]);
         cJSON_Delete(ref);
         for (int st = 0; st < 2; st++) {
             rc = sh(&out, &err, "%s/embed_%s %s/models/bert-tiny 'A cat sat on the mat.' 'A dog lay on the rug.'",

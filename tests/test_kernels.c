@@ -10,9 +10,9 @@
  *   matmul f32/f16/bf16 weights  2e-5 of sum_j |x_j w_j| (+1) per output
  *                                (bf16/f16 are widened exactly, so only
  *                                the summation order differs)
- *   quantised GEMV vs its ref    1e-5  (same integers; scale order differs;
- *                                with >= 4 rows on AVX-512 it is a GEMM on
- *                                dequantised weights: vs hk_ref_matmul)
+ *   quantised matmul vs its ref  1e-5  (same integers; scale order differs)
+ *   matmul of n rows vs each     exact (batch invariance: every row as alone,
+ *   row alone                    for every dtype, layout, ISA and team)
  *   quantised vs f32 matmul      Q8 2e-2, Q4 2e-1 (reported, see below)
  *   attention                    2e-5 absolute (outputs are averages of v)
  *   norms, rope                  1e-5 relative per element + 1e-6 absolute
@@ -217,8 +217,6 @@ static void test_quant_case(hk_wtype qt, hk_wtype src_t, int n, int rows, int co
     } else {
         hk_matmul(x, n, &q, bias, y);
     }
-    /* many rows with AVX-512: GEMM on dequantised weights, f32 activations */
-    if (n >= 4 && strcmp(hk_isa_name(), "avx512") == 0) hk_ref_matmul(x, n, &q, bias, yr);
     double e = rel_err(y, yr, (size_t)n * rows, 1e-3);
     TEST_CHECK(e <= 1e-5, "[%s] %s matmul n=%d %dx%d team=%d: rel err vs ref %.3g > 1e-5",
                hk_isa_name(), dtname(qt), n, rows, cols, team, e);
@@ -254,6 +252,168 @@ static void test_quant(int report)
         test_quant_case((hk_wtype)qt, HK_F32, 13, 100, 513, 0, 0);  /* GEMM path */
         test_quant_case((hk_wtype)qt, HK_BF16, 37, 70, 300, 1, 0);
     }
+}
+
+/* ---------------- batch invariance ---------------- */
+
+/*
+ * hk_matmul on n rows gives every row bit for bit what it gives that row
+ * alone (1 row, no team), whatever n, the team, the dtype or the layout:
+ * several sequences may share one matmul (kernels.h).
+ */
+static void test_matmul_invariance_case(hk_wtype t, int ilv, int rows, int cols)
+{
+    enum { N = 37 };
+    float *wf = xmalloc((size_t)rows * cols * 4), *x = xmalloc((size_t)N * cols * 4);
+    float *bias = xmalloc((size_t)rows * 4), *one = xmalloc((size_t)N * rows * 4), *y = xmalloc((size_t)N * rows * 4);
+    fill(wf, (size_t)rows * cols, 0.5f);
+    fill(x, (size_t)N * cols, 1.0f);
+    fill(bias, (size_t)rows, 1.0f);
+    hk_wtype st = t == HK_Q8 || t == HK_Q4 ? HK_BF16 : t;
+    void *data = store_as(st, wf, (size_t)rows * cols);
+    hk_weight w0, w;
+    hk_weight_view(&w0, st, rows, cols, data);
+    int ok = 1;
+    if (t != st) ok = hk_weight_quantize(&w, &w0, t) == 0;
+    else if (ilv) ok = hk_weight_repack(&w, &w0) == 0;
+    else w = w0;
+    TEST_CHECK(ok, "invariance: weight setup");
+    if (!ok) goto done;
+    for (int i = 0; i < N; i++) /* each row alone, serially */
+        hk_matmul(x + (size_t)i * cols, 1, &w, i & 1 ? bias : NULL, one + (size_t)i * rows);
+    static const int ns[] = {1, 2, 3, 4, 5, 8, 13, 16, N};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int team = 1; team <= 3; team++) {
+            int n = ns[k], bad = 0;
+            /* rows alternate with and without bias: two calls, as a model's nodes would not, but
+             * the bias must not change the other rows either; so compare bias rows to bias rows */
+            for (int pass = 0; pass < 2; pass++) {
+                for (size_t i = 0; i < (size_t)n * rows; i++) y[i] = NAN;
+                const float *b = pass ? bias : NULL;
+#pragma omp parallel num_threads(team)
+                hk_matmul(x, n, &w, b, y);
+                for (int i = 0; i < n; i++)
+                    if ((i & 1) == pass && memcmp(y + (size_t)i * rows, one + (size_t)i * rows, (size_t)rows * 4) != 0)
+                        bad++;
+            }
+            TEST_CHECK(bad == 0, "[%s] %s%s %dx%d: %d of %d rows differ from the row alone (n=%d, team %d)",
+                       hk_isa_name(), dtname(t), ilv ? " interleaved" : "", rows, cols, bad, n, n, team);
+        }
+    if (t != st || ilv) hk_weight_free(&w);
+done:
+    free(data); free(wf); free(x); free(bias); free(one); free(y);
+}
+
+static void test_matmul_invariance(void)
+{
+    static const int shapes[][2] = {{37, 100}, {64, 33}, {70, 513}, {16, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int t = HK_F32; t <= HK_BF16; t++)
+            for (int ilv = 0; ilv <= 1; ilv++) test_matmul_invariance_case((hk_wtype)t, ilv, shapes[s][0], shapes[s][1]);
+        test_matmul_invariance_case(HK_Q8, 1, shapes[s][0], shapes[s][1]);
+        test_matmul_invariance_case(HK_Q4, 1, shapes[s][0], shapes[s][1]);
+    }
+}
+
+/* ---------------- several sequences per call ---------------- */
+
+/*
+ * hk_attention_seqs / hk_qkv_split_seqs give every sequence bit for bit what
+ * hk_attention / hk_qkv_split give it alone on the same team (1-3 threads):
+ * decode rows over short and long caches (long enough to split its keys on
+ * a team), prefill from 0 and continuing, a sliding window; ragged heads.
+ */
+static void test_seqs_case(int H, int KV, int hd)
+{
+    enum { NS = 6 };
+    static const struct { int n_q, pos0, window; } sq[NS] = {
+        {1, 39, 0}, {1, 600, 0}, {20, 0, 0}, {7, 30, 0}, {1, 100, 16}, {3, 5, 0}};
+    size_t qw = (size_t)H * hd, in_w = (size_t)(H + 2 * KV) * hd;
+    float *q[NS], *kc[NS], *vc[NS], *ref[NS], *out[NS], *qkv[NS];
+    int stride[NS];
+    for (int i = 0; i < NS; i++) {
+        stride[i] = sq[i].pos0 + sq[i].n_q + 3;
+        size_t cn = (size_t)KV * stride[i] * hd;
+        q[i] = xmalloc((size_t)sq[i].n_q * qw * 4);
+        qkv[i] = xmalloc((size_t)sq[i].n_q * in_w * 4);
+        kc[i] = xmalloc(cn * 4);
+        vc[i] = xmalloc(cn * 4);
+        ref[i] = xmalloc((size_t)sq[i].n_q * qw * 4);
+        out[i] = xmalloc((size_t)sq[i].n_q * qw * 4);
+        fill(q[i], (size_t)sq[i].n_q * qw, 1.0f);
+        fill(qkv[i], (size_t)sq[i].n_q * in_w, 1.0f);
+        fill(kc[i], cn, 1.0f);
+        fill(vc[i], cn, 1.0f);
+    }
+    hk_attn_seq as[NS];
+    for (int i = 0; i < NS; i++) {
+        memset(&as[i], 0, sizeof as[i]);
+        as[i].q = q[i];
+        as[i].k_cache = kc[i];
+        as[i].v_cache = vc[i];
+        as[i].out = out[i];
+        as[i].p.n_q = sq[i].n_q;
+        as[i].p.n_heads = H;
+        as[i].p.n_kv_heads = KV;
+        as[i].p.head_dim = hd;
+        as[i].p.q_pos0 = sq[i].pos0;
+        as[i].p.n_kv = sq[i].pos0 + sq[i].n_q;
+        as[i].p.kv_stride = stride[i];
+        as[i].p.causal = 1;
+        as[i].p.window = sq[i].window;
+        as[i].p.scale = 1.0f / sqrtf((float)hd);
+    }
+    float inv[512];
+    hk_rope_inv_freq(inv, hd, 10000.0f);
+    for (int team = 1; team <= 3; team++) {
+        int bad = 0;
+        for (int i = 0; i < NS; i++) {
+#pragma omp parallel num_threads(team)
+            hk_attention(q[i], kc[i], vc[i], ref[i], &as[i].p);
+            for (size_t k = 0; k < (size_t)sq[i].n_q * qw; k++) out[i][k] = NAN;
+        }
+#pragma omp parallel num_threads(team)
+        hk_attention_seqs(as, NS);
+        for (int i = 0; i < NS; i++) bad += memcmp(out[i], ref[i], (size_t)sq[i].n_q * qw * 4) != 0;
+        TEST_CHECK(bad == 0, "[%s] attention_seqs H=%d KV=%d hd=%d team %d: %d of %d sequences differ from "
+                   "hk_attention alone", hk_isa_name(), H, KV, hd, team, bad, NS);
+        /* q|k|v split: q rows and the cache rows at each sequence's positions */
+        bad = 0;
+        hk_qkv_seq qs[NS];
+        float *kc2[NS], *vc2[NS];
+        for (int i = 0; i < NS; i++) {
+            size_t cn = (size_t)KV * stride[i] * hd;
+            kc2[i] = xmalloc(cn * 4);
+            vc2[i] = xmalloc(cn * 4);
+            memcpy(kc2[i], kc[i], cn * 4);
+            memcpy(vc2[i], vc[i], cn * 4);
+#pragma omp parallel num_threads(team)
+            hk_qkv_split(qkv[i], sq[i].n_q, H, KV, hd, sq[i].pos0, inv, ref[i], kc[i], vc[i], stride[i]);
+            hk_qkv_seq one = {qkv[i], sq[i].n_q, sq[i].pos0, out[i], kc2[i], vc2[i], stride[i]};
+            qs[i] = one;
+        }
+#pragma omp parallel num_threads(team)
+        hk_qkv_split_seqs(qs, NS, H, KV, hd, inv);
+        for (int i = 0; i < NS; i++) {
+            size_t cn = (size_t)KV * stride[i] * hd;
+            bad += memcmp(out[i], ref[i], (size_t)sq[i].n_q * qw * 4) != 0 || memcmp(kc2[i], kc[i], cn * 4) != 0 ||
+                   memcmp(vc2[i], vc[i], cn * 4) != 0;
+            free(kc2[i]);
+            free(vc2[i]);
+        }
+        TEST_CHECK(bad == 0, "[%s] qkv_split_seqs H=%d KV=%d hd=%d team %d: %d of %d sequences differ", hk_isa_name(),
+                   H, KV, hd, team, bad, NS);
+    }
+    for (int i = 0; i < NS; i++) {
+        free(q[i]); free(qkv[i]); free(kc[i]); free(vc[i]); free(ref[i]); free(out[i]);
+    }
+}
+
+static void test_seqs(void)
+{
+    test_seqs_case(9, 3, 64);  /* SmolLM2's heads */
+    test_seqs_case(4, 2, 12);  /* ragged head_dim */
+    test_seqs_case(8, 8, 16);  /* one query head per kv head */
 }
 
 /* ---------------- attention ---------------- */
@@ -765,6 +925,15 @@ static void test_mul_relu_copy(int team)
         ON_TEAM(team, hk_copy(a, c, n));
         hk_ref_copy(a, r, n);
         TEST_CHECK(memcmp(c, a, n * 4) == 0 && memcmp(r, a, n * 4) == 0, "[%s] copy n=%zu team=%d", hk_isa_name(), n, team);
+        /* rows of a [n/w][w] matrix, picked out of order and repeated */
+        int w = n < 13 ? 1 : (int)(n % 13) + 1, nr = (int)(n / (size_t)w), pick[7], np = nr < 7 ? nr : 7;
+        for (int k = 0; k < 7; k++) pick[k] = (k * 5 + 3) % nr;
+        for (size_t i = 0; i < n; i++) c[i] = r[i] = NAN;
+        ON_TEAM(team, hk_gather_rows(a, w, pick, np, c));
+        hk_ref_gather_rows(a, w, pick, np, r);
+        int same = memcmp(c, r, (size_t)np * (size_t)w * 4) == 0;
+        for (int k = 0; k < np; k++) same &= memcmp(r + (size_t)k * w, a + (size_t)pick[k] * w, (size_t)w * 4) == 0;
+        TEST_CHECK(same, "[%s] gather_rows n=%zu w=%d team=%d", hk_isa_name(), n, w, team);
         free(a); free(b); free(c); free(r);
     }
 }
@@ -893,6 +1062,8 @@ int main(void)
         isa_ok++;
         test_matmul();
         test_quant(i == 2);
+        test_matmul_invariance();
+        test_seqs();
         test_attention();
         test_elementwise(0);
         test_elementwise(1);

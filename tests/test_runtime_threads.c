@@ -2,7 +2,8 @@
  * tests/test_runtime_threads.c — one loaded causal LM shared by several
  * threads, as hubrt.h promises: a model is read-only after load, each thread
  * uses its own sessions. Threads tokenize and generate at the same time and
- * every result must be bit for bit what a single thread computes alone.
+ * every result must be bit for bit what a single thread computes alone, also
+ * with several sessions per call (hubrt_forward_batch, each thread its own).
  * (Encoders shared by threads: tests/test_runtime_readonly.c.)
  *
  * Each pass runs an OpenMP team of HUBRT_TEST_TEAM threads (default 2: teams
@@ -140,6 +141,100 @@ static void test_generation(const char *shared)
     hubrt_model_free(m);
 }
 
+/* ---- causal LM: several sessions per call, in concurrent threads ---------- */
+
+#define BATCH_SEQS 3
+
+typedef struct batch_result {
+    int32_t ids[BATCH_SEQS][GEN_TOKENS];
+} batch_result;
+
+static int32_t argmax(const float *x, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Greedy continuations of texts first .. first + BATCH_SEQS - 1 together: one hubrt_forward_batch per step. */
+static int batch_generate(hubrt_model *m, int first, batch_result *out)
+{
+    hubrt_model_info info;
+    if (hubrt_model_get_info(m, &info) != HUBRT_OK) return -1;
+    int32_t prompt[BATCH_SEQS][MAX_IDS], next[BATCH_SEQS];
+    hubrt_session *s[BATCH_SEQS] = {NULL};
+    hubrt_batch_item items[BATCH_SEQS];
+    float *logits = malloc((size_t)BATCH_SEQS * (size_t)info.n_logits * sizeof(float));
+    int rc = logits ? 0 : -1;
+    for (int k = 0; k < BATCH_SEQS && rc == 0; k++) {
+        int n = hubrt_tokenize(m, texts[(first + k) % N_TEXTS], 1, prompt[k], MAX_IDS);
+        s[k] = hubrt_session_new(m, 128);
+        if (n <= 0 || n > MAX_IDS || !s[k]) rc = -1;
+        hubrt_batch_item it = {s[k], prompt[k], n, logits + (size_t)k * (size_t)info.n_logits};
+        items[k] = it;
+    }
+    for (int step = 0; step < GEN_TOKENS && rc == 0; step++) {
+        rc = hubrt_forward_batch(items, BATCH_SEQS);
+        for (int k = 0; k < BATCH_SEQS && rc == 0; k++) {
+            next[k] = argmax(items[k].last_logits, info.n_logits);
+            out->ids[k][step] = next[k];
+            items[k].ids = &next[k];
+            items[k].n = 1;
+        }
+    }
+    for (int k = 0; k < BATCH_SEQS; k++) hubrt_session_free(s[k]);
+    free(logits);
+    return rc;
+}
+
+typedef struct batch_job {
+    hubrt_model *m;
+    const batch_result *ref;
+    int worker;
+    int mismatches, errors;
+} batch_job;
+
+static void *batch_worker(void *arg)
+{
+    batch_job *j = arg;
+    batch_result b;
+    for (int round = 0; round < N_ROUNDS; round++)
+        for (int k = 0; k < N_TEXTS; k += 2) {
+            int first = (k + j->worker + round) % N_TEXTS;
+            if (batch_generate(j->m, first, &b) != 0) { j->errors++; continue; }
+            if (memcmp(&b, &j->ref[first], sizeof b) != 0) j->mismatches++;
+        }
+    return NULL;
+}
+
+static void test_batch(const char *shared)
+{
+    hubrt_model *m = load(shared, "stories260K");
+    if (!m) return;
+    batch_result ref[N_TEXTS];
+    int ok = 1;
+    for (int t = 0; t < N_TEXTS && ok; t++) {
+        ok = batch_generate(m, t, &ref[t]) == 0;
+        TEST_CHECK(ok, "batch generation from text %d: %s", t, hubrt_last_error());
+    }
+    if (ok) {
+        pthread_t th[N_WORKERS];
+        batch_job jobs[N_WORKERS];
+        for (int w = 0; w < N_WORKERS; w++) {
+            jobs[w] = (batch_job){m, ref, w, 0, 0};
+            TEST_CHECK(pthread_create(&th[w], NULL, batch_worker, &jobs[w]) == 0, "pthread_create");
+        }
+        for (int w = 0; w < N_WORKERS; w++) {
+            pthread_join(th[w], NULL);
+            TEST_CHECK(jobs[w].errors == 0, "batch worker %d: %d errors", w, jobs[w].errors);
+            TEST_CHECK(jobs[w].mismatches == 0, "batch worker %d: %d batched generations differ from one "
+                       "thread's", w, jobs[w].mismatches);
+        }
+    }
+    hubrt_model_free(m);
+}
+
 int main(void)
 {
     const char *shared = test_shared_dir();
@@ -148,5 +243,6 @@ int main(void)
         return test_finish();
     }
     test_generation(shared);
+    test_batch(shared);
     return test_finish();
 }

@@ -723,7 +723,24 @@ static void test_bench(void)
     rc = run(NULL, "bench -m %s/models/stories260K -p 8 -n 4 -r 1", shared);
     TEST_CHECK(rc == 0 && strstr(out_buf, "tok/s"), "bench table output: %s", out_buf);
     check_error(run(NULL, "bench -m %s/models/stories260K -p 2000 -n 100", shared), 1, "bench beyond the context");
+    /* --batch: N sequences together; per-sequence and total decode speeds */
+    rc = run(NULL, "bench -m %s/models/stories260K -p 16 -n 8 -r 1 -t 1 --batch 4 --json", shared);
+    o = cJSON_Parse(out_buf);
+    TEST_CHECK(rc == 0 && o, "bench --batch 4 --json: exit %d, %s %s", rc, out_buf, err_buf);
+    const cJSON *bt = cJSON_GetObjectItem(o, "batch"), *per = cJSON_GetObjectItem(o, "decode_tok_s");
+    const cJSON *tot = cJSON_GetObjectItem(o, "decode_tok_s_total");
+    TEST_CHECK(cJSON_IsNumber(bt) && bt->valueint == 4 && cJSON_IsNumber(per) && per->valuedouble > 0 &&
+               cJSON_IsNumber(tot) && fabs(tot->valuedouble - 4 * per->valuedouble) <= 1e-6 * tot->valuedouble &&
+               cJSON_IsNumber(cJSON_GetObjectItem(o, "decode_tok_s_total_sd")),
+               "bench --batch 4: batch, decode_tok_s_total = 4 x decode_tok_s (%s)", out_buf);
+    cJSON_Delete(o);
+    rc = run(NULL, "bench -m %s/models/stories260K -p 8 -n 4 -r 1 --batch 3", shared);
+    TEST_CHECK(rc == 0 && strstr(out_buf, "per sequence") && strstr(out_buf, "3 sequences"),
+               "bench --batch table output: %s", out_buf);
+    check_error(run(NULL, "bench -m %s/models/stories260K --batch 0", shared), 2, "bench --batch 0");
+    check_error(run(NULL, "bench -m %s/models/stories260K --batch x", shared), 2, "bench --batch x");
     if (model_exists("bert-tiny")) {
+        check_error(run(NULL, "bench -m %s/models/bert-tiny --batch 2", shared), 1, "bench --batch on an encoder");
         rc = run(NULL, "bench -m %s/models/bert-tiny -p 32 -r 1 --json", shared);
         o = cJSON_Parse(out_buf);
         TEST_CHECK(rc == 0 && o && cJSON_GetObjectItem(o, "prefill_tok_s")->valuedouble > 0,
