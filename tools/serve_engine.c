@@ -28,16 +28,9 @@
 
 #define PIECE_CAP 4096 /* one token's text */
 
-/*
- * One item of a step: the rows a session appends, and where its last row's
- * logits go (NULL: fill the KV cache only). The shape of hubrt_batch_item.
- */
-typedef struct step_item {
-    hubrt_session *session;
-    const int32_t *ids;
-    int n;
-    float *last_logits;
-} step_item;
+/* One item of a step: the rows a session appends, and where its last row's
+ * logits go (NULL: fill the KV cache only). */
+typedef hubrt_batch_item step_item;
 
 typedef struct slot {
     serve_job *job;           /* NULL: free */
@@ -178,14 +171,18 @@ static void job_append_locked(serve_job *j, const char *s, size_t n)
 /* ---- the forward pass of a step -------------------------------------------- */
 
 /*
- * Runs every item of a step; status[k] is item k's result. Each session is
- * appended its rows and its last row's logits written, exactly as
- * hubrt_forward does for it alone.
+ * Runs every item of a step in one hubrt_forward_batch pass; status[k] is
+ * item k's result. Each item's logits are bit-identical to hubrt_forward on
+ * its session alone, so what a request gets does not depend on the others.
+ * When the call fails nothing has changed: each item then runs alone, to
+ * tell the bad one from the rest.
  */
 static void forward_items(step_item *items, int n, int *status)
 {
-    for (int k = 0; k < n; k++)
-        status[k] = hubrt_forward(items[k].session, items[k].ids, items[k].n, NULL, items[k].last_logits);
+    int rc = hubrt_forward_batch(items, n);
+    for (int k = 0; k < n; k++) status[k] = rc;
+    if (rc >= 0 || n == 1) return;
+    for (int k = 0; k < n; k++) status[k] = hubrt_forward_batch(&items[k], 1);
 }
 
 /* ---- sampling ------------------------------------------------------------- */
