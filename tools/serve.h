@@ -25,7 +25,7 @@
 #include "include/hubrt.h"
 
 #define SERVE_MAX_STOP 4        /* stop strings per request, as OpenAI allows */
-#define SERVE_PREFILL_ROWS 128  /* prompt rows one step may prefill (chunked prefill) */
+#define SERVE_PREFILL_ROWS 128  /* prompt rows one step prefills at most (chunked prefill) */
 
 typedef struct serve_options {
     const char *model_path;

@@ -4,10 +4,12 @@
  *
  * Causal LMs: --parallel slots, each a session of --ctx tokens. Requests wait
  * in a FIFO queue and take a free slot at the start of a step. A step is one
- * batched pass over every busy slot: a slot still prefilling contributes the
- * next chunk of its prompt (SERVE_PREFILL_ROWS rows per step in all, so a
- * long prompt does not stall the streams already decoding), a decoding slot
- * its last token. After the pass each slot that has logits samples its next
+ * batched pass (hubrt_forward_batch) over the busy slots: every decoding slot
+ * contributes its last token, and the earliest admitted prompt not yet
+ * prefilled its next chunk of at most SERVE_PREFILL_ROWS rows. So a long
+ * prompt does not stall the streams already decoding, and prompts that
+ * arrive together get their first tokens one after another rather than all
+ * at the end of one long pass. After the pass each slot that has logits samples its next
  * token, decodes its text, holds back what may become a stop string, and
  * publishes the rest to the request, whose HTTP thread writes it.
  *
@@ -39,6 +41,7 @@ typedef struct slot {
     int32_t *counts;          /* [V] how often each id was generated (OpenAI penalties) */
     int32_t *uniq;            /* the distinct generated ids, to apply and clear counts */
     int n_uniq;
+    long long seq;            /* admission order: prompts are prefilled first come, first served */
     int n_fed;                /* prompt ids already in the KV cache */
     int n_gen;
     int32_t next;             /* the id the next decode step feeds */
@@ -66,6 +69,7 @@ struct serve_engine {
     pthread_cond_t idle_cv;   /* engine_drain waits for the work to end */
     serve_job *head, *tail;   /* the queue */
     int n_queued, n_running;
+    long long admitted;       /* jobs that took a slot so far */
     int closed, abort_all, quit;
     pthread_t thread;
     int started;
@@ -244,7 +248,13 @@ static void sample_next(serve_engine *e, slot *s)
 
 static void run_step(serve_engine *e)
 {
-    int n = 0, rows = 0, budget = SERVE_PREFILL_ROWS;
+    /* the prompt to prefill this step: the earliest admitted one not done yet */
+    slot *first = NULL;
+    for (int i = 0; i < e->n_slots; i++) {
+        slot *s = &e->slots[i];
+        if (s->job && s->n_fed < s->job->n_prompt && (!first || s->seq < first->seq)) first = s;
+    }
+    int n = 0, rows = 0;
     for (int i = 0; i < e->n_slots; i++) {
         slot *s = &e->slots[i];
         s->emit = 0;
@@ -254,11 +264,10 @@ static void run_step(serve_engine *e)
         serve_job *j = s->job;
         step_item *it = &e->items[n];
         it->session = s->session;
-        if (s->n_fed < j->n_prompt) { /* prefill: the next chunk of the prompt */
+        if (s->n_fed < j->n_prompt) { /* prefill: the next chunk of the prompt, one prompt per step */
+            if (s != first) continue;
             int take = j->n_prompt - s->n_fed;
-            if (take > budget) take = budget;
-            if (take <= 0) continue;
-            budget -= take;
+            if (take > SERVE_PREFILL_ROWS) take = SERVE_PREFILL_ROWS;
             it->ids = j->prompt + s->n_fed;
             it->n = take;
             it->last_logits = s->n_fed + take == j->n_prompt ? s->logits : NULL;
@@ -372,6 +381,7 @@ static void slot_take(serve_engine *e, slot *s, serve_job *j)
     stop_buffer_consume(&s->pend, s->pend.len);
     hubrt_session_reset(s->session);
     s->job = j;
+    s->seq = e->admitted++;
     j->in_slot = 1;
     e->n_running++;
     atomic_fetch_add(&e->metrics->prompt_tokens, j->n_prompt);
