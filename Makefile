@@ -13,7 +13,7 @@ BUILD   ?= build
 PORTABLE ?= 0
 VERSION := $(shell sed -n 's/^\#define HUBRT_VERSION "\(.*\)"/\1/p' include/hubrt.h)
 
-PKGS      := libcjson libpcre2-8 libutf8proc openblas
+PKGS      := libcjson libpcre2-8 libutf8proc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsentencepiece
 
@@ -27,6 +27,10 @@ OPT      ?= -O2
 SAN      ?=
 WARN     := -Wall -Wextra -Werror
 CPPFLAGS := -I. -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS)
+# OpenBLAS only for bench-kernels, which sets the kernels beside cblas_sgemm;
+# the library does not link it (its start-up spins under a memory limit).
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null)
 CFLAGS   := -std=c11 $(OPT) -g $(ARCH) $(WARN) -fPIC -fopenmp -fvisibility=hidden $(SAN)
 CXXFLAGS := -std=c++17 $(OPT) -g $(ARCH) $(WARN) -fPIC -fvisibility=hidden $(SAN)
 LDLIBS   := $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
@@ -118,7 +122,9 @@ $(TESTS_CXX): tests/test_include_header.c include/hubrt.h $(BUILD)/libhubrt.a
 	$(CXX) -x c++ -std=c++11 $(WARN) $(CPPFLAGS) $(SAN) -o $@ $< -x none $(BUILD)/libhubrt.a $(LDLIBS)
 
 $(BUILD)/bench-%: $(BUILD)/obj/bench/bench-%.o $(BUILD)/libhubrt.a
-	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(LDLIBS)
+	$(CC) -o $@ $< $(BUILD)/libhubrt.a $(BENCH_LIBS) $(LDLIBS)
+$(BUILD)/obj/bench/bench-kernels.o: CPPFLAGS += $(BLAS_CFLAGS)
+$(BUILD)/bench-kernels: BENCH_LIBS := $(BLAS_LIBS)
 
 # Runs every test binary from the repo root, then the checks that keep the
 # layers one-way and the exports equal to hubrt.h; the last line is the summary.
