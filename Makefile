@@ -40,7 +40,7 @@ AVX512_FLAGS := $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx51
 LIB_C   := $(sort $(wildcard hf/*.c kernels/*.c tokenizer/*.c models/*.c runtime/*.c chat/*.c))
 LIB_CC  := $(sort $(wildcard tokenizer/*.cc))
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
-CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c))
+CLI_C   := tools/run-model.c $(sort $(wildcard tools/cli_*.c)) $(sort $(wildcard tools/serve_*.c))
 CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/test_*.c)))
 TESTS_CXX := $(BUILD)/tests/test_include_header_cxx
@@ -63,11 +63,16 @@ help:
 	@echo "make install   PREFIX=... header, libraries, hubrt.pc, run-model"
 
 # Debian packages: compiler, pkg-config, OpenBLAS (OpenMP build), cJSON,
-# sentencepiece, PCRE2, utf8proc.
+# sentencepiece, PCRE2, utf8proc; libmicrohttpd for `run-model serve`, and
+# curl + haproxy for its tests. Then the npm packages of the server tests
+# (tests/serve/package.json: the official OpenAI client), when npm is there.
 DEB_PACKAGES := build-essential g++ pkg-config libopenblas-openmp-dev libcjson-dev \
-                libsentencepiece-dev libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev
+                libsentencepiece-dev libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev \
+                libmicrohttpd-dev curl haproxy
 deps:
 	$(if $(shell [ `id -u` = 0 ] || echo sudo),sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES)
+	@if command -v npm >/dev/null; then npm ci --prefix tests/serve --no-audit --no-fund; \
+	else echo "npm not found: the OpenAI client tests of run-model serve will be skipped"; fi
 
 $(BUILD)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
@@ -92,8 +97,10 @@ $(BUILD)/libhubrt.a: $(LIB_OBJ)
 $(BUILD)/libhubrt.so: $(LIB_OBJ)
 	$(CXX) -shared -o $@ $^ -Wl,--version-script=include/hubrt.map $(LDLIBS)
 
+# The HTTP server of `run-model serve` (libmicrohttpd) is linked into run-model only.
+SERVE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 $(BUILD)/run-model: $(CLI_OBJ) $(BUILD)/libhubrt.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libhubrt.a $(LDLIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libhubrt.a $(LDLIBS) $(SERVE_LIBS)
 
 # Test fixtures (random hub-format models) are linked into the tests and the
 # make-model tool, never into libhubrt.
@@ -132,10 +139,12 @@ asan:
 # The multi-threaded tests (one model shared by several threads) under
 # ThreadSanitizer, in their own build folder. Each pass runs a team of one:
 # libgomp is not instrumented, so its barriers would be reported as races.
-TSAN_TESTS := test_runtime_threads test_runtime_readonly test_runtime_chat
+# test_tools_serve runs the server (build-tsan/run-model: HTTP threads and the
+# engine thread) with one thread per pass.
+TSAN_TESTS := test_runtime_threads test_runtime_readonly test_runtime_chat test_tools_serve
 tsan:
-	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%)
-	HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/run-model build-tsan/make-model
+	HUBRT_BUILD=build-tsan HUBRT_TEST_TEAM=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
 bench: $(BENCHES) $(BUILD)/make-model
 

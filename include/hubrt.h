@@ -369,6 +369,19 @@ HUBRT_API int hubrt_embed(const hubrt_model *model, const char *text, hubrt_pool
 HUBRT_API int hubrt_embed_batch(const hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
                       int normalize, float *out, int dim);
 
+/*
+ * Sentence embeddings of inputs already tokenized: input i is the n_ids[i]
+ * ids at ids[i], used as they are (no special tokens added: include [CLS] /
+ * [SEP] yourself, e.g. from hubrt_tokenize with add_special = 1). Pooling,
+ * normalisation, packing and out[n_inputs][dim] as hubrt_embed_batch. An
+ * input with no ids, or with more than the model takes (its positions, or
+ * sentence_bert_config.json's max_seq_length), gives HUBRT_ERR_RANGE naming
+ * the input and the limit; ids outside the vocab HUBRT_ERR_RANGE. Returns
+ * hidden_size or a negative status. Thread-safe as hubrt_embed.
+ */
+HUBRT_API int hubrt_embed_ids(const hubrt_model *model, const int32_t *const *ids, const int *n_ids, int n_inputs,
+                    hubrt_pooling pooling, int normalize, float *out, int dim);
+
 /* ---- generation --------------------------------------------------------- */
 
 typedef struct hubrt_sample_params {
@@ -515,6 +528,31 @@ HUBRT_API int hubrt_chat_apply(const hubrt_model *model, const hubrt_chat_params
  * engine, return value and errors as hubrt_chat_apply.
  */
 HUBRT_API int hubrt_template_render(const char *source, size_t len, const char *context_json, char *buf, size_t cap);
+
+/* ---- sampling one token at a time --------------------------------------- */
+
+/*
+ * The sampler behind hubrt_generate, for callers that run their own loop
+ * (e.g. a server that decodes many sessions together): the same pipeline
+ * (repetition penalty, greedy at temperature 0, temperature, top-k, top-p,
+ * min-p) and the same seeded generator, so given the same params, the same
+ * accepted ids and the same logits it picks the same ids as hubrt_generate.
+ * Accept the prompt ids and then every chosen id, as hubrt_generate does.
+ * Only the sampling fields of params are used (not max_new_tokens, stop,
+ * ignore_eos). One sampler per sequence; not thread-safe.
+ */
+typedef struct hubrt_sampler hubrt_sampler;
+
+/* A sampler for rows of the model's logits (hubrt_model_info.n_logits
+ * floats); NULL with the message on bad params (naming the field). */
+HUBRT_API hubrt_sampler *hubrt_sampler_new(const hubrt_model *model, const hubrt_sample_params *params);
+/* Frees the sampler; NULL is allowed. */
+HUBRT_API void hubrt_sampler_free(hubrt_sampler *sampler);
+/* Records an id (prompt or generated) in the repetition-penalty window. */
+HUBRT_API void hubrt_sampler_accept(hubrt_sampler *sampler, int32_t id);
+/* The next id from logits (not modified, not accepted), or a negative status
+ * (HUBRT_ERR_FORMAT when every logit is -inf or NaN). */
+HUBRT_API int32_t hubrt_sampler_sample(hubrt_sampler *sampler, const float *logits);
 
 /* ---- profiling ------------------------------------------------------------ */
 

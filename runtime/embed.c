@@ -1,6 +1,6 @@
 /*
- * runtime/embed.c — sentence embeddings: hubrt_embed() and
- * hubrt_embed_batch().
+ * runtime/embed.c — sentence embeddings: hubrt_embed(), hubrt_embed_batch()
+ * and hubrt_embed_ids() (inputs already tokenized).
  *
  * text -> ids (with [CLS]/[SEP]) -> hubrt_encode() -> last_hidden_state
  * [n][hidden] -> pooling (mean over the tokens, [CLS], max or last) ->
@@ -153,11 +153,86 @@ int hubrt_embed(const hubrt_model *model, const char *text, hubrt_pooling poolin
     return ec.H;
 }
 
+/* Where the ids of input i come from: a text to tokenize, or ids as given. */
+typedef struct embed_inputs {
+    const char *const *texts;
+    const int32_t *const *ids;
+    const int *n_ids;
+} embed_inputs;
+
+/* The ids of input i into *ids (grown as needed); their count (>= 1) or a status. */
+static int input_ids(const hubrt_model *model, const embed_inputs *in, int i, const embed_cfg *ec, const char *fn,
+                     int32_t **ids, int *cap)
+{
+    if (in->texts) return embed_ids(model, in->texts[i], ec, fn, ids, cap);
+    int n = in->n_ids[i];
+    if (n <= 0) return hf_set_error(HUBRT_ERR_RANGE, "%s: input %d has no ids", fn, i);
+    if (ec->limit > 1 && n > ec->limit)
+        return hf_set_error(HUBRT_ERR_RANGE, "%s: input %d has %d ids, more than the model's limit of %d", fn, i, n,
+                               ec->limit);
+    if (n > *cap) {
+        int32_t *g = realloc(*ids, (size_t)n * sizeof *g);
+        if (!g) return hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for %d ids", fn, n);
+        *ids = g;
+        *cap = n;
+    }
+    memcpy(*ids, in->ids[i], (size_t)n * sizeof **ids);
+    return n;
+}
+
 /*
- * Packs whole texts into encoder passes of at most max_rows rows
- * (rt_encode_packed: block-diagonal attention, positions per text), then
- * pools each text's rows. Texts are packed in order, so out rows follow texts.
+ * Packs whole inputs into encoder passes of at most max_rows rows
+ * (rt_encode_packed: block-diagonal attention, positions per input), then
+ * pools each input's rows. Inputs are packed in order, so out rows follow them.
  */
+static int embed_packed(const hubrt_model *model, const embed_inputs *in, int n_inputs, const embed_cfg *ec,
+                        const char *fn, float *out, int dim)
+{
+    if (n_inputs == 0) return ec->H;
+    const int R = ec->max_rows > 0 ? ec->max_rows : 512; /* rows per pass */
+    int32_t *packed = malloc((size_t)R * sizeof *packed), *ids = NULL;
+    int *seg = malloc(((size_t)R + 1) * sizeof *seg);
+    float *hidden = malloc((size_t)R * (size_t)ec->H * sizeof *hidden);
+    int cap = 0, rc;
+    if (!packed || !seg || !hidden) {
+        rc = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for a [%d][%d] batch", fn, R, ec->H);
+        goto done;
+    }
+    int first = 0, n_seg = 0, rows = 0; /* inputs first .. first + n_seg - 1 are packed */
+    seg[0] = 0;
+    for (int i = 0; i <= n_inputs; i++) {
+        int n = 0;
+        if (i < n_inputs) {
+            if ((n = input_ids(model, in, i, ec, fn, &ids, &cap)) < 0) { rc = n; goto done; }
+            if (n > R) { /* only when the positions limit is off; hubrt_encode would refuse it too */
+                rc = hf_set_error(HUBRT_ERR_RANGE, "%s: input %d has %d tokens, more than the model's %d positions",
+                                     fn, i, n, R);
+                goto done;
+            }
+        }
+        if (n_seg > 0 && (i == n_inputs || rows + n > R)) { /* run the pending pack */
+            if ((rc = rt_encode_packed(model, packed, rows, seg, n_seg, hidden)) < 0) goto done;
+            for (int s = 0; s < n_seg; s++)
+                embed_finish(hidden + (size_t)seg[s] * ec->H, seg[s + 1] - seg[s], ec,
+                             out + (size_t)(first + s) * (size_t)dim);
+            first += n_seg;
+            n_seg = 0;
+            rows = 0;
+        }
+        if (i == n_inputs) break;
+        memcpy(packed + rows, ids, (size_t)n * sizeof *ids);
+        rows += n;
+        seg[++n_seg] = rows;
+    }
+    rc = ec->H;
+done:
+    free(packed);
+    free(seg);
+    free(hidden);
+    free(ids);
+    return rc;
+}
+
 int hubrt_embed_batch(const hubrt_model *model, const char *const *texts, int n_texts, hubrt_pooling pooling,
                       int normalize, float *out, int dim)
 {
@@ -171,47 +246,23 @@ int hubrt_embed_batch(const hubrt_model *model, const char *const *texts, int n_
     embed_cfg ec;
     int rc = embed_setup(model, pooling, normalize, dim, fn, &ec);
     if (rc) return rc;
-    if (n_texts == 0) return ec.H;
-    const int R = ec.max_rows > 0 ? ec.max_rows : 512; /* rows per pass */
-    int32_t *packed = malloc((size_t)R * sizeof *packed), *ids = NULL;
-    int *seg = malloc(((size_t)R + 1) * sizeof *seg);
-    float *hidden = malloc((size_t)R * (size_t)ec.H * sizeof *hidden);
-    int cap = 0;
-    if (!packed || !seg || !hidden) {
-        rc = hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory for a [%d][%d] batch", fn, R, ec.H);
-        goto done;
-    }
-    int first = 0, n_seg = 0, rows = 0; /* texts first .. first + n_seg - 1 are packed */
-    seg[0] = 0;
-    for (int i = 0; i <= n_texts; i++) {
-        int n = 0;
-        if (i < n_texts) {
-            if ((n = embed_ids(model, texts[i], &ec, fn, &ids, &cap)) < 0) { rc = n; goto done; }
-            if (n > R) { /* only when the positions limit is off; hubrt_encode would refuse it too */
-                rc = hf_set_error(HUBRT_ERR_RANGE, "%s: text %d has %d tokens, more than the model's %d positions",
-                                     fn, i, n, R);
-                goto done;
-            }
-        }
-        if (n_seg > 0 && (i == n_texts || rows + n > R)) { /* run the pending pack */
-            if ((rc = rt_encode_packed(model, packed, rows, seg, n_seg, hidden)) < 0) goto done;
-            for (int s = 0; s < n_seg; s++)
-                embed_finish(hidden + (size_t)seg[s] * ec.H, seg[s + 1] - seg[s], &ec,
-                             out + (size_t)(first + s) * (size_t)dim);
-            first += n_seg;
-            n_seg = 0;
-            rows = 0;
-        }
-        if (i == n_texts) break;
-        memcpy(packed + rows, ids, (size_t)n * sizeof *ids);
-        rows += n;
-        seg[++n_seg] = rows;
-    }
-    rc = ec.H;
-done:
-    free(packed);
-    free(seg);
-    free(hidden);
-    free(ids);
-    return rc;
+    embed_inputs in = {texts, NULL, NULL};
+    return embed_packed(model, &in, n_texts, &ec, fn, out, dim);
+}
+
+int hubrt_embed_ids(const hubrt_model *model, const int32_t *const *ids, const int *n_ids, int n_inputs,
+                    hubrt_pooling pooling, int normalize, float *out, int dim)
+{
+    static const char fn[] = "hubrt_embed_ids";
+    if (!model || !ids || !n_ids || !out || n_inputs < 0)
+        return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: %s", fn,
+                               !model ? "model is NULL" : !ids ? "ids is NULL" : !n_ids ? "n_ids is NULL"
+                               : !out ? "out is NULL" : "n_inputs < 0");
+    for (int i = 0; i < n_inputs; i++)
+        if (!ids[i] && n_ids[i] > 0) return hf_set_error(HUBRT_ERR_INVALID_ARG, "%s: ids[%d] is NULL", fn, i);
+    embed_cfg ec;
+    int rc = embed_setup(model, pooling, normalize, dim, fn, &ec);
+    if (rc) return rc;
+    embed_inputs in = {NULL, ids, n_ids};
+    return embed_packed(model, &in, n_inputs, &ec, fn, out, dim);
 }

@@ -22,6 +22,7 @@ static const struct {
     {"bench", cli_bench, "prefill and decode speed"},
     {"chat", cli_chat, "a conversation through the model's chat template"},
     {"template", cli_template, "render a conversation through a chat template"},
+    {"serve", cli_serve, "an OpenAI-compatible HTTP server (continuous batching)"},
 };
 
 static void usage(FILE *f)
