@@ -300,12 +300,15 @@ typedef struct hubrt_batch_item {
  * Cost: a call runs as many passes as its largest item needs (an item of
  * more than 512 tokens takes several passes; the others join the first)
  * and as the rows allow (a pass holds at most 512 rows, fewer when every
- * session's context is smaller). A pass costs about the weights' read
- * time plus the rows' compute: for decode (n = 1 per item) up to about 8-16
- * items on AVX-512 cost little more than one. Per call it allocates one
- * small block (per item: a few dozen bytes; with two or more last_logits,
- * their rows plus a hidden-size row each) and borrows the activation memory
- * of the largest session, so it is cheap to issue every step of a serving
+ * session's context is smaller). A pass costs the larger of reading every
+ * weight once (what one decode token alone costs) and the arithmetic of
+ * its rows, plus each item's attention over its own cache: decode items
+ * come nearly free while the weights' read dominates (a few items), then
+ * each further row adds its arithmetic (run `run-model bench --batch N` to
+ * see where that turns on a machine). Per call it allocates one small
+ * block (per item: a few dozen bytes; with two or more last_logits, their
+ * rows plus a hidden-size row each) and borrows the activation memory of
+ * the largest session, so it is cheap to issue every step of a serving
  * loop. The sessions' own memory is used; nothing else is kept.
  *
  * Threads: the call uses every session it is given; none may be in use by
