@@ -387,9 +387,9 @@ void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *b
 {
     size_t kp = hk_gq_kp(w->cols), cols = (size_t)w->cols, rows = (size_t)w->rows;
     int nb = block_rows(kp, o1 - o0);
-    int direct = !w->gq.permuted && kp == cols; /* x rows used in place */
+    int direct = !w->gq.permuted && kp == cols; /* x rows used in place, else gathered once */
     float *wd = alloc64((size_t)nb * kp * sizeof(float));
-    float *xt = direct ? NULL : alloc64(3 * kp * sizeof(float));
+    float *xt = direct ? NULL : alloc64((size_t)n * kp * sizeof(float));
     __m512 *acc = alloc64((size_t)(nb / 4) * 24 * sizeof(__m512));
     if (!wd || (!direct && !xt) || !acc) {
         free(wd);
@@ -398,6 +398,7 @@ void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *b
         hk_gq_gemv_avx512(x, n, w, bias, y, o0, o1);
         return;
     }
+    for (int i = 0; !direct && i < n; i++) layout_x(w, x + (size_t)i * cols, xt + (size_t)i * kp);
     for (int ob = o0; ob < o1; ob += nb) {
         int nrow = o1 - ob < nb ? o1 - ob : nb, nslice = (nrow + 3) / 4;
         for (int r = 0; r < nrow; r += 4) {
@@ -407,10 +408,7 @@ void hk_gq_gemm_avx512(const float *x, int n, const hk_weight *w, const float *b
         for (int i = 0; i < n; i += 3) {
             int mr = n - i < 3 ? n - i : 3;
             const float *xr[3];
-            for (int a = 0; a < mr; a++) {
-                const float *src = x + (size_t)(i + a) * cols;
-                xr[a] = direct ? src : layout_x(w, src, xt + (size_t)a * kp);
-            }
+            for (int a = 0; a < mr; a++) xr[a] = direct ? x + (size_t)(i + a) * cols : xt + (size_t)(i + a) * kp;
             for (size_t a = 0; a < (size_t)nslice * 24; a++) acc[a] = _mm512_setzero_ps();
             for (size_t k0 = 0; k0 < kp; k0 += GEMM_KC) {
                 size_t k1 = k0 + GEMM_KC < kp ? k0 + GEMM_KC : kp;
