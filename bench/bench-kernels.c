@@ -9,7 +9,9 @@
  * reads row-interleaved weights; the higher is the limit) and the FP32 FMA
  * peak (independent AVX-512 or AVX2 FMA chains). Then it times matmul on the
  * shapes of real models — GEMV (1 row, decode) and GEMM (128 and 512 rows,
- * prefill) per weight dtype — and attention at 512 and 2048 positions,
+ * prefill) per weight dtype, and for pre-quantised GPTQ-style int4/int8
+ * weights (gq4/gq8: group 128, exact f32 maths) — and attention at 512 and
+ * 2048 positions,
  * checking each against the scalar reference before timing it.
  *
  * GEMV reads its weights from a pool of copies larger than the L3 cache so
