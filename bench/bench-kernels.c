@@ -10,9 +10,10 @@
  * peak (independent AVX-512 or AVX2 FMA chains). Then it times matmul on the
  * shapes of real models — GEMV (1 row, decode), decode batches (4, 8, 16
  * rows: one pass for several sequences) and GEMM (128 and 512 rows,
- * prefill) per weight dtype, OpenBLAS sgemm beside the f32 GEMM — and
- * attention at 512 and 2048 positions, checking each against the scalar
- * reference before timing it.
+ * prefill) per weight dtype, OpenBLAS sgemm beside the f32 GEMM, and for
+ * pre-quantised GPTQ-style int4/int8 weights (gq4/gq8: group 128, exact f32
+ * maths) — and attention at 512 and 2048 positions, checking each against
+ * the scalar reference before timing it.
  *
  * GEMV and decode batches read their weights from a pool of copies larger
  * than the L3 cache so every call streams from memory, as decode does. Each

@@ -66,7 +66,7 @@ void *md_alloc(md_ctx *c, size_t bytes)
     return p;
 }
 
-hk_weight *md_new_weight(md_ctx *c)
+static hk_weight *new_weight(md_ctx *c)
 {
     hk_weight *w = calloc(1, sizeof *w);
     if (!w || push_ptr((void ***)&c->fs->weights, &c->fs->n_weights, &c->fs->cap_weights, w) != 0) {
@@ -104,6 +104,11 @@ static void *weight_alloc(md_ctx *c, size_t bytes)
     return p;
 }
 
+hk_weight *md_new_weight(md_ctx *c)
+{
+    return new_weight(c);
+}
+
 void *md_weight_alloc(md_ctx *c, size_t bytes)
 {
     void *p = weight_alloc(c, bytes);
@@ -131,7 +136,7 @@ static int maybe_quantize(md_ctx *c, hk_weight *w, const char *name)
 const hk_weight *md_matrix(md_ctx *c, const hf_tensor *t, int rows, int cols)
 {
     if (md_check(t, rows, cols) != 0) return NULL;
-    hk_weight *w = md_new_weight(c);
+    hk_weight *w = new_weight(c);
     if (!w) return NULL;
     hk_weight_view(w, md_wtype(t), rows, cols, t->data);
     if (maybe_quantize(c, w, t->name) != 0) return NULL;
@@ -261,7 +266,7 @@ const hk_weight *md_matrix_conv1d(md_ctx *c, const hf_tensor *t, int in, int tot
     /* transposed into a temporary, then placed (quantised / interleaved) like any matrix */
     size_t bytes = (size_t)in * (size_t)out * es;
     unsigned char *dst = malloc(bytes);
-    hk_weight *w = dst ? md_new_weight(c) : NULL;
+    hk_weight *w = dst ? new_weight(c) : NULL;
     if (!w) {
         free(dst);
         hf_set_error(HUBRT_ERR_NOMEM, "%s: tensor '%s': out of memory", t->file, t->name);
@@ -324,7 +329,7 @@ const hk_weight *md_matrix_concat(md_ctx *c, const hf_tensor *const *ts, const i
      * COPY memory must keep it */
     int release[8];
     for (int i = 0; i < nt; i++) release[i] = ts[i] != c->keep || c->place.source_mapped;
-    hk_weight *w = md_new_weight(c);
+    hk_weight *w = new_weight(c);
     if (!w || place_stacked(c, w, parts, nt, release, ts[0]->name) != 0) {
         if (w) hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory placing '%s'", c->src->dir, ts[0]->name);
         return NULL;
