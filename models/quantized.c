@@ -95,9 +95,9 @@ static int check_tensor(const hf_tensor *t, hubrt_dtype dt, int halfs, int64_t d
     const char *file = t->file ? t->file : "?";
     int dt_ok = t->dtype == dt || (halfs && t->dtype == HUBRT_DTYPE_BF16);
     if (!dt_ok) {
-        const char *dn = hubrt_dtype_name(t->dtype);
+        const char *dn = hf_dtype_name(t->dtype);
         return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': dtype %s, expected %s%s", file, t->name,
-                            dn ? dn : "?", hubrt_dtype_name(dt), halfs ? " or BF16" : "");
+                            dn ? dn : "?", hf_dtype_name(dt), halfs ? " or BF16" : "");
     }
     int ndim = d1 < 0 ? 1 : 2;
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
@@ -318,7 +318,7 @@ static int read_compressed(md_ctx *c, const char *name, qlayer *L)
         char got[96];
         shape_text(tsh, got, sizeof got);
         return hf_set_error(HUBRT_ERR_FORMAT, "%s: tensor '%s': %s %s, expected I64 [2] ([out, in])", tsh->file,
-                            tsh->name, hubrt_dtype_name(tsh->dtype), got);
+                            tsh->name, hf_dtype_name(tsh->dtype), got);
     }
     int64_t so = tsh->dtype == HUBRT_DTYPE_I64 ? ((const int64_t *)tsh->data)[0] : ((const int32_t *)tsh->data)[0];
     int64_t si = tsh->dtype == HUBRT_DTYPE_I64 ? ((const int64_t *)tsh->data)[1] : ((const int32_t *)tsh->data)[1];
