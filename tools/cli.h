@@ -106,4 +106,7 @@ char *cli_chat_render(const char *cmd, const hubrt_model *m, const char *message
 /* The same for one user message (after a system message when system is not NULL), with the generation prompt. */
 char *cli_chat_prompt(const char *cmd, const hubrt_model *m, const char *system, const char *user);
 
+/* Appends s[0..n) and a NUL to the growing string *buf (*len bytes of *cap); 0, or -1 when out of memory. */
+int cli_text_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+
 #endif

@@ -158,16 +158,7 @@ static int on_token(const char *piece, int32_t id, void *user)
     c->new_ids[c->n_new++] = id;
     size_t n = strlen(piece);
     if (!n) return 0;
-    if (c->reply_len + n + 1 > c->reply_cap) {
-        size_t cap = c->reply_cap ? c->reply_cap : 256;
-        while (cap < c->reply_len + n + 1) cap *= 2;
-        char *g = realloc(c->reply, cap);
-        if (!g) { c->oom = 1; return 1; }
-        c->reply = g;
-        c->reply_cap = cap;
-    }
-    memcpy(c->reply + c->reply_len, piece, n + 1);
-    c->reply_len += n;
+    if (cli_text_append(&c->reply, &c->reply_len, &c->reply_cap, piece, n)) { c->oom = 1; return 1; }
     if (!c->json) {
         fwrite(piece, 1, n, stdout);
         fflush(stdout);

@@ -282,3 +282,19 @@ void cli_print_profile(const hubrt_session *s)
     if (buf && hubrt_session_profile_report(s, buf, (size_t)len + 1) >= 0) fputs(buf, stderr);
     free(buf);
 }
+
+int cli_text_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *len + n + 1) c *= 2;
+        char *g = realloc(*buf, c);
+        if (!g) return -1;
+        *buf = g;
+        *cap = c;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}

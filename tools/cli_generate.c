@@ -80,16 +80,7 @@ static int on_token(const char *piece, int32_t id, void *user)
         }
         return 0;
     }
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + n + 1) cap *= 2;
-        char *g = realloc(o->text, cap);
-        if (!g) { o->oom = 1; return 1; }
-        o->text = g;
-        o->cap = cap;
-    }
-    memcpy(o->text + o->len, piece, n + 1);
-    o->len += n;
+    if (cli_text_append(&o->text, &o->len, &o->cap, piece, n)) { o->oom = 1; return 1; }
     return 0;
 }
 
