@@ -45,7 +45,7 @@ CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/test_*.c)))
 TESTS_CXX := $(BUILD)/tests/test_include_header_cxx
 BENCHES := $(patsubst bench/%.c,$(BUILD)/%,$(sort $(wildcard bench/bench-*.c)))
-FIXTURE_OBJ := $(BUILD)/obj/tests/fixtures/test_model.o
+FIXTURE_OBJ := $(BUILD)/obj/tests/fixtures/test_model.o $(BUILD)/obj/tests/fixtures/test_model_quant.o
 
 .PHONY: all deps test asan tsan bench install uninstall clean help fuzz fuzz-run
 

@@ -10,9 +10,10 @@
  * peak (independent AVX-512 or AVX2 FMA chains). Then it times matmul on the
  * shapes of real models — GEMV (1 row, decode), decode batches (4, 8, 16
  * rows: one pass for several sequences) and GEMM (128 and 512 rows,
- * prefill) per weight dtype, OpenBLAS sgemm beside the f32 GEMM — and
- * attention at 512 and 2048 positions, checking each against the scalar
- * reference before timing it.
+ * prefill) per weight dtype, OpenBLAS sgemm beside the f32 GEMM, and for
+ * pre-quantised GPTQ-style int4/int8 weights (gq4/gq8: group 128, exact f32
+ * maths) — and attention at 512 and 2048 positions, checking each against
+ * the scalar reference before timing it.
  *
  * GEMV and decode batches read their weights from a pool of copies larger
  * than the L3 cache so every call streams from memory, as decode does. Each
@@ -37,6 +38,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref.h"
+#include "kernels/gq.h"
 
 static int g_json, g_threads = 1, g_quick, g_best;
 static const char *g_filter;
@@ -261,7 +263,7 @@ static int selected(const char *kernel, const char *dtype, const char *shape)
 
 static const char *dtname(hk_wtype t)
 {
-    static const char *n[] = {"f32", "f16", "bf16", "q8", "q4"};
+    static const char *n[] = {"f32", "f16", "bf16", "q8", "q4", "gq4", "gq8"};
     return n[t];
 }
 
@@ -475,6 +477,63 @@ static void bench_matmul(int rows, int cols)
             free(ws); free(mems); free(x); free(y);
         }
     }
+}
+
+
+/* ---------------- group-quantised (pre-quantised checkpoints) ---------------- */
+
+/*
+ * GPTQ-style weights repacked (HK_GQ4 / HK_GQ8, kernels/gq.h): random codes,
+ * scales and zeros, group 128. GEMV reads from a pool of copies larger than
+ * the caches (as decode does); bytes = codes + scales/zeros, the weight's
+ * whole size. Checked against the scalar reference first.
+ */
+static void bench_gq(int rows, int cols, int bits)
+{
+    char shape[32], dt[8];
+    snprintf(shape, sizeof shape, "%dx%d", rows, cols);
+    snprintf(dt, sizeof dt, "gq%d", bits);
+    hk_gq_params p = {bits, 128, 0};
+    size_t bytes = hk_gq_size(rows, cols, &p);
+    int ng = (cols + 127) / 128, qmax = (1 << bits) - 1;
+    uint8_t *codes = xalloc((size_t)rows * cols);
+    float *scales = xalloc((size_t)rows * ng * 4);
+    int32_t *zeros = xalloc((size_t)rows * ng * 4);
+    for (size_t i = 0; i < (size_t)rows * cols; i++) codes[i] = (uint8_t)((int)((frand() + 1) * 0.5f * (qmax + 1)) & qmax);
+    for (size_t i = 0; i < (size_t)rows * ng; i++) {
+        scales[i] = 0.01f * (frand() + 1.5f);
+        zeros[i] = (qmax + 1) / 2;
+    }
+    static const int nrows[] = {1, 128, 512};
+    for (int ni = 0; ni < 3; ni++) {
+        int n = nrows[ni];
+        if (g_quick && n == 128) continue;
+        const char *kname = n == 1 ? "gemv" : "gemm";
+        if (!selected(kname, dt, shape)) continue;
+        int nw = 1;
+        if (n == 1) {
+            size_t pool = (size_t)(g_quick ? 128 : 192) << 20;
+            nw = (int)((pool + bytes - 1) / bytes);
+            if (nw > 512) nw = 512;
+        }
+        hk_weight *ws = xalloc(sizeof(hk_weight) * nw);
+        for (int i = 0; i < nw; i++) {
+            hk_gq_init(&ws[i], rows, cols, &p, xalloc(bytes));
+            if (i == 0) hk_gq_set_rows(&ws[0], 0, rows, codes, scales, zeros);
+            else memcpy((void *)ws[i].data, ws[0].data, bytes);
+        }
+        float *x = xalloc((size_t)n * cols * 4), *y = xalloc((size_t)n * rows * 4);
+        for (size_t i = 0; i < (size_t)n * cols; i++) x[i] = frand();
+#pragma omp parallel num_threads(g_threads)
+        hk_matmul(x, n, &ws[0], NULL, y);
+        if (check_matmul(x, n, &ws[0], y, shape)) {
+            double ms = time_matmul(x, n, ws, nw, y, g_quick ? 0.1 : 0.3);
+            report(kname, dt, shape, n, ms, (double)bytes, 2.0 * n * rows * cols, n == 1);
+        }
+        for (int i = 0; i < nw; i++) free((void *)ws[i].data);
+        free(ws); free(x); free(y);
+    }
+    free(codes); free(scales); free(zeros);
 }
 
 /* ---------------- attention ---------------- */
@@ -821,6 +880,13 @@ int main(int argc, char **argv)
         if (g_quick && s != 0 && s != 2 && s != 4) continue;
         bench_matmul(shapes[s][0], shapes[s][1]);
     }
+    /* pre-quantised GPTQ-style int4 / int8 on TinyLlama's and SmolLM2's shapes */
+    static const int gq_shapes[][2] = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {1536, 576}};
+    for (int s = 0; s < 4; s++)
+        for (int bits = 4; bits <= 8; bits += 4) {
+            if (g_quick && (s == 2 || bits == 8)) continue;
+            bench_gq(gq_shapes[s][0], gq_shapes[s][1], bits);
+        }
     bench_attention(1, 512, 32, 4, 64);
     bench_attention(1, 2048, 32, 4, 64);
     bench_attention(1, 2048, 9, 3, 64); /* SmolLM2: 3 kv heads (split keys on 2 threads) */

@@ -317,6 +317,241 @@ static int parse_family(const cJSON *root, const char *name, hf_config *cfg)
     return 0;
 }
 
+
+/* ---- quantization_config (pre-quantised checkpoints) --------------------- */
+
+const char *hf_quant_method_name(hf_quant_method m)
+{
+    switch (m) {
+    case HF_QUANT_GPTQ: return "gptq";
+    case HF_QUANT_AWQ: return "awq";
+    case HF_QUANT_COMPRESSED: return "compressed-tensors";
+    case HF_QUANT_NONE: break;
+    }
+    return "";
+}
+
+/* A field that must be absent, null, false, or an empty object / list. */
+static int empty_field(const cJSON *v)
+{
+    return !v || cJSON_IsNull(v) || cJSON_IsFalse(v) ||
+           ((cJSON_IsObject(v) || cJSON_IsArray(v)) && !v->child);
+}
+
+/* A list of strings or null (ignore lists, modules_to_not_convert). */
+static int string_list(const cJSON *qc, const char *name, const char *key)
+{
+    const cJSON *v = field(qc, key);
+    if (!v) return 0;
+    if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        int ok = 1;
+        cJSON_ArrayForEach(e, v) ok &= cJSON_IsString(e);
+        if (ok) return 0;
+    }
+    return hf_set_error(HUBRT_ERR_FORMAT, "%s: field '%s' must be a list of strings or null", name, key);
+}
+
+/* bits (or AutoAWQ's w_bit), which hubrt runs at `allowed` (4 / 8). */
+static int quant_bits(const cJSON *qc, const char *name, const char *key, int eight_ok, int *bits)
+{
+    int rc = get_int(qc, name, key, 1, 0, 0, 64, bits);
+    if (rc) return rc;
+    if (*bits != 4 && !(eight_ok && *bits == 8))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s = %d is not supported (hubrt runs %s)", name, key,
+                            *bits, eight_ok ? "4 and 8 bits" : "4 bits");
+    return 0;
+}
+
+/* group_size: > 0, or -1 for one group per row. */
+static int quant_group(const cJSON *qc, const char *name, const char *key, int dflt, int *group)
+{
+    int rc = get_int(qc, name, key, 0, dflt, -1, 1 << 24, group);
+    if (rc) return rc;
+    if (*group == 0)
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: %s = 0 (a positive group size or -1 expected)", name, key);
+    return 0;
+}
+
+static int parse_gptq(const cJSON *qc, const char *name, hf_quant_config *q)
+{
+    int rc;
+    if ((rc = quant_bits(qc, name, "bits", 1, &q->bits)) || (rc = quant_group(qc, name, "group_size", 128, &q->group_size)) ||
+        (rc = get_bool(qc, name, "desc_act", 0, &q->act_order)) || (rc = get_bool(qc, name, "sym", 1, &q->sym)))
+        return rc;
+    /* the packing: v1 stores zero - 1; GPTQModel's own gptq_v2 stores the zero; others are kernel repacks */
+    const char *key = field(qc, "checkpoint_format") ? "checkpoint_format" : "format";
+    char fmt[32];
+    if ((rc = get_string(qc, name, key, fmt, sizeof fmt))) return rc;
+    if (!fmt[0] || !strcmp(fmt, "gptq")) {
+        snprintf(q->format, sizeof q->format, "gptq");
+        q->zero_offset = 1;
+    } else if (!strcmp(fmt, "gptq_v2")) {
+        snprintf(q->format, sizeof q->format, "gptq_v2");
+        q->zero_offset = 0;
+    } else {
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s '%.32s' is not supported (hubrt reads the gptq and "
+                            "gptq_v2 layouts)", name, key, fmt);
+    }
+    int marlin = 0;
+    if ((rc = get_bool(qc, name, "is_marlin_format", 0, &marlin))) return rc;
+    if (marlin)
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: is_marlin_format: the Marlin layout is not supported "
+                            "(hubrt reads the gptq layout)", name);
+    return 0;
+}
+
+static int parse_awq(const cJSON *qc, const char *name, hf_quant_config *q)
+{
+    int rc, zero_point = 1;
+    const char *kb = field(qc, "bits") || !field(qc, "w_bit") ? "bits" : "w_bit";
+    const char *kg = field(qc, "group_size") || !field(qc, "q_group_size") ? "group_size" : "q_group_size";
+    if ((rc = quant_bits(qc, name, kb, 0, &q->bits)) || (rc = quant_group(qc, name, kg, 128, &q->group_size)) ||
+        (rc = get_bool(qc, name, "zero_point", 1, &zero_point)) || (rc = string_list(qc, name, "modules_to_not_convert")))
+        return rc;
+    q->sym = !zero_point;
+    char version[32], backend[32];
+    if ((rc = get_string(qc, name, "version", version, sizeof version)) ||
+        (rc = get_string(qc, name, "backend", backend, sizeof backend)))
+        return rc;
+    for (char *p = version; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    if (version[0] && strcmp(version, "gemm"))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: version '%.32s' is not supported (hubrt reads AutoAWQ's "
+                            "gemm layout; gemv, gemv_fast, marlin and exllama pack the weights differently)",
+                            name, version);
+    if (backend[0] && strcmp(backend, "autoawq"))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: backend '%.32s' is not supported (hubrt reads AutoAWQ's "
+                            "gemm layout)", name, backend);
+    snprintf(q->format, sizeof q->format, "gemm");
+    return 0;
+}
+
+/* One config group's "weights" arguments (compressed-tensors QuantizationArgs). */
+static int parse_ct_weights(const cJSON *wa, const char *name, hf_quant_config *q)
+{
+    int rc, dynamic = 0;
+    char type[16], strategy[24], actorder[16] = "";
+    if (!cJSON_IsObject(wa))
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: 'weights' must be an object", name);
+    if ((rc = quant_bits(wa, name, "num_bits", 1, &q->bits)) || (rc = get_string(wa, name, "type", type, sizeof type)) ||
+        (rc = get_string(wa, name, "strategy", strategy, sizeof strategy)) ||
+        (rc = get_bool(wa, name, "symmetric", 1, &q->sym)) || (rc = get_bool(wa, name, "dynamic", 0, &dynamic)))
+        return rc;
+    if (type[0] && strcmp(type, "int"))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: type '%.16s' is not supported (hubrt runs int weights; "
+                            "float means fp8/fp4)", name, type);
+    if (dynamic)
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: dynamic weight quantisation is not supported", name);
+    if (!empty_field(field(wa, "block_structure")))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: block_structure is not supported", name);
+    if (!strcmp(strategy, "group")) {
+        if ((rc = get_int(wa, name, "group_size", 1, 0, 1, 1 << 24, &q->group_size))) return rc;
+    } else if (!strcmp(strategy, "channel")) {
+        q->group_size = -1;
+    } else {
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: strategy '%.24s' is not supported (hubrt runs group and "
+                            "channel)", name, strategy);
+    }
+    const cJSON *ao = field(wa, "actorder");
+    if (ao && cJSON_IsBool(ao)) snprintf(actorder, sizeof actorder, "%s", cJSON_IsTrue(ao) ? "group" : "");
+    else if ((rc = get_string(wa, name, "actorder", actorder, sizeof actorder))) return rc;
+    if (!strcmp(actorder, "group")) q->act_order = 1;
+    else if (actorder[0] && strcmp(actorder, "weight") && strcmp(actorder, "static"))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: actorder '%.16s' is not supported (hubrt runs group, "
+                            "weight and static)", name, actorder);
+    return 0;
+}
+
+static int parse_compressed(const cJSON *qc, const char *name, hf_quant_config *q)
+{
+    int rc;
+    char fmt[32], status[32];
+    if ((rc = get_string(qc, name, "format", fmt, sizeof fmt)) ||
+        (rc = get_string(qc, name, "quantization_status", status, sizeof status)) ||
+        (rc = string_list(qc, name, "ignore")))
+        return rc;
+    if (fmt[0] && strcmp(fmt, "pack-quantized"))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: format '%.32s' is not supported (hubrt reads "
+                            "pack-quantized int4/int8 weights)", name, fmt);
+    if (status[0] && strcmp(status, "compressed"))
+        return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: quantization_status '%.32s': hubrt reads compressed "
+                            "checkpoints", name, status);
+    static const char *const none_of[] = {"kv_cache_scheme", "sparsity_config", "transform_config"};
+    for (size_t i = 0; i < sizeof none_of / sizeof none_of[0]; i++)
+        if (!empty_field(field(qc, none_of[i])))
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: %s is not supported", name, none_of[i]);
+    const cJSON *groups = field(qc, "config_groups"), *g;
+    if (!groups || !cJSON_IsObject(groups) || !groups->child)
+        return hf_set_error(HUBRT_ERR_FORMAT, "%s: config_groups must be a non-empty object", name);
+    int first = 1;
+    cJSON_ArrayForEach(g, groups) {
+        char gname[400], gfmt[32];
+        snprintf(gname, sizeof gname, "%.300s.config_groups.%.60s", name, g->string ? g->string : "?");
+        if (!cJSON_IsObject(g)) return hf_set_error(HUBRT_ERR_FORMAT, "%s: must be an object", gname);
+        if ((rc = get_string(g, gname, "format", gfmt, sizeof gfmt))) return rc;
+        if (gfmt[0] && strcmp(gfmt, "pack-quantized"))
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: format '%.32s' is not supported (hubrt reads "
+                                "pack-quantized int4/int8 weights)", gname, gfmt);
+        if (!empty_field(field(g, "input_activations")))
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: input_activations: activation quantisation is not "
+                                "supported (hubrt runs weight-only schemes such as w4a16)", gname);
+        if (!empty_field(field(g, "output_activations")))
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: output_activations: activation quantisation is not "
+                                "supported", gname);
+        const cJSON *wa = field(g, "weights");
+        if (!wa) return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: no 'weights' scheme (weight-only int4/int8 "
+                                     "expected)", gname);
+        hf_quant_config one = *q;
+        char wname[420];
+        snprintf(wname, sizeof wname, "%s.weights", gname);
+        if ((rc = parse_ct_weights(wa, wname, &one))) return rc;
+        if (!first && (one.bits != q->bits || one.group_size != q->group_size || one.sym != q->sym ||
+                       one.act_order != q->act_order))
+            return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: config groups with different weight schemes are not "
+                                "supported", gname);
+        *q = one;
+        first = 0;
+    }
+    snprintf(q->format, sizeof q->format, "pack-quantized");
+    return 0;
+}
+
+/* quantization_config (an object; name names it in messages) into q. */
+static int parse_quant_object(const cJSON *qc, const char *name, const char *dflt_method, hf_quant_config *q)
+{
+    memset(q, 0, sizeof *q);
+    if (!cJSON_IsObject(qc)) return hf_set_error(HUBRT_ERR_FORMAT, "%s: must be an object", name);
+    char method[40];
+    int rc = get_string(qc, name, "quant_method", method, sizeof method);
+    if (rc) return rc;
+    if (!method[0] && dflt_method) snprintf(method, sizeof method, "%s", dflt_method);
+    if (!strcmp(method, "gptq")) {
+        q->method = HF_QUANT_GPTQ;
+        return parse_gptq(qc, name, q);
+    }
+    if (!strcmp(method, "awq")) {
+        q->method = HF_QUANT_AWQ;
+        return parse_awq(qc, name, q);
+    }
+    if (!strcmp(method, "compressed-tensors")) {
+        q->method = HF_QUANT_COMPRESSED;
+        return parse_compressed(qc, name, q);
+    }
+    return hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s: quant_method '%.40s' is not supported (hubrt runs gptq, awq "
+                        "and compressed-tensors checkpoints)", name, method[0] ? method : "(missing)");
+}
+
+static int parse_quant(const cJSON *root, const char *name, hf_config *cfg)
+{
+    const cJSON *qc = field(root, "quantization_config");
+    memset(&cfg->quant, 0, sizeof cfg->quant);
+    if (!qc) return 0;
+    char full[300];
+    snprintf(full, sizeof full, "%s: quantization_config", name);
+    return parse_quant_object(qc, full, NULL, &cfg->quant);
+}
+
 static int parse_root(const cJSON *root, const char *name, hf_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -466,7 +701,7 @@ static int parse_root(const cJSON *root, const char *name, hf_config *cfg)
 
     if ((rc = get_token_id(root, name, "bos_token_id", &cfg->bos_token_id)) ||
         (rc = get_token_id(root, name, "pad_token_id", &cfg->pad_token_id)) ||
-        (rc = add_eos(root, name, cfg)))
+        (rc = add_eos(root, name, cfg)) || (rc = parse_quant(root, name, cfg)))
         return rc;
     return 0;
 }
@@ -480,6 +715,29 @@ int hf_config_parse(const char *json, const char *name, hf_config *cfg)
     int rc = hf_json_parse(json, strlen(json), name, &root);
     if (rc) return rc;
     rc = parse_root(root, name, cfg);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/*
+ * AutoGPTQ's older checkpoints keep their quantisation settings in
+ * quantize_config.json instead of config.json's quantization_config; read it
+ * when config.json has none (quant_method defaults to gptq there).
+ */
+static int load_quantize_config(const char *dir, hf_config *cfg)
+{
+    char path[4096];
+    if (cfg->quant.method != HF_QUANT_NONE) return 0;
+    if ((size_t)snprintf(path, sizeof path, "%s/quantize_config.json", dir) >= sizeof path) return 0;
+    if (access(path, F_OK) != 0) return 0;
+    size_t len;
+    char *text = hf_read_file(path, CONFIG_MAX_BYTES, &len);
+    if (!text) return hf_error_status();
+    cJSON *root = NULL;
+    int rc = hf_json_parse(text, len, path, &root);
+    free(text);
+    if (rc) return rc;
+    rc = parse_quant_object(root, path, "gptq", &cfg->quant);
     cJSON_Delete(root);
     return rc;
 }
@@ -505,6 +763,7 @@ int hf_config_load(const char *dir, hf_config *cfg)
     rc = parse_root(root, path, cfg);
     cJSON_Delete(root);
     if (rc) return rc;
+    if ((rc = load_quantize_config(dir, cfg))) return rc;
 
     /* generation_config.json (optional) adds its EOS ids to config.json's. */
     if ((size_t)snprintf(path, sizeof path, "%s/generation_config.json", dir) >= sizeof path) return 0;

@@ -22,6 +22,26 @@ typedef enum hf_act {
 
 typedef enum hf_rope_type { HF_ROPE_DEFAULT, HF_ROPE_LINEAR, HF_ROPE_LLAMA3 } hf_rope_type;
 
+/* Pre-quantised checkpoints: config.json's quantization_config. */
+typedef enum hf_quant_method {
+    HF_QUANT_NONE = 0,
+    HF_QUANT_GPTQ,       /* AutoGPTQ / GPTQModel, checkpoint format gptq (v1) or gptq_v2 */
+    HF_QUANT_AWQ,        /* AutoAWQ, version gemm */
+    HF_QUANT_COMPRESSED  /* compressed-tensors, format pack-quantized */
+} hf_quant_method;
+
+typedef struct hf_quant_config {
+    hf_quant_method method;
+    int bits;            /* 4 or 8 (AWQ: 4) */
+    int group_size;      /* input channels per scale group; -1 = one group per row
+                          * (GPTQ/AWQ group_size -1, compressed-tensors strategy channel) */
+    int act_order;       /* GPTQ desc_act, compressed-tensors actorder "group": g_idx says
+                          * each input channel's group (GPTQ's g_idx is read either way) */
+    int sym;             /* symmetric: GPTQ sym, compressed-tensors symmetric; AWQ !zero_point */
+    int zero_offset;     /* GPTQ: add this to each stored zero (1 for format v1, 0 for gptq_v2) */
+    char format[24];     /* "gptq", "gptq_v2", "gemm" or "pack-quantized" */
+} hf_quant_config;
+
 typedef struct hf_config {
     hf_family family;
     char model_type[32];     /* "bert", "gpt2", "llama", "mistral", "qwen2" */
@@ -56,11 +76,14 @@ typedef struct hf_config {
     int gpt2_scale_attn_by_inverse_layer_idx; /* GPT-2: also divide by (layer index + 1), default 0 */
     int n_labels;            /* BertForSequenceClassification: num_labels / len(id2label), default 2 */
     char torch_dtype[16];    /* config torch_dtype ("" if absent), informational */
+    hf_quant_config quant;   /* quantization_config (or AutoGPTQ's quantize_config.json); method NONE if absent */
 } hf_config;
 
 /* Reads and validates DIR/config.json (+ generation_config.json for EOS). 0 or a status. */
 int hf_config_load(const char *dir, hf_config *cfg);
 /* Parses config.json text (name is used in messages). 0 or a status. */
 int hf_config_parse(const char *json, const char *name, hf_config *cfg);
+/* The method's name as quantization_config spells it ("gptq", "awq", "compressed-tensors"; "" for none). */
+const char *hf_quant_method_name(hf_quant_method m);
 
 #endif

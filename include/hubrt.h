@@ -169,6 +169,18 @@ typedef struct hubrt_model_info {
     int64_t n_tensors;         /* tensors stored in the weight files */
     int64_t dtype_bytes[HUBRT_DTYPE_COUNT]; /* bytes stored per dtype */
     int32_t n_files;           /* weight files; see hubrt_model_file() */
+    /* pre-quantised checkpoints (config.json quantization_config); quant_method "" otherwise */
+    const char *quant_method;  /* "gptq", "awq" or "compressed-tensors" */
+    const char *quant_format;  /* its packing: "gptq" (v1), "gptq_v2", "gemm" (AWQ), "pack-quantized" */
+    int32_t quant_bits;        /* 4 or 8 */
+    int32_t quant_group_size;  /* input channels per scale group; -1 = one group per output row */
+    int32_t quant_act_order;   /* 1: groups follow g_idx (GPTQ desc_act, compressed-tensors actorder group) */
+    int32_t quant_symmetric;   /* 1: symmetric zero points */
+    int64_t quant_weights;     /* weights stored quantised (0 when no weights are loaded) */
+    double quant_file_bytes_per_weight; /* their tensors' bytes per weight in the files (codes,
+                                         * scales, zeros, g_idx) */
+    double quant_bytes_per_weight;      /* bytes per weight as hubrt holds them (codes, and an f32
+                                         * scale and zero per group) */
 } hubrt_model_info;
 
 /* Fills *info; 0 or HUBRT_ERR_INVALID_ARG. */
@@ -288,12 +300,15 @@ typedef struct hubrt_batch_item {
  * Cost: a call runs as many passes as its largest item needs (an item of
  * more than 512 tokens takes several passes; the others join the first)
  * and as the rows allow (a pass holds at most 512 rows, fewer when every
- * session's context is smaller). A pass costs about the weights' read
- * time plus the rows' compute: for decode (n = 1 per item) up to about 8-16
- * items on AVX-512 cost little more than one. Per call it allocates one
- * small block (per item: a few dozen bytes; with two or more last_logits,
- * their rows plus a hidden-size row each) and borrows the activation memory
- * of the largest session, so it is cheap to issue every step of a serving
+ * session's context is smaller). A pass costs the larger of reading every
+ * weight once (what one decode token alone costs) and the arithmetic of
+ * its rows, plus each item's attention over its own cache: decode items
+ * come nearly free while the weights' read dominates (a few items), then
+ * each further row adds its arithmetic (run `run-model bench --batch N` to
+ * see where that turns on a machine). Per call it allocates one small
+ * block (per item: a few dozen bytes; with two or more last_logits, their
+ * rows plus a hidden-size row each) and borrows the activation memory of
+ * the largest session, so it is cheap to issue every step of a serving
  * loop. The sessions' own memory is used; nothing else is kept.
  *
  * Threads: the call uses every session it is given; none may be in use by

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 
 #include "kernels/ref.h"
+#include "kernels/gq.h"
 
 /* ---------------- ISA choice ---------------- */
 
@@ -416,6 +417,10 @@ static void fmatmul(const float *x, int n, const hk_weight *w, const float *bias
 
 void hk_matmul(const float *x, int n, const hk_weight *w, const float *bias, float *y)
 {
+    if (hk_is_gq(w)) { /* pre-quantised hub checkpoints: kernels/gq.c */
+        hk_gq_matmul(x, n, w, bias, y);
+        return;
+    }
     size_t lo, hi;
     hk_team_range((size_t)w->rows, 16, &lo, &hi); /* whole groups of 4 W rows per thread */
     if (lo < hi) {

@@ -24,8 +24,16 @@
 typedef enum hk_wtype {
     HK_F32, HK_F16, HK_BF16,
     HK_Q8, /* blocks of 32 int8 + one f32 scale per block */
-    HK_Q4  /* blocks of 32 int4 + one f32 scale per block */
+    HK_Q4, /* blocks of 32 int4 + one f32 scale per block */
+    HK_GQ4, HK_GQ8 /* int4 / int8 codes with a scale and zero per group (hk_gq_init) */
 } hk_wtype;
+
+/* How an HK_GQ4 / HK_GQ8 weight is grouped (see hk_gq_init). */
+typedef struct hk_gq_params {
+    int bits;     /* 4 or 8 */
+    int group;    /* input channels per scale group: a multiple of 16, or >= cols (one group) */
+    int permuted; /* input channels reordered (act-order): hk_gq_set_perm */
+} hk_gq_params;
 
 /* A weight matrix W[rows=out][cols=in]; built once at load, read-only after. */
 typedef struct hk_weight {
@@ -36,6 +44,7 @@ typedef struct hk_weight {
     size_t owned_size;
     const float *scales; /* HK_Q8/HK_Q4: block scales (layout: kernels/internal.h), else NULL */
     int interleaved;     /* f32/f16/bf16 rows interleaved (hk_weight_repack_into) */
+    hk_gq_params gq;     /* HK_GQ4/HK_GQ8: bits, group, permuted (kernels/gq.h: the layout) */
 } hk_weight;
 
 /* A view of a stored [out][in] matrix (no copy). dtype: HK_F32/F16/BF16. */
@@ -62,6 +71,35 @@ int hk_weight_repack_into(hk_weight *dst, const hk_weight *w, void *mem);
  */
 int hk_weight_quantize(hk_weight *dst, const hk_weight *src, hk_wtype qtype);
 void hk_weight_free(hk_weight *w); /* frees what it owns */
+
+/*
+ * Group-quantised int4/int8 weights: the codes of a pre-quantised hub
+ * checkpoint (GPTQ, AWQ, compressed-tensors), repacked losslessly at load.
+ * W[o][i] = scale[o][g] * (code[o][i] - zero[o][g]), g the group of input
+ * channel i, is what hk_matmul computes, in f32 and exactly (every weight is
+ * dequantised without rounding; activations stay f32). Build: hk_gq_size
+ * bytes of 64-byte aligned memory, hk_gq_init, then every row with
+ * hk_gq_set_rows (and hk_gq_set_perm when permuted). Channels are given in
+ * the layout's order: group g is channels [g*group, (g+1)*group); with
+ * act-order the loader sorts the input channels by group and passes perm.
+ */
+/* Bytes for such a weight, or 0 when p is not supported (bits, group). */
+size_t hk_gq_size(int rows, int cols, const hk_gq_params *p);
+/* Lays out (and zeroes) w in mem; 0, or -1 when p is not supported. w does not own mem. */
+int hk_gq_init(hk_weight *w, int rows, int cols, const hk_gq_params *p, void *mem);
+/*
+ * Rows [o0, o0 + n): codes[r][j] in [0, 2^bits) for layout channel j < cols,
+ * scales[r][g] finite, zeros[r][g] integers in [0, 2^bits] (n_groups =
+ * ceil(cols / group) per row). Disjoint row ranges may be set concurrently.
+ */
+void hk_gq_set_rows(hk_weight *w, int o0, int n, const uint8_t *codes, const float *scales,
+                    const int32_t *zeros);
+/* perm[j] = the input channel at layout position j (a permutation of 0..cols-1). */
+void hk_gq_set_perm(hk_weight *w, const int32_t *perm);
+/* Groups per row of a GQ weight. */
+int hk_gq_groups(const hk_weight *w);
+/* The dequantised weight of a GQ weight at output o, input channel i (in the model's order). */
+float hk_gq_weight(const hk_weight *w, int o, int i);
 
 /*
  * y[n][w.rows] = x[n][w.cols] · Wᵀ (+ bias[w.rows] if non-NULL).

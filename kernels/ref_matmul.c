@@ -8,6 +8,7 @@
  * per block.
  */
 #include "kernels/ref.h"
+#include "kernels/gq.h"
 
 /* dot(x, W[o]) over cols for a float-typed row. */
 static float dot_row(const float *x, const hk_weight *w, int o)
@@ -54,6 +55,10 @@ static float dot_row(const float *x, const hk_weight *w, int o)
 void hk_ref_matmul_rows(const float *x, int n, const hk_weight *w, const float *bias,
                         float *y, int o0, int o1)
 {
+    if (hk_is_gq(w)) { /* kernels/ref_gq.c */
+        hk_ref_gq_matmul_rows(x, n, w, bias, y, o0, o1);
+        return;
+    }
     size_t cols = (size_t)w->cols, rows = (size_t)w->rows;
     for (int i = 0; i < n; i++)
         for (int o = o0; o < o1; o++)

@@ -53,6 +53,10 @@ md_family *md_family_build(const md_source *src)
         cfg->intermediate_size > (1 << 22) || cfg->vocab_size > (1 << 26) || cfg->n_layers > 4096)
         return fail_build(NULL, hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: sizes too large", src->dir));
 
+    if (cfg->quant.method != HF_QUANT_NONE && cfg->family != HF_FAMILY_LLAMA)
+        return fail_build(NULL, hf_set_error(HUBRT_ERR_UNSUPPORTED, "%s/config.json: quantization_config (%s): "
+                               "pre-quantised checkpoints run for the LLaMA family (llama, mistral, qwen2) only",
+                               src->dir, hf_quant_method_name(cfg->quant.method)));
     md_family *fs = calloc(1, sizeof *fs);
     if (!fs) return fail_build(NULL, hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory", src->dir));
     md_graph_init(&fs->graph);

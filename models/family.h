@@ -50,6 +50,10 @@ struct md_family {
     int n_blocks, cap_blocks;
     unsigned char *wchunk; /* current chunk of the weight arena (also listed in blocks) */
     size_t wchunk_used, wchunk_size;
+    /* linear layers stored pre-quantised (models/quantized.c), for hubrt_model_info */
+    int64_t gq_weights;    /* weights they hold */
+    int64_t gq_file_bytes; /* bytes of their tensors in the files (codes, scales, zeros, g_idx) */
+    int64_t gq_bytes;      /* bytes of their repacked HK_GQ4/HK_GQ8 copies */
 };
 
 /*
@@ -152,6 +156,35 @@ const float *md_checked_vector(md_ctx *c, const hf_tensor *t, int len, int *err)
 const float *md_req_vector(md_ctx *c, const char *name, int len, int *err);
 /* Owned zeroed memory freed with the model. */
 void *md_alloc(md_ctx *c, size_t bytes);
+/* 64-byte aligned memory in the huge-page weight arena (not zeroed), freed with the model; NULL + error. */
+void *md_weight_alloc(md_ctx *c, size_t bytes);
+/* A new hk_weight the model owns (zeroed); NULL + error. */
+hk_weight *md_new_weight(md_ctx *c);
+
+/* ---- linear layers, whatever their storage (models/quantized.c) --------- */
+
+/*
+ * The [rows][cols] weight of linear layer `name` (found with md_find's
+ * prefixes; "layers.3.mlp.down_proj", "lm_head"): "<name>.weight" placed as
+ * md_matrix does (owned: as md_matrix_owned), or, when the checkpoint stores
+ * the layer pre-quantised (config.json's quantization_config: GPTQ qweight /
+ * qzeros / scales / g_idx, AWQ GEMM qweight / qzeros / scales,
+ * compressed-tensors weight_packed / weight_scale / weight_shape /
+ * weight_zero_point / weight_g_idx), its codes checked against the config
+ * and repacked losslessly as an HK_GQ4 / HK_GQ8 weight. NULL + an error
+ * naming the tensor and file.
+ */
+const hk_weight *md_linear(md_ctx *c, const char *name, int rows, int cols, int owned);
+/*
+ * Linear layers stacked into one weight (q|k|v, gate|up) as
+ * md_matrix_concat does, float or pre-quantised alike. When they cannot
+ * share one matmul (mixed storage, different act-order channel orders):
+ * NULL, *separate = 1 and no error; load them one by one with md_linear.
+ */
+const hk_weight *md_linear_concat(md_ctx *c, const char *const *names, const int *rows, int n, int cols,
+                                  int *separate);
+/* 1 when linear layer `name` is stored pre-quantised (qweight or weight_packed). */
+int md_linear_quantised(md_ctx *c, const char *name);
 
 /* RoPE inv_freq[head_dim/2] for theta and rope_scaling (linear, llama3) as transformers computes it. */
 void md_rope_frequencies(const hf_config *cfg, int head_dim, float *inv_freq);

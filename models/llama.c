@@ -31,12 +31,13 @@
 /* One decoder layer's weights: [out][in] matrices, f32 vectors (biases NULL when the config has none). */
 typedef struct llama_layer {
     md_norm_w attn_norm;        /* [D] input_layernorm */
-    /* fused (md_placement.fuse): stacked in the weight arena, one matmul each */
+    /* fused (md_placement.fuse): stacked in the weight arena, one matmul each (NULL when the
+     * projections cannot share one, e.g. act-order layers with different channel orders) */
     const hk_weight *wqkv;      /* [(H + 2*KV)*hd][D]: q_proj | k_proj | v_proj */
     const float *bqkv;          /* [(H + 2*KV)*hd] */
     const hk_weight *wgu;       /* [2F][D]: gate_proj | up_proj */
     const float *bgu;           /* [2F] */
-    /* unfused: every projection on its own (views into the file map) */
+    /* unfused: every projection on its own (views into the file map, or repacked quantised) */
     const hk_weight *wq, *wk, *wv; /* [H*hd][D], [KV*hd][D], [KV*hd][D] */
     const float *bq, *bk, *bv;
     const hk_weight *wg, *wu;   /* [F][D] each */
@@ -50,7 +51,7 @@ typedef struct llama_layer {
 } llama_layer;
 
 typedef struct llama_weights {
-    int fused;                  /* layers hold wqkv, wgu (else wq, wk, wv, wg, wu) */
+    int fused;                  /* layers stacked where they can be (wqkv, wgu), else wq, wk, wv, wg, wu */
     md_table embed;             /* [V][D] embed_tokens */
     const float *inv_freq;      /* [hd/2] RoPE frequencies */
     llama_layer *layers;        /* [L] */
@@ -93,7 +94,18 @@ static const float *bias(md_ctx *c, const char *name, int len, int has, int *err
     return has ? md_req_vector(c, md_lname(c, name), len, err) : NULL;
 }
 
-/* Layer c->layer's tensors into ly, stacked (fused) or as views. */
+/* Layer c->layer's full name for `name` into buf (md_lname's result is overwritten by the next call). */
+static void layer_name(md_ctx *c, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", md_lname(c, name));
+}
+
+/*
+ * Layer c->layer's weights into ly: stacked (fused) or one by one. Each
+ * projection is a float matrix or pre-quantised (md_linear); projections
+ * that cannot share a matmul (mixed storage, act-order channel orders that
+ * differ) stay separate even when fused.
+ */
 static int load_layer(md_ctx *c, int fused, llama_layer *ly)
 {
     const hf_config *cfg = c->src->cfg;
@@ -105,15 +117,14 @@ static int load_layer(md_ctx *c, int fused, llama_layer *ly)
     ly->attn_norm.weight = md_req_vector(c, md_lname(c, "input_layernorm.weight"), D, &err);
     ly->mlp_norm.weight = md_req_vector(c, md_lname(c, "post_attention_layernorm.weight"), D, &err);
     if (err) return HUBRT_ERR_FORMAT;
-    const hf_tensor *tq, *tk, *tv, *to, *tg, *tu, *td;
-    if (!(tq = md_find(c, md_lname(c, "self_attn.q_proj.weight"), 1)) ||
-        !(tk = md_find(c, md_lname(c, "self_attn.k_proj.weight"), 1)) ||
-        !(tv = md_find(c, md_lname(c, "self_attn.v_proj.weight"), 1)) ||
-        !(to = md_find(c, md_lname(c, "self_attn.o_proj.weight"), 1)) ||
-        !(tg = md_find(c, md_lname(c, "mlp.gate_proj.weight"), 1)) ||
-        !(tu = md_find(c, md_lname(c, "mlp.up_proj.weight"), 1)) ||
-        !(td = md_find(c, md_lname(c, "mlp.down_proj.weight"), 1)))
-        return HUBRT_ERR_FORMAT;
+    char q[128], k[128], v[128], o[128], g[128], u[128], d[128];
+    layer_name(c, "self_attn.q_proj", q, sizeof q);
+    layer_name(c, "self_attn.k_proj", k, sizeof k);
+    layer_name(c, "self_attn.v_proj", v, sizeof v);
+    layer_name(c, "self_attn.o_proj", o, sizeof o);
+    layer_name(c, "mlp.gate_proj", g, sizeof g);
+    layer_name(c, "mlp.up_proj", u, sizeof u);
+    layer_name(c, "mlp.down_proj", d, sizeof d);
     const float *bq = bias(c, "self_attn.q_proj.bias", H * hd, qkv_bias, &err);
     const float *bk = bias(c, "self_attn.k_proj.bias", KV * hd, qkv_bias, &err);
     const float *bv = bias(c, "self_attn.v_proj.bias", KV * hd, qkv_bias, &err);
@@ -122,31 +133,37 @@ static int load_layer(md_ctx *c, int fused, llama_layer *ly)
     const float *bu = bias(c, "mlp.up_proj.bias", F, mlp_bias, &err);
     ly->bd = bias(c, "mlp.down_proj.bias", D, mlp_bias, &err);
     if (err) return HUBRT_ERR_FORMAT;
-    if (!fused) {
-        if (!(ly->wq = md_matrix(c, tq, H * hd, D)) || !(ly->wk = md_matrix(c, tk, KV * hd, D)) ||
-            !(ly->wv = md_matrix(c, tv, KV * hd, D)) || !(ly->wo = md_matrix(c, to, D, H * hd)) ||
-            !(ly->wg = md_matrix(c, tg, F, D)) || !(ly->wu = md_matrix(c, tu, F, D)) ||
-            !(ly->wd = md_matrix(c, td, D, F)))
-            return HUBRT_ERR_FORMAT;
-        ly->bq = bq; ly->bk = bk; ly->bv = bv; ly->bg = bg; ly->bu = bu;
-        return 0;
-    }
-    /* in layer order into the weight arena: q|k|v, o, gate|up, down */
-    const hf_tensor *qkv[3] = {tq, tk, tv};
+    /* in layer order (into the weight arena when fused): q|k|v, o, gate|up, down */
+    int separate = !fused;
+    const char *qkv[3] = {q, k, v};
     int qkv_rows[3] = {H * hd, KV * hd, KV * hd};
     const float *qkv_b[3] = {bq, bk, bv};
-    if (!(ly->wqkv = md_matrix_concat(c, qkv, qkv_rows, 3, D))) return HUBRT_ERR_FORMAT;
-    ly->bqkv = md_vector_concat(c, qkv_b, qkv_rows, 3);
-    if (qkv_bias && !ly->bqkv) return HUBRT_ERR_NOMEM;
-    int o_rows = D, d_rows = D;
-    if (!(ly->wo = md_matrix_concat(c, &to, &o_rows, 1, H * hd))) return HUBRT_ERR_FORMAT;
-    const hf_tensor *gu[2] = {tg, tu};
+    if (fused) {
+        ly->wqkv = md_linear_concat(c, qkv, qkv_rows, 3, D, &separate);
+        if (!ly->wqkv && !separate) return HUBRT_ERR_FORMAT;
+        if (ly->wqkv && !(ly->bqkv = md_vector_concat(c, qkv_b, qkv_rows, 3)) && qkv_bias) return HUBRT_ERR_NOMEM;
+    }
+    if (separate) {
+        if (!(ly->wq = md_linear(c, q, H * hd, D, 0)) || !(ly->wk = md_linear(c, k, KV * hd, D, 0)) ||
+            !(ly->wv = md_linear(c, v, KV * hd, D, 0)))
+            return HUBRT_ERR_FORMAT;
+        ly->bq = bq; ly->bk = bk; ly->bv = bv;
+    }
+    if (!(ly->wo = md_linear(c, o, D, H * hd, fused))) return HUBRT_ERR_FORMAT;
+    separate = !fused;
+    const char *gu[2] = {g, u};
     int gu_rows[2] = {F, F};
     const float *gu_b[2] = {bg, bu};
-    if (!(ly->wgu = md_matrix_concat(c, gu, gu_rows, 2, D))) return HUBRT_ERR_FORMAT;
-    ly->bgu = md_vector_concat(c, gu_b, gu_rows, 2);
-    if (mlp_bias && !ly->bgu) return HUBRT_ERR_NOMEM;
-    if (!(ly->wd = md_matrix_concat(c, &td, &d_rows, 1, F))) return HUBRT_ERR_FORMAT;
+    if (fused) {
+        ly->wgu = md_linear_concat(c, gu, gu_rows, 2, D, &separate);
+        if (!ly->wgu && !separate) return HUBRT_ERR_FORMAT;
+        if (ly->wgu && !(ly->bgu = md_vector_concat(c, gu_b, gu_rows, 2)) && mlp_bias) return HUBRT_ERR_NOMEM;
+    }
+    if (separate) {
+        if (!(ly->wg = md_linear(c, g, F, D, 0)) || !(ly->wu = md_linear(c, u, F, D, 0))) return HUBRT_ERR_FORMAT;
+        ly->bg = bg; ly->bu = bu;
+    }
+    if (!(ly->wd = md_linear(c, d, D, F, fused))) return HUBRT_ERR_FORMAT;
     return 0;
 }
 
@@ -165,9 +182,13 @@ static int load(md_ctx *c, llama_weights *w)
     const hf_tensor *emb = md_find(c, "embed_tokens.weight", 1);
     if (!emb || md_check(emb, V, D) != 0) return HUBRT_ERR_FORMAT;
     c->keep = emb;
-    const hf_tensor *head_t = md_head_tensor(c, emb);
-    if (!head_t) return HUBRT_ERR_FORMAT;
-    w->lm_head = w->fused ? md_matrix_owned(c, head_t, V, D) : md_matrix(c, head_t, V, D);
+    const hf_tensor *head_t = NULL;
+    if (!cfg->tie_word_embeddings && md_linear_quantised(c, "lm_head")) { /* e.g. GPTQModel's lm_head: true */
+        w->lm_head = md_linear(c, "lm_head", V, D, w->fused);
+    } else {
+        if (!(head_t = md_head_tensor(c, emb))) return HUBRT_ERR_FORMAT;
+        w->lm_head = w->fused ? md_matrix_owned(c, head_t, V, D) : md_matrix(c, head_t, V, D);
+    }
     if (!w->lm_head) return HUBRT_ERR_FORMAT;
     w->final_norm.weight = md_req_vector(c, "norm.weight", D, &err);
     if (err) return HUBRT_ERR_FORMAT;
@@ -207,7 +228,7 @@ static void build(md_builder *b, const hf_config *cfg, const llama_weights *w)
                             : md_add_norm(b, x, prev_dn, &ly->attn_norm, "residual2+attn_norm");
         int q = md_rows_buf(g, H * hd);
         int kc = md_kv_buf(g, l, 0, KV * hd), vc = md_kv_buf(g, l, 1, KV * hd);
-        if (w->fused) {
+        if (ly->wqkv) {
             int qkv = md_matmul(b, h, ly->wqkv, ly->bqkv, "qkv_proj");
             md_qkv_split(b, q, qkv, kc, vc, &heads, "rope_kv_store");
         } else {
@@ -228,7 +249,7 @@ static void build(md_builder *b, const hf_config *cfg, const llama_weights *w)
         /* MLP block */
         int h2 = md_add_norm(b, x, o, &ly->mlp_norm, "residual1+mlp_norm");
         int gt = md_rows_buf(g, F);
-        if (w->fused) {
+        if (ly->wgu) {
             int gu = md_matmul(b, h2, ly->wgu, ly->bgu, "gate_up_proj");
             md_swiglu(b, gt, gu, "swiglu");
         } else {

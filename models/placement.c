@@ -104,6 +104,18 @@ static void *weight_alloc(md_ctx *c, size_t bytes)
     return p;
 }
 
+hk_weight *md_new_weight(md_ctx *c)
+{
+    return new_weight(c);
+}
+
+void *md_weight_alloc(md_ctx *c, size_t bytes)
+{
+    void *p = weight_alloc(c, bytes);
+    if (!p) hf_set_error(HUBRT_ERR_NOMEM, "%s: out of memory (%zu bytes of weights)", c->src->dir, bytes);
+    return p;
+}
+
 /* ---- matrices ------------------------------------------------------------ */
 
 /* Replaces *w by its quantised copy when the load params ask for it. */

@@ -258,6 +258,7 @@ int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
     info->dir = m->dir;
     info->n_threads = m->params.n_threads;
     info->family = info->architecture = info->model_type = info->activation = info->rope_scaling = "";
+    info->quant_method = info->quant_format = "";
     info->bos_token_id = -1;
     if (m->has_config) {
         const hf_config *c = &m->cfg;
@@ -282,6 +283,14 @@ int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
         info->tie_word_embeddings = c->tie_word_embeddings;
         info->attention_bias = c->attention_bias;
         info->bos_token_id = c->bos_token_id;
+        if (c->quant.method != HF_QUANT_NONE) {
+            info->quant_method = hf_quant_method_name(c->quant.method);
+            info->quant_format = c->quant.format;
+            info->quant_bits = c->quant.bits;
+            info->quant_group_size = c->quant.group_size;
+            info->quant_act_order = c->quant.act_order;
+            info->quant_symmetric = c->quant.sym;
+        }
         int n_eos = c->n_eos < HUBRT_MAX_EOS ? c->n_eos : HUBRT_MAX_EOS;
         for (int i = 0; i < n_eos; i++) info->eos_token_ids[i] = c->eos_token_ids[i];
         info->n_eos = n_eos;
@@ -292,6 +301,11 @@ int hubrt_model_get_info(const hubrt_model *m, hubrt_model_info *info)
         info->n_logits = fs->n_logits;
         info->logits_per_sequence = fs->logits_per_sequence;
         info->has_pooler = fs->has_pooler;
+        info->quant_weights = fs->gq_weights;
+        if (fs->gq_weights > 0) {
+            info->quant_file_bytes_per_weight = (double)fs->gq_file_bytes / (double)fs->gq_weights;
+            info->quant_bytes_per_weight = (double)fs->gq_bytes / (double)fs->gq_weights;
+        }
     }
     int n = hf_weights_count(m->weights);
     info->n_tensors = n;

@@ -23,6 +23,12 @@
  *                                arithmetic)
  *   swiglu                       as silu_mul; exactly hk_silu_mul on the halves
  *   packed-sequence attention    2e-5 absolute, as attention
+ *   group-quantised (GQ4/GQ8)    every dequantised weight exact (checked
+ *                                against scale*(code-zero) in double);
+ *                                matmul as f32 (2e-5 of sum |x w|) vs the
+ *                                reference and vs an f32 matmul over the
+ *                                dequantised weights; AVX-512 GEMV and GEMM
+ *                                give the same bits for each row
  */
 #include <math.h>
 #include <omp.h>
@@ -30,6 +36,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref.h"
+#include "kernels/gq.h"
 #include "tests/test.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -78,7 +85,7 @@ static double elem_err(const float *a, const float *b, size_t n, double atol, do
 
 static const char *dtname(hk_wtype t)
 {
-    static const char *n[] = {"f32", "f16", "bf16", "q8", "q4"};
+    static const char *n[] = {"f32", "f16", "bf16", "q8", "q4", "gq4", "gq8"};
     return n[t];
 }
 
@@ -261,26 +268,17 @@ static void test_quant(int report)
  * alone (1 row, no team), whatever n, the team, the dtype or the layout:
  * several sequences may share one matmul (kernels.h).
  */
-static void test_matmul_invariance_case(hk_wtype t, int ilv, int rows, int cols)
+/* Every row of hk_matmul(w) at several n and team sizes equals that row alone. */
+static void check_invariance(const hk_weight *w, const char *label)
 {
     enum { N = 37 };
-    float *wf = xmalloc((size_t)rows * cols * 4), *x = xmalloc((size_t)N * cols * 4);
-    float *bias = xmalloc((size_t)rows * 4), *one = xmalloc((size_t)N * rows * 4), *y = xmalloc((size_t)N * rows * 4);
-    fill(wf, (size_t)rows * cols, 0.5f);
+    const int rows = w->rows, cols = w->cols;
+    float *x = xmalloc((size_t)N * cols * 4), *bias = xmalloc((size_t)rows * 4);
+    float *one = xmalloc((size_t)N * rows * 4), *y = xmalloc((size_t)N * rows * 4);
     fill(x, (size_t)N * cols, 1.0f);
     fill(bias, (size_t)rows, 1.0f);
-    hk_wtype st = t == HK_Q8 || t == HK_Q4 ? HK_BF16 : t;
-    void *data = store_as(st, wf, (size_t)rows * cols);
-    hk_weight w0, w;
-    hk_weight_view(&w0, st, rows, cols, data);
-    int ok = 1;
-    if (t != st) ok = hk_weight_quantize(&w, &w0, t) == 0;
-    else if (ilv) ok = hk_weight_repack(&w, &w0) == 0;
-    else w = w0;
-    TEST_CHECK(ok, "invariance: weight setup");
-    if (!ok) goto done;
     for (int i = 0; i < N; i++) /* each row alone, serially */
-        hk_matmul(x + (size_t)i * cols, 1, &w, i & 1 ? bias : NULL, one + (size_t)i * rows);
+        hk_matmul(x + (size_t)i * cols, 1, w, i & 1 ? bias : NULL, one + (size_t)i * rows);
     static const int ns[] = {1, 2, 3, 4, 5, 8, 13, 16, N};
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
         for (int team = 1; team <= 3; team++) {
@@ -291,17 +289,65 @@ static void test_matmul_invariance_case(hk_wtype t, int ilv, int rows, int cols)
                 for (size_t i = 0; i < (size_t)n * rows; i++) y[i] = NAN;
                 const float *b = pass ? bias : NULL;
 #pragma omp parallel num_threads(team)
-                hk_matmul(x, n, &w, b, y);
+                hk_matmul(x, n, w, b, y);
                 for (int i = 0; i < n; i++)
                     if ((i & 1) == pass && memcmp(y + (size_t)i * rows, one + (size_t)i * rows, (size_t)rows * 4) != 0)
                         bad++;
             }
-            TEST_CHECK(bad == 0, "[%s] %s%s %dx%d: %d of %d rows differ from the row alone (n=%d, team %d)",
-                       hk_isa_name(), dtname(t), ilv ? " interleaved" : "", rows, cols, bad, n, n, team);
+            TEST_CHECK(bad == 0, "[%s] %s %dx%d: %d of %d rows differ from the row alone (n=%d, team %d)",
+                       hk_isa_name(), label, rows, cols, bad, n, n, team);
         }
-    if (t != st || ilv) hk_weight_free(&w);
-done:
-    free(data); free(wf); free(x); free(bias); free(one); free(y);
+    free(x); free(bias); free(one); free(y);
+}
+
+static void test_matmul_invariance_case(hk_wtype t, int ilv, int rows, int cols)
+{
+    float *wf = xmalloc((size_t)rows * cols * 4);
+    fill(wf, (size_t)rows * cols, 0.5f);
+    hk_wtype st = t == HK_Q8 || t == HK_Q4 ? HK_BF16 : t;
+    void *data = store_as(st, wf, (size_t)rows * cols);
+    hk_weight w0, w;
+    hk_weight_view(&w0, st, rows, cols, data);
+    int ok = 1;
+    if (t != st) ok = hk_weight_quantize(&w, &w0, t) == 0;
+    else if (ilv) ok = hk_weight_repack(&w, &w0) == 0;
+    else w = w0;
+    TEST_CHECK(ok, "invariance: weight setup");
+    if (ok) {
+        char label[64];
+        snprintf(label, sizeof label, "%s%s", dtname(t), ilv ? " interleaved" : "");
+        check_invariance(&w, label);
+        if (t != st || ilv) hk_weight_free(&w);
+    }
+    free(data); free(wf);
+}
+
+/* The same for group-quantised weights (pre-quantised checkpoints). */
+static void test_gq_invariance_case(int bits, int group, int rows, int cols)
+{
+    hk_gq_params p = {bits, group, 0};
+    size_t size = hk_gq_size(rows, cols, &p);
+    void *mem = size ? aligned_alloc(64, (size + 63) / 64 * 64) : NULL;
+    hk_weight w;
+    int ok = mem && hk_gq_init(&w, rows, cols, &p, mem) == 0;
+    TEST_CHECK(ok, "invariance: GQ%d weight setup", bits);
+    if (ok) {
+        int ng = hk_gq_groups(&w);
+        uint8_t *codes = xmalloc((size_t)rows * cols);
+        float *scales = xmalloc((size_t)rows * ng * 4);
+        int32_t *zeros = xmalloc((size_t)rows * ng * 4);
+        for (size_t i = 0; i < (size_t)rows * cols; i++) codes[i] = (uint8_t)((i * 2654435761u >> 7) % (1u << bits));
+        for (size_t i = 0; i < (size_t)rows * ng; i++) {
+            scales[i] = 0.01f + (float)(i % 17) * 0.003f;
+            zeros[i] = (int32_t)(i % (1u << bits));
+        }
+        hk_gq_set_rows(&w, 0, rows, codes, scales, zeros);
+        char label[32];
+        snprintf(label, sizeof label, "GQ%d g%d", bits, group);
+        check_invariance(&w, label);
+        free(codes); free(scales); free(zeros);
+    }
+    free(mem);
 }
 
 static void test_matmul_invariance(void)
@@ -313,6 +359,9 @@ static void test_matmul_invariance(void)
         test_matmul_invariance_case(HK_Q8, 1, shapes[s][0], shapes[s][1]);
         test_matmul_invariance_case(HK_Q4, 1, shapes[s][0], shapes[s][1]);
     }
+    test_gq_invariance_case(4, 128, 70, 512);
+    test_gq_invariance_case(8, 32, 37, 96);
+    test_gq_invariance_case(4, 16, 64, 33);
 }
 
 /* ---------------- several sequences per call ---------------- */
@@ -414,6 +463,149 @@ static void test_seqs(void)
     test_seqs_case(9, 3, 64);  /* SmolLM2's heads */
     test_seqs_case(4, 2, 12);  /* ragged head_dim */
     test_seqs_case(8, 8, 16);  /* one query head per kv head */
+}
+
+/* ---------------- group-quantised (pre-quantised checkpoints) ---------------- */
+
+/* max over outputs of |a - b| / (sum_j |x_j w_j| + 1): the matmul tests' measure */
+static double matmul_err(const float *x, int n, const float *wdense, int rows, int cols, const float *a,
+                         const float *b)
+{
+    double e = 0;
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < rows; o++) {
+            double mag = 1;
+            for (int j = 0; j < cols; j++) mag += fabs((double)x[(size_t)i * cols + j] * wdense[(size_t)o * cols + j]);
+            double d = fabs((double)a[(size_t)i * rows + o] - b[(size_t)i * rows + o]) / mag;
+            if (!(d <= e)) e = d;
+        }
+    return e;
+}
+
+/*
+ * A random GQ weight (codes, f16 scales of both signs, zeros up to 2^bits)
+ * and its dense f32 twin wdense[rows][cols] in the input channels' order.
+ */
+static void make_gq(hk_weight *w, void **mem, float **wdense, int rows, int cols, int bits, int group, int permuted)
+{
+    hk_gq_params p = {bits, group, permuted};
+    size_t bytes = hk_gq_size(rows, cols, &p);
+    TEST_CHECK(bytes > 0, "hk_gq_size(%d, %d, bits %d, group %d)", rows, cols, bits, group);
+    void *m = NULL;
+    if (posix_memalign(&m, 64, bytes) != 0) exit(1);
+    TEST_CHECK(hk_gq_init(w, rows, cols, &p, m) == 0, "hk_gq_init");
+    int ng = hk_gq_groups(w), qmax = (1 << bits) - 1;
+    TEST_CHECK(ng == (group >= cols ? 1 : (cols + group - 1) / group), "groups %d", ng);
+    uint8_t *codes = xmalloc((size_t)rows * cols);
+    float *scales = xmalloc((size_t)rows * ng * 4);
+    int32_t *zeros = xmalloc((size_t)rows * ng * 4), *perm = xmalloc((size_t)cols * 4);
+    for (size_t i = 0; i < (size_t)rows * cols; i++) codes[i] = (uint8_t)((int)((frand() + 1.0f) * 0.5f * (float)(qmax + 1)) & qmax);
+    for (size_t i = 0; i < (size_t)rows * ng; i++) {
+        scales[i] = hk_f16_to_f32(hk_f32_to_f16(frand() * 0.05f));
+        zeros[i] = (int32_t)((frand() + 1.0f) * 0.5f * (float)(qmax + 2));
+        if (zeros[i] > qmax + 1) zeros[i] = qmax + 1;
+    }
+    for (int j = 0; j < cols; j++) perm[j] = j;
+    if (permuted) /* a random permutation */
+        for (int j = cols - 1; j > 0; j--) {
+            int k = (int)((frand() + 1.0f) * 0.5f * (float)(j + 1));
+            if (k > j) k = j;
+            int32_t t = perm[j]; perm[j] = perm[k]; perm[k] = t;
+        }
+    /* set in two calls to cover row offsets */
+    int half = rows / 2;
+    hk_gq_set_rows(w, 0, half, codes, scales, zeros);
+    hk_gq_set_rows(w, half, rows - half, codes + (size_t)half * cols, scales + (size_t)half * ng, zeros + (size_t)half * ng);
+    hk_gq_set_perm(w, perm);
+    float *wd = xmalloc((size_t)rows * cols * 4);
+    int bad = 0;
+    for (int o = 0; o < rows; o++)
+        for (int j = 0; j < cols; j++) {
+            int g = j / (group >= cols ? cols : group);
+            double want = (double)scales[(size_t)o * ng + g] * (codes[(size_t)o * cols + j] - zeros[(size_t)o * ng + g]);
+            if (hk_gq_code(w, o, (size_t)j) != codes[(size_t)o * cols + j] || (double)hk_gq_elem(w, o, (size_t)j) != want) bad++;
+            wd[(size_t)o * cols + perm[j]] = (float)want;
+        }
+    TEST_CHECK(bad == 0, "gq%d %dx%d group %d: %d weights not exactly scale*(code-zero)", bits, rows, cols, group, bad);
+    bad = 0;
+    for (int o = 0; o < rows; o += 3)
+        for (int i = 0; i < cols; i += 5) bad += hk_gq_weight(w, o, i) != wd[(size_t)o * cols + i];
+    TEST_CHECK(bad == 0, "hk_gq_weight: %d differ", bad);
+    free(codes); free(scales); free(zeros); free(perm);
+    *mem = m;
+    *wdense = wd;
+}
+
+static void test_gq_case(int n, int rows, int cols, int bits, int group, int permuted, int with_bias, int team)
+{
+    hk_weight w, wf;
+    void *mem;
+    float *wd;
+    make_gq(&w, &mem, &wd, rows, cols, bits, group, permuted);
+    hk_weight_view(&wf, HK_F32, rows, cols, wd);
+    float *x = xmalloc((size_t)n * cols * 4), *bias = xmalloc((size_t)rows * 4);
+    float *y = xmalloc((size_t)n * rows * 4), *yr = xmalloc((size_t)n * rows * 4), *yf = xmalloc((size_t)n * rows * 4);
+    fill(x, (size_t)n * cols, 1.0f);
+    fill(bias, (size_t)rows, 1.0f);
+    const float *b = with_bias ? bias : NULL;
+    for (size_t i = 0; i < (size_t)n * rows; i++) y[i] = NAN;
+    if (team) {
+#pragma omp parallel num_threads(2)
+        hk_matmul(x, n, &w, b, y);
+    } else {
+        hk_matmul(x, n, &w, b, y);
+    }
+    hk_ref_matmul(x, n, &w, b, yr);
+    hk_ref_matmul(x, n, &wf, b, yf);
+    double e = matmul_err(x, n, wd, rows, cols, y, yr), ef = matmul_err(x, n, wd, rows, cols, y, yf);
+    TEST_CHECK(e <= 2e-5 && ef <= 2e-5, "[%s] gq%d n=%d %dx%d group %d perm %d bias %d team %d: err vs ref %.3g, vs f32 %.3g",
+               hk_isa_name(), bits, n, rows, cols, group, permuted, with_bias, team, e, ef);
+    if (!strcmp(hk_isa_name(), "avx512")) {
+        /* the same bits from the GEMV (row by row) and the GEMM, and from one row alone */
+        float *yv = xmalloc((size_t)n * rows * 4), *yg = xmalloc((size_t)n * rows * 4), *y1 = xmalloc((size_t)rows * 4);
+        hk_gq_gemv_avx512(x, n, &w, b, yv, 0, rows);
+        hk_gq_gemm_avx512(x, n, &w, b, yg, 0, rows);
+        hk_matmul(x + (size_t)(n - 1) * cols, 1, &w, b, y1);
+        TEST_CHECK(memcmp(yv, yg, (size_t)n * rows * 4) == 0 && memcmp(yv, y, (size_t)n * rows * 4) == 0 &&
+                   memcmp(y1, y + (size_t)(n - 1) * rows, (size_t)rows * 4) == 0,
+                   "gq%d n=%d %dx%d group %d perm %d: GEMV, GEMM and the one-row pass differ in bits", bits, n, rows,
+                   cols, group, permuted);
+        free(yv); free(yg); free(y1);
+    }
+    free(x); free(bias); free(y); free(yr); free(yf); free(wd); free(mem);
+}
+
+static void test_gq(void)
+{
+    static const int colsv[] = {16, 100, 128, 300, 1024};
+    static const int rowsv[] = {1, 7, 33, 100};
+    static const int groups[] = {16, 32, 64, 128, -1};
+    for (int bits = 4; bits <= 8; bits += 4)
+        for (int ci = 0; ci < 5; ci++)
+            for (int gi = 0; gi < 5; gi++) {
+                int cols = colsv[ci], group = groups[gi] < 0 ? cols : groups[gi];
+                if (group > cols && groups[gi] > 0) continue;
+                int rows = rowsv[(ci + gi) % 4], perm = (ci + gi + bits) % 3 == 0;
+                test_gq_case(1, rows, cols, bits, group, perm, gi & 1, 0);
+                test_gq_case(5, rows, cols, bits, group, !perm, !(gi & 1), (ci & 1));
+            }
+    /* rows longer than the GEMV's column blocks, every way a block can start (at a
+     * group's start, inside a group; groups of 1, 2, 4, 3, 8k vectors, one group) */
+    static const int long_groups[] = {16, 32, 48, 64, 384, 3072, 5000};
+    for (int gi = 0; gi < 7; gi++) {
+        test_gq_case(1, 9, 5000, 4, long_groups[gi], gi & 1, 1, 0);
+        test_gq_case(5, 9, 5000, 4, long_groups[gi], !(gi & 1), 0, gi & 1);
+    }
+    /* team splits, GEMM blocking over many rows, a long row (heap x) */
+    test_gq_case(2, 300, 513, 4, 64, 1, 1, 1);
+    test_gq_case(13, 300, 513, 8, 32, 0, 1, 1);
+    test_gq_case(37, 150, 300, 4, 16, 1, 0, 1);
+    test_gq_case(1, 9, 20000, 4, 128, 1, 1, 1);
+    test_gq_case(4, 9, 20000, 8, 20000, 0, 0, 0);
+    /* what the layout refuses */
+    hk_gq_params p3 = {3, 128, 0}, pg = {4, 24, 0}, ok = {4, 5000, 0};
+    TEST_CHECK(hk_gq_size(8, 256, &p3) == 0 && hk_gq_size(8, 256, &pg) == 0 && hk_gq_size(8, 256, &ok) > 0,
+               "hk_gq_size accepts 3 bits or a group of 24");
 }
 
 /* ---------------- attention ---------------- */
@@ -1064,6 +1256,7 @@ int main(void)
         test_quant(i == 2);
         test_matmul_invariance();
         test_seqs();
+        test_gq();
         test_attention();
         test_elementwise(0);
         test_elementwise(1);

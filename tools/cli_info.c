@@ -1,8 +1,10 @@
 /*
  * tools/cli_info.c — `run-model info -m DIR [--json]`: what a model
  * directory holds — family, architecture, the config values that shape the
- * math, tensor and parameter counts (elements stored in the weight files),
- * bytes per dtype, and the weight files with their sizes.
+ * math, the quantisation of a pre-quantised checkpoint (method, bits, group
+ * size, act-order, bytes per weight), tensor and parameter counts (elements
+ * stored in the weight files), bytes per dtype, and the weight files with
+ * their sizes.
  *
  * The weights are loaded as read-only maps (no copy) and no tokenizer is
  * loaded, so info is fast and works on weights-only directories.
@@ -19,12 +21,17 @@ static void usage(FILE *f)
             "\n"
             "Describes a hub-format model directory (or org/name in the local Hugging Face\n"
             "cache): family, architecture, key config values, tensor count, parameter count\n"
-            "(elements stored in the weight files), bytes per dtype, weight files and sizes.\n"
+            "(elements stored in the weight files), bytes per dtype, weight files and sizes;\n"
+            "for a pre-quantised checkpoint (GPTQ, AWQ, compressed-tensors) its method, bits,\n"
+            "group size, act-order and bytes per weight.\n"
             "\n"
             "  -m, --model DIR   the model directory or org/name\n"
             "  --json            one JSON object: {\"family\", \"architecture\", \"model_type\",\n"
             "                    \"params\", \"tensors\", \"dtypes\": {\"F32\": bytes, ...},\n"
-            "                    \"files\": [{\"name\", \"bytes\"}...], \"config\": {...}, \"dir\"}\n"
+            "                    \"files\": [{\"name\", \"bytes\"}...], \"config\": {...},\n"
+            "                    \"quantization\": {\"method\", \"format\", \"bits\", \"group_size\",\n"
+            "                    \"act_order\", \"symmetric\", \"weights\", \"file_bytes_per_weight\",\n"
+            "                    \"bytes_per_weight\"} or null, \"dir\"}\n"
             "  -h, --help        this text\n"
             "\n"
             "Exit status: 0 success, 1 error (one line on stderr), 2 usage error.\n");
@@ -84,7 +91,21 @@ static void print_json(const hubrt_model *m, const hubrt_model_info *in)
            in->tie_word_embeddings ? "true" : "false", in->attention_bias ? "true" : "false",
            in->bos_token_id);
     for (int i = 0; i < in->n_eos; i++) printf("%s%d", i ? ", " : "", in->eos_token_ids[i]);
-    printf("]}, \"dir\": ");
+    printf("]}, \"quantization\": ");
+    if (in->quant_method[0]) {
+        printf("{\"method\": ");
+        json_str(in->quant_method);
+        printf(", \"format\": ");
+        json_str(in->quant_format);
+        printf(", \"bits\": %d, \"group_size\": %d, \"act_order\": %s, \"symmetric\": %s, \"weights\": %lld, "
+               "\"file_bytes_per_weight\": %.6g, \"bytes_per_weight\": %.6g}",
+               in->quant_bits, in->quant_group_size, in->quant_act_order ? "true" : "false",
+               in->quant_symmetric ? "true" : "false", (long long)in->quant_weights, in->quant_file_bytes_per_weight,
+               in->quant_bytes_per_weight);
+    } else {
+        printf("null");
+    }
+    printf(", \"dir\": ");
     json_str(in->dir);
     printf("}\n");
 }
@@ -106,6 +127,15 @@ static void print_text(const hubrt_model *m, const hubrt_model_info *in)
         if (in->sliding_window) printf("window:       %d (sliding-window attention)\n", in->sliding_window);
     }
     printf("embeddings:   %s\n", in->tie_word_embeddings ? "tied" : "untied");
+    if (in->quant_method[0]) {
+        printf("quantised:    %s (%s), %d bits, ", in->quant_method, in->quant_format, in->quant_bits);
+        if (in->quant_group_size > 0) printf("group size %d", in->quant_group_size);
+        else printf("one group per row");
+        printf(", act-order %s, %s\n", in->quant_act_order ? "yes" : "no",
+               in->quant_symmetric ? "symmetric" : "asymmetric");
+        printf("              %lld weights quantised: %.4g bytes/weight in the files, %.4g in memory\n",
+               (long long)in->quant_weights, in->quant_file_bytes_per_weight, in->quant_bytes_per_weight);
+    }
     printf("eos ids:     ");
     for (int i = 0; i < in->n_eos; i++) printf(" %d", in->eos_token_ids[i]);
     printf("%s\n", in->n_eos ? "" : " none");
