@@ -81,7 +81,10 @@ async function oneStream(i) {
   return { t0, times };
 }
 
-const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : NaN;
+};
 
 await oneStream(-1); // warm-up
 const rows = [];
